@@ -9,7 +9,9 @@ import (
 func Str(key, v string) Field { return Field{Key: key, Value: Value{Type: TypeString, Str: v}} }
 
 // Int makes a signed integer field.
-func Int(key string, v int64) Field { return Field{Key: key, Value: Value{Type: TypeInt, Num: uint64(v)}} }
+func Int(key string, v int64) Field {
+	return Field{Key: key, Value: Value{Type: TypeInt, Num: uint64(v)}}
+}
 
 // Uint makes an unsigned integer field.
 func Uint(key string, v uint64) Field { return Field{Key: key, Value: Value{Type: TypeUint, Num: v}} }
