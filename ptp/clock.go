@@ -1,0 +1,54 @@
+package ptp
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/weirgw/weir/gateway/event"
+)
+
+// Mode selects where time comes from.
+type Mode string
+
+const (
+	ModeSystem Mode = "system"
+)
+
+// Config selects and tunes the clock.
+type Config struct {
+	Mode Mode `mapstructure:"mode" yaml:"mode"`
+}
+
+// DefaultConfig is the system clock: every board has one.
+func DefaultConfig() Config { return Config{Mode: ModeSystem} }
+
+// Validate checks the configuration without I/O.
+func (c Config) Validate() error {
+	switch c.Mode {
+	case ModeSystem:
+		return nil
+	}
+	return fmt.Errorf("mode: %q is not supported (want system)", c.Mode)
+}
+
+// Clock returns the current time and its quality.
+type Clock interface {
+	Now() (time.Time, event.Quality)
+}
+
+// New builds the configured clock.
+func New(c Config) (Clock, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("ptp: %w", err)
+	}
+	return System{}, nil
+}
+
+// System is CLOCK_REALTIME with nothing known about its accuracy: an NTP
+// daemon may or may not be disciplining it, so Weir claims nothing.
+type System struct{}
+
+// Now reads CLOCK_REALTIME.
+func (System) Now() (time.Time, event.Quality) {
+	return time.Now(), event.Quality{Source: event.TimeSystem, State: event.ClockFreerun, ErrorBound: -1}
+}

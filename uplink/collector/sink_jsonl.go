@@ -1,0 +1,222 @@
+package collector
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/weirgw/weir/gateway/event"
+)
+
+// Entry is one record for a sink: a decoded event, or the raw bytes of a
+// record that would not decode (kept, never dropped, so a SOC can see it).
+type Entry struct {
+	Seq       uint64
+	Event     *event.Event
+	Raw       []byte
+	DecodeErr error
+}
+
+// JSONL is a sink that appends one JSON object per line to a file and
+// fsyncs before Write returns. It also remembers the highest sequence it
+// holds per gateway, which is the collector's dedupe state: the state file
+// beside it is a hint that bounds the scan at open, and the sink file itself
+// is the truth, so a crash between the two never duplicates a record.
+type JSONL struct {
+	path      string
+	statePath string
+	log       *slog.Logger
+
+	mu        sync.Mutex
+	f         *os.File
+	w         *bufio.Writer
+	off       int64
+	highest   map[string]uint64
+	lastState time.Time
+	line      []byte
+}
+
+type jsonlState struct {
+	Offset  int64             `json:"offset"`
+	Highest map[string]uint64 `json:"highest"`
+}
+
+// OpenJSONL opens (creating) the sink file at path and recovers its dedupe
+// state.
+func OpenJSONL(path string, log *slog.Logger) (*JSONL, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("collector: sink %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("collector: open sink %s: %w", path, err)
+	}
+	s := &JSONL{path: path, statePath: path + ".state", log: log, f: f, highest: map[string]uint64{}}
+	if err := s.recover(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(s.off, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("collector: sink %s: %w", path, err)
+	}
+	s.w = bufio.NewWriterSize(f, 256<<10)
+	return s, nil
+}
+
+// recover loads the state hint, then scans the sink from the hinted offset
+// to its end, and cuts off a torn last line (a write the crash interrupted:
+// it was never acked, so the gateway will send it again).
+func (s *JSONL) recover() error {
+	var st jsonlState
+	if b, err := os.ReadFile(s.statePath); err == nil {
+		if err := json.Unmarshal(b, &st); err != nil {
+			s.log.Warn("sink state unreadable; rescanning the whole sink", "path", s.statePath, "err", err)
+			st = jsonlState{}
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("collector: read sink state %s: %w", s.statePath, err)
+	}
+	fi, err := s.f.Stat()
+	if err != nil {
+		return fmt.Errorf("collector: sink %s: %w", s.path, err)
+	}
+	if st.Offset > fi.Size() {
+		s.log.Warn("sink is shorter than its state says; rescanning the whole sink", "path", s.path)
+		st = jsonlState{}
+	}
+	for gw, seq := range st.Highest {
+		s.highest[gw] = seq
+	}
+	if _, err := s.f.Seek(st.Offset, io.SeekStart); err != nil {
+		return fmt.Errorf("collector: sink %s: %w", s.path, err)
+	}
+	r := bufio.NewReaderSize(s.f, 1<<20)
+	off := st.Offset
+	var lineNo int
+	for {
+		line, err := r.ReadBytes('\n')
+		if err == io.EOF {
+			if len(line) > 0 {
+				s.log.Warn("sink ends in a torn line; cutting it off", "path", s.path, "offset", off, "bytes", len(line))
+				if err := s.f.Truncate(off); err != nil {
+					return fmt.Errorf("collector: cut torn line in %s: %w", s.path, err)
+				}
+			}
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("collector: scan sink %s: %w", s.path, err)
+		}
+		lineNo++
+		var k struct {
+			Seq     uint64 `json:"seq"`
+			Gateway string `json:"gateway"`
+		}
+		if err := json.Unmarshal(bytes.TrimSpace(line), &k); err != nil {
+			return fmt.Errorf("collector: sink %s: line at offset %d: %w", s.path, off, err)
+		}
+		if k.Seq > s.highest[k.Gateway] {
+			s.highest[k.Gateway] = k.Seq
+		}
+		off += int64(len(line))
+	}
+	s.off = off
+	return nil
+}
+
+// Highest returns the highest sequence held for gateway (0: none).
+func (s *JSONL) Highest(gateway string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.highest[gateway]
+}
+
+// Write appends entries of gateway and returns once they are on disk.
+func (s *JSONL) Write(gateway string, entries []Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for i := range entries {
+		e := &entries[i]
+		var err error
+		s.line = s.line[:0]
+		if e.Event != nil {
+			s.line, err = json.Marshal(e.Event)
+		} else {
+			s.line, err = json.Marshal(undecodable{Seq: e.Seq, Gateway: gateway, Error: e.DecodeErr.Error(), Raw: e.Raw})
+		}
+		if err != nil {
+			return fmt.Errorf("collector: encode record %d of %s: %w", e.Seq, gateway, err)
+		}
+		s.line = append(s.line, '\n')
+		if _, err := s.w.Write(s.line); err != nil {
+			return s.fail(err)
+		}
+		n += int64(len(s.line))
+	}
+	if err := s.w.Flush(); err != nil {
+		return s.fail(err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return s.fail(err)
+	}
+	s.off += n
+	s.highest[gateway] = entries[len(entries)-1].Seq
+	if time.Since(s.lastState) > time.Second {
+		s.saveState()
+	}
+	return nil
+}
+
+// fail rewinds the file to the last durable offset so a half-written batch
+// leaves no partial line behind; the gateway resends it.
+func (s *JSONL) fail(err error) error {
+	s.w.Reset(s.f)
+	if terr := s.f.Truncate(s.off); terr == nil {
+		_, _ = s.f.Seek(s.off, io.SeekStart)
+	}
+	return fmt.Errorf("collector: write sink %s: %w", s.path, err)
+}
+
+func (s *JSONL) saveState() {
+	s.lastState = time.Now()
+	b, _ := json.Marshal(jsonlState{Offset: s.off, Highest: s.highest})
+	tmp := s.statePath + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o640); err != nil {
+		s.log.Warn("save sink state", "path", tmp, "err", err)
+		return
+	}
+	if err := os.Rename(tmp, s.statePath); err != nil {
+		s.log.Warn("save sink state", "path", s.statePath, "err", err)
+	}
+}
+
+// Close saves the state hint and closes the file.
+func (s *JSONL) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.saveState()
+	return s.f.Close()
+}
+
+type undecodable struct {
+	Seq     uint64 `json:"seq"`
+	Gateway string `json:"gateway"`
+	Error   string `json:"decode_error"`
+	Raw     []byte `json:"raw_base64"`
+}

@@ -1,0 +1,115 @@
+package collector
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/weirgw/weir/gateway/event"
+)
+
+func entries(gw string, first uint64, n int) []Entry {
+	out := make([]Entry, n)
+	for i := range out {
+		seq := first + uint64(i)
+		out[i] = Entry{Seq: seq, Event: &event.Event{Seq: seq, Gateway: gw, Message: "line", Quality: event.Quality{ErrorBound: -1}}}
+	}
+	return out
+}
+
+func readLines(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), "line %q", sc.Text())
+		out = append(out, m)
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
+
+func TestJSONLRecoversHighest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sink.jsonl")
+	s, err := OpenJSONL(path, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Write("gw-a", entries("gw-a", 1, 3)))
+	require.NoError(t, s.Write("gw-b", entries("gw-b", 100, 2)))
+	require.NoError(t, s.Write("gw-a", entries("gw-a", 4, 1)))
+	require.Equal(t, uint64(4), s.Highest("gw-a"))
+	require.NoError(t, s.Close())
+
+	cases := []struct {
+		name string
+		prep func()
+	}{
+		{"with state", func() {}},
+		{"no state", func() { require.NoError(t, os.Remove(path+".state")) }},
+		{"garbage state", func() { require.NoError(t, os.WriteFile(path+".state", []byte("{"), 0o600)) }},
+		{"stale state", func() { require.NoError(t, os.WriteFile(path+".state", []byte(`{"offset":0,"highest":{"gw-a":2}}`), 0o600)) }},
+		{"state past end", func() { require.NoError(t, os.WriteFile(path+".state", []byte(`{"offset":99999}`), 0o600)) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.prep()
+			s, err := OpenJSONL(path, nil)
+			require.NoError(t, err)
+			require.Equal(t, uint64(4), s.Highest("gw-a"))
+			require.Equal(t, uint64(101), s.Highest("gw-b"))
+			require.Equal(t, uint64(0), s.Highest("gw-c"))
+			require.NoError(t, s.Close())
+		})
+	}
+	require.Len(t, readLines(t, path), 6)
+}
+
+func TestJSONLCutsTornLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sink.jsonl")
+	s, err := OpenJSONL(path, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Write("gw", entries("gw", 1, 2)))
+	require.NoError(t, s.Close())
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(`{"seq":3,"gateway":"gw","mess`)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	s, err = OpenJSONL(path, nil)
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), s.Highest("gw"), "a torn record was never acked")
+	require.NoError(t, s.Write("gw", entries("gw", 3, 1)))
+	require.NoError(t, s.Close())
+	lines := readLines(t, path)
+	require.Len(t, lines, 3)
+	require.Equal(t, float64(3), lines[2]["seq"])
+}
+
+func TestJSONLKeepsUndecodable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sink.jsonl")
+	s, err := OpenJSONL(path, nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Write("gw", []Entry{{Seq: 9, Raw: []byte{0xde, 0xad}, DecodeErr: errors.New("event: decode: bad")}}))
+	require.NoError(t, s.Close())
+	lines := readLines(t, path)
+	require.Len(t, lines, 1)
+	require.Equal(t, "3q0=", lines[0]["raw_base64"])
+	require.Equal(t, "event: decode: bad", lines[0]["decode_error"])
+	require.Equal(t, "gw", lines[0]["gateway"])
+}
+
+func TestJSONLRejectsCorruptLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sink.jsonl")
+	require.NoError(t, os.WriteFile(path, []byte("{\"seq\":1}\nnot json\n"), 0o600))
+	_, err := OpenJSONL(path, nil)
+	require.ErrorContains(t, err, "line at offset 10")
+}

@@ -1,0 +1,312 @@
+package uplink
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ProtocolVersion is sent in Hello and Welcome. A collector answers a
+// version it does not speak with an Error naming both versions.
+const ProtocolVersion = 1
+
+// DefaultMaxFrame bounds one message. A peer announcing a larger frame gets
+// an error before anything is allocated for it.
+const DefaultMaxFrame = 16 << 20
+
+// MsgType is the first byte of every frame's body.
+type MsgType uint8
+
+const (
+	MsgHello MsgType = iota + 1
+	MsgWelcome
+	MsgData
+	MsgAck
+	MsgError
+)
+
+func (t MsgType) String() string {
+	switch t {
+	case MsgHello:
+		return "hello"
+	case MsgWelcome:
+		return "welcome"
+	case MsgData:
+		return "data"
+	case MsgAck:
+		return "ack"
+	case MsgError:
+		return "error"
+	}
+	return fmt.Sprintf("msg(%d)", uint8(t))
+}
+
+// Codec says how a Data payload is compressed.
+type Codec uint8
+
+const (
+	CodecNone Codec = iota
+)
+
+// Hello opens a session: the gateway names itself.
+type Hello struct {
+	Version uint64
+	Gateway string
+	BootID  string
+}
+
+// Welcome answers Hello with the highest sequence the collector holds
+// durably for this gateway (0: none), so the sender resumes after it.
+type Welcome struct {
+	Version uint64
+	Highest uint64
+}
+
+// Data carries Count records with sequences First..First+Count-1.
+type Data struct {
+	First   uint64
+	Count   uint64
+	Codec   Codec
+	Payload []byte // Count records, each a uvarint length and its bytes
+}
+
+// Ack acknowledges every sequence up to and including Cumulative.
+type Ack struct {
+	Cumulative uint64
+}
+
+// Error is sent before a peer closes a session on purpose, so the other
+// side can log why rather than guess from a reset.
+type Error struct {
+	Code    ErrorCode
+	Message string
+}
+
+// ErrorCode classifies an Error.
+type ErrorCode uint8
+
+const (
+	ErrProtocol ErrorCode = iota + 1
+	ErrIdentity
+	ErrVersion
+	ErrSink
+)
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("peer error %d: %s", e.Code, e.Message)
+}
+
+// Message is one of Hello, Welcome, Data, Ack or Error.
+type Message interface {
+	Type() MsgType
+	appendBody(b []byte) []byte
+}
+
+func (*Hello) Type() MsgType   { return MsgHello }
+func (*Welcome) Type() MsgType { return MsgWelcome }
+func (*Data) Type() MsgType    { return MsgData }
+func (*Ack) Type() MsgType     { return MsgAck }
+func (*Error) Type() MsgType   { return MsgError }
+
+func (m *Hello) appendBody(b []byte) []byte {
+	b = binary.AppendUvarint(b, m.Version)
+	b = appendString(b, m.Gateway)
+	return appendString(b, m.BootID)
+}
+
+func (m *Welcome) appendBody(b []byte) []byte {
+	b = binary.AppendUvarint(b, m.Version)
+	return binary.AppendUvarint(b, m.Highest)
+}
+
+func (m *Data) appendBody(b []byte) []byte {
+	b = binary.AppendUvarint(b, m.First)
+	b = binary.AppendUvarint(b, m.Count)
+	b = append(b, byte(m.Codec))
+	return append(b, m.Payload...)
+}
+
+func (m *Ack) appendBody(b []byte) []byte {
+	b = binary.AppendUvarint(b, m.Cumulative)
+	// Selective-ack ranges come with the DTLS transport; the count is on the
+	// wire already so version 1 peers stay compatible.
+	return binary.AppendUvarint(b, 0)
+}
+
+func (m *Error) appendBody(b []byte) []byte {
+	b = append(b, byte(m.Code))
+	return appendString(b, m.Message)
+}
+
+// AppendFrame appends m as one frame: a 4-byte big-endian length of what
+// follows, the message type, and the body.
+func AppendFrame(b []byte, m Message) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, byte(m.Type()))
+	b = m.appendBody(b)
+	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-4))
+	return b
+}
+
+// ReadFrame reads one frame into buf (grown as needed, up to maxFrame) and
+// returns the type and body; body aliases buf.
+func ReadFrame(r *bufio.Reader, buf []byte, maxFrame int) (MsgType, []byte, []byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, buf, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n == 0 {
+		return 0, nil, buf, errors.New("uplink: empty frame")
+	}
+	if uint64(n) > uint64(maxFrame) {
+		return 0, nil, buf, fmt.Errorf("uplink: frame of %d bytes exceeds the %d-byte limit", n, maxFrame)
+	}
+	if cap(buf) < int(n) {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return 0, nil, buf, fmt.Errorf("uplink: read %d-byte frame: %w", n, err)
+	}
+	return MsgType(buf[0]), buf[1:], buf, nil
+}
+
+// Decode parses a frame body of type t.
+func Decode(t MsgType, body []byte) (Message, error) {
+	d := reader{b: body}
+	var m Message
+	switch t {
+	case MsgHello:
+		h := &Hello{Version: d.uvarint(), Gateway: d.str(), BootID: d.str()}
+		m = h
+	case MsgWelcome:
+		m = &Welcome{Version: d.uvarint(), Highest: d.uvarint()}
+	case MsgData:
+		dm := &Data{First: d.uvarint(), Count: d.uvarint(), Codec: Codec(d.byte())}
+		dm.Payload = d.rest()
+		if d.err == nil && dm.Codec != CodecNone {
+			d.err = fmt.Errorf("unknown codec %d", dm.Codec)
+		}
+		if d.err == nil && (dm.Count == 0 || dm.First == 0 || dm.First+dm.Count < dm.First) {
+			d.err = fmt.Errorf("bad sequence range first=%d count=%d", dm.First, dm.Count)
+		}
+		m = dm
+	case MsgAck:
+		a := &Ack{Cumulative: d.uvarint()}
+		if n := d.uvarint(); d.err == nil && n != 0 {
+			d.err = fmt.Errorf("selective ack ranges (%d) are not supported over this transport", n)
+		}
+		m = a
+	case MsgError:
+		m = &Error{Code: ErrorCode(d.byte()), Message: d.str()}
+	default:
+		return nil, fmt.Errorf("uplink: unknown message type %d", uint8(t))
+	}
+	if d.err == nil && d.off != len(body) {
+		d.err = fmt.Errorf("%d trailing bytes", len(body)-d.off)
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("uplink: decode %s: %w", t, d.err)
+	}
+	return m, nil
+}
+
+// AppendRecord appends one record to a Data payload.
+func AppendRecord(payload, rec []byte) []byte {
+	payload = binary.AppendUvarint(payload, uint64(len(rec)))
+	return append(payload, rec...)
+}
+
+// SplitRecords calls fn for each record in a Data payload (aliasing it)
+// and checks that there are exactly count of them.
+func SplitRecords(payload []byte, count uint64, fn func(i uint64, rec []byte) error) error {
+	d := reader{b: payload}
+	var i uint64
+	for d.off < len(payload) {
+		n := d.uvarint()
+		if d.err == nil && n > uint64(len(payload)-d.off) {
+			d.err = fmt.Errorf("record %d: length %d exceeds payload", i, n)
+		}
+		if d.err != nil {
+			return fmt.Errorf("uplink: data payload: %w", d.err)
+		}
+		if i >= count {
+			return fmt.Errorf("uplink: data payload holds more than the %d records announced", count)
+		}
+		if err := fn(i, payload[d.off:d.off+int(n)]); err != nil {
+			return err
+		}
+		d.off += int(n)
+		i++
+	}
+	if i != count {
+		return fmt.Errorf("uplink: data payload holds %d records, %d announced", i, count)
+	}
+	return nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// maxProtoString bounds ids and error texts.
+const maxProtoString = 4096
+
+type reader struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (d *reader) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b[d.off:])
+	if n <= 0 {
+		d.err = errors.New("bad varint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *reader) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if d.off >= len(d.b) {
+		d.err = errors.New("truncated")
+		return 0
+	}
+	c := d.b[d.off]
+	d.off++
+	return c
+}
+
+func (d *reader) str() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > maxProtoString || n > uint64(len(d.b)-d.off) {
+		d.err = fmt.Errorf("string of %d bytes is truncated or too long", n)
+		return ""
+	}
+	s := string(d.b[d.off : d.off+int(n)])
+	d.off += int(n)
+	return s
+}
+
+func (d *reader) rest() []byte {
+	if d.err != nil {
+		return nil
+	}
+	r := d.b[d.off:]
+	d.off = len(d.b)
+	return r
+}
