@@ -55,7 +55,9 @@ func TestJSONLRecoversHighest(t *testing.T) {
 		{"with state", func() {}},
 		{"no state", func() { require.NoError(t, os.Remove(path+".state")) }},
 		{"garbage state", func() { require.NoError(t, os.WriteFile(path+".state", []byte("{"), 0o600)) }},
-		{"stale state", func() { require.NoError(t, os.WriteFile(path+".state", []byte(`{"offset":0,"highest":{"gw-a":2}}`), 0o600)) }},
+		{"stale state", func() {
+			require.NoError(t, os.WriteFile(path+".state", []byte(`{"offset":0,"highest":{"gw-a":2}}`), 0o600))
+		}},
 		{"state past end", func() { require.NoError(t, os.WriteFile(path+".state", []byte(`{"offset":99999}`), 0o600)) }},
 	}
 	for _, c := range cases {
