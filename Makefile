@@ -1,0 +1,51 @@
+# Weir: `make demo` and `make test` are the two commands; see README.md.
+SHELL   := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
+# Each fuzzer runs this long in `make test`; longer runs: make fuzz FUZZTIME=5m
+FUZZTIME ?= 10s
+FUZZ_TARGETS := \
+	./gateway/event:FuzzDecode \
+	./uplink:FuzzDecode
+
+.PHONY: all build deps test vet lint unit fuzz demo bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	$(GOBUILD) -o bin/weir ./cmd/weir
+	$(GOBUILD) -o bin/weir-collector ./cmd/weir-collector
+
+test: deps vet lint unit fuzz
+	@echo "make test: all checks passed"
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	go vet ./...
+
+lint:
+	bin/tools/staticcheck ./...
+
+unit:
+	go test -race -count=1 -timeout 15m ./...
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+demo: deps build
+	@scripts/demo.sh
+
+bench: deps
+	go test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin weir-data demo-out

@@ -1,0 +1,29 @@
+// Command weir-collector is the head-end: it receives records from
+// gateways over mutual TLS and writes them to a sink, and it provisions
+// the certificates gateways and collectors use (`weir-collector pki`).
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	root := &cobra.Command{
+		Use:           "weir-collector",
+		Short:         "Weir head-end collector",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.AddCommand(newRunCmd(), newPKICmd())
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "weir-collector:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weirgw/weir/gateway"
+)
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var (
+		socket string
+		asJSON bool
+		watch  time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the running gateway's sources, spool backlog and uplink",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if socket == "" {
+				l, err := g.load(cmd)
+				if err != nil {
+					return err
+				}
+				socket = gateway.SocketPath(l.Config)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			for {
+				qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				st, err := gateway.FetchStatus(qctx, socket)
+				cancel()
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if asJSON {
+					enc := json.NewEncoder(out)
+					enc.SetIndent("", "  ")
+					if err := enc.Encode(st); err != nil {
+						return err
+					}
+				} else {
+					printStatus(out, st, time.Now())
+				}
+				if watch <= 0 {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(watch):
+					fmt.Fprintln(out)
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVar(&socket, "socket", "", "admin socket (default: from the configuration)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().DurationVar(&watch, "watch", 0, "print again every interval until interrupted (e.g. 2s)")
+	return cmd
+}
+
+func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
+	fmt.Fprintf(w, "gateway  %s  (weir %s, up %s, data %s)\n", st.Gateway, st.Version, since(now, st.Started), st.DataDir)
+	for _, s := range st.Sources {
+		fmt.Fprintf(w, "source   %s: %d files, %d lines", s.Name, len(s.Files), s.Lines)
+		if s.Errors > 0 {
+			fmt.Fprintf(w, ", %d errors (last: %s)", s.Errors, s.LastError)
+		}
+		fmt.Fprintln(w)
+		for _, f := range s.Files {
+			fmt.Fprintf(w, "           %s  offset %d of %d, %d lines\n", f.Path, f.Offset, f.Size, f.Lines)
+		}
+	}
+	sp := st.Spool
+	oldest := ""
+	if !sp.Oldest.IsZero() {
+		oldest = ", oldest " + since(now, sp.Oldest)
+	}
+	fmt.Fprintf(w, "spool    backlog %d records (%s)%s; acked up to %d, next %d; %s on disk\n",
+		sp.Records, bytesIEC(sp.Bytes), oldest, sp.AckedUpTo, sp.NextSeq, bytesIEC(sp.DiskBytes))
+	u := st.Uplink
+	if u.State == "disabled" {
+		fmt.Fprintln(w, "uplink   disabled: no endpoint configured; records stay spooled")
+		return
+	}
+	fmt.Fprintf(w, "uplink   %s %s", u.State, u.Endpoint)
+	if u.State == "connected" && !u.ConnectedAt.IsZero() {
+		fmt.Fprintf(w, " for %s", since(now, u.ConnectedAt))
+	}
+	fmt.Fprintf(w, "; sent %d, acked %d; last ack %d", u.RecordsSent, u.RecordsAcked, u.LastAckSeq)
+	if !u.LastAckAt.IsZero() {
+		fmt.Fprintf(w, " %s ago", since(now, u.LastAckAt))
+	}
+	fmt.Fprintln(w)
+	if u.LastError != "" {
+		fmt.Fprintf(w, "         last error: %s\n", u.LastError)
+	}
+}
+
+func since(now, t time.Time) string {
+	if t.IsZero() {
+		return "?"
+	}
+	d := now.Sub(t)
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+func bytesIEC(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

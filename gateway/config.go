@@ -1,0 +1,339 @@
+package gateway
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+
+	"github.com/weirgw/weir/ptp"
+	"github.com/weirgw/weir/sensors/hostlog"
+	"github.com/weirgw/weir/uplink"
+	"github.com/weirgw/weir/uplink/pki"
+)
+
+// DefaultConfigFile is read when --config is not given; its absence is not
+// an error, since the embedded defaults make a working gateway.
+const DefaultConfigFile = "/etc/weir/weir.yaml"
+
+// EnvPrefix starts every environment override.
+const EnvPrefix = "WEIR"
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns the embedded default configuration, every key with
+// its default and a comment.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Config is the whole gateway configuration.
+type Config struct {
+	Gateway GatewayConfig `mapstructure:"gateway" yaml:"gateway"`
+	DataDir string        `mapstructure:"data_dir" yaml:"data_dir"`
+	Log     LogConfig     `mapstructure:"log" yaml:"log"`
+	Admin   AdminConfig   `mapstructure:"admin" yaml:"admin"`
+	Metrics MetricsConfig `mapstructure:"metrics" yaml:"metrics"`
+	Clock   ptp.Config    `mapstructure:"clock" yaml:"clock"`
+	Inputs  InputsConfig  `mapstructure:"inputs" yaml:"inputs"`
+	Uplink  uplink.Config `mapstructure:"uplink" yaml:"uplink"`
+}
+
+// GatewayConfig names the gateway.
+type GatewayConfig struct {
+	ID string `mapstructure:"id" yaml:"id"`
+}
+
+// LogConfig sets the daemon's own logging.
+type LogConfig struct {
+	Level  string `mapstructure:"level" yaml:"level"`
+	Format string `mapstructure:"format" yaml:"format"`
+}
+
+// AdminConfig places the admin socket.
+type AdminConfig struct {
+	Socket string `mapstructure:"socket" yaml:"socket"`
+}
+
+// MetricsConfig places the Prometheus endpoint.
+type MetricsConfig struct {
+	Listen string `mapstructure:"listen" yaml:"listen"`
+}
+
+// InputsConfig lists the sources.
+type InputsConfig struct {
+	Files []hostlog.FileConfig `mapstructure:"files" yaml:"files"`
+}
+
+// Loaded is a configuration with where it came from.
+type Loaded struct {
+	Config
+	File     string   // the file read, "" for built-in defaults only
+	Env      []string // WEIR_* variables that overrode keys
+	Warnings []string // problems worth telling but not worth refusing
+}
+
+// Source describes where the configuration came from, for error messages.
+func (l *Loaded) Source() string {
+	s := "built-in defaults"
+	if l.File != "" {
+		s = l.File
+	}
+	if len(l.Env) > 0 {
+		s += " with " + strings.Join(l.Env, ", ")
+	}
+	return s
+}
+
+// Load reads the embedded defaults, then the file at path (when explicit
+// is false a missing file is fine), then WEIR_* environment overrides, and
+// validates the result. Errors name the file and the key.
+func Load(path string, explicit bool) (*Loaded, error) {
+	l := &Loaded{}
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(defaultYAML)); err != nil {
+		return nil, fmt.Errorf("config: built-in defaults: %w", err)
+	}
+	if path != "" {
+		b, err := readConfigFile(path, explicit, l)
+		if err != nil {
+			return nil, err
+		}
+		if b != nil {
+			l.File = path
+			if err := v.MergeConfig(bytes.NewReader(b)); err != nil {
+				return nil, fmt.Errorf("config %s: %w", path, err)
+			}
+		}
+	}
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	env, err := envOverrides(v)
+	if err != nil {
+		return nil, err
+	}
+	l.Env = env
+
+	if err := v.Unmarshal(&l.Config, func(dc *mapstructure.DecoderConfig) { dc.ErrorUnused = true }); err != nil {
+		return nil, fmt.Errorf("config %s: %s", l.Source(), decodeMessage(err, v))
+	}
+	// A list item the file gives replaces the default item whole; decode
+	// each onto the input's defaults so omitted keys keep them.
+	if raw, ok := v.Get("inputs.files").([]any); ok {
+		l.Inputs.Files = make([]hostlog.FileConfig, len(raw))
+		for i, item := range raw {
+			fc := hostlog.DefaultFileConfig()
+			if err := decodeStrict(item, &fc); err != nil {
+				return nil, fmt.Errorf("config %s: inputs.files[%d]: %w", l.Source(), i, err)
+			}
+			l.Inputs.Files[i] = fc
+		}
+	}
+	if l.Gateway.ID == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("config: gateway.id is empty and the host name is unknown: %w", err)
+		}
+		l.Gateway.ID = h
+	}
+	if err := l.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
+	}
+	if l.File != "" && l.holdsSecrets() {
+		if fi, err := os.Stat(l.File); err == nil && fi.Mode().Perm()&0o004 != 0 {
+			l.Warnings = append(l.Warnings, fmt.Sprintf("config %s is world-readable (mode %04o) and names key material; chmod o-r %s", l.File, fi.Mode().Perm(), l.File))
+		}
+	}
+	return l, nil
+}
+
+func readConfigFile(path string, explicit bool, l *Loaded) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("config %s: is a directory", path)
+	}
+	// Anyone who can write the config can point the uplink elsewhere.
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return nil, fmt.Errorf("config %s: refusing a group- or world-writable file (mode %04o); chmod go-w %s", path, perm, path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// envOverrides lists the WEIR_* variables in use and refuses any that
+// names no key, since a typo there would otherwise be silently ignored.
+func envOverrides(v *viper.Viper) ([]string, error) {
+	known := map[string]bool{EnvPrefix + "_CONFIG": true}
+	for _, k := range v.AllKeys() {
+		known[EnvPrefix+"_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = true
+	}
+	var used, unknown []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix+"_") || name == EnvPrefix+"_CONFIG" {
+			continue
+		}
+		if known[name] {
+			used = append(used, name)
+		} else {
+			unknown = append(unknown, name)
+		}
+	}
+	sort.Strings(used)
+	sort.Strings(unknown)
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("config: environment %s: no such configuration key", strings.Join(unknown, ", "))
+	}
+	return used, nil
+}
+
+var quotedKey = regexp.MustCompile(`'([A-Za-z0-9_.\[\]]+)'`)
+
+// decodeMessage rewords mapstructure's report for people: one problem a
+// line, each with the value that was given.
+func decodeMessage(err error, v *viper.Viper) string {
+	msg := strings.TrimPrefix(err.Error(), "decoding failed due to the following error(s):\n\n")
+	lines := strings.Split(msg, "\n")
+	for i, line := range lines {
+		if m := quotedKey.FindStringSubmatch(line); m != nil && v.IsSet(m[1]) && strings.Contains(line, "cannot parse") {
+			lines[i] = fmt.Sprintf("%s (got %q)", line, fmt.Sprint(v.Get(m[1])))
+		}
+	}
+	return strings.Join(lines, "; ")
+}
+
+func decodeStrict(in, out any) error {
+	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result:           out,
+		ErrorUnused:      true,
+		WeaklyTypedInput: true,
+		DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
+	})
+	if err != nil {
+		return err
+	}
+	return d.Decode(in)
+}
+
+// Validate checks the whole configuration without I/O. Errors name keys.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(key string, err error) {
+		if err == nil {
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				errs = append(errs, fmt.Errorf("%s.%w", key, e))
+			}
+			return
+		}
+		errs = append(errs, fmt.Errorf("%s.%w", key, err))
+	}
+	if err := pki.ValidateID(c.Gateway.ID); err != nil {
+		errs = append(errs, fmt.Errorf("gateway.id: %w", err))
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("metrics.listen: %q is not host:port", c.Metrics.Listen))
+		}
+	}
+	add("clock", c.Clock.Validate())
+	names := map[string]int{}
+	for i, f := range c.Inputs.Files {
+		key := fmt.Sprintf("inputs.files[%d]", i)
+		add(key, f.Validate())
+		if j, dup := names[f.Name]; dup {
+			errs = append(errs, fmt.Errorf("%s.name: %q is already used by inputs.files[%d]", key, f.Name, j))
+		}
+		names[f.Name] = i
+	}
+	add("uplink", c.Uplink.Validate())
+	return errors.Join(errs...)
+}
+
+func (c *Config) holdsSecrets() bool {
+	return c.Uplink.TLS.Key != "" || c.Uplink.TLS.KeyPEM != ""
+}
+
+// Redacted returns a copy safe to print or log.
+func (c Config) Redacted() Config {
+	if c.Uplink.TLS.KeyPEM != "" {
+		c.Uplink.TLS.KeyPEM = "<redacted>"
+	}
+	c.Uplink.Endpoints = slices.Clone(c.Uplink.Endpoints)
+	c.Inputs.Files = slices.Clone(c.Inputs.Files)
+	return c
+}
+
+// Map renders c as nested maps keyed like the YAML file, durations as
+// strings ("250ms"), for printing the effective configuration.
+func (c Config) Map() map[string]any {
+	return toMap(reflect.ValueOf(c)).(map[string]any)
+}
+
+func toMap(v reflect.Value) any {
+	if v.Type() == reflect.TypeFor[time.Duration]() {
+		return time.Duration(v.Int()).String()
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		m := map[string]any{}
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Type().Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "-" {
+				continue
+			}
+			if f.Anonymous && name == "" {
+				for k, x := range toMap(v.Field(i)).(map[string]any) {
+					m[k] = x
+				}
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			m[name] = toMap(v.Field(i))
+		}
+		return m
+	case reflect.Slice:
+		out := make([]any, v.Len())
+		for i := range out {
+			out[i] = toMap(v.Index(i))
+		}
+		return out
+	}
+	return v.Interface()
+}

@@ -1,0 +1,244 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/ptp"
+	"github.com/weirgw/weir/sensors/hostlog"
+	"github.com/weirgw/weir/spool"
+	"github.com/weirgw/weir/uplink/sender"
+)
+
+// Gateway is the assembled pipeline: sources → clock → spool → uplink.
+type Gateway struct {
+	cfg     Config
+	version string
+	log     *slog.Logger
+	dataDir string
+	socket  string
+	host    string
+	bootID  string
+	started time.Time
+
+	clock   ptp.Clock
+	spool   *spool.Spool
+	tailers []*hostlog.Tailer
+	sender  *sender.Sender
+	metrics *metrics
+
+	appended atomic.Uint64
+}
+
+// New builds a gateway from a validated configuration; nothing is opened
+// until Run.
+func New(cfg Config, version string, log *slog.Logger) (*Gateway, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	clock, err := ptp.New(cfg.Clock)
+	if err != nil {
+		return nil, err
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = cfg.Gateway.ID
+	}
+	return &Gateway{cfg: cfg, version: version, log: log, host: host, bootID: bootID(), clock: clock}, nil
+}
+
+// ResolveDataDir returns the configured data directory, or the first of
+// /var/lib/weir and ./weir-data that can be written, creating it.
+func ResolveDataDir(configured string) (string, error) {
+	if configured != "" {
+		if err := ensureWritableDir(configured); err != nil {
+			return "", fmt.Errorf("data_dir %s: %w", configured, err)
+		}
+		return configured, nil
+	}
+	var errs []error
+	for _, d := range DataDirCandidates() {
+		if err := ensureWritableDir(d); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", d, err))
+			continue
+		}
+		return d, nil
+	}
+	return "", fmt.Errorf("no writable data directory: %w", errors.Join(errs...))
+}
+
+// DataDirCandidates are the default data directories, in order.
+func DataDirCandidates() []string { return []string{"/var/lib/weir", "weir-data"} }
+
+func ensureWritableDir(d string) error {
+	if err := os.MkdirAll(d, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(d, ".probe-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// SocketPath is where the admin socket of cfg lives: the configured one,
+// or weir.sock in the first default data directory that has one.
+func SocketPath(cfg Config) string {
+	if cfg.Admin.Socket != "" {
+		return cfg.Admin.Socket
+	}
+	if cfg.DataDir != "" {
+		return filepath.Join(cfg.DataDir, "weir.sock")
+	}
+	for _, d := range DataDirCandidates() {
+		p := filepath.Join(d, "weir.sock")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return filepath.Join(DataDirCandidates()[0], "weir.sock")
+}
+
+// Run starts everything and blocks until ctx is done or a part fails.
+func (g *Gateway) Run(ctx context.Context) error {
+	g.started = time.Now()
+	dir, err := ResolveDataDir(g.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if g.cfg.DataDir == "" && dir != DataDirCandidates()[0] {
+		g.log.Warn("default data directory not writable; using a local one", "want", DataDirCandidates()[0], "using", dir)
+	}
+	g.dataDir = dir
+	g.socket = g.cfg.Admin.Socket
+	if g.socket == "" {
+		g.socket = filepath.Join(dir, "weir.sock")
+	}
+
+	// The admin socket comes first: its umask must not race files created
+	// by other parts, and a second weir on the same data directory must be
+	// refused before it touches the spool.
+	admin, err := g.listenAdmin()
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	g.spool, err = spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), Logger: g.log})
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	defer g.spool.Close()
+
+	for _, fc := range g.cfg.Inputs.Files {
+		t, err := hostlog.NewTailer(fc, g.spool, g.log)
+		if err != nil {
+			return fmt.Errorf("gateway: inputs.files %s: %w", fc.Name, err)
+		}
+		g.tailers = append(g.tailers, t)
+	}
+	g.sender, err = sender.New(g.cfg.Uplink, g.cfg.Gateway.ID, g.bootID, g.spool, g.log.With("part", "uplink"))
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	g.metrics = newMetrics(g)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				cancel(fmt.Errorf("gateway: %s: %w", name, err))
+			}
+		}()
+	}
+	run("admin", func(ctx context.Context) error { return serveAdmin(ctx, admin, g) })
+	if g.cfg.Metrics.Listen != "" {
+		run("metrics", g.metrics.serve(g.cfg.Metrics.Listen))
+	}
+	run("spool gc", func(ctx context.Context) error { g.spool.RunGC(ctx, 5*time.Minute); return nil })
+	for _, t := range g.tailers {
+		run("input "+t.Status().Name, func(ctx context.Context) error { return t.Run(ctx, g) })
+	}
+	run("uplink", g.sender.Run)
+	if !g.cfg.Uplink.Enabled() {
+		g.log.Warn("no uplink endpoint configured: records stay in the spool")
+	}
+	g.log.Info("gateway running", "id", g.cfg.Gateway.ID, "version", g.version, "data_dir", dir,
+		"admin_socket", g.socket, "inputs", len(g.tailers), "uplink_endpoints", len(g.cfg.Uplink.Endpoints))
+
+	<-ctx.Done()
+	cancel(nil)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	g.log.Info("gateway stopped")
+	return nil
+}
+
+// Emit stamps, encodes and spools events with the checkpoints of the
+// source that produced them, in one transaction. It is the sources' sink.
+func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now, q := g.clock.Now()
+	// One arena for the whole batch: the spool copies the bytes into its
+	// transaction, so nothing outlives this call.
+	size := 0
+	for i := range evs {
+		size += 64 + len(evs[i].Message) + 24*len(evs[i].Fields)
+	}
+	arena := make([]byte, 0, size)
+	recs := make([][]byte, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		e.Gateway = g.cfg.Gateway.ID
+		if e.Time == 0 {
+			e.Time, e.Quality = now.UnixNano(), q
+		}
+		if e.Host == "" {
+			e.Host = g.host
+		}
+		start := len(arena)
+		var err error
+		if arena, err = e.AppendBinary(arena); err != nil {
+			return fmt.Errorf("gateway: encode record from %s: %w", e.Source, err)
+		}
+		recs[i] = arena[start:len(arena):len(arena)]
+	}
+	if _, err := g.spool.Append(recs, cps); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	g.appended.Add(uint64(len(evs)))
+	if len(evs) > 0 {
+		g.metrics.appended.WithLabelValues(evs[0].Source).Add(float64(len(evs)))
+	}
+	return nil
+}
+
+// bootID identifies this run of the gateway to the collector's logs: the
+// kernel's boot id where there is one, else random.
+func bootID() string {
+	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	var r [16]byte
+	_, _ = rand.Read(r[:])
+	return hex.EncodeToString(r[:])
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what the build, tests and demo need, idempotently. Run by the
+# Makefile's targets; safe to run by hand as often as you like.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests and demo use. Each later peer (socat, libmodbus,
+# linuxptp, rsyslog, nftables, qemu-user-static, ...) is added here with the
+# test that needs it.
+packages=(ca-certificates)
+
+need=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps: missing Debian packages: ${need[*]} (run as root, or install them)" >&2
+		exit 1
+	fi
+	echo "deps: installing ${need[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Go 1.26 or newer.
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+	export PATH=/usr/local/go/bin:$PATH
+fi
+if ! command -v go >/dev/null 2>&1; then
+	echo "deps: Go 1.26 or newer is needed and 'go' is not on PATH" >&2
+	exit 1
+fi
+gov=$(go env GOVERSION | sed 's/^go//')
+if [ "$(printf '%s\n%s\n' 1.26 "$gov" | sort -V | head -1)" != 1.26 ]; then
+	echo "deps: Go $gov is too old; 1.26 or newer is needed" >&2
+	exit 1
+fi
+
+# Linters pinned to a version, installed into bin/tools.
+mkdir -p bin/tools
+if [ ! -x bin/tools/staticcheck ] || ! bin/tools/staticcheck -version 2>/dev/null | grep -q '(0.8.2)'; then
+	echo "deps: installing staticcheck 0.8.2"
+	GOBIN="$PWD/bin/tools" GOFLAGS=-mod=mod go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi

@@ -1,0 +1,194 @@
+package hostlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/spool"
+)
+
+// Sink is what the tailer hands its records to. Emit returns only once the
+// records AND the checkpoints are durable (the gateway stamps, encodes and
+// appends them to the spool in one transaction). It may block
+// (backpressure). A call may carry checkpoints and no events: a file's
+// start position is committed before its first line. Emit must not keep
+// the slices after it returns.
+type Sink interface {
+	Emit(ctx context.Context, events []event.Event, checkpoints []spool.Checkpoint) error
+}
+
+// Checkpoints gives the last committed position of a source: nil and no
+// error when there is none.
+type Checkpoints interface {
+	Checkpoint(source string) ([]byte, error)
+}
+
+// Batch limits: one Emit carries at most this many lines, and stops taking
+// more once it holds this many message bytes (it keeps memory bounded when
+// lines are long).
+const (
+	maxBatchLines = 1000
+	maxBatchBytes = 1 << 20
+)
+
+// readChunk is how much one read asks of a file.
+const readChunk = 64 << 10
+
+// maxBatchesPerPoll bounds how long one busy file holds the loop before
+// the others get their turn; the next poll then starts at once.
+const maxBatchesPerPoll = 16
+
+// maxRetryWait caps the wait between retries after Emit failed.
+const maxRetryWait = 10 * time.Second
+
+// Tailer follows the files of one FileConfig.
+type Tailer struct {
+	cfg      FileConfig
+	globs    []string // absolute
+	priority event.Priority
+	cps      Checkpoints
+	log      *slog.Logger
+	running  atomic.Bool
+
+	mu     sync.Mutex // guards status
+	status TailStatus
+}
+
+// TailStatus is a snapshot for `weir status`.
+type TailStatus struct {
+	Name      string       `json:"name"`
+	Files     []FileStatus `json:"files"`
+	Lines     uint64       `json:"lines"` // lines emitted since start
+	Errors    uint64       `json:"errors"`
+	LastError string       `json:"last_error,omitempty"`
+}
+
+// FileStatus is one followed file: its committed offset, its size at the
+// last poll and the lines emitted from it since start.
+type FileStatus struct {
+	Path   string `json:"path"`
+	Offset int64  `json:"offset"`
+	Size   int64  `json:"size"`
+	Lines  uint64 `json:"lines"`
+}
+
+// NewTailer makes a Tailer for cfg; zero values in cfg take their
+// defaults. cps gives the positions committed by earlier runs. A nil
+// logger discards.
+func NewTailer(cfg FileConfig, cps Checkpoints, logger *slog.Logger) (*Tailer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("hostlog: %w", err)
+	}
+	if cps == nil {
+		return nil, errors.New("hostlog: " + cfg.Name + ": no checkpoint store")
+	}
+	cfg = cfg.withDefaults()
+	prio, err := event.ParsePriority(cfg.Priority)
+	if err != nil {
+		return nil, fmt.Errorf("hostlog: %w", err)
+	}
+	globs := make([]string, len(cfg.Paths))
+	for i, p := range cfg.Paths {
+		if globs[i], err = filepath.Abs(p); err != nil {
+			return nil, fmt.Errorf("hostlog: %s: glob %q: %w", cfg.Name, p, err)
+		}
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Tailer{
+		cfg: cfg, globs: globs, priority: prio, cps: cps,
+		log:    logger.With("source", cfg.Name),
+		status: TailStatus{Name: cfg.Name, Files: []FileStatus{}},
+	}, nil
+}
+
+// Run tails until ctx is done and returns nil then; it returns an error
+// only for something fatal. Failures of one file or of the sink are
+// logged, counted in Status and retried. Run may be called again after it
+// returned, but not concurrently.
+func (t *Tailer) Run(ctx context.Context, sink Sink) error {
+	if sink == nil {
+		return fmt.Errorf("hostlog: %s: no sink", t.cfg.Name)
+	}
+	if !t.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("hostlog: %s: already running", t.cfg.Name)
+	}
+	defer t.running.Store(false)
+
+	r := newRun(t, sink)
+	defer r.closeAll()
+	failures := 0
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+		busy, err := r.poll(ctx)
+		wait := t.cfg.PollInterval
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			// The sink refused a batch: every line of it is read again.
+			failures++
+			t.recordError(err)
+			t.log.Warn("emit failed; retrying the same lines", "err", err, "failures", failures)
+			wait = retryWait(t.cfg.PollInterval, failures)
+		case busy:
+			failures = 0
+			wait = 0
+		default:
+			failures = 0
+		}
+		timer.Reset(wait)
+	}
+}
+
+// retryWait doubles the poll interval with each consecutive failure, up
+// to maxRetryWait (or the poll interval, when that is longer).
+func retryWait(interval time.Duration, failures int) time.Duration {
+	w := interval
+	for i := 1; i < failures && w < maxRetryWait; i++ {
+		w *= 2
+	}
+	return max(interval, min(w, maxRetryWait))
+}
+
+// Status returns a snapshot; it is safe to call concurrently with Run.
+func (t *Tailer) Status() TailStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.status
+	s.Files = append([]FileStatus{}, s.Files...)
+	return s
+}
+
+func (t *Tailer) recordError(err error) {
+	t.mu.Lock()
+	t.status.Errors++
+	t.status.LastError = err.Error()
+	t.mu.Unlock()
+}
+
+func (t *Tailer) addLines(n int) {
+	t.mu.Lock()
+	t.status.Lines += uint64(n)
+	t.mu.Unlock()
+}
+
+func (t *Tailer) publishFiles(fs []FileStatus) {
+	t.mu.Lock()
+	t.status.Files = fs
+	t.mu.Unlock()
+}
