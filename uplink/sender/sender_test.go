@@ -215,7 +215,10 @@ func TestCollectorRestartLosesNothing(t *testing.T) {
 	for round := range 4 {
 		seqs = append(seqs, appendLines(t, sp, round*300, 300)...)
 		if round == 1 {
-			p.stop() // mid-stream: some batches are in flight
+			// Once the first session has acked something, stop the
+			// collector mid-stream, most likely with batches in flight.
+			require.Eventually(t, func() bool { return s.Status().RecordsAcked > 0 }, 10*time.Second, time.Millisecond)
+			p.stop()
 			seqs = append(seqs, appendLines(t, sp, 10000, 300)...)
 			p = startCollector(t, pkiDir, sinkPath, addr)
 		}
