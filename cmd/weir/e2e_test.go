@@ -209,6 +209,10 @@ func TestEndToEnd(t *testing.T) {
 	stopGw := e.startGateway()
 	require.Len(t, e.waitDelivered(200), 200)
 
+	fi, err := os.Stat(filepath.Join(e.dir, "data", "weir.sock"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o660), fi.Mode().Perm(), "admin socket mode")
+
 	status := e.run(e.weir, "status", "--config", e.config)
 	require.Contains(t, status, "gw-e2e")
 	require.Contains(t, status, "connected")
