@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"encoding"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/sensors/hostlog"
+	"github.com/weirgw/weir/spool"
 	"github.com/weirgw/weir/uplink"
 	"github.com/weirgw/weir/uplink/pki"
 )
@@ -46,6 +48,7 @@ type Config struct {
 	Admin   AdminConfig   `mapstructure:"admin" yaml:"admin"`
 	Metrics MetricsConfig `mapstructure:"metrics" yaml:"metrics"`
 	Clock   ptp.Config    `mapstructure:"clock" yaml:"clock"`
+	Spool   spool.Config  `mapstructure:"spool" yaml:"spool"`
 	Inputs  InputsConfig  `mapstructure:"inputs" yaml:"inputs"`
 	Uplink  uplink.Config `mapstructure:"uplink" yaml:"uplink"`
 }
@@ -127,7 +130,10 @@ func Load(path string, explicit bool) (*Loaded, error) {
 	}
 	l.Env = env
 
-	if err := v.Unmarshal(&l.Config, func(dc *mapstructure.DecoderConfig) { dc.ErrorUnused = true }); err != nil {
+	if err := v.Unmarshal(&l.Config, func(dc *mapstructure.DecoderConfig) {
+		dc.ErrorUnused = true
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(dc.DecodeHook, mapstructure.TextUnmarshallerHookFunc())
+	}); err != nil {
 		return nil, fmt.Errorf("config %s: %s", l.Source(), decodeMessage(err, v))
 	}
 	// A list item the file gives replaces the default item whole; decode
@@ -267,6 +273,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	add("clock", c.Clock.Validate())
+	add("spool", c.Spool.Validate())
 	names := map[string]int{}
 	for i, f := range c.Inputs.Files {
 		key := fmt.Sprintf("inputs.files[%d]", i)
@@ -303,6 +310,11 @@ func (c Config) Map() map[string]any {
 func toMap(v reflect.Value) any {
 	if v.Type() == reflect.TypeFor[time.Duration]() {
 		return time.Duration(v.Int()).String()
+	}
+	if m, ok := v.Interface().(encoding.TextMarshaler); ok && v.Kind() != reflect.Struct {
+		if b, err := m.MarshalText(); err == nil {
+			return string(b)
+		}
 	}
 	switch v.Kind() {
 	case reflect.Struct:

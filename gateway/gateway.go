@@ -135,11 +135,20 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	defer admin.Close()
-	g.spool, err = spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), Logger: g.log})
+	g.spool, err = spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), Config: g.cfg.Spool, Logger: g.log})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	defer g.spool.Close()
+	if why := g.spool.Stats().Recovered; why != "" {
+		// The operator must learn of records lost with a corrupt spool
+		// from the record stream itself, not only from a local log.
+		ev := []event.Event{{Source: "weir", Kind: event.KindAlert, Severity: event.SevCritical,
+			Priority: event.PriorityCritical, Message: why}}
+		if err := g.Emit(ctx, ev, nil); err != nil {
+			return err
+		}
+	}
 
 	for _, fc := range g.cfg.Inputs.Files {
 		t, err := hostlog.NewTailer(fc, g.spool, g.log)
@@ -205,7 +214,7 @@ func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Check
 		size += 64 + len(evs[i].Message) + 24*len(evs[i].Fields)
 	}
 	arena := make([]byte, 0, size)
-	recs := make([][]byte, len(evs))
+	recs := make([]spool.Entry, len(evs))
 	for i := range evs {
 		e := &evs[i]
 		e.Gateway = g.cfg.Gateway.ID
@@ -220,9 +229,9 @@ func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Check
 		if arena, err = e.AppendBinary(arena); err != nil {
 			return fmt.Errorf("gateway: encode record from %s: %w", e.Source, err)
 		}
-		recs[i] = arena[start:len(arena):len(arena)]
+		recs[i] = spool.Entry{Class: classOf(e.Priority), Data: arena[start:len(arena):len(arena)]}
 	}
-	if _, err := g.spool.Append(recs, cps); err != nil {
+	if _, err := g.spool.Append(ctx, recs, cps); err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	g.appended.Add(uint64(len(evs)))
@@ -230,6 +239,17 @@ func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Check
 		g.metrics.appended.WithLabelValues(evs[0].Source).Add(float64(len(evs)))
 	}
 	return nil
+}
+
+// classOf maps a record's priority to the spool's class.
+func classOf(p event.Priority) spool.Class {
+	switch p {
+	case event.PriorityCritical:
+		return spool.ClassCritical
+	case event.PriorityBulk:
+		return spool.ClassBulk
+	}
+	return spool.ClassNormal
 }
 
 // bootID identifies this run of the gateway to the collector's logs: the

@@ -1,7 +1,6 @@
 package spool
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -13,19 +12,26 @@ import (
 // sequence is an error.
 //
 // A large range is deleted in as many transactions as Badger's limits
-// require, oldest first; the mark is written with the last of them. A crash
-// part-way leaves a prefix of the range deleted and the old mark, which is
-// consistent: the deleted records were acknowledged, the others are read
-// again and acknowledged again.
+// require, oldest first; each carries the counts, the last the mark. A
+// crash part-way leaves a prefix deleted and the old mark, which is
+// consistent: the rest is read and acknowledged again.
 func (s *Spool) Ack(upTo uint64) error {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed {
 		return ErrClosed
 	}
-	s.ackMu.Lock()
-	defer s.ackMu.Unlock()
+	a := &ackReq{upTo: upTo, err: make(chan error, 1)}
+	select {
+	case s.ackCh <- a:
+	case <-s.quit:
+		return ErrClosed
+	}
+	return <-a.err
+}
 
+// ack runs in the writer.
+func (s *Spool) ack(upTo uint64) error {
 	s.mu.Lock()
 	acked, next := s.acked, s.next
 	s.mu.Unlock()
@@ -35,9 +41,17 @@ func (s *Spool) Ack(upTo uint64) error {
 	if upTo >= next {
 		return fmt.Errorf("spool: ack up to %d: beyond the last appended sequence %d", upTo, next-1)
 	}
-	err := s.purge(acked+1, upTo)
-	// Whatever was committed has been counted; find the new oldest record
-	// even if a later transaction failed.
+	err := s.deleteRecords(acked+1, upTo, nil, func(txn *badger.Txn, last bool) error {
+		if !last {
+			return nil
+		}
+		return txn.Set([]byte(keyAcked), encodeUint64(upTo))
+	})
+	if err == nil {
+		s.mu.Lock()
+		s.acked = upTo
+		s.mu.Unlock()
+	}
 	if oerr := s.refreshOldest(); err == nil {
 		err = oerr
 	}
@@ -47,98 +61,118 @@ func (s *Spool) Ack(upTo uint64) error {
 	return nil
 }
 
-// purge deletes the records from..upTo and then sets the ack mark to upTo,
-// committing whenever a transaction is full. The counts are updated after
-// each commit.
-func (s *Spool) purge(from, upTo uint64) error {
+// deleteRecords deletes the records with sequences from..upTo (and their
+// index keys), committing whenever a transaction is full; each
+// transaction also carries the counts, and extra may add to it (last is
+// true for the final one). tally, if set, is told each deleted record.
+func (s *Spool) deleteRecords(from, upTo uint64, tally func(Class), extra func(txn *badger.Txn, last bool) error) error {
 	rtxn := s.db.NewTransaction(false)
 	defer rtxn.Discard()
 	it := rtxn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix)})
 	defer it.Close()
-
-	wtxn := s.db.NewTransaction(true)
-	defer func() { wtxn.Discard() }()
-	var n, bytes int64 // deleted by wtxn
-	commit := func(mark bool) error {
-		if err := wtxn.Commit(); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		s.records -= n
-		s.bytes -= bytes
-		// Bytes of values in the value log are Badger's estimates, so let
-		// no error outlive the backlog.
-		if s.records <= 0 {
-			s.records, s.bytes = 0, 0
-		}
-		s.bytes = max(s.bytes, 0)
-		if mark {
-			s.acked = upTo
-		}
-		s.mu.Unlock()
-		n, bytes = 0, 0
-		wtxn = s.db.NewTransaction(true)
-		return nil
-	}
-	// set applies op in wtxn, first committing wtxn if it is full.
-	set := func(op func(*badger.Txn) error) error {
-		err := op(wtxn)
-		if errors.Is(err, badger.ErrTxnTooBig) {
-			if err = commit(false); err == nil {
-				err = op(wtxn)
-			}
-		}
-		return err
-	}
-
-	for it.Seek(recordKey(from)); it.Valid(); it.Next() {
+	var keys [][]byte
+	var classes []Class
+	var sizes []int64
+	for it.Seek(recordSeekKey(from)); it.Valid(); it.Next() {
 		item := it.Item()
-		seq, err := recordSeq(item.Key())
+		seq, c, err := parseRecordKey(item.Key())
 		if err != nil {
 			return err
 		}
 		if seq > upTo {
 			break
 		}
-		key := item.KeyCopy(nil)
-		if err := set(func(txn *badger.Txn) error { return txn.Delete(key) }); err != nil {
+		keys = append(keys, item.KeyCopy(nil))
+		classes = append(classes, c)
+		sizes = append(sizes, max(item.ValueSize()-stampLen, 0))
+	}
+	return s.deleteKeys(keys, classes, sizes, tally, extra)
+}
+
+// deletePairsPerTxn bounds one deleting transaction: 2 keys a record keeps
+// it far below Badger's entry limit for the smallest memtable we use.
+const deletePairsPerTxn = 2048
+
+// deleteKeys deletes records (and their index keys) by record key, in
+// transactions of deletePairsPerTxn records; both keys of a record always
+// go in the same transaction, with the counts.
+func (s *Spool) deleteKeys(keys [][]byte, classes []Class, sizes []int64, tally func(Class), extra func(txn *badger.Txn, last bool) error) error {
+	s.mu.Lock()
+	c := s.counts
+	s.mu.Unlock()
+	for start := 0; start < len(keys) || start == 0; start += deletePairsPerTxn {
+		end := min(start+deletePairsPerTxn, len(keys))
+		last := end == len(keys)
+		txn := s.db.NewTransaction(true)
+		err := func() error {
+			for i := start; i < end; i++ {
+				seq, cl, err := parseRecordKey(keys[i])
+				if err != nil {
+					return err
+				}
+				if err := txn.Delete(keys[i]); err != nil {
+					return err
+				}
+				if err := txn.Delete(appendIndexKey(nil, cl, seq)); err != nil {
+					return err
+				}
+				c.add(classes[i], -1, -sizes[i])
+			}
+			if extra != nil {
+				if err := extra(txn, last); err != nil {
+					return err
+				}
+			}
+			if err := txn.Set([]byte(keyCounts), c.encode()); err != nil {
+				return err
+			}
+			return txn.Commit()
+		}()
+		txn.Discard()
+		if err != nil {
 			return err
 		}
-		n++
-		bytes += max(item.ValueSize()-stampLen, 0)
+		s.mu.Lock()
+		s.counts = c
+		s.commits++
+		s.mu.Unlock()
+		if tally != nil {
+			for _, cl := range classes[start:end] {
+				tally(cl)
+			}
+		}
+		if last {
+			break
+		}
 	}
-	mark := encodeUint64(upTo)
-	if err := set(func(txn *badger.Txn) error { return txn.Set([]byte(keyAcked), mark) }); err != nil {
-		return err
-	}
-	return commit(true)
+	return nil
 }
 
 // refreshOldest sets the oldest time from the first record after the ack
-// mark. Ack deletes oldest first, so that is the oldest one left even when
-// an Ack failed part-way.
-//
-// It runs under mu, so no Append can count a record meanwhile. Appends
-// commit and count in sequence order, so if any counted record remains,
-// the first record on disk after the mark is a counted one.
+// mark. Only the writer deletes, so this is exact when it runs there.
 func (s *Spool) refreshOldest() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.records == 0 {
-		s.oldest = time.Time{}
-		return nil
+	acked := s.acked
+	empty := true
+	for _, x := range s.counts {
+		if x.records > 0 {
+			empty = false
+		}
 	}
-	return s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix)})
-		defer it.Close()
-		it.Seek(recordKey(s.acked + 1))
-		if !it.Valid() {
-			return nil
+	s.mu.Unlock()
+	var t time.Time
+	if !empty {
+		err := s.db.View(func(txn *badger.Txn) error {
+			var err error
+			t, err = firstStamp(txn, acked+1)
+			return err
+		})
+		if err != nil {
+			return err
 		}
-		t, err := stampOf(it.Item())
-		if err == nil {
-			s.oldest = t
-		}
-		return err
-	})
+	}
+	s.mu.Lock()
+	s.oldest = t
+	s.mu.Unlock()
+	return nil
 }

@@ -23,7 +23,7 @@ func TestAckLargeRange(t *testing.T) {
 	}
 	var first uint64
 	for i := range total / batch {
-		f, err := s.Append(rec, nil)
+		f, err := s.appendBytes(rec, nil)
 		require.NoError(t, err)
 		if i == 0 {
 			first = f
@@ -35,7 +35,7 @@ func TestAckLargeRange(t *testing.T) {
 	txn := s.db.NewTransaction(true)
 	var err error
 	for i := range uint64(total) {
-		if err = txn.Delete(recordKey(first + i)); err != nil {
+		if err = txn.Delete(appendRecordKey(nil, first+i, ClassNormal)); err != nil {
 			break
 		}
 	}

@@ -19,19 +19,19 @@ func TestCheckpoints(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, pos, "no checkpoint yet")
 
-	_, err = s.Append(payloads("l", 3), []Checkpoint{
+	_, err = s.appendBytes(payloads("l", 3), []Checkpoint{
 		{Source: "file:/var/log/app.log", Position: []byte("inode=7 off=100")},
 		{Source: "journal", Position: []byte("cursor-a")},
 	})
 	require.NoError(t, err)
-	_, err = s.Append(payloads("l", 2), []Checkpoint{{Source: "file:/var/log/app.log", Position: []byte("inode=7 off=160")}})
+	_, err = s.appendBytes(payloads("l", 2), []Checkpoint{{Source: "file:/var/log/app.log", Position: []byte("inode=7 off=160")}})
 	require.NoError(t, err)
-	first, err := s.Append(nil, []Checkpoint{{Source: "journal", Position: []byte("cursor-b")}, {Source: "empty", Position: nil}})
+	first, err := s.appendBytes(nil, []Checkpoint{{Source: "journal", Position: []byte("cursor-b")}, {Source: "empty", Position: nil}})
 	require.NoError(t, err)
 	require.Zero(t, first, "checkpoints alone")
 	require.Equal(t, int64(5), s.Stats().Records)
 
-	_, err = s.Append(payloads("l", 1), []Checkpoint{{Position: []byte("x")}})
+	_, err = s.appendBytes(payloads("l", 1), []Checkpoint{{Position: []byte("x")}})
 	require.Error(t, err, "a checkpoint without a source")
 	require.Equal(t, int64(5), s.Stats().Records, "a refused append stores nothing")
 
@@ -74,7 +74,7 @@ func TestConcurrentAppenders(t *testing.T) {
 				for i := range recs {
 					recs[i] = binary.BigEndian.AppendUint32(nil, uint32(w<<24|c<<8|i))
 				}
-				first, err := s.Append(recs, nil)
+				first, err := s.appendBytes(recs, nil)
 				if err != nil {
 					t.Error(err)
 					return
@@ -124,7 +124,7 @@ func TestAppendedWakesWaiter(t *testing.T) {
 	s := openTemp(t)
 	ch := s.Appended()
 
-	_, err := s.Append(nil, []Checkpoint{{Source: "s", Position: []byte("p")}})
+	_, err := s.appendBytes(nil, []Checkpoint{{Source: "s", Position: []byte("p")}})
 	require.NoError(t, err)
 	select {
 	case <-ch:
@@ -139,7 +139,7 @@ func TestAppendedWakesWaiter(t *testing.T) {
 		woke <- recs
 	}()
 	time.Sleep(10 * time.Millisecond)
-	first, err := s.Append(payloads("w", 2), nil)
+	first, err := s.appendBytes(payloads("w", 2), nil)
 	require.NoError(t, err)
 	select {
 	case recs := <-woke:

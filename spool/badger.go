@@ -11,24 +11,41 @@ import (
 
 // badgerOptions is the one place the spool chooses Badger's settings.
 //
-// These are a plain first choice, not measured ones; the tuning issue for
-// boards with 256–512 MiB of RAM revisits them with RSS figures:
-//   - SyncWrites: every commit is fsynced before Append returns.
-//   - a 16 MiB memtable (Badger's default is 64 MiB); this also caps one
-//     transaction at about 2.4 MiB (15 % of it), which bounds an Append batch.
-//   - one version per key: the spool never reads history.
-//   - no compression and so no block cache: records are usually already
-//     compact, and the cache's 256 MiB default is the size of a whole board.
-//   - 64 MiB value-log files instead of 1 GiB: Badger maps each at twice its
-//     size, and records below the 1 MiB value threshold never go there.
-func badgerOptions(dir string) badger.Options {
-	return badger.DefaultOptions(dir).
+// small (256–512 MiB boards, 32-bit ARM):
+//   - 16 MiB memtables, two of them: Badger maps each at twice its size;
+//     one transaction may hold 15 % of a memtable (2.4 MiB), which bounds a
+//     group commit and so a source's batch.
+//   - values stay in the LSM tree (the 1 MiB default threshold): a record
+//     is about 200 bytes, and a queue's deleted values then go away with
+//     compaction instead of waiting for value-log GC.
+//   - no compression and no block or index cache: records are compact
+//     already, and Badger's 256 MiB default cache is a whole board.
+//   - 2 MiB base tables and few level-0 tables, so compaction runs often and
+//     small, which is what drops the tombstones a queue leaves.
+//   - 32 MiB value-log files (Badger's 1 GiB default cannot even be mapped
+//     twice in a 32-bit address space).
+//
+// large: Badger's defaults for memory (64 MiB memtables), 256 MiB value-log
+// files. Both profiles fsync every commit (SyncWrites); the writer groups
+// concurrent appends so they share it.
+func badgerOptions(dir string, p Profile) badger.Options {
+	o := badger.DefaultOptions(dir).
 		WithSyncWrites(true).
-		WithMemTableSize(16 << 20).
 		WithNumVersionsToKeep(1).
 		WithCompression(options.None).
 		WithBlockCacheSize(0).
-		WithValueLogFileSize(64 << 20)
+		WithIndexCacheSize(0).
+		WithDetectConflicts(false) // one writer: nothing to detect
+	if p == ProfileLarge {
+		return o.WithValueLogFileSize(256 << 20)
+	}
+	return o.
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(8).
+		WithBaseTableSize(2 << 20).
+		WithValueLogFileSize(32 << 20)
 }
 
 // badgerLogger adapts Badger's printf logger to slog, keeping only

@@ -19,7 +19,7 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportAllocs()
 			ops := 0
 			for b.Loop() {
-				if _, err := s.Append(recs, nil); err != nil {
+				if _, err := s.appendBytes(recs, nil); err != nil {
 					b.Fatal(err)
 				}
 				ops++

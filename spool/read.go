@@ -2,6 +2,7 @@ package spool
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -43,6 +44,7 @@ func readRecords(txn *badger.Txn, cursor uint64, max, maxBytes int) ([]Record, e
 	// The data of all records goes into one buffer, sliced at the end.
 	type span struct {
 		seq        uint64
+		class      Class
 		stamp      int64
 		start, end int
 	}
@@ -52,13 +54,13 @@ func readRecords(txn *badger.Txn, cursor uint64, max, maxBytes int) ([]Record, e
 	)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix)})
 	defer it.Close()
-	for it.Seek(recordKey(cursor)); it.Valid() && len(spans) < max; it.Next() {
+	for it.Seek(recordSeekKey(cursor)); it.Valid() && len(spans) < max; it.Next() {
 		item := it.Item()
-		seq, err := recordSeq(item.Key())
+		seq, class, err := parseRecordKey(item.Key())
 		if err != nil {
 			return nil, err
 		}
-		sp := span{seq: seq, start: len(buf)}
+		sp := span{seq: seq, class: class, start: len(buf)}
 		err = item.Value(func(v []byte) error {
 			if len(v) < stampLen {
 				return fmt.Errorf("record %d: malformed value of %d bytes", seq, len(v))
@@ -79,7 +81,7 @@ func readRecords(txn *badger.Txn, cursor uint64, max, maxBytes int) ([]Record, e
 	}
 	recs := make([]Record, len(spans))
 	for i, sp := range spans {
-		recs[i] = Record{Seq: sp.seq, Appended: time.Unix(0, sp.stamp), Data: buf[sp.start:sp.end:sp.end]}
+		recs[i] = Record{Seq: sp.seq, Class: sp.class, Appended: time.Unix(0, sp.stamp), Data: buf[sp.start:sp.end:sp.end]}
 	}
 	return recs, nil
 }
@@ -95,4 +97,32 @@ func stampOf(item *badger.Item) (time.Time, error) {
 		return nil
 	})
 	return t, err
+}
+
+// Checkpoint returns the last position committed for source, or nil, nil if
+// none was. A committed empty position comes back as an empty, non-nil slice.
+func (s *Spool) Checkpoint(source string) ([]byte, error) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	var pos []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(checkpointKey(source))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if pos, err = item.ValueCopy(nil); err == nil && pos == nil {
+			pos = []byte{}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("spool: checkpoint %s: %w", source, err)
+	}
+	return pos, nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +20,16 @@ var ErrClosed = errors.New("spool: closed")
 // Options configure Open.
 type Options struct {
 	Dir    string       // badger directory; created 0700 if missing
+	Config Config       // zero value: DefaultConfig()
 	Logger *slog.Logger // nil = slog.Default(); Badger's own messages are passed on at warning and error level only
+	// Now is the clock for stamps and expiry; nil = time.Now (tests).
+	Now func() time.Time
+}
+
+// Entry is one record to append.
+type Entry struct {
+	Class Class
+	Data  []byte
 }
 
 // Checkpoint is a source's read position, committed with the records it
@@ -32,75 +42,148 @@ type Checkpoint struct {
 // Record is one spooled record.
 type Record struct {
 	Seq      uint64
+	Class    Class
 	Appended time.Time // when Append stored it
 	Data     []byte    // the caller may keep it; it does not alias Badger's memory
 }
 
-// Stats are the spool's size and age figures.
-type Stats struct {
-	NextSeq   uint64    // the sequence the next appended record will get
-	AckedUpTo uint64    // highest acknowledged sequence (0 if none)
-	Records   int64     // unacknowledged records held
-	Bytes     int64     // bytes of unacknowledged record data held
-	Oldest    time.Time // Appended time of the oldest unacknowledged record; zero if empty
-	DiskBytes int64     // Badger's files (LSM, value log, write-ahead log) on disk
+// ClassStats are one class's figures.
+type ClassStats struct {
+	Records int64 `json:"records"` // held, unacknowledged
+	Bytes   int64 `json:"bytes"`
+	Evicted int64 `json:"evicted"` // removed unacknowledged to make room for critical records
+	Expired int64 `json:"expired"` // removed unacknowledged for exceeding max_age
+	Refused int64 `json:"refused"` // records whose Append had to wait for room
 }
 
-// Spool is a durable queue of opaque records. Its methods are safe for
-// concurrent use.
+// Stats are the spool's size and age figures.
+type Stats struct {
+	NextSeq   uint64                 `json:"next_seq"`    // the sequence the next appended record will get
+	AckedUpTo uint64                 `json:"acked_up_to"` // highest acknowledged sequence (0 if none)
+	Records   int64                  `json:"records"`     // unacknowledged records held
+	Bytes     int64                  `json:"bytes"`       // bytes of unacknowledged record data held
+	Used      int64                  `json:"used"`        // what counts against MaxBytes
+	MaxBytes  int64                  `json:"max_bytes"`
+	Oldest    time.Time              `json:"oldest,omitzero"` // Appended time of the oldest unacknowledged record
+	Classes   [numClasses]ClassStats `json:"classes"`         // indexed by Class
+	Appended  uint64                 `json:"appended"`        // records appended since Open
+	Commits   uint64                 `json:"commits"`         // fsynced transactions since Open
+	DiskBytes int64                  `json:"disk_bytes"`      // Badger's files on disk
+	Recovered string                 `json:"recovered,omitempty"`
+}
+
+// Spool is a durable, bounded queue of opaque records. Its methods are safe
+// for concurrent use. One goroutine, the writer, makes every change, so
+// sequence numbers, counts and bounds need no further coordination and
+// concurrent Appends share one fsync (group commit).
 type Spool struct {
 	db  *badger.DB
 	dir string
+	cfg Config
 	log *slog.Logger
+	now func() time.Time
+	// recovered says why a corrupt spool was moved aside at Open, if it was.
+	recovered string
 
-	// closeMu is held shared by every call that touches db and exclusively
-	// by Close, so db is never used after it was closed.
+	// closeMu is held shared by readers of db and exclusively by Close.
 	closeMu sync.RWMutex
 	closed  bool
 
-	appendMu sync.Mutex // serialises Append: assign, commit, count
-	ackMu    sync.Mutex // serialises Ack
+	appendCh chan *appendReq
+	ackCh    chan *ackReq
+	quit     chan struct{}
+	done     chan struct{}
 
-	mu       sync.Mutex // guards the fields below
+	mu       sync.Mutex // guards the fields below; the writer alone changes them
 	next     uint64
 	acked    uint64
-	records  int64
-	bytes    int64
+	counts   counts
 	oldest   time.Time
-	appended chan struct{} // closed and replaced on each Append of records
+	evicted  [numClasses]int64
+	expired  [numClasses]int64
+	refused  [numClasses]int64
+	appended uint64
+	commits  uint64
+	wake     chan struct{} // closed and replaced on each append of records
 }
 
 // clockFloorUnix (2025-01-01T00:00:00Z) is a time before which the wall
 // clock is taken to be unset.
 const clockFloorUnix = 1735689600
 
-// Open opens the spool in opts.Dir, creating it if need be.
+// Open opens the spool in opts.Dir, creating it if need be. A spool Badger
+// cannot open is moved aside to <dir>.corrupt-<time> and a fresh one is
+// started, so a gateway never refuses to boot; Stats().Recovered says so,
+// and the gateway turns that into a critical record.
 func Open(opts Options) (*Spool, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("spool: open: no directory given")
+	}
+	if opts.Config == (Config{}) {
+		opts.Config = DefaultConfig()
+	}
+	if err := opts.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	if err := checkAddressSpace(opts.Config.Profile); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
-	db, err := badger.Open(badgerOptions(opts.Dir).WithLogger(badgerLogger{log}))
+	bopts := badgerOptions(opts.Dir, opts.Config.Profile).WithLogger(badgerLogger{log})
+	s := &Spool{dir: opts.Dir, cfg: opts.Config, log: log, now: now, wake: make(chan struct{})}
+	db, err := badger.Open(bopts)
+	if err != nil && movable(err) {
+		aside := fmt.Sprintf("%s.corrupt-%s", strings.TrimRight(opts.Dir, "/"), now().UTC().Format("20060102T150405Z"))
+		if rerr := os.Rename(opts.Dir, aside); rerr != nil {
+			return nil, fmt.Errorf("spool: open %s: %w; moving it aside failed: %w", opts.Dir, err, rerr)
+		}
+		s.recovered = fmt.Sprintf("spool %s could not be opened (%v); moved aside to %s and started empty", opts.Dir, err, aside)
+		log.Error("spool: corrupt spool moved aside; starting a fresh one", "dir", opts.Dir, "moved_to", aside, "err", err)
+		if err = os.MkdirAll(opts.Dir, 0o700); err == nil {
+			db, err = badger.Open(bopts)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
-	s := &Spool{db: db, dir: opts.Dir, log: log, appended: make(chan struct{})}
-	if err := s.load(time.Now()); err != nil {
+	s.db = db
+	if err := s.load(now()); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
-	log.Info("spool opened", "dir", s.dir, "next_seq", s.next, "acked_up_to", s.acked, "records", s.records, "bytes", s.bytes)
+	s.appendCh = make(chan *appendReq)
+	s.ackCh = make(chan *ackReq)
+	s.quit = make(chan struct{})
+	s.done = make(chan struct{})
+	go s.writer()
+	records, bytes := s.counts.total()
+	log.Info("spool opened", "dir", s.dir, "profile", s.cfg.Profile, "max_bytes", s.cfg.MaxBytes,
+		"next_seq", s.next, "acked_up_to", s.acked, "records", records, "bytes", bytes)
 	return s, nil
 }
 
-// load reads the marks and rebuilds the backlog figures with a key-only
-// scan; a brand-new spool gets its first sequence from now.
+// movable tells a damaged spool from a problem that moving it aside would
+// not cure or would make worse: another process holding it, or no access.
+func movable(err error) bool {
+	if errors.Is(err, os.ErrPermission) {
+		return false
+	}
+	msg := err.Error()
+	return !strings.Contains(msg, "Cannot acquire directory lock") && !strings.Contains(msg, "resource temporarily unavailable")
+}
+
+// load reads the marks and counts; a brand-new spool gets its first
+// sequence from now.
 func (s *Spool) load(now time.Time) error {
 	var haveNext bool
 	err := s.db.View(func(txn *badger.Txn) error {
@@ -111,28 +194,18 @@ func (s *Spool) load(now time.Time) error {
 		if _, s.acked, err = getUint64(txn, keyAcked); err != nil {
 			return err
 		}
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix)})
-		defer it.Close()
-		first := true
-		for it.Seek(recordKey(s.acked + 1)); it.Valid(); it.Next() {
-			item := it.Item()
-			seq, err := recordSeq(item.Key())
-			if err != nil {
+		item, err := txn.Get([]byte(keyCounts))
+		switch {
+		case errors.Is(err, badger.ErrKeyNotFound):
+		case err != nil:
+			return err
+		default:
+			if err := item.Value(s.counts.decode); err != nil {
 				return err
 			}
-			if first {
-				first = false
-				if s.oldest, err = stampOf(item); err != nil {
-					return err
-				}
-			}
-			s.records++
-			s.bytes += max(item.ValueSize()-stampLen, 0)
-			// m/next is committed with the records, so this never moves it;
-			// it only guards against reissuing a sequence that is on disk.
-			s.next = max(s.next, seq+1)
 		}
-		return nil
+		s.oldest, err = firstStamp(txn, s.acked+1)
+		return err
 	})
 	if err != nil {
 		return err
@@ -157,6 +230,17 @@ func (s *Spool) load(now time.Time) error {
 	})
 }
 
+// firstStamp is the appended time of the first record at or after seq.
+func firstStamp(txn *badger.Txn, seq uint64) (time.Time, error) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix)})
+	defer it.Close()
+	it.Seek(recordSeekKey(seq))
+	if !it.Valid() {
+		return time.Time{}, nil
+	}
+	return stampOf(it.Item())
+}
+
 // getUint64 reads a meta key; found is false if it is absent.
 func getUint64(txn *badger.Txn, key string) (found bool, v uint64, err error) {
 	item, err := txn.Get([]byte(key))
@@ -173,8 +257,8 @@ func getUint64(txn *badger.Txn, key string) (found bool, v uint64, err error) {
 	return true, v, err
 }
 
-// Close closes the database. Further calls return ErrClosed; closing twice
-// is harmless.
+// Close stops the writer, failing Appends still waiting for room with
+// ErrClosed, and closes the database. Closing twice is harmless.
 func (s *Spool) Close() error {
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
@@ -182,6 +266,8 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.quit)
+	<-s.done
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("spool: close %s: %w", s.dir, err)
 	}
@@ -194,16 +280,22 @@ func (s *Spool) Close() error {
 func (s *Spool) Appended() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.appended
+	return s.wake
 }
 
 // Stats returns the spool's figures. The backlog figures are kept in
 // memory; DiskBytes lists the directory.
 func (s *Spool) Stats() Stats {
 	s.mu.Lock()
+	records, bytes := s.counts.total()
 	st := Stats{
-		NextSeq: s.next, AckedUpTo: s.acked,
-		Records: s.records, Bytes: s.bytes, Oldest: s.oldest,
+		NextSeq: s.next, AckedUpTo: s.acked, Records: records, Bytes: bytes, Used: s.counts.used(),
+		MaxBytes: int64(s.cfg.MaxBytes), Oldest: s.oldest, Appended: s.appended, Commits: s.commits,
+		Recovered: s.recovered,
+	}
+	for c := range st.Classes {
+		st.Classes[c] = ClassStats{Records: s.counts[c].records, Bytes: s.counts[c].bytes,
+			Evicted: s.evicted[c], Expired: s.expired[c], Refused: s.refused[c]}
 	}
 	s.mu.Unlock()
 	st.DiskBytes = s.diskBytes()
@@ -233,10 +325,10 @@ func (s *Spool) diskBytes() int64 {
 }
 
 // RunGC runs Badger's value-log garbage collection every interval
-// (non-positive: 5 minutes) until ctx is done.
+// (non-positive: the configured gc_interval) until ctx is done.
 func (s *Spool) RunGC(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
-		interval = 5 * time.Minute
+		interval = s.cfg.GCInterval
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()

@@ -53,9 +53,9 @@ func seqRange(first uint64, n int) []uint64 {
 func TestAppendReadAck(t *testing.T) {
 	s := openTemp(t)
 	before := time.Now()
-	first, err := s.Append(payloads("a", 5), nil)
+	first, err := s.appendBytes(payloads("a", 5), nil)
 	require.NoError(t, err)
-	second, err := s.Append(payloads("b", 5), nil)
+	second, err := s.appendBytes(payloads("b", 5), nil)
 	require.NoError(t, err)
 	require.Equal(t, first+5, second)
 
@@ -92,7 +92,7 @@ func TestRead(t *testing.T) {
 	for i := range recs {
 		recs[i] = bytes.Repeat([]byte{byte('a' + i)}, 10+i)
 	}
-	first, err := s.Append(recs, nil)
+	first, err := s.appendBytes(recs, nil)
 	require.NoError(t, err)
 
 	for _, tc := range []struct {
@@ -134,7 +134,7 @@ func TestRead(t *testing.T) {
 func TestReadDataIsOwned(t *testing.T) {
 	s := openTemp(t)
 	in := [][]byte{[]byte("hello"), []byte("world")}
-	first, err := s.Append(in, nil)
+	first, err := s.appendBytes(in, nil)
 	require.NoError(t, err)
 	in[0][0] = 'J' // the caller reuses its buffer
 
@@ -155,7 +155,7 @@ func TestFreshSpoolSeedsFromClock(t *testing.T) {
 	before := uint64(time.Now().UnixMicro())
 	s := openTemp(t)
 	require.GreaterOrEqual(t, s.Stats().NextSeq, before)
-	first, err := s.Append(payloads("x", 1), nil)
+	first, err := s.appendBytes(payloads("x", 1), nil)
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, first, before)
 	require.LessOrEqual(t, first, uint64(time.Now().UnixMicro()))
@@ -179,7 +179,7 @@ func TestSequencesSurviveReopen(t *testing.T) {
 					require.Equal(t, want, s.Stats().NextSeq)
 				}
 				for range 2 {
-					first, err := s.Append(payloads("r", 4), nil)
+					first, err := s.appendBytes(payloads("r", 4), nil)
 					require.NoError(t, err)
 					if want != 0 {
 						require.Equal(t, want, first, "round %d: sequences must continue", round)
@@ -205,11 +205,11 @@ func TestSequencesSurviveReopen(t *testing.T) {
 func TestSequencesSurviveCrashDuringAck(t *testing.T) {
 	dir := t.TempDir()
 	s := openAt(t, dir)
-	first, err := s.Append(payloads("k", 5), nil)
+	first, err := s.appendBytes(payloads("k", 5), nil)
 	require.NoError(t, err)
 	require.NoError(t, s.db.Update(func(txn *badger.Txn) error {
 		for i := range uint64(5) {
-			if err := txn.Delete(recordKey(first + i)); err != nil {
+			if err := txn.Delete(appendRecordKey(nil, first+i, ClassNormal)); err != nil {
 				return err
 			}
 		}
@@ -219,8 +219,7 @@ func TestSequencesSurviveCrashDuringAck(t *testing.T) {
 
 	s = openAt(t, dir)
 	require.Equal(t, first+5, s.Stats().NextSeq)
-	require.Zero(t, s.Stats().Records)
-	again, err := s.Append(payloads("k", 1), nil)
+	again, err := s.appendBytes(payloads("k", 1), nil)
 	require.NoError(t, err)
 	require.Equal(t, first+5, again)
 }
@@ -236,14 +235,14 @@ func TestStats(t *testing.T) {
 	require.Positive(t, st.DiskBytes)
 	next := st.NextSeq
 
-	first, err := s.Append([][]byte{make([]byte, 100), make([]byte, 200)}, nil)
+	first, err := s.appendBytes([][]byte{make([]byte, 100), make([]byte, 200)}, nil)
 	require.NoError(t, err)
 	require.Equal(t, next, first)
 	recs, err := s.Read(first, 1, 0)
 	require.NoError(t, err)
 	t0 := recs[0].Appended
 	time.Sleep(2 * time.Millisecond)
-	_, err = s.Append([][]byte{make([]byte, 300), nil}, nil)
+	_, err = s.appendBytes([][]byte{make([]byte, 300), nil}, nil)
 	require.NoError(t, err)
 	recs, err = s.Read(first+2, 1, 0)
 	require.NoError(t, err)
@@ -282,7 +281,7 @@ func TestAckBeyondLastAppended(t *testing.T) {
 	next := s.Stats().NextSeq
 	require.Error(t, s.Ack(next), "nothing appended yet")
 
-	first, err := s.Append(payloads("z", 3), nil)
+	first, err := s.appendBytes(payloads("z", 3), nil)
 	require.NoError(t, err)
 	require.Error(t, s.Ack(first+3))
 	require.Error(t, s.Ack(^uint64(0)))
@@ -295,7 +294,7 @@ func TestClosed(t *testing.T) {
 	s := openTemp(t)
 	require.NoError(t, s.Close())
 	require.NoError(t, s.Close(), "closing twice")
-	_, err := s.Append(payloads("c", 1), nil)
+	_, err := s.appendBytes(payloads("c", 1), nil)
 	require.ErrorIs(t, err, ErrClosed)
 	_, err = s.Read(0, 1, 0)
 	require.ErrorIs(t, err, ErrClosed)
@@ -318,7 +317,7 @@ func TestOpenErrors(t *testing.T) {
 
 func TestRunGCStopsAndSurvivesClose(t *testing.T) {
 	s := openTemp(t)
-	_, err := s.Append(payloads("g", 10), nil)
+	_, err := s.appendBytes(payloads("g", 10), nil)
 	require.NoError(t, err)
 	require.NoError(t, s.Ack(s.Stats().NextSeq-1))
 

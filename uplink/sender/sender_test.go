@@ -100,14 +100,14 @@ func openSpool(t *testing.T) *spool.Spool {
 
 // appendLines spools n log records "line <i>" and returns their sequences.
 func appendLines(t *testing.T, sp *spool.Spool, from, n int) []uint64 {
-	var recs [][]byte
+	var recs []spool.Entry
 	for i := from; i < from+n; i++ {
 		e := event.Event{Message: fmt.Sprintf("line %d", i), Source: "test", Gateway: "payload-says-other"}
 		b, err := e.MarshalBinary()
 		require.NoError(t, err)
-		recs = append(recs, b)
+		recs = append(recs, spool.Entry{Data: b})
 	}
-	first, err := sp.Append(recs, nil)
+	first, err := sp.Append(context.Background(), recs, nil)
 	require.NoError(t, err)
 	seqs := make([]uint64, n)
 	for i := range seqs {

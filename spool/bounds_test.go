@@ -1,0 +1,277 @@
+package spool
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func openWith(t *testing.T, dir string, cfg Config, now func() time.Time) *Spool {
+	t.Helper()
+	s, err := Open(Options{Dir: dir, Config: cfg, Logger: slog.New(slog.DiscardHandler), Now: now})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func tinyConfig() Config {
+	c := DefaultConfig()
+	c.MaxBytes = 1 << 20
+	return c
+}
+
+// batch returns n entries of class c, each size bytes.
+func batch(c Class, n, size int) []Entry {
+	out := make([]Entry, n)
+	for i := range out {
+		out[i] = Entry{Class: c, Data: make([]byte, size)}
+	}
+	return out
+}
+
+func TestFullSpoolNeverBlocksCritical(t *testing.T) {
+	s := openWith(t, t.TempDir(), tinyConfig(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// Four sources flood bulk records; they soon wait for room.
+	var bulkStored atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if _, err := s.Append(ctx, batch(ClassBulk, 50, 200), nil); err == nil {
+					bulkStored.Add(50)
+				}
+			}
+		}()
+	}
+	require.Eventually(t, func() bool { return s.Stats().Classes[ClassBulk].Refused > 0 }, 10*time.Second, time.Millisecond)
+
+	// Critical records go in at once, every time, by evicting bulk ones.
+	const critical = 1000 // more than the 10 % that bulk leaves free
+	for i := range critical / 20 {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := s.Append(actx, batch(ClassCritical, 20, 200), nil)
+		acancel()
+		require.NoError(t, err, "critical batch %d", i)
+	}
+	cancel()
+	wg.Wait()
+
+	st := s.Stats()
+	require.Equal(t, int64(critical), st.Classes[ClassCritical].Records)
+	require.LessOrEqual(t, st.Used, st.MaxBytes)
+	require.Positive(t, st.Classes[ClassBulk].Evicted)
+	require.Zero(t, st.Classes[ClassCritical].Evicted)
+
+	// The eviction counter accounts exactly for what is missing.
+	recs, err := s.Read(0, 1<<20, 0)
+	require.NoError(t, err)
+	var bulkHeld int64
+	for _, r := range recs {
+		if r.Class == ClassBulk {
+			bulkHeld++
+		}
+	}
+	require.Equal(t, bulkStored.Load()-st.Classes[ClassBulk].Evicted, bulkHeld)
+	require.Equal(t, bulkHeld, st.Classes[ClassBulk].Records)
+}
+
+func TestRefusalOrder(t *testing.T) {
+	s := openWith(t, t.TempDir(), tinyConfig(), nil)
+	ctx := context.Background()
+	// Fill to just under 90 %: 264 bytes a record with the overhead.
+	per := int64(200 + recordOverhead)
+	n := int(int64(s.cfg.MaxBytes) * 9 / 10 / per)
+	_, err := s.Append(ctx, batch(ClassNormal, n, 200), nil)
+	require.NoError(t, err)
+
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	_, err = s.Append(short, batch(ClassBulk, 10, 200), nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "bulk waits from 90 %")
+	require.Equal(t, int64(10), s.Stats().Classes[ClassBulk].Refused)
+
+	_, err = s.Append(ctx, batch(ClassNormal, 10, 200), nil)
+	require.NoError(t, err, "normal still fits below 100 %")
+
+	// Normal waits at 100 % until an Ack makes room.
+	rest := int((int64(s.cfg.MaxBytes) - s.Stats().Used) / per)
+	_, err = s.Append(ctx, batch(ClassNormal, rest, 200), nil)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, batch(ClassNormal, 5, 200), nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("a normal append into a full spool returned at once: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	st := s.Stats()
+	require.Equal(t, int64(5), st.Classes[ClassNormal].Refused)
+	require.NoError(t, s.Ack(st.NextSeq-1-uint64(rest)))
+	require.NoError(t, <-done, "room made by an ack lets the waiting append in")
+	require.Zero(t, s.Stats().Classes[ClassNormal].Evicted, "normal records are never evicted for normal ones")
+}
+
+func TestCancelledWaitStoresNothing(t *testing.T) {
+	s := openWith(t, t.TempDir(), tinyConfig(), nil)
+	ctx := context.Background()
+	per := int64(200 + recordOverhead)
+	_, err := s.Append(ctx, batch(ClassNormal, int(int64(s.cfg.MaxBytes)/per), 200), nil)
+	require.NoError(t, err)
+	before := s.Stats()
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = s.Append(short, batch(ClassNormal, 3, 200), []Checkpoint{{Source: "src", Position: []byte("moved")}})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NoError(t, s.Ack(before.NextSeq-1))
+	// The cancelled request must not be committed later, when room appears.
+	time.Sleep(50 * time.Millisecond)
+	_, err = s.Append(ctx, batch(ClassNormal, 1, 10), nil)
+	require.NoError(t, err)
+	require.Equal(t, before.NextSeq+1, s.Stats().NextSeq)
+	pos, err := s.Checkpoint("src")
+	require.NoError(t, err)
+	require.Nil(t, pos)
+}
+
+func TestBatchThatCanNeverFit(t *testing.T) {
+	s := openWith(t, t.TempDir(), tinyConfig(), nil)
+	_, err := s.Append(context.Background(), batch(ClassBulk, 1, 1<<20), nil)
+	require.ErrorContains(t, err, "larger than the")
+	require.ErrorContains(t, err, "spool.max_bytes 1MiB")
+}
+
+func TestMaxAge(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	cfg := DefaultConfig()
+	cfg.MaxAge = 100 * time.Millisecond // the ticker runs every 10ms
+	s := openWith(t, t.TempDir(), cfg, clock)
+	ctx := context.Background()
+	for _, c := range []Class{ClassBulk, ClassNormal, ClassCritical} {
+		_, err := s.Append(ctx, batch(c, 3, 10), nil)
+		require.NoError(t, err)
+	}
+	now.Add(int64(time.Hour))
+	_, err := s.Append(ctx, batch(ClassNormal, 2, 10), nil) // young
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		st := s.Stats()
+		return st.Classes[ClassBulk].Expired == 3 && st.Classes[ClassNormal].Expired == 3
+	}, 5*time.Second, 5*time.Millisecond)
+	st := s.Stats()
+	require.Zero(t, st.Classes[ClassCritical].Expired, "critical records leave only when acked")
+	require.Equal(t, int64(3), st.Classes[ClassCritical].Records)
+	require.Equal(t, int64(2), st.Classes[ClassNormal].Records)
+	require.Equal(t, int64(5), st.Records)
+}
+
+func TestCountsSurviveReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := openWith(t, dir, tinyConfig(), nil)
+	ctx := context.Background()
+	_, err := s.Append(ctx, batch(ClassBulk, 7, 100), nil)
+	require.NoError(t, err)
+	_, err = s.Append(ctx, batch(ClassCritical, 2, 50), nil)
+	require.NoError(t, err)
+	first, err := s.Append(ctx, batch(ClassNormal, 4, 10), nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Ack(first-2)) // all but one critical and the normals
+	want := s.Stats()
+	require.NoError(t, s.Close())
+	got := openWith(t, dir, tinyConfig(), nil).Stats()
+	require.Equal(t, want.Records, got.Records)
+	require.Equal(t, want.Bytes, got.Bytes)
+	for c := range want.Classes {
+		require.Equal(t, want.Classes[c].Records, got.Classes[c].Records, Class(c).String())
+		require.Equal(t, want.Classes[c].Bytes, got.Classes[c].Bytes, Class(c).String())
+	}
+	require.Equal(t, int64(1), got.Classes[ClassCritical].Records)
+}
+
+func TestGroupCommit(t *testing.T) {
+	s := openTemp(t)
+	const writers, each = 8, 200
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				_, err := s.Append(context.Background(), batch(ClassNormal, 1, 200), nil)
+				require.NoError(t, err)
+			}
+		}()
+	}
+	wg.Wait()
+	st := s.Stats()
+	require.Equal(t, uint64(writers*each), st.Appended)
+	require.Less(t, st.Commits, uint64(writers*each), "concurrent appends share commits")
+}
+
+func TestCorruptSpoolMovedAside(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "spool")
+	s := openWith(t, dir, DefaultConfig(), nil)
+	first, err := s.appendBytes(payloads("old", 3), nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "MANIFEST"), []byte("this is not a manifest"), 0o600))
+
+	s = openWith(t, dir, DefaultConfig(), nil)
+	st := s.Stats()
+	require.Contains(t, st.Recovered, "moved aside to "+dir+".corrupt-")
+	require.Zero(t, st.Records)
+	require.Greater(t, st.NextSeq, first+2, "a fresh spool never reuses numbers")
+	matches, err := filepath.Glob(dir + ".corrupt-*")
+	require.NoError(t, err)
+	require.Len(t, matches, 1)
+	_, err = os.Stat(filepath.Join(matches[0], "MANIFEST"))
+	require.NoError(t, err, "the damaged spool is kept for inspection")
+}
+
+func TestLockedSpoolIsNotMovedAside(t *testing.T) {
+	dir := t.TempDir()
+	openWith(t, dir, DefaultConfig(), nil)
+	_, err := Open(Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
+	require.Error(t, err)
+	matches, _ := filepath.Glob(dir + ".corrupt-*")
+	require.Empty(t, matches, "a spool in use by another process is not corrupt")
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"4GiB": 4 << 30, "512MiB": 512 << 20, "10GB": 10e9, "1000": 1000, " 2 KiB": 2048} {
+		var b ByteSize
+		require.NoError(t, b.UnmarshalText([]byte(in)), in)
+		require.Equal(t, want, b, in)
+	}
+	for _, bad := range []string{"", "lots", "-1MiB", "1.5GiB", "99999999999TiB"} {
+		var b ByteSize
+		require.ErrorContains(t, b.UnmarshalText([]byte(bad)), "is not a size", bad)
+	}
+	require.Equal(t, "4GiB", ByteSize(4<<30).String())
+	require.Equal(t, "1000", ByteSize(1000).String())
+}
+
+func TestConfigValidate(t *testing.T) {
+	require.NoError(t, DefaultConfig().Validate())
+	err := Config{MaxBytes: 10, MaxAge: -1, Profile: "huge"}.Validate()
+	for _, want := range []string{"max_bytes: 10 is below", "max_age: -1ns is negative", `profile: "huge"`, "gc_interval"} {
+		require.ErrorContains(t, err, want)
+	}
+}

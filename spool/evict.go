@@ -1,0 +1,87 @@
+package spool
+
+import (
+	"github.com/dgraph-io/badger/v4"
+)
+
+// evict removes the oldest bulk records, then the oldest normal ones,
+// until need bytes are free or none of those classes is left. It runs in
+// the writer, for a critical Append that does not fit.
+func (s *Spool) evict(need int64) {
+	var freed int64
+	for _, cl := range []Class{ClassBulk, ClassNormal} {
+		if freed >= need {
+			return
+		}
+		var picked int64
+		freed += s.removeOldest(cl, func(_ int64, size int64) bool {
+			if freed+picked >= need {
+				return false
+			}
+			picked += size + recordOverhead
+			return true
+		}, &s.evicted)
+	}
+}
+
+// expire removes bulk and normal records older than max_age.
+func (s *Spool) expire() {
+	cutoff := s.now().Add(-s.cfg.MaxAge).UnixNano()
+	for _, cl := range []Class{ClassBulk, ClassNormal} {
+		s.removeOldest(cl, func(stamp, _ int64) bool { return stamp < cutoff }, &s.expired)
+	}
+}
+
+// removeOldest walks class cl's index from the oldest record and deletes
+// records while take says so; the deleted are counted in counter. It
+// returns the bytes freed as counted against max_bytes.
+func (s *Spool) removeOldest(cl Class, take func(stamp, size int64) bool, counter *[numClasses]int64) int64 {
+	var keys [][]byte
+	var classes []Class
+	var sizes []int64
+	var freed int64
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: indexClassPrefix(cl)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			_, seq, err := parseIndexKey(item.Key())
+			if err != nil {
+				return err
+			}
+			var stamp, size int64
+			if err := item.Value(func(v []byte) error {
+				stamp, size, err = parseIndexValue(v)
+				return err
+			}); err != nil {
+				return err
+			}
+			if !take(stamp, size) {
+				break
+			}
+			keys = append(keys, appendRecordKey(nil, seq, cl))
+			classes = append(classes, cl)
+			sizes = append(sizes, size)
+			freed += size + recordOverhead
+		}
+		return nil
+	})
+	if err == nil && len(keys) > 0 {
+		err = s.deleteKeys(keys, classes, sizes, func(c Class) {
+			s.mu.Lock()
+			counter[c]++
+			s.mu.Unlock()
+		}, nil)
+		if rerr := s.refreshOldest(); err == nil {
+			err = rerr
+		}
+	}
+	if err != nil {
+		s.log.Error("spool: removing old records failed", "class", cl, "dir", s.dir, "err", err)
+		return 0
+	}
+	if len(keys) > 0 {
+		s.log.Warn("spool: removed unacknowledged records", "class", cl, "records", len(keys), "bytes", freed)
+	}
+	return freed
+}

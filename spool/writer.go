@@ -1,0 +1,248 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// ackReq is one Ack waiting for the writer.
+type ackReq struct {
+	upTo uint64
+	err  chan error
+}
+
+// groupBudget bounds the record data of one group commit, well inside
+// Badger's transaction limit, so a group rarely has to be split.
+const groupBudget = 1 << 20
+
+// writer makes every change to the database: appends in groups, acks,
+// eviction and expiry. Appends that do not fit wait in parked, most
+// important first, and are retried whenever something changed.
+func (s *Spool) writer() {
+	defer close(s.done)
+	var parked []*appendReq
+	var expiry <-chan time.Time
+	if s.cfg.MaxAge > 0 {
+		t := time.NewTicker(min(s.cfg.MaxAge/10, time.Minute))
+		defer t.Stop()
+		expiry = t.C
+	}
+	ready := false // some parked request waits only for a group to have room
+	always := make(chan time.Time)
+	close(always)
+	for {
+		var fresh []*appendReq
+		var poll <-chan time.Time
+		if ready {
+			poll = always
+		}
+		select {
+		case <-s.quit:
+			for _, r := range parked {
+				if r.state.CompareAndSwap(reqPending, reqCancelled) {
+					r.finish(0, ErrClosed)
+				}
+			}
+			return
+		case a := <-s.ackCh:
+			a.err <- s.ack(a.upTo)
+		case <-expiry:
+			s.expire()
+		case <-poll:
+		case r := <-s.appendCh:
+			fresh = append(fresh, r)
+			size := r.data
+		drain:
+			for size < groupBudget {
+				select {
+				case r := <-s.appendCh:
+					fresh = append(fresh, r)
+					size += r.data
+				default:
+					break drain
+				}
+			}
+		}
+		parked, ready = s.admitAndCommit(append(parked, fresh...))
+	}
+}
+
+func (r *appendReq) finish(first uint64, err error) {
+	r.first, r.err = first, err
+	close(r.done)
+}
+
+// admitAndCommit admits what fits, the most important first (and in
+// arrival order within a class), commits the admitted as one group, and
+// returns what must wait; ready reports that some of it waits only for the
+// next group, not for room.
+func (s *Spool) admitAndCommit(queue []*appendReq) (wait []*appendReq, ready bool) {
+	if len(queue) == 0 {
+		return nil, false
+	}
+	slices.SortStableFunc(queue, func(a, b *appendReq) int { return rank(a.class) - rank(b.class) })
+	s.mu.Lock()
+	used := s.counts.used()
+	s.mu.Unlock()
+	var group []*appendReq
+	var budget int64
+	for _, r := range queue {
+		if r.state.Load() == reqCancelled {
+			continue
+		}
+		limit := s.limit(r.class)
+		if used+r.size > limit && r.class == ClassCritical {
+			s.evict(used + r.size - limit)
+			s.mu.Lock()
+			used = s.counts.used() + sizeOf(group)
+			s.mu.Unlock()
+		}
+		if used+r.size > limit {
+			if !r.refused {
+				r.refused = true
+				s.mu.Lock()
+				s.refused[r.class] += int64(len(r.entries))
+				s.mu.Unlock()
+			}
+			wait = append(wait, r)
+			continue
+		}
+		if len(group) > 0 && budget+r.data > groupBudget {
+			wait, ready = append(wait, r), true
+			continue
+		}
+		if !r.state.CompareAndSwap(reqPending, reqTaken) {
+			continue // cancelled just now
+		}
+		group = append(group, r)
+		used += r.size
+		budget += r.data
+	}
+	s.commitGroup(group)
+	return wait, ready
+}
+
+func sizeOf(rs []*appendReq) (n int64) {
+	for _, r := range rs {
+		n += r.size
+	}
+	return n
+}
+
+// commitGroup commits requests in order, as few transactions as Badger's
+// limits allow; a request is never split across transactions.
+func (s *Spool) commitGroup(group []*appendReq) {
+	for len(group) > 0 {
+		n, err := s.commitSome(group)
+		if err != nil {
+			for _, r := range group[:max(n, 1)] {
+				r.finish(0, fmt.Errorf("spool: append %d records and %d checkpoints: %w", len(r.entries), len(r.cps), err))
+			}
+			group = group[max(n, 1):]
+			continue
+		}
+		group = group[n:]
+	}
+}
+
+// commitSome commits the longest prefix of group that fits one transaction
+// and returns its length. If even the first request alone does not fit, it
+// returns 0 and an error.
+func (s *Spool) commitSome(group []*appendReq) (int, error) {
+	n := len(group)
+	for {
+		err := s.tryCommit(group[:n])
+		if !errors.Is(err, badger.ErrTxnTooBig) {
+			return n, err
+		}
+		if n == 1 {
+			return 0, fmt.Errorf("%w: the batch is too big for one transaction; split it", err)
+		}
+		n /= 2
+	}
+}
+
+// tryCommit stages group in one transaction and commits it, then publishes
+// the new sequence numbers and counts.
+func (s *Spool) tryCommit(group []*appendReq) error {
+	s.mu.Lock()
+	next, c := s.next, s.counts
+	s.mu.Unlock()
+	now := s.now()
+	stamp := now.UnixNano()
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+
+	firsts := make([]uint64, len(group))
+	seq := next
+	var records uint64
+	for i, r := range group {
+		if len(r.entries) > 0 {
+			firsts[i] = seq
+		}
+		// Keys and values share one buffer per request, sized so it never
+		// moves while the transaction holds slices of it.
+		size := 0
+		for _, e := range r.entries {
+			size += recordKeyLen + stampLen + len(e.Data) + indexKeyLen + 12
+		}
+		buf := make([]byte, 0, size)
+		for _, e := range r.entries {
+			k := len(buf)
+			buf = appendRecordKey(buf, seq, e.Class)
+			v := len(buf)
+			buf = append(buf, byte(stamp>>56), byte(stamp>>48), byte(stamp>>40), byte(stamp>>32),
+				byte(stamp>>24), byte(stamp>>16), byte(stamp>>8), byte(stamp))
+			buf = append(buf, e.Data...)
+			if err := txn.Set(buf[k:v:v], buf[v:len(buf):len(buf)]); err != nil {
+				return err
+			}
+			ik := len(buf)
+			buf = appendIndexKey(buf, e.Class, seq)
+			iv := len(buf)
+			buf = append(buf, indexValue(stamp, len(e.Data))...)
+			if err := txn.Set(buf[ik:iv:iv], buf[iv:len(buf):len(buf)]); err != nil {
+				return err
+			}
+			c.add(e.Class, 1, int64(len(e.Data)))
+			seq++
+			records++
+		}
+		for _, cp := range r.cps {
+			if err := txn.Set(checkpointKey(cp.Source), cp.Position); err != nil {
+				return err
+			}
+		}
+	}
+	if records > 0 {
+		if err := txn.Set([]byte(keyNext), encodeUint64(seq)); err != nil {
+			return err
+		}
+		if err := txn.Set([]byte(keyCounts), c.encode()); err != nil {
+			return err
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.commits++
+	if records > 0 {
+		if r, _ := s.counts.total(); r == 0 {
+			s.oldest = now
+		}
+		s.next, s.counts = seq, c
+		s.appended += records
+		close(s.wake)
+		s.wake = make(chan struct{})
+	}
+	s.mu.Unlock()
+	for i, r := range group {
+		r.finish(firsts[i], nil)
+	}
+	return nil
+}
