@@ -2,8 +2,8 @@ package gateway
 
 import (
 	"bytes"
-	"encoding"
 	_ "embed"
+	"encoding"
 	"errors"
 	"fmt"
 	"io/fs"
