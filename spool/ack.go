@@ -12,9 +12,8 @@ import (
 // sequence is an error.
 //
 // A large range is deleted in as many transactions as Badger's limits
-// require, oldest first; each carries the counts, the last the mark. A
-// crash part-way leaves a prefix deleted and the old mark, which is
-// consistent: the rest is read and acknowledged again.
+// require, oldest first; each carries the counts and a mark covering what
+// it deleted, so a crash part-way leaves a consistent spool.
 func (s *Spool) Ack(upTo uint64) error {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
@@ -30,7 +29,9 @@ func (s *Spool) Ack(upTo uint64) error {
 	return <-a.err
 }
 
-// ack runs in the writer.
+// ack runs in the writer. Each transaction deleting a part of the range
+// also moves the mark to the last record it deletes (the final one to
+// upTo), so a crash part-way leaves a mark with nothing at or below it.
 func (s *Spool) ack(upTo uint64) error {
 	s.mu.Lock()
 	acked, next := s.acked, s.next
@@ -41,16 +42,25 @@ func (s *Spool) ack(upTo uint64) error {
 	if upTo >= next {
 		return fmt.Errorf("spool: ack up to %d: beyond the last appended sequence %d", upTo, next-1)
 	}
-	err := s.deleteRecords(acked+1, upTo, nil, func(txn *badger.Txn, last bool) error {
-		if !last {
-			return nil
+	keys, classes, sizes, err := s.recordKeys(acked+1, upTo)
+	for start := 0; err == nil; start += deletePairsPerTxn {
+		end := min(start+deletePairsPerTxn, len(keys))
+		mark := upTo
+		if end < len(keys) {
+			mark, _, _ = parseRecordKey(keys[end-1])
 		}
-		return txn.Set([]byte(keyAcked), encodeUint64(upTo))
-	})
-	if err == nil {
+		err = s.deleteKeys(keys[start:end], classes[start:end], sizes[start:end], nil, func(txn *badger.Txn, _ bool) error {
+			return txn.Set([]byte(keyAcked), encodeUint64(mark))
+		})
+		if err != nil {
+			break
+		}
 		s.mu.Lock()
-		s.acked = upTo
+		s.acked = mark
 		s.mu.Unlock()
+		if end == len(keys) {
+			break
+		}
 	}
 	if oerr := s.refreshOldest(); err == nil {
 		err = oerr
@@ -61,32 +71,28 @@ func (s *Spool) ack(upTo uint64) error {
 	return nil
 }
 
-// deleteRecords deletes the records with sequences from..upTo (and their
-// index keys), committing whenever a transaction is full; each
-// transaction also carries the counts, and extra may add to it (last is
-// true for the final one). tally, if set, is told each deleted record.
-func (s *Spool) deleteRecords(from, upTo uint64, tally func(Class), extra func(txn *badger.Txn, last bool) error) error {
-	rtxn := s.db.NewTransaction(false)
-	defer rtxn.Discard()
-	it := rtxn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix)})
-	defer it.Close()
-	var keys [][]byte
-	var classes []Class
-	var sizes []int64
-	for it.Seek(recordSeekKey(from)); it.Valid(); it.Next() {
-		item := it.Item()
-		seq, c, err := parseRecordKey(item.Key())
-		if err != nil {
-			return err
+// recordKeys lists the records with sequences from..upTo: keys, classes
+// and data sizes, from a key-only scan.
+func (s *Spool) recordKeys(from, upTo uint64) (keys [][]byte, classes []Class, sizes []int64, err error) {
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix)})
+		defer it.Close()
+		for it.Seek(recordSeekKey(from)); it.Valid(); it.Next() {
+			item := it.Item()
+			seq, c, err := parseRecordKey(item.Key())
+			if err != nil {
+				return err
+			}
+			if seq > upTo {
+				break
+			}
+			keys = append(keys, item.KeyCopy(nil))
+			classes = append(classes, c)
+			sizes = append(sizes, max(item.ValueSize()-stampLen, 0))
 		}
-		if seq > upTo {
-			break
-		}
-		keys = append(keys, item.KeyCopy(nil))
-		classes = append(classes, c)
-		sizes = append(sizes, max(item.ValueSize()-stampLen, 0))
-	}
-	return s.deleteKeys(keys, classes, sizes, tally, extra)
+		return nil
+	})
+	return keys, classes, sizes, err
 }
 
 // deletePairsPerTxn bounds one deleting transaction: 2 keys a record keeps
