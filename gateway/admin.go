@@ -5,11 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/weirgw/weir/gateway/event"
 )
 
 // listenAdmin opens the admin socket, 0660 so an operators' group can run
@@ -42,6 +47,22 @@ func serveAdmin(ctx context.Context, ln net.Listener, g *Gateway) error {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(g.Status())
 	})
+	mux.HandleFunc("GET /v1/spool/records", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		from, err1 := strconv.ParseUint(q.Get("from"), 10, 64)
+		n, err2 := strconv.Atoi(q.Get("n"))
+		if err1 != nil || err2 != nil || n < 1 || n > 10000 {
+			http.Error(w, "want from=SEQ and n=1..10000", http.StatusBadRequest)
+			return
+		}
+		recs, err := g.InspectSpool(from, n)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(recs)
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	defer stop()
@@ -51,29 +72,78 @@ func serveAdmin(ctx context.Context, ln net.Listener, g *Gateway) error {
 	return nil
 }
 
-// FetchStatus asks the gateway listening on socket for its status.
-func FetchStatus(ctx context.Context, socket string) (*Status, error) {
+// SpoolRecord is one spooled record as `weir spool inspect` shows it.
+type SpoolRecord struct {
+	Seq      uint64          `json:"seq"`
+	Class    string          `json:"class"`
+	Appended time.Time       `json:"appended"`
+	Event    json.RawMessage `json:"event,omitempty"`
+	Error    string          `json:"decode_error,omitempty"`
+	Raw      []byte          `json:"raw_base64,omitempty"`
+}
+
+// InspectSpool decodes n spooled records from sequence from, for diagnosis.
+func (g *Gateway) InspectSpool(from uint64, n int) ([]SpoolRecord, error) {
+	recs, err := g.spool.Read(from, n, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SpoolRecord, len(recs))
+	for i, r := range recs {
+		out[i] = SpoolRecord{Seq: r.Seq, Class: r.Class.String(), Appended: r.Appended}
+		var e event.Event
+		if err := e.UnmarshalBinary(r.Data); err != nil {
+			out[i].Error, out[i].Raw = err.Error(), r.Data
+			continue
+		}
+		e.Seq = r.Seq
+		if out[i].Event, err = json.Marshal(&e); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// get fetches path from the admin socket into v.
+func get(ctx context.Context, socket, path string, v any) error {
 	c := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		},
 	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://weir/v1/status", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://weir"+path, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("gateway: admin socket %s: %w (is `weir run` running?)", socket, err)
+		return fmt.Errorf("gateway: admin socket %s: %w (is `weir run` running?)", socket, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("gateway: admin socket %s: %s", socket, resp.Status)
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("gateway: admin socket %s: %s: %s", socket, resp.Status, strings.TrimSpace(string(msg)))
 	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("gateway: admin socket %s: bad answer: %w", socket, err)
+	}
+	return nil
+}
+
+// FetchSpoolRecords asks the running gateway for n decoded records from
+// sequence from.
+func FetchSpoolRecords(ctx context.Context, socket string, from uint64, n int) ([]SpoolRecord, error) {
+	var recs []SpoolRecord
+	err := get(ctx, socket, fmt.Sprintf("/v1/spool/records?from=%d&n=%d", from, n), &recs)
+	return recs, err
+}
+
+// FetchStatus asks the gateway listening on socket for its status.
+func FetchStatus(ctx context.Context, socket string) (*Status, error) {
 	var st Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return nil, fmt.Errorf("gateway: admin socket %s: bad status: %w", socket, err)
+	if err := get(ctx, socket, "/v1/status", &st); err != nil {
+		return nil, err
 	}
 	return &st, nil
 }

@@ -44,13 +44,16 @@ func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
 type Config struct {
 	Gateway GatewayConfig `mapstructure:"gateway" yaml:"gateway"`
 	DataDir string        `mapstructure:"data_dir" yaml:"data_dir"`
-	Log     LogConfig     `mapstructure:"log" yaml:"log"`
-	Admin   AdminConfig   `mapstructure:"admin" yaml:"admin"`
-	Metrics MetricsConfig `mapstructure:"metrics" yaml:"metrics"`
-	Clock   ptp.Config    `mapstructure:"clock" yaml:"clock"`
-	Spool   spool.Config  `mapstructure:"spool" yaml:"spool"`
-	Inputs  InputsConfig  `mapstructure:"inputs" yaml:"inputs"`
-	Uplink  uplink.Config `mapstructure:"uplink" yaml:"uplink"`
+	// TelemetryInterval is how often the gateway spools a record of its own
+	// figures (spool backlog, evictions, refusals).
+	TelemetryInterval time.Duration `mapstructure:"telemetry_interval" yaml:"telemetry_interval"`
+	Log               LogConfig     `mapstructure:"log" yaml:"log"`
+	Admin             AdminConfig   `mapstructure:"admin" yaml:"admin"`
+	Metrics           MetricsConfig `mapstructure:"metrics" yaml:"metrics"`
+	Clock             ptp.Config    `mapstructure:"clock" yaml:"clock"`
+	Spool             spool.Config  `mapstructure:"spool" yaml:"spool"`
+	Inputs            InputsConfig  `mapstructure:"inputs" yaml:"inputs"`
+	Uplink            uplink.Config `mapstructure:"uplink" yaml:"uplink"`
 }
 
 // GatewayConfig names the gateway.
@@ -271,6 +274,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			errs = append(errs, fmt.Errorf("metrics.listen: %q is not host:port", c.Metrics.Listen))
 		}
+	}
+	if c.TelemetryInterval < time.Second {
+		errs = append(errs, fmt.Errorf("telemetry_interval: %s is below 1s", c.TelemetryInterval))
 	}
 	add("clock", c.Clock.Validate())
 	add("spool", c.Spool.Validate())

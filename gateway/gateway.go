@@ -179,11 +179,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.cfg.Metrics.Listen != "" {
 		run("metrics", g.metrics.serve(g.cfg.Metrics.Listen))
 	}
-	run("spool gc", func(ctx context.Context) error { g.spool.RunGC(ctx, 5*time.Minute); return nil })
+	run("spool gc", func(ctx context.Context) error { g.spool.RunGC(ctx, 0); return nil })
 	for _, t := range g.tailers {
 		run("input "+t.Status().Name, func(ctx context.Context) error { return t.Run(ctx, g) })
 	}
 	run("uplink", g.sender.Run)
+	run("telemetry", func(ctx context.Context) error { return g.runTelemetry(ctx, g.cfg.TelemetryInterval) })
 	if !g.cfg.Uplink.Enabled() {
 		g.log.Warn("no uplink endpoint configured: records stay in the spool")
 	}

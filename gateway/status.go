@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/weirgw/weir/sensors/hostlog"
+	"github.com/weirgw/weir/spool"
 	"github.com/weirgw/weir/uplink/sender"
 )
 
@@ -16,18 +17,8 @@ type Status struct {
 	DataDir  string               `json:"data_dir"`
 	Appended uint64               `json:"records_appended"`
 	Sources  []hostlog.TailStatus `json:"sources"`
-	Spool    SpoolStatus          `json:"spool"`
+	Spool    spool.Stats          `json:"spool"`
 	Uplink   sender.Status        `json:"uplink"`
-}
-
-// SpoolStatus is the spool's backlog.
-type SpoolStatus struct {
-	Records   int64     `json:"records"`
-	Bytes     int64     `json:"bytes"`
-	NextSeq   uint64    `json:"next_seq"`
-	AckedUpTo uint64    `json:"acked_up_to"`
-	Oldest    time.Time `json:"oldest_unacked,omitzero"`
-	DiskBytes int64     `json:"disk_bytes"`
 }
 
 // Status takes a snapshot.
@@ -39,7 +30,6 @@ func (g *Gateway) Status() Status {
 	for _, t := range g.tailers {
 		st.Sources = append(st.Sources, t.Status())
 	}
-	s := g.spool.Stats()
-	st.Spool = SpoolStatus{Records: s.Records, Bytes: s.Bytes, NextSeq: s.NextSeq, AckedUpTo: s.AckedUpTo, Oldest: s.Oldest, DiskBytes: s.DiskBytes}
+	st.Spool = g.spool.Stats()
 	return st
 }

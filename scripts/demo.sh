@@ -34,6 +34,7 @@ cat >"$work/weir.yaml" <<YAML
 gateway:
   id: demo-gw
 data_dir: $work/data
+telemetry_interval: 5s
 metrics:
   listen: ""
 inputs:
@@ -98,25 +99,35 @@ wait "$writer"
 written=$(cat "$work/written")
 
 # Give the last batch time to be acked, then stop both cleanly.
+logs() { grep -c '"kind":"log"' "$work/sink.jsonl" 2>/dev/null || echo 0; }
 for _ in $(seq 1 50); do
-	got=$(wc -l <"$work/sink.jsonl" 2>/dev/null || echo 0)
+	got=$(logs)
 	[ "$got" -ge "$written" ] && break
 	sleep 0.2
 done
 echo
 echo "== final status"
 "$bin/weir" status --config "$work/weir.yaml" || true
+echo
+echo "== weir spool"
+"$bin/weir" spool --config "$work/weir.yaml" || true
 kill -TERM "${pids[@]}" 2>/dev/null || true
 wait 2>/dev/null || true
 pids=()
 
-delivered=$(wc -l <"$work/sink.jsonl" 2>/dev/null || echo 0)
+delivered=$(logs)
+telemetry=$(grep -c '"kind":"telemetry"' "$work/sink.jsonl" 2>/dev/null || echo 0)
 echo
 echo "== result"
 echo "lines written:            $written"
-echo "records in the sink:      $delivered   ($work/sink.jsonl)"
-echo "one record as delivered:"
-tail -n 1 "$work/sink.jsonl" | sed 's/^/  /'
+echo "log records in the sink:  $delivered   ($work/sink.jsonl)"
+echo "gateway telemetry records: $telemetry"
+echo "one log record as delivered:"
+grep '"kind":"log"' "$work/sink.jsonl" | tail -n 1 | sed 's/^/  /'
+if [ "$telemetry" -gt 0 ]; then
+	echo "one telemetry record as delivered:"
+	grep '"kind":"telemetry"' "$work/sink.jsonl" | tail -n 1 | sed 's/^/  /'
+fi
 echo "logs: $work/gateway.log $work/collector.log"
 if [ "$delivered" -lt 1 ]; then
 	echo "demo: FAILED: no record reached the collector" >&2

@@ -79,6 +79,7 @@ func setup(t *testing.T) *e2e {
 	cfg := fmt.Sprintf(`gateway:
   id: gw-e2e
 data_dir: %s/data
+telemetry_interval: 1h
 metrics:
   listen: ""
 inputs:
@@ -227,6 +228,23 @@ func TestEndToEnd(t *testing.T) {
 		return strings.Contains(status2, " 300 records")
 	}, 20*time.Second, 50*time.Millisecond)
 	t.Logf("status during the outage:\n%s", status2)
+	sp := e.run(e.weir, "spool", "--config", e.config)
+	require.Contains(t, sp, "backlog     300 records")
+	require.Regexp(t, `normal\s+300\s`, sp)
+	lines := strings.Split(strings.TrimSpace(e.run(e.weir, "spool", "inspect", "--n", "2", "--config", e.config)), "\n")
+	require.Len(t, lines, 2)
+	var rec struct {
+		Seq   uint64 `json:"seq"`
+		Class string `json:"class"`
+		Event struct {
+			Seq     uint64 `json:"seq"`
+			Message string `json:"message"`
+		} `json:"event"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &rec))
+	require.Equal(t, "normal", rec.Class)
+	require.Equal(t, rec.Seq, rec.Event.Seq)
+	require.Equal(t, "pump-3 flow=12.0 m3/h line=200", rec.Event.Message, "the oldest unacknowledged record comes first")
 	stopColl = e.startCollector()
 	require.Len(t, e.waitDelivered(500), 500)
 

@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/weirgw/weir/gateway"
+	"github.com/weirgw/weir/spool"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -26,12 +28,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show the running gateway's sources, spool backlog and uplink",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if socket == "" {
-				l, err := g.load(cmd)
-				if err != nil {
-					return err
-				}
-				socket = gateway.SocketPath(l.Config)
+			socket, err := g.socket(cmd, socket)
+			if err != nil {
+				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -70,6 +69,18 @@ func newStatusCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// socket returns the admin socket: the flag's, or the configuration's.
+func (g *globals) socket(cmd *cobra.Command, flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	l, err := g.load(cmd)
+	if err != nil {
+		return "", err
+	}
+	return gateway.SocketPath(l.Config), nil
+}
+
 func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
 	fmt.Fprintf(w, "gateway  %s  (weir %s, up %s, data %s)\n", st.Gateway, st.Version, since(now, st.Started), st.DataDir)
 	for _, s := range st.Sources {
@@ -87,8 +98,11 @@ func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
 	if !sp.Oldest.IsZero() {
 		oldest = ", oldest " + since(now, sp.Oldest)
 	}
-	fmt.Fprintf(w, "spool    backlog %d records (%s)%s; acked up to %d, next %d; %s on disk\n",
-		sp.Records, bytesIEC(sp.Bytes), oldest, sp.AckedUpTo, sp.NextSeq, bytesIEC(sp.DiskBytes))
+	fmt.Fprintf(w, "spool    backlog %d records (%s, %.0f%% of max)%s; acked up to %d, next %d; %s on disk\n",
+		sp.Records, bytesIEC(sp.Bytes), percent(sp.Used, sp.MaxBytes), oldest, sp.AckedUpTo, sp.NextSeq, bytesIEC(sp.DiskBytes))
+	if lost := lossLine(sp); lost != "" {
+		fmt.Fprintf(w, "         %s\n", lost)
+	}
 	u := st.Uplink
 	if u.State == "disabled" {
 		fmt.Fprintln(w, "uplink   disabled: no endpoint configured; records stay spooled")
@@ -106,6 +120,25 @@ func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
 	if u.LastError != "" {
 		fmt.Fprintf(w, "         last error: %s\n", u.LastError)
 	}
+}
+
+func percent(part, whole int64) float64 {
+	if whole <= 0 {
+		return 0
+	}
+	return 100 * float64(part) / float64(whole)
+}
+
+// lossLine names records the spool had to give up or hold back, by class.
+func lossLine(sp spool.Stats) string {
+	var parts []string
+	for c, cs := range sp.Classes {
+		if cs.Evicted+cs.Expired+cs.Refused == 0 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d evicted, %d expired, %d waited for room", spool.Class(c), cs.Evicted, cs.Expired, cs.Refused))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func since(now, t time.Time) string {

@@ -179,7 +179,7 @@ func (s *Sender) session(ctx context.Context, ep uplink.Endpoint) (acked bool, e
 			payload = payload[:0]
 			for _, r := range recs {
 				if r.Seq != d.First+d.Count {
-					break // a gap (never expected): send what is contiguous
+					break // a gap left by eviction or expiry: the next batch starts after it
 				}
 				payload = uplink.AppendRecord(payload, r.Data)
 				d.Count++
