@@ -1,9 +1,9 @@
-// Package spool is Weir's durable store-and-forward queue: a Badger
-// database of opaque byte records waiting for the uplink.
+// Package spool is Weir's durable, bounded store-and-forward queue: a
+// Badger database of opaque byte records waiting for the uplink.
 //
-// The spool owns bytes, sequence numbers and read positions, nothing more.
-// It never decodes a record: the gateway encodes events before Append and
-// the collector decodes them after delivery.
+// The spool owns bytes, sequence numbers, priority classes and read
+// positions, nothing more. It never decodes a record: the gateway encodes
+// events before Append and the collector decodes them after delivery.
 //
 // # Contract
 //
@@ -13,14 +13,29 @@
 //     record. The records get contiguous sequence numbers.
 //   - Read returns unacknowledged records from a cursor, in sequence order.
 //   - Ack deletes every record up to a sequence, once the next hop holds them
-//     durably. Records are only ever deleted by Ack.
+//     durably.
 //   - Checkpoint returns a source's last committed position.
+//   - The backlog is bounded by max_bytes. Bulk records wait for room from
+//     90 % of it, normal ones at 100 % (Append blocks: backpressure, never a
+//     silent drop); critical records evict the oldest bulk, then normal,
+//     records, and wait only when nothing else is left. Records older than
+//     max_age (bulk and normal) are dropped. Every eviction, expiry and wait
+//     is counted per class.
+//
+// # One writer
+//
+// A single goroutine makes every change: it gathers the Appends waiting at
+// that moment into one transaction (group commit: one fsync for many
+// callers), assigns sequence numbers in order, runs Acks, evictions and
+// expiry, and persists the per-class counts in each transaction so Open
+// needs no scan. Reads go straight to Badger's snapshots.
 //
 // # Sequence numbers
 //
 // Sequence numbers never repeat. The next sequence is stored in the same
 // transaction as the records that consume it, so it survives restarts even
-// after every record was acknowledged and deleted.
+// after every record was acknowledged and deleted. Eviction and expiry
+// leave gaps; the uplink sends around them.
 //
 // A brand-new spool starts at the wall clock in microseconds since the Unix
 // epoch, not at 1. The head-end collector deduplicates by (gateway,
@@ -35,19 +50,24 @@
 // spool before its clock is set. Open logs a warning when it seeds from a
 // clock that reads earlier than 2025.
 //
+// # Corruption
+//
+// A spool Badger cannot open is renamed <dir>.corrupt-<time> and a fresh
+// one started (its numbers seeded above the old ones, as above), so the
+// gateway always boots; Stats.Recovered says what happened and the gateway
+// sends it as a critical record. A spool locked by another process or not
+// accessible is an error instead: moving it would not help.
+//
 // # Storage layout
 //
-// All keys live in one Badger database, under prefixes:
+//	r/<seq: 8 bytes BE><class: 1>  record: appended time (8 bytes BE unix ns) + data
+//	i/<class: 1><seq: 8 bytes BE>  per-class index, oldest first: time + data size
+//	c/<source>                     checkpoint: the source's position, opaque
+//	m/next                         next sequence to assign
+//	m/acked                        highest acknowledged sequence
+//	m/counts                       records and bytes held, per class
 //
-//	r/<seq: 8 bytes big-endian>   record: appended time (8 bytes big-endian unix ns) + data
-//	c/<source>                    checkpoint: the source's position, opaque
-//	m/next                        next sequence to assign (8 bytes big-endian)
-//	m/acked                       highest acknowledged sequence (8 bytes big-endian)
-//
-// The figures Stats reports about the backlog (records, bytes, oldest) are
-// kept in memory and rebuilt on Open from a key-only scan.
-//
-// This is the first version: it is unbounded, has one priority class and
-// commits each Append on its own. Bounds with refusal by priority class,
-// group commit and Badger tuning for small boards come later.
+// The class rides in the record key so Ack can account for what it deletes
+// from a key-only scan; the index lets eviction and expiry find a class's
+// oldest records without reading the others.
 package spool
