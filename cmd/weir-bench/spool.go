@@ -43,7 +43,7 @@ func newSpoolCmd() *cobra.Command {
 			fmt.Printf("spool, %d-byte records, profile small, every commit fsynced (%s)\n\n", recordSize, dir)
 			fmt.Printf("%-34s %12s %10s %10s %9s\n", "append", "records/s", "p50", "p99", "commits")
 			for _, c := range []struct {
-				name            string
+				name           string
 				batch, writers int
 			}{
 				{"batch 1, 1 writer", 1, 1},
