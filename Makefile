@@ -10,7 +10,7 @@ FUZZ_TARGETS := \
 	./gateway/event:FuzzDecode \
 	./uplink:FuzzDecode
 
-.PHONY: all build deps test vet lint unit fuzz demo bench clean
+.PHONY: all build deps test test-arm vet lint unit fuzz demo bench clean
 
 all: build
 
@@ -40,6 +40,12 @@ fuzz:
 		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
 		go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+
+# Unit tests cross-built for arm64 and armv7 and run under qemu-user
+# (-test.short); scripts/test-arm.sh says how to pick an architecture or package.
+test-arm:
+	@scripts/deps.sh arm
+	@scripts/test-arm.sh
 
 demo: deps build
 	@scripts/demo.sh

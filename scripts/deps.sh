@@ -1,13 +1,33 @@
 #!/usr/bin/env bash
 # Installs what the build, tests and demo need, idempotently. Run by the
 # Makefile's targets; safe to run by hand as often as you like.
+#
+#   scripts/deps.sh        what `make test` and `make demo` need
+#   scripts/deps.sh arm    that, plus qemu-user-static for `make test-arm`
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+arm=0
+for a in "$@"; do
+	case $a in
+	arm) arm=1 ;;
+	*)
+		echo "deps: unknown argument '$a' (expected: arm)" >&2
+		exit 2
+		;;
+	esac
+done
 
 # Debian packages the tests and demo use. Each later peer (socat, libmodbus,
 # linuxptp, rsyslog, nftables, qemu-user-static, ...) is added here with the
 # test that needs it.
 packages=(ca-certificates)
+# `make test-arm` runs the arm64 and armv7 unit tests under qemu-user
+# (qemu-aarch64-static, qemu-arm-static), invoked directly, so binfmt_misc
+# need not be registered.
+if [ "$arm" = 1 ]; then
+	packages+=(qemu-user-static)
+fi
 
 need=()
 for p in "${packages[@]}"; do
