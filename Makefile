@@ -31,8 +31,12 @@ vet:
 lint:
 	bin/tools/staticcheck ./...
 
+# Every test under the race detector, then the spool's churn test, which
+# skips under it, at full speed.
 unit:
 	go test -race -count=1 -timeout 15m ./...
+	go test -count=1 -timeout 10m -run '^TestChurn$$' -v ./spool
+
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -179,7 +179,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.cfg.Metrics.Listen != "" {
 		run("metrics", g.metrics.serve(g.cfg.Metrics.Listen))
 	}
-	run("spool gc", func(ctx context.Context) error { g.spool.RunGC(ctx, 0); return nil })
 	for _, t := range g.tailers {
 		run("input "+t.Status().Name, func(ctx context.Context) error { return t.Run(ctx, g) })
 	}

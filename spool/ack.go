@@ -7,13 +7,10 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Ack deletes every record with Seq <= upTo and persists the mark. Acking at
-// or below the current mark does nothing; acking beyond the last appended
-// sequence is an error.
-//
-// A large range is deleted in as many transactions as Badger's limits
-// require, oldest first; each carries the counts and a mark covering what
-// it deleted, so a crash part-way leaves a consistent spool.
+// Ack acknowledges every record with Seq <= upTo: they are never read
+// again, stop counting against max_bytes, and their space comes back when
+// their segment is dropped. Acking at or below the current mark does
+// nothing; acking beyond the last appended sequence is an error.
 func (s *Spool) Ack(upTo uint64) error {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
@@ -29,12 +26,15 @@ func (s *Spool) Ack(upTo uint64) error {
 	return <-a.err
 }
 
-// ack runs in the writer. Each transaction deleting a part of the range
-// also moves the mark to the last record it deletes (the final one to
-// upTo), so a crash part-way leaves a mark with nothing at or below it.
+// ack runs in the writer. It moves the mark and the counts in one
+// transaction, deleting nothing, then drops the segments the mark has
+// passed. A crash after the mark committed leaves only space to reclaim,
+// which Open does.
 func (s *Spool) ack(upTo uint64) error {
 	s.mu.Lock()
 	acked, next := s.acked, s.next
+	c := s.counts
+	seek := recordSeekKey(s.segmentOf(acked+1), acked+1)
 	s.mu.Unlock()
 	if upTo <= acked {
 		return nil
@@ -42,99 +42,90 @@ func (s *Spool) ack(upTo uint64) error {
 	if upTo >= next {
 		return fmt.Errorf("spool: ack up to %d: beyond the last appended sequence %d", upTo, next-1)
 	}
-	keys, classes, sizes, err := s.recordKeys(acked+1, upTo)
-	for start := 0; err == nil; start += deletePairsPerTxn {
-		end := min(start+deletePairsPerTxn, len(keys))
-		mark := upTo
-		if end < len(keys) {
-			mark, _, _ = parseRecordKey(keys[end-1])
-		}
-		err = s.deleteKeys(keys[start:end], classes[start:end], sizes[start:end], nil, func(txn *badger.Txn, _ bool) error {
-			return txn.Set([]byte(keyAcked), encodeUint64(mark))
+	err := s.db.View(func(txn *badger.Txn) error {
+		return scanKeys(txn, seek, upTo, func(_ uint32, _ uint64, cl Class, size int64) {
+			c.add(cl, -1, -size)
 		})
-		if err != nil {
-			break
-		}
-		s.mu.Lock()
-		s.acked = mark
-		s.mu.Unlock()
-		if end == len(keys) {
-			break
-		}
-	}
-	if oerr := s.refreshOldest(); err == nil {
-		err = oerr
+	})
+	if err == nil {
+		err = s.db.Update(func(txn *badger.Txn) error {
+			if err := txn.Set([]byte(keyAcked), encodeUint64(upTo)); err != nil {
+				return err
+			}
+			return txn.Set([]byte(keyCounts), c.encode())
+		})
 	}
 	if err != nil {
 		return fmt.Errorf("spool: ack up to %d: %w", upTo, err)
 	}
+	s.mu.Lock()
+	s.acked, s.counts = upTo, c
+	s.commits++
+	s.mu.Unlock()
+	if err := s.refreshOldest(); err != nil {
+		return fmt.Errorf("spool: ack up to %d: %w", upTo, err)
+	}
+	// The ack stands; a failed drop is retried at the next ack.
+	if err := s.dropAcked(); err != nil {
+		s.log.Error("spool: reclaiming acknowledged records failed", "dir", s.dir, "err", err)
+	}
 	return nil
 }
 
-// recordKeys lists the records with sequences from..upTo: keys, classes
-// and data sizes, from a key-only scan.
-func (s *Spool) recordKeys(from, upTo uint64) (keys [][]byte, classes []Class, sizes []int64, err error) {
-	err = s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix)})
-		defer it.Close()
-		for it.Seek(recordSeekKey(from)); it.Valid(); it.Next() {
-			item := it.Item()
-			seq, c, err := parseRecordKey(item.Key())
-			if err != nil {
-				return err
-			}
-			if seq > upTo {
-				break
-			}
-			keys = append(keys, item.KeyCopy(nil))
-			classes = append(classes, c)
-			sizes = append(sizes, max(item.ValueSize()-stampLen, 0))
+// scanKeys calls fn for each record from seek up to and including sequence
+// upTo, from a key-only scan: segment, sequence, class and data size.
+func scanKeys(txn *badger.Txn, seek []byte, upTo uint64, fn func(seg uint32, seq uint64, cl Class, size int64)) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix)})
+	defer it.Close()
+	for it.Seek(seek); it.Valid(); it.Next() {
+		item := it.Item()
+		seg, seq, cl, err := parseRecordKey(item.Key())
+		if err != nil {
+			return err
 		}
-		return nil
-	})
-	return keys, classes, sizes, err
+		if seq > upTo {
+			break
+		}
+		fn(seg, seq, cl, max(item.ValueSize()-stampLen, 0))
+	}
+	return nil
 }
 
 // deletePairsPerTxn bounds one deleting transaction: 2 keys a record keeps
 // it far below Badger's entry limit for the smallest memtable we use.
 const deletePairsPerTxn = 2048
 
-// deleteKeys deletes records (and their index keys) by record key, in
-// transactions of deletePairsPerTxn records; both keys of a record always
-// go in the same transaction, with the counts.
-func (s *Spool) deleteKeys(keys [][]byte, classes []Class, sizes []int64, tally func(Class), extra func(txn *badger.Txn, last bool) error) error {
+// doomed is a record eviction or expiry removes.
+type doomed struct {
+	seg   uint32
+	seq   uint64
+	class Class
+	size  int64
+}
+
+// deleteRecords deletes records and their index keys, in transactions of
+// deletePairsPerTxn records, each with the counts; tally is called for
+// each record deleted.
+func (s *Spool) deleteRecords(recs []doomed, tally func(Class)) error {
 	s.mu.Lock()
 	c := s.counts
 	s.mu.Unlock()
-	for start := 0; start < len(keys) || start == 0; start += deletePairsPerTxn {
-		end := min(start+deletePairsPerTxn, len(keys))
-		last := end == len(keys)
-		txn := s.db.NewTransaction(true)
-		err := func() error {
-			for i := start; i < end; i++ {
-				seq, cl, err := parseRecordKey(keys[i])
-				if err != nil {
+	for start := 0; start < len(recs); start += deletePairsPerTxn {
+		end := min(start+deletePairsPerTxn, len(recs))
+		err := s.db.Update(func(txn *badger.Txn) error {
+			for _, r := range recs[start:end] {
+				if err := txn.Delete(appendRecordKey(nil, r.seg, r.seq, r.class)); err != nil {
 					return err
 				}
-				if err := txn.Delete(keys[i]); err != nil {
-					return err
+				if indexed(r.class) {
+					if err := txn.Delete(appendIndexKey(nil, r.seg, r.class, r.seq)); err != nil {
+						return err
+					}
 				}
-				if err := txn.Delete(appendIndexKey(nil, cl, seq)); err != nil {
-					return err
-				}
-				c.add(classes[i], -1, -sizes[i])
+				c.add(r.class, -1, -r.size)
 			}
-			if extra != nil {
-				if err := extra(txn, last); err != nil {
-					return err
-				}
-			}
-			if err := txn.Set([]byte(keyCounts), c.encode()); err != nil {
-				return err
-			}
-			return txn.Commit()
-		}()
-		txn.Discard()
+			return txn.Set([]byte(keyCounts), c.encode())
+		})
 		if err != nil {
 			return err
 		}
@@ -142,13 +133,8 @@ func (s *Spool) deleteKeys(keys [][]byte, classes []Class, sizes []int64, tally 
 		s.counts = c
 		s.commits++
 		s.mu.Unlock()
-		if tally != nil {
-			for _, cl := range classes[start:end] {
-				tally(cl)
-			}
-		}
-		if last {
-			break
+		for _, r := range recs[start:end] {
+			tally(r.class)
 		}
 	}
 	return nil
@@ -159,18 +145,14 @@ func (s *Spool) deleteKeys(keys [][]byte, classes []Class, sizes []int64, tally 
 func (s *Spool) refreshOldest() error {
 	s.mu.Lock()
 	acked := s.acked
-	empty := true
-	for _, x := range s.counts {
-		if x.records > 0 {
-			empty = false
-		}
-	}
+	records, _ := s.counts.total()
+	seek := recordSeekKey(s.segmentOf(acked+1), acked+1)
 	s.mu.Unlock()
 	var t time.Time
-	if !empty {
+	if records > 0 {
 		err := s.db.View(func(txn *badger.Txn) error {
 			var err error
-			t, err = firstStamp(txn, acked+1)
+			t, err = firstStamp(txn, seek)
 			return err
 		})
 		if err != nil {

@@ -30,6 +30,14 @@ const (
 	reqCancelled
 )
 
+// One Append is one transaction, so it must fit Badger's transaction limit
+// for the small profile's memtable (about 1.2 MiB and 13,000 keys, two keys
+// a record): sources size their batches below these.
+const (
+	MaxAppendBytes   = 768 << 10 // record data
+	MaxAppendRecords = 4096      // records plus checkpoints
+)
+
 // rank orders classes by importance for admission: critical first.
 func rank(c Class) int {
 	switch c {
@@ -55,6 +63,10 @@ func (s *Spool) Append(ctx context.Context, entries []Entry, checkpoints []Check
 	if len(entries) == 0 && len(checkpoints) == 0 {
 		return 0, nil
 	}
+	if len(entries)+len(checkpoints) > MaxAppendRecords {
+		return 0, fmt.Errorf("spool: append %d records and %d checkpoints: more than the %d one append may carry; split the batch",
+			len(entries), len(checkpoints), MaxAppendRecords)
+	}
 	r := &appendReq{entries: entries, cps: checkpoints, class: ClassBulk, done: make(chan struct{})}
 	for i, c := range checkpoints {
 		if c.Source == "" {
@@ -69,6 +81,10 @@ func (s *Spool) Append(ctx context.Context, entries []Entry, checkpoints []Check
 			r.class = e.Class
 		}
 		r.data += int64(len(e.Data))
+	}
+	if r.data > MaxAppendBytes {
+		return 0, fmt.Errorf("spool: append %d records of %d bytes: more than the %d bytes one append may carry; split the batch",
+			len(entries), r.data, MaxAppendBytes)
 	}
 	r.size = r.data + int64(len(entries))*recordOverhead
 	if limit := s.limit(r.class); r.size > limit {

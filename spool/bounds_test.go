@@ -130,12 +130,14 @@ func TestCancelledWaitStoresNothing(t *testing.T) {
 	s := openWith(t, t.TempDir(), tinyConfig(), nil)
 	ctx := context.Background()
 	per := int64(200 + recordOverhead)
-	_, err := s.Append(ctx, batch(ClassNormal, int(int64(s.cfg.MaxBytes)/per), 200), nil)
-	require.NoError(t, err)
+	for range 2 {
+		_, err := s.Append(ctx, batch(ClassNormal, int(int64(s.cfg.MaxBytes)/per/2), 200), nil)
+		require.NoError(t, err)
+	}
 	before := s.Stats()
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	_, err = s.Append(short, batch(ClassNormal, 3, 200), []Checkpoint{{Source: "src", Position: []byte("moved")}})
+	_, err := s.Append(short, batch(ClassNormal, 3, 200), []Checkpoint{{Source: "src", Position: []byte("moved")}})
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.NoError(t, s.Ack(before.NextSeq-1))
 	// The cancelled request must not be committed later, when room appears.
@@ -150,9 +152,29 @@ func TestCancelledWaitStoresNothing(t *testing.T) {
 
 func TestBatchThatCanNeverFit(t *testing.T) {
 	s := openWith(t, t.TempDir(), tinyConfig(), nil)
-	_, err := s.Append(context.Background(), batch(ClassBulk, 1, 1<<20), nil)
+	// 4000 bulk records of 180 bytes: within one append's limits, but with
+	// their overhead more than the 90 % of max_bytes bulk may fill.
+	_, err := s.Append(context.Background(), batch(ClassBulk, 4000, 180), nil)
 	require.ErrorContains(t, err, "larger than the")
 	require.ErrorContains(t, err, "spool.max_bytes 1MiB")
+}
+
+func TestAppendLimits(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	_, err := s.Append(ctx, batch(ClassNormal, 1, MaxAppendBytes+1), nil)
+	require.ErrorContains(t, err, "more than the 786432 bytes one append may carry")
+	_, err = s.Append(ctx, batch(ClassNormal, MaxAppendRecords, 1), []Checkpoint{{Source: "s", Position: []byte("p")}})
+	require.ErrorContains(t, err, "more than the 4096 one append may carry")
+	require.Zero(t, s.Stats().Records)
+
+	// The largest append allowed fits one transaction: one big record, and
+	// the most records with their share of the bytes.
+	_, err = s.Append(ctx, batch(ClassNormal, 1, MaxAppendBytes), nil)
+	require.NoError(t, err)
+	_, err = s.Append(ctx, batch(ClassNormal, MaxAppendRecords-1, MaxAppendBytes/MaxAppendRecords), []Checkpoint{{Source: "s", Position: []byte("p")}})
+	require.NoError(t, err)
+	require.Equal(t, int64(MaxAppendRecords), s.Stats().Records)
 }
 
 func TestMaxAge(t *testing.T) {
@@ -271,7 +293,39 @@ func TestByteSize(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	require.NoError(t, DefaultConfig().Validate())
 	err := Config{MaxBytes: 10, MaxAge: -1, Profile: "huge"}.Validate()
-	for _, want := range []string{"max_bytes: 10 is below", "max_age: -1ns is negative", `profile: "huge"`, "gc_interval"} {
+	for _, want := range []string{"max_bytes: 10 is below", "max_age: -1ns is negative", `profile: "huge"`} {
 		require.ErrorContains(t, err, want)
 	}
+
+	// A 32-bit board maps at most 1GiB of backlog, with the small profile.
+	require.NoError(t, Config{MaxBytes: MaxBytes32, Profile: ProfileSmall}.validate(32))
+	require.Equal(t, ByteSize(MaxBytes32), defaultMaxBytes(32))
+	require.Equal(t, ByteSize(DefaultMaxBytes), defaultMaxBytes(64))
+	err = Config{MaxBytes: 4 << 30, Profile: ProfileLarge}.validate(32)
+	require.ErrorContains(t, err, "max_bytes: 4GiB is more than a 32-bit board can map; at most 1GiB")
+	require.ErrorContains(t, err, `profile: "large" maps more than a 32-bit address space`)
+	require.NoError(t, Config{MaxBytes: 4 << 30, Profile: ProfileLarge}.validate(64))
+	require.NoError(t, Config{Profile: ProfileSmall}.validate(32), "0 is the platform default")
+}
+
+// TestEmptyLogLeftByCrash: a memtable file killed between its creation and
+// its sizing is empty, and Badger refuses to open beside it
+// (dgraph-io/badger#2207). Open removes it instead of moving the spool
+// aside.
+func TestEmptyLogLeftByCrash(t *testing.T) {
+	dir := t.TempDir()
+	s := openAt(t, dir)
+	first, err := s.appendBytes(payloads("kept", 3), []Checkpoint{{Source: "f", Position: []byte("9")}})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "00099.mem"), nil, 0o600))
+
+	s = openAt(t, dir)
+	st := s.Stats()
+	require.Empty(t, st.Recovered)
+	recs, err := s.Read(0, 10, 0)
+	require.NoError(t, err)
+	require.Equal(t, seqRange(first, 3), seqs(recs))
+	_, err = os.Stat(filepath.Join(dir, "00099.mem"))
+	require.ErrorIs(t, err, os.ErrNotExist)
 }

@@ -3,6 +3,7 @@ package spool
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -44,34 +45,66 @@ type Config struct {
 	// MaxBytes bounds the backlog: record data plus a fixed per-record
 	// overhead. Bulk records are refused above 90 % of it, normal ones at
 	// 100 %; critical ones evict bulk, then normal, records.
+	// 0 means DefaultMaxBytes for the platform.
 	MaxBytes ByteSize `mapstructure:"max_bytes" yaml:"max_bytes"`
 	// MaxAge drops bulk and normal records older than this (0: never).
 	// Critical records leave only when acknowledged.
-	MaxAge     time.Duration `mapstructure:"max_age" yaml:"max_age"`
-	Profile    Profile       `mapstructure:"profile" yaml:"profile"`
-	GCInterval time.Duration `mapstructure:"gc_interval" yaml:"gc_interval"`
+	MaxAge  time.Duration `mapstructure:"max_age" yaml:"max_age"`
+	Profile Profile       `mapstructure:"profile" yaml:"profile"`
 }
 
-// DefaultConfig fits a 10 GB data partition with room for the rest of the
-// firmware's files and Badger's compaction headroom.
+// DefaultMaxBytes fits a 10 GB data partition with room for the rest of
+// the firmware's files and the spool's disk overhead (it stays within about
+// twice the backlog). A 32-bit board gets MaxBytes32, all it can map.
+const DefaultMaxBytes = 4 << 30
+
+// MaxBytes32 is the largest max_bytes on a 32-bit board: Badger maps its
+// table files into the 3 GiB a 32-bit process can address, and the disk
+// holds up to about twice the backlog in them.
+const MaxBytes32 = 1 << 30
+
+// DefaultConfig is the spool's configuration when none is given.
 func DefaultConfig() Config {
-	return Config{MaxBytes: 4 << 30, Profile: ProfileSmall, GCInterval: time.Minute}
+	return Config{MaxBytes: defaultMaxBytes(bits.UintSize), Profile: ProfileSmall}
+}
+
+func defaultMaxBytes(wordSize int) ByteSize {
+	if wordSize == 32 {
+		return MaxBytes32
+	}
+	return DefaultMaxBytes
+}
+
+// resolved fills in the platform default for a zero MaxBytes.
+func (c Config) resolved() Config {
+	if c.MaxBytes == 0 {
+		c.MaxBytes = defaultMaxBytes(bits.UintSize)
+	}
+	return c
 }
 
 // Validate checks the configuration without I/O; errors name the key.
 func (c Config) Validate() error {
+	return c.validate(bits.UintSize)
+}
+
+func (c Config) validate(wordSize int) error {
 	var errs []error
-	if c.MaxBytes < 1<<20 {
+	switch {
+	case c.MaxBytes == 0: // the platform's default
+	case c.MaxBytes < 1<<20:
 		errs = append(errs, fmt.Errorf("max_bytes: %s is below the 1MiB minimum", c.MaxBytes))
+	case wordSize == 32 && c.MaxBytes > MaxBytes32:
+		errs = append(errs, fmt.Errorf("max_bytes: %s is more than a 32-bit board can map; at most %s", c.MaxBytes, ByteSize(MaxBytes32)))
 	}
 	if c.MaxAge < 0 {
 		errs = append(errs, fmt.Errorf("max_age: %s is negative", c.MaxAge))
 	}
-	if c.Profile != ProfileSmall && c.Profile != ProfileLarge {
+	switch {
+	case c.Profile != ProfileSmall && c.Profile != ProfileLarge:
 		errs = append(errs, fmt.Errorf("profile: %q is not small or large", c.Profile))
-	}
-	if c.GCInterval <= 0 {
-		errs = append(errs, fmt.Errorf("gc_interval: %s must be positive", c.GCInterval))
+	case wordSize == 32 && c.Profile != ProfileSmall:
+		errs = append(errs, fmt.Errorf("profile: %q maps more than a 32-bit address space can hold; use small on this board", c.Profile))
 	}
 	return errors.Join(errs...)
 }

@@ -36,7 +36,9 @@ func TestMain(m *testing.M) {
 // checkpoint, and acks old records, reporting every Append and Ack that
 // returned: "a <source> <first> <count> <last value>" and "k <upTo>".
 func crashChild(dir string) {
-	s, err := Open(Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
+	// Small segments, so acks drop segments (DropPrefix) all the time and
+	// kills land in the middle of drops too.
+	s, err := Open(Options{Dir: dir, Logger: slog.New(slog.DiscardHandler), segmentBytes: 16 << 10})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child open:", err)
 		os.Exit(2)
@@ -85,7 +87,7 @@ func crashChild(dir string) {
 				fmt.Fprintln(os.Stderr, "child ack:", err)
 				os.Exit(5)
 			}
-			report("k %d", upTo)
+			report("k %d %d", upTo, s.Stats().Drops)
 		}
 	}
 }
@@ -106,6 +108,7 @@ func TestCrashKill9(t *testing.T) {
 		all      []appended // every Append that returned, across all children
 		ackedMax uint64     // highest Ack that returned
 		seqMax   uint64     // highest sequence any child was given
+		drops    uint64     // segments the children dropped
 	)
 	for round := range kills {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -130,7 +133,7 @@ func TestCrashKill9(t *testing.T) {
 			t.Fatalf("round %d: child did not start: %s", round, stderr.String())
 		}
 		kill := time.After(time.Duration(10+rand.IntN(150)) * time.Millisecond)
-		var roundFirst uint64
+		var roundFirst, roundDrops uint64
 	collect:
 		for {
 			select {
@@ -146,10 +149,11 @@ func TestCrashKill9(t *testing.T) {
 					all = append(all, a)
 					continue
 				}
-				var k uint64
-				_, err := fmt.Sscanf(l, "k %d", &k)
+				var k, d uint64
+				_, err := fmt.Sscanf(l, "k %d %d", &k, &d)
 				require.NoError(t, err, "child said %q", l)
 				ackedMax = max(ackedMax, k)
+				roundDrops = max(roundDrops, d)
 			case <-kill:
 				require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 				kill = nil
@@ -164,8 +168,10 @@ func TestCrashKill9(t *testing.T) {
 			seqMax = max(seqMax, a.first+a.count-1)
 		}
 		verifyAfterCrash(t, dir, round, all, ackedMax)
+		drops += roundDrops
 	}
-	t.Logf("%d kills, %d appends returned, highest ack %d", kills, len(all), ackedMax)
+	require.NotZero(t, drops, "the children never dropped a segment: the test does not cover drops")
+	t.Logf("%d kills, %d appends returned, highest ack %d, %d segments dropped", kills, len(all), ackedMax, drops)
 }
 
 // verifyAfterCrash opens the spool the child left and checks: every
@@ -178,6 +184,7 @@ func verifyAfterCrash(t *testing.T, dir string, round int, all []appended, acked
 	require.NoError(t, err, "round %d: reopen after SIGKILL", round)
 	defer s.Close()
 	st := s.Stats()
+	require.Empty(t, st.Recovered, "round %d: the spool was moved aside after SIGKILL", round)
 	require.GreaterOrEqual(t, st.AckedUpTo, ackedMax, "round %d: an ack that returned was lost", round)
 	recs, err := s.Read(0, 1<<30, 0)
 	require.NoError(t, err)

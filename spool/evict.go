@@ -32,46 +32,56 @@ func (s *Spool) expire() {
 	}
 }
 
-// removeOldest walks class cl's index from the oldest record and deletes
-// records while take says so; the deleted are counted in counter. It
-// returns the bytes freed as counted against max_bytes.
+// removeOldest walks class cl's index, segment by segment from the ack
+// mark, and deletes unacknowledged records while take says so; the
+// deleted are counted in counter. It returns the bytes freed as counted
+// against max_bytes.
 func (s *Spool) removeOldest(cl Class, take func(stamp, size int64) bool, counter *[numClasses]int64) int64 {
-	var keys [][]byte
-	var classes []Class
-	var sizes []int64
+	s.mu.Lock()
+	from := s.acked + 1
+	segs := append([]segment(nil), s.segs...)
+	s.mu.Unlock()
+	var recs []doomed
 	var freed int64
 	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: indexClassPrefix(cl)})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			_, seq, err := parseIndexKey(item.Key())
-			if err != nil {
+		for _, sg := range segs {
+			prefix := indexClassPrefix(nil, sg.id, cl)
+			more, err := func() (bool, error) {
+				it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+				defer it.Close()
+				for it.Seek(appendIndexKey(nil, sg.id, cl, from)); it.Valid(); it.Next() {
+					item := it.Item()
+					seg, _, seq, err := parseIndexKey(item.Key())
+					if err != nil {
+						return false, err
+					}
+					var stamp, size int64
+					if err := item.Value(func(v []byte) error {
+						stamp, size, err = parseIndexValue(v)
+						return err
+					}); err != nil {
+						return false, err
+					}
+					if !take(stamp, size) {
+						return false, nil
+					}
+					recs = append(recs, doomed{seg: seg, seq: seq, class: cl, size: size})
+					freed += size + recordOverhead
+				}
+				return true, nil
+			}()
+			if err != nil || !more {
 				return err
 			}
-			var stamp, size int64
-			if err := item.Value(func(v []byte) error {
-				stamp, size, err = parseIndexValue(v)
-				return err
-			}); err != nil {
-				return err
-			}
-			if !take(stamp, size) {
-				break
-			}
-			keys = append(keys, appendRecordKey(nil, seq, cl))
-			classes = append(classes, cl)
-			sizes = append(sizes, size)
-			freed += size + recordOverhead
 		}
 		return nil
 	})
-	if err == nil && len(keys) > 0 {
-		err = s.deleteKeys(keys, classes, sizes, func(c Class) {
+	if err == nil && len(recs) > 0 {
+		err = s.deleteRecords(recs, func(c Class) {
 			s.mu.Lock()
 			counter[c]++
 			s.mu.Unlock()
-		}, nil)
+		})
 		if rerr := s.refreshOldest(); err == nil {
 			err = rerr
 		}
@@ -80,8 +90,8 @@ func (s *Spool) removeOldest(cl Class, take func(stamp, size int64) bool, counte
 		s.log.Error("spool: removing old records failed", "class", cl, "dir", s.dir, "err", err)
 		return 0
 	}
-	if len(keys) > 0 {
-		s.log.Warn("spool: removed unacknowledged records", "class", cl, "records", len(keys), "bytes", freed)
+	if len(recs) > 0 {
+		s.log.Warn("spool: removed unacknowledged records", "class", cl, "records", len(recs), "bytes", freed)
 	}
 	return freed
 }

@@ -5,17 +5,25 @@ import (
 	"fmt"
 )
 
-// Key layout; see the package documentation.
+// Key layout; see the package documentation. Every key that is not a
+// record sorts after the records, so whole tables of a dropped segment
+// hold nothing else and Badger can delete them without rewriting.
 const (
 	recordPrefix     = "r/"
-	indexPrefix      = "i/"
-	checkpointPrefix = "c/"
-	keyNext          = "m/next"
-	keyAcked         = "m/acked"
-	keyCounts        = "m/counts"
+	metaPrefix       = "s/"
+	segmentPrefix    = "s/seg/"
+	checkpointPrefix = "s/c/"
+	keyNext          = "s/next"
+	keyAcked         = "s/acked"
+	keyCounts        = "s/counts"
+	keyFormat        = "s/format"
+	indexPrefix      = "x/"
 
-	recordKeyLen = len(recordPrefix) + 8 + 1
-	indexKeyLen  = len(indexPrefix) + 1 + 8
+	// format is the layout version in s/format.
+	format = 2
+
+	recordKeyLen = len(recordPrefix) + 4 + 8 + 1
+	indexKeyLen  = len(indexPrefix) + 4 + 1 + 8
 	// stampLen is the appended time stored ahead of a record's data.
 	stampLen = 8
 	// recordOverhead is what a record costs beyond its data, for the
@@ -23,42 +31,65 @@ const (
 	recordOverhead = 64
 )
 
-// appendRecordKey writes r/<seq><class>. The class rides in the key so that
-// Ack and eviction can account for a record from a key-only scan.
-func appendRecordKey(dst []byte, seq uint64, c Class) []byte {
-	dst = append(dst, recordPrefix...)
+// appendRecordKey writes r/<seg><seq><class>. Segments and sequences both
+// only grow, so keys sort in sequence order across segments. The class
+// rides in the key so that Ack and eviction can account for a record from
+// a key-only scan.
+func appendRecordKey(dst []byte, seg uint32, seq uint64, c Class) []byte {
+	dst = segmentRecordPrefix(dst, seg)
 	dst = binary.BigEndian.AppendUint64(dst, seq)
 	return append(dst, byte(c))
 }
 
-// recordSeekKey is where a scan for seq and above starts.
-func recordSeekKey(seq uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte(recordPrefix), seq)
+// segmentRecordPrefix writes r/<seg>: every record of one segment.
+func segmentRecordPrefix(dst []byte, seg uint32) []byte {
+	dst = append(dst, recordPrefix...)
+	return binary.BigEndian.AppendUint32(dst, seg)
 }
 
-// parseRecordKey decodes r/<seq><class>.
-func parseRecordKey(key []byte) (uint64, Class, error) {
+// recordSeekKey is where a scan for seq and above starts, seg being the
+// segment that holds seq.
+func recordSeekKey(seg uint32, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(segmentRecordPrefix(nil, seg), seq)
+}
+
+// parseRecordKey decodes r/<seg><seq><class>.
+func parseRecordKey(key []byte) (seg uint32, seq uint64, c Class, err error) {
 	if len(key) != recordKeyLen || string(key[:len(recordPrefix)]) != recordPrefix || Class(key[recordKeyLen-1]) >= numClasses {
-		return 0, 0, fmt.Errorf("malformed record key %x", key)
+		return 0, 0, 0, fmt.Errorf("malformed record key %x", key)
 	}
-	return binary.BigEndian.Uint64(key[len(recordPrefix):]), Class(key[recordKeyLen-1]), nil
+	p := len(recordPrefix)
+	return binary.BigEndian.Uint32(key[p:]), binary.BigEndian.Uint64(key[p+4:]), Class(key[recordKeyLen-1]), nil
 }
 
-// appendIndexKey writes i/<class><seq>: each class's records, oldest first,
-// for eviction and expiry. Its value is the stamp and the data size.
-func appendIndexKey(dst []byte, c Class, seq uint64) []byte {
-	dst = append(dst, indexPrefix...)
-	dst = append(dst, byte(c))
+// indexed says whether a class has index keys: only the classes eviction
+// and expiry remove. Critical records leave only when acknowledged.
+func indexed(c Class) bool { return c != ClassCritical }
+
+// appendIndexKey writes x/<seg><class><seq>: each segment's records of one
+// class, oldest first, for eviction and expiry. Its value is the stamp and
+// the data size.
+func appendIndexKey(dst []byte, seg uint32, c Class, seq uint64) []byte {
+	dst = indexClassPrefix(dst, seg, c)
 	return binary.BigEndian.AppendUint64(dst, seq)
 }
 
-func indexClassPrefix(c Class) []byte { return append([]byte(indexPrefix), byte(c)) }
+// segmentIndexPrefix writes x/<seg>: every index key of one segment.
+func segmentIndexPrefix(dst []byte, seg uint32) []byte {
+	dst = append(dst, indexPrefix...)
+	return binary.BigEndian.AppendUint32(dst, seg)
+}
 
-func parseIndexKey(key []byte) (Class, uint64, error) {
-	if len(key) != indexKeyLen || string(key[:len(indexPrefix)]) != indexPrefix || Class(key[len(indexPrefix)]) >= numClasses {
-		return 0, 0, fmt.Errorf("malformed index key %x", key)
+func indexClassPrefix(dst []byte, seg uint32, c Class) []byte {
+	return append(segmentIndexPrefix(dst, seg), byte(c))
+}
+
+func parseIndexKey(key []byte) (seg uint32, c Class, seq uint64, err error) {
+	p := len(indexPrefix)
+	if len(key) != indexKeyLen || string(key[:p]) != indexPrefix || Class(key[p+4]) >= numClasses {
+		return 0, 0, 0, fmt.Errorf("malformed index key %x", key)
 	}
-	return Class(key[len(indexPrefix)]), binary.BigEndian.Uint64(key[len(indexPrefix)+1:]), nil
+	return binary.BigEndian.Uint32(key[p:]), Class(key[p+4]), binary.BigEndian.Uint64(key[p+5:]), nil
 }
 
 func indexValue(stamp int64, size int) []byte {
@@ -71,6 +102,18 @@ func parseIndexValue(v []byte) (stamp int64, size int64, err error) {
 		return 0, 0, fmt.Errorf("malformed index value of %d bytes", len(v))
 	}
 	return int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint32(v[8:])), nil
+}
+
+// segmentKey is s/seg/<seg>; its value is the segment's first sequence.
+func segmentKey(seg uint32) []byte {
+	return binary.BigEndian.AppendUint32([]byte(segmentPrefix), seg)
+}
+
+func parseSegmentKey(key []byte) (uint32, error) {
+	if len(key) != len(segmentPrefix)+4 || string(key[:len(segmentPrefix)]) != segmentPrefix {
+		return 0, fmt.Errorf("malformed segment key %x", key)
+	}
+	return binary.BigEndian.Uint32(key[len(segmentPrefix):]), nil
 }
 
 func checkpointKey(source string) []byte {

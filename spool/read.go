@@ -31,16 +31,18 @@ func (s *Spool) Read(cursor uint64, max int, maxBytes int) ([]Record, error) {
 	if cursor <= s.acked {
 		cursor = s.acked + 1
 	}
+	seg := s.segmentOf(cursor)
 	s.mu.Unlock()
 
-	recs, err := readRecords(txn, cursor, max, maxBytes)
+	recs, err := readRecords(txn, seg, cursor, max, maxBytes)
 	if err != nil {
 		return nil, fmt.Errorf("spool: read from %d: %w", cursor, err)
 	}
 	return recs, nil
 }
 
-func readRecords(txn *badger.Txn, cursor uint64, max, maxBytes int) ([]Record, error) {
+// readRecords reads from cursor, starting the scan in segment seg.
+func readRecords(txn *badger.Txn, seg uint32, cursor uint64, max, maxBytes int) ([]Record, error) {
 	// The data of all records goes into one buffer, sliced at the end.
 	type span struct {
 		seq        uint64
@@ -54,11 +56,29 @@ func readRecords(txn *badger.Txn, cursor uint64, max, maxBytes int) ([]Record, e
 	)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix)})
 	defer it.Close()
-	for it.Seek(recordSeekKey(cursor)); it.Valid() && len(spans) < max; it.Next() {
+	for it.Seek(recordSeekKey(seg, cursor)); it.Valid() && len(spans) < max; it.Next() {
 		item := it.Item()
-		seq, class, err := parseRecordKey(item.Key())
+		kseg, seq, class, err := parseRecordKey(item.Key())
 		if err != nil {
 			return nil, err
+		}
+		for seq < cursor {
+			// The snapshot holds a segment opened after the segment
+			// table was consulted, and the cursor lies inside it.
+			if kseg <= seg {
+				return nil, fmt.Errorf("record %d sorts after %d in segment %d", seq, cursor, kseg)
+			}
+			seg = kseg
+			if it.Seek(recordSeekKey(seg, cursor)); !it.Valid() {
+				break
+			}
+			item = it.Item()
+			if kseg, seq, class, err = parseRecordKey(item.Key()); err != nil {
+				return nil, err
+			}
+		}
+		if !it.Valid() {
+			break
 		}
 		sp := span{seq: seq, class: class, start: len(buf)}
 		err = item.Value(func(v []byte) error {

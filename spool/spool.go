@@ -1,7 +1,6 @@
 package spool
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +23,8 @@ type Options struct {
 	Logger *slog.Logger // nil = slog.Default(); Badger's own messages are passed on at warning and error level only
 	// Now is the clock for stamps and expiry; nil = time.Now (tests).
 	Now func() time.Time
+	// segmentBytes overrides the segment size (tests).
+	segmentBytes int64
 }
 
 // Entry is one record to append.
@@ -68,6 +69,8 @@ type Stats struct {
 	Classes   [numClasses]ClassStats `json:"classes"`         // indexed by Class
 	Appended  uint64                 `json:"appended"`        // records appended since Open
 	Commits   uint64                 `json:"commits"`         // fsynced transactions since Open
+	Segments  int                    `json:"segments"`        // segments on disk, acknowledged or not
+	Drops     uint64                 `json:"drops"`           // acknowledged segments dropped since Open
 	DiskBytes int64                  `json:"disk_bytes"`      // Badger's files on disk
 	Recovered string                 `json:"recovered,omitempty"`
 }
@@ -104,7 +107,16 @@ type Spool struct {
 	refused  [numClasses]int64
 	appended uint64
 	commits  uint64
+	drops    uint64
+	segs     []segment     // ascending; the last may be open
 	wake     chan struct{} // closed and replaced on each append of records
+
+	// The writer's own state.
+	lastSeg  uint32 // highest segment id in use
+	segOpen  bool   // the last segment takes more records
+	segBytes int64  // record data in the open segment
+
+	segBytesMax int64 // a segment closes when it holds this much data
 }
 
 // clockFloorUnix (2025-01-01T00:00:00Z) is a time before which the wall
@@ -125,6 +137,7 @@ func Open(opts Options) (*Spool, error) {
 	if err := opts.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
+	opts.Config = opts.Config.resolved()
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -133,14 +146,17 @@ func Open(opts Options) (*Spool, error) {
 	if now == nil {
 		now = time.Now
 	}
-	if err := checkAddressSpace(opts.Config.Profile); err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
-	bopts := badgerOptions(opts.Dir, opts.Config.Profile).WithLogger(badgerLogger{log})
-	s := &Spool{dir: opts.Dir, cfg: opts.Config, log: log, now: now, wake: make(chan struct{})}
+	if err := removeEmptyLogs(opts.Dir, log); err != nil {
+		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
+	}
+	bopts := badgerOptions(opts.Dir, opts.Config).WithLogger(badgerLogger{log})
+	s := &Spool{dir: opts.Dir, cfg: opts.Config, log: log, now: now, wake: make(chan struct{}), segBytesMax: opts.segmentBytes}
+	if s.segBytesMax <= 0 {
+		s.segBytesMax = segmentSize(opts.Config)
+	}
 	db, err := badger.Open(bopts)
 	if err != nil && movable(err) {
 		aside := fmt.Sprintf("%s.corrupt-%s", strings.TrimRight(opts.Dir, "/"), now().UTC().Format("20060102T150405Z"))
@@ -157,7 +173,11 @@ func Open(opts Options) (*Spool, error) {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
 	s.db = db
-	if err := s.load(now()); err != nil {
+	err = s.load(now())
+	if err == nil {
+		err = s.dropAcked()
+	}
+	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
@@ -170,6 +190,33 @@ func Open(opts Options) (*Spool, error) {
 	log.Info("spool opened", "dir", s.dir, "profile", s.cfg.Profile, "max_bytes", s.cfg.MaxBytes,
 		"next_seq", s.next, "acked_up_to", s.acked, "records", records, "bytes", bytes)
 	return s, nil
+}
+
+// removeEmptyLogs deletes zero-length memtable and value-log files. Badger
+// creates such a file and then sizes it; killed in between, it leaves an
+// empty file that its next Open refuses (dgraph-io/badger#2207). An empty
+// file never held a write, so removing it loses nothing, where moving the
+// whole spool aside would.
+func removeEmptyLogs(dir string, log *slog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if ext := filepath.Ext(e.Name()); !e.Type().IsRegular() || (ext != ".mem" && ext != ".vlog") {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || fi.Size() != 0 {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("remove empty %s left by a crash: %w", path, err)
+		}
+		log.Warn("spool: removed an empty log file left by a crash", "file", path)
+	}
+	return nil
 }
 
 // movable tells a damaged spool from a problem that moving it aside would
@@ -187,9 +234,21 @@ func movable(err error) bool {
 func (s *Spool) load(now time.Time) error {
 	var haveNext bool
 	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
+		haveFormat, f, err := getUint64(txn, keyFormat)
+		if err != nil {
+			return err
+		}
+		if haveFormat && f != format {
+			return fmt.Errorf("spool layout version %d is not the %d this build reads (written by another firmware version?)", f, format)
+		}
 		if haveNext, s.next, err = getUint64(txn, keyNext); err != nil {
 			return err
+		}
+		if s.segs, err = loadSegments(txn); err != nil {
+			return err
+		}
+		if len(s.segs) > 0 {
+			s.lastSeg = s.segs[len(s.segs)-1].id
 		}
 		if _, s.acked, err = getUint64(txn, keyAcked); err != nil {
 			return err
@@ -204,7 +263,7 @@ func (s *Spool) load(now time.Time) error {
 				return err
 			}
 		}
-		s.oldest, err = firstStamp(txn, s.acked+1)
+		s.oldest, err = firstStamp(txn, recordSeekKey(s.segmentOf(s.acked+1), s.acked+1))
 		return err
 	})
 	if err != nil {
@@ -226,15 +285,18 @@ func (s *Spool) load(now time.Time) error {
 	}
 	s.next = max(s.next, uint64(max(now.UnixMicro(), 1)))
 	return s.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set([]byte(keyFormat), encodeUint64(format)); err != nil {
+			return err
+		}
 		return txn.Set([]byte(keyNext), encodeUint64(s.next))
 	})
 }
 
-// firstStamp is the appended time of the first record at or after seq.
-func firstStamp(txn *badger.Txn, seq uint64) (time.Time, error) {
+// firstStamp is the appended time of the first record at or after seek.
+func firstStamp(txn *badger.Txn, seek []byte) (time.Time, error) {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix)})
 	defer it.Close()
-	it.Seek(recordSeekKey(seq))
+	it.Seek(seek)
 	if !it.Valid() {
 		return time.Time{}, nil
 	}
@@ -291,7 +353,7 @@ func (s *Spool) Stats() Stats {
 	st := Stats{
 		NextSeq: s.next, AckedUpTo: s.acked, Records: records, Bytes: bytes, Used: s.counts.used(),
 		MaxBytes: int64(s.cfg.MaxBytes), Oldest: s.oldest, Appended: s.appended, Commits: s.commits,
-		Recovered: s.recovered,
+		Recovered: s.recovered, Segments: len(s.segs), Drops: s.drops,
 	}
 	for c := range st.Classes {
 		st.Classes[c] = ClassStats{Records: s.counts[c].records, Bytes: s.counts[c].bytes,
@@ -322,39 +384,4 @@ func (s *Spool) diskBytes() int64 {
 		}
 	}
 	return n
-}
-
-// RunGC runs Badger's value-log garbage collection every interval
-// (non-positive: the configured gc_interval) until ctx is done.
-func (s *Spool) RunGC(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		interval = s.cfg.GCInterval
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.gc(ctx)
-		}
-	}
-}
-
-// gc rewrites value-log files while at least half of one is garbage.
-func (s *Spool) gc(ctx context.Context) {
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	for !s.closed && ctx.Err() == nil {
-		err := s.db.RunValueLogGC(0.5)
-		switch {
-		case err == nil:
-			continue
-		case errors.Is(err, badger.ErrNoRewrite), errors.Is(err, badger.ErrRejected):
-		default:
-			s.log.Warn("spool: value log gc failed", "dir", s.dir, "err", err)
-		}
-		return
-	}
 }

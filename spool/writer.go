@@ -180,6 +180,15 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 	firsts := make([]uint64, len(group))
 	seq := next
 	var records uint64
+	var seg uint32
+	var opened bool
+	if sizeOf(group) > 0 {
+		var err error
+		if seg, opened, err = s.openSegment(txn, next); err != nil {
+			return err
+		}
+	}
+	var data int64
 	for i, r := range group {
 		if len(r.entries) > 0 {
 			firsts[i] = seq
@@ -189,11 +198,12 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 		size := 0
 		for _, e := range r.entries {
 			size += recordKeyLen + stampLen + len(e.Data) + indexKeyLen + 12
+			data += int64(len(e.Data))
 		}
 		buf := make([]byte, 0, size)
 		for _, e := range r.entries {
 			k := len(buf)
-			buf = appendRecordKey(buf, seq, e.Class)
+			buf = appendRecordKey(buf, seg, seq, e.Class)
 			v := len(buf)
 			buf = append(buf, byte(stamp>>56), byte(stamp>>48), byte(stamp>>40), byte(stamp>>32),
 				byte(stamp>>24), byte(stamp>>16), byte(stamp>>8), byte(stamp))
@@ -201,12 +211,14 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 			if err := txn.Set(buf[k:v:v], buf[v:len(buf):len(buf)]); err != nil {
 				return err
 			}
-			ik := len(buf)
-			buf = appendIndexKey(buf, e.Class, seq)
-			iv := len(buf)
-			buf = append(buf, indexValue(stamp, len(e.Data))...)
-			if err := txn.Set(buf[ik:iv:iv], buf[iv:len(buf):len(buf)]); err != nil {
-				return err
+			if indexed(e.Class) {
+				ik := len(buf)
+				buf = appendIndexKey(buf, seg, e.Class, seq)
+				iv := len(buf)
+				buf = append(buf, indexValue(stamp, len(e.Data))...)
+				if err := txn.Set(buf[ik:iv:iv], buf[iv:len(buf):len(buf)]); err != nil {
+					return err
+				}
 			}
 			c.add(e.Class, 1, int64(len(e.Data)))
 			seq++
@@ -229,6 +241,10 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 	if err := txn.Commit(); err != nil {
 		return err
 	}
+	if opened {
+		s.segmentOpened(seg, next)
+	}
+	s.segBytes += data
 	s.mu.Lock()
 	s.commits++
 	if records > 0 {

@@ -19,12 +19,13 @@ const (
 // Defaults, also used for zero values in a FileConfig.
 const (
 	DefaultPollInterval = 250 * time.Millisecond
-	DefaultMaxLineBytes = 1 << 20
+	DefaultMaxLineBytes = 64 << 10
 )
 
-// MaxMaxLineBytes bounds max_line_bytes: a record's message cannot be
-// longer than the event encoding accepts.
-const MaxMaxLineBytes = event.MaxStringSize
+// MaxMaxLineBytes bounds max_line_bytes: a batch of lines, the longest
+// last, goes to the spool in one append, which holds at most 768 KiB
+// (spool.MaxAppendBytes).
+const MaxMaxLineBytes = 256 << 10
 
 // FileConfig configures one file input. Zero values of StartAt,
 // PollInterval, MaxLineBytes and Priority mean their defaults.

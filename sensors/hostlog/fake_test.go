@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ type fakeSpool struct {
 	lines    []line
 	cps      map[string][]byte
 	batches  []int // events per Emit
+	encoded  []int // encoded bytes per Emit, as the gateway would spool them
 	failNext int   // so many coming Emits fail
 	cpErr    error // returned by Checkpoint
 }
@@ -46,6 +48,18 @@ func (s *fakeSpool) Emit(ctx context.Context, evs []event.Event, cps []spool.Che
 	if len(cps) != 1 {
 		return errors.New("fake: want one checkpoint per batch")
 	}
+	size := 0
+	for _, e := range evs {
+		// What the gateway adds before it encodes: the longest id and
+		// host it allows, and a time.
+		e.Gateway, e.Host, e.Time = strings.Repeat("g", 64), strings.Repeat("h", 253), 1
+		b, err := e.AppendBinary(nil)
+		if err != nil {
+			return err
+		}
+		size += len(b)
+	}
+	s.encoded = append(s.encoded, size)
 	for _, e := range evs {
 		if e.Kind != event.KindLog || e.Severity != event.SevInfo || e.Time != 0 {
 			return errors.New("fake: unexpected record header")

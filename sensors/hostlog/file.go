@@ -81,7 +81,9 @@ func (f *tailedFile) read(ctx context.Context, r *run, budget int, final bool) (
 	}
 
 	maxLine := f.t.cfg.MaxLineBytes
-	var b lineBatch
+	// What a line's record costs beyond its text: the path and source in
+	// its fields and the record's own fields, generously.
+	b := lineBatch{lineCost: len(f.path) + len(f.t.cfg.Name) + 128}
 	pos, cont := 0, f.cont
 	eof := false
 	for batches := 0; ; {
@@ -140,8 +142,9 @@ func (f *tailedFile) emit(ctx context.Context, r *run, b *lineBatch, pos int, co
 
 // lineBatch collects the lines of one Emit as ranges of a file's pend.
 type lineBatch struct {
-	lines []lineRange
-	bytes int
+	lines    []lineRange
+	bytes    int // the records' estimated encoded size
+	lineCost int // a record's size beyond its text
 }
 
 type lineRange struct {
@@ -160,7 +163,7 @@ func (b *lineBatch) reset() {
 
 func (b *lineBatch) add(start, end int, truncated bool) {
 	b.lines = append(b.lines, lineRange{start, end, truncated})
-	b.bytes += end - start
+	b.bytes += end - start + b.lineCost
 }
 
 // take adds the lines of pend from pos on until the batch is full or

@@ -34,8 +34,8 @@ type Checkpoints interface {
 // more once it holds this many message bytes (it keeps memory bounded when
 // lines are long).
 const (
-	maxBatchLines = 1000
-	maxBatchBytes = 1 << 20
+	maxBatchLines = 512
+	maxBatchBytes = 256 << 10
 )
 
 // readChunk is how much one read asks of a file.

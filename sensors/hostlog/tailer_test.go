@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/weirgw/weir/spool"
 )
 
 func TestAppendedLinesArriveOnceInOrder(t *testing.T) {
@@ -302,7 +305,7 @@ func TestSeveralFilesViaGlob(t *testing.T) {
 	require.Equal(t, uint64(4), st.Lines)
 }
 
-func TestBatchesHoldAtMost1000Lines(t *testing.T) {
+func TestBatchesHoldAtMost512Lines(t *testing.T) {
 	p := tempLog(t, "app.log")
 	var sb strings.Builder
 	var want []string
@@ -316,7 +319,38 @@ func TestBatchesHoldAtMost1000Lines(t *testing.T) {
 	s.waitMsgs(t, want...)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	require.Equal(t, []int{1000, 1000, 500}, s.batches)
+	require.Equal(t, []int{512, 512, 512, 512, 452}, s.batches)
+}
+
+// TestBatchesFitOneSpoolAppend: a batch is one spool append, which holds at
+// most spool.MaxAppendBytes; the worst case is a long path, a batch nearly
+// full of short lines, and a longest line last.
+func TestBatchesFitOneSpoolAppend(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), strings.Repeat("d", 200), strings.Repeat("e", 200))
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	p := filepath.Join(dir, "app.log")
+	var sb strings.Builder
+	var want []string
+	add := func(l string) {
+		sb.WriteString(l + "\n")
+		want = append(want, l)
+	}
+	for i := range 3 {
+		for j := range 200 {
+			add(fmt.Sprintf("%d-%d %s", i, j, strings.Repeat("x", 600)))
+		}
+		add(strings.Repeat(string(rune('A'+i)), MaxMaxLineBytes))
+	}
+	write(t, p, sb.String())
+	cfg := testConfig(p)
+	cfg.MaxLineBytes = MaxMaxLineBytes
+	s := newFakeSpool()
+	start(t, cfg, s)
+	s.waitMsgs(t, want...)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	require.Greater(t, slices.Max(s.encoded), spool.MaxAppendBytes/2, "the test must come near the limit")
+	require.LessOrEqual(t, slices.Max(s.encoded), spool.MaxAppendBytes)
 }
 
 func TestCheckpointStoreFailureIsRetried(t *testing.T) {
