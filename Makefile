@@ -54,8 +54,12 @@ test-arm:
 demo: deps build
 	@scripts/demo.sh
 
+# Go benchmarks, then the spool's load run: durable append rates, read+ack,
+# and the RSS of a process holding a 1 GiB backlog (small profile).
 bench: deps
 	go test -run '^$$' -bench . -benchmem ./...
+	$(GOBUILD) -o bin/weir-bench ./cmd/weir-bench
+	bin/weir-bench spool
 
 clean:
 	rm -rf bin weir-data demo-out

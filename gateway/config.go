@@ -59,6 +59,11 @@ type Config struct {
 // GatewayConfig names the gateway.
 type GatewayConfig struct {
 	ID string `mapstructure:"id" yaml:"id"`
+	// MemoryLimit is the Go runtime's soft memory limit (0: none). The
+	// spool's compactions make garbage in bursts; without a limit the heap
+	// grows to several times what is live before the collector runs.
+	// GOMEMLIMIT, if set, wins.
+	MemoryLimit spool.ByteSize `mapstructure:"memory_limit" yaml:"memory_limit"`
 }
 
 // LogConfig sets the daemon's own logging.
@@ -263,6 +268,9 @@ func (c *Config) Validate() error {
 	}
 	if err := pki.ValidateID(c.Gateway.ID); err != nil {
 		errs = append(errs, fmt.Errorf("gateway.id: %w", err))
+	}
+	if m := c.Gateway.MemoryLimit; m != 0 && m < 16<<20 {
+		errs = append(errs, fmt.Errorf("gateway.memory_limit: %s is below 16MiB; the collector would run without pause (0 turns the limit off)", m))
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		errs = append(errs, fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level))

@@ -13,7 +13,7 @@ import (
 func TestAckLargeRange(t *testing.T) {
 	const (
 		total = 200_000
-		batch = 4_000
+		batch = 1_000
 	)
 	dir := t.TempDir()
 	s := openAt(t, dir)

@@ -31,11 +31,11 @@ const (
 )
 
 // One Append is one transaction, so it must fit Badger's transaction limit
-// for the small profile's memtable (about 1.2 MiB and 13,000 keys, two keys
+// for the small profile's memtable (about 307 KiB and 3,270 keys, two keys
 // a record): sources size their batches below these.
 const (
-	MaxAppendBytes   = 768 << 10 // record data
-	MaxAppendRecords = 4096      // records plus checkpoints
+	MaxAppendBytes   = 208 << 10 // record data
+	MaxAppendRecords = 1024      // records plus checkpoints
 )
 
 // rank orders classes by importance for admission: critical first.
@@ -87,6 +87,8 @@ func (s *Spool) Append(ctx context.Context, entries []Entry, checkpoints []Check
 			len(entries), r.data, MaxAppendBytes)
 	}
 	r.size = r.data + int64(len(entries))*recordOverhead
+	// Unreachable with the 1MiB minimum max_bytes and the append limits
+	// above; kept so a change to either cannot make an append wait forever.
 	if limit := s.limit(r.class); r.size > limit {
 		return 0, fmt.Errorf("spool: append %d records of %d bytes: larger than the %d bytes a %s batch may ever take (spool.max_bytes %s)",
 			len(entries), r.data, limit, r.class, s.cfg.MaxBytes)

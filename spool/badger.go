@@ -11,33 +11,36 @@ import (
 
 // badgerOptions is the one place the spool chooses Badger's settings.
 //
-// Both profiles keep every record in the LSM tree (value threshold 1 MiB,
+// Both profiles keep every record in the LSM tree (the value threshold is
 // above MaxAppendBytes): a queue's records then go away with their
-// segment's tables, and the value log, whose garbage collection can only
-// rewrite files and, for a queue, brings deleted entries' space back
-// slowly, stays empty. Neither profile compresses (records are compact
-// already) or keeps block and index caches (Badger's 256 MiB default cache
-// is a whole board); bloom filters are off, since the spool looks keys up
-// only by iterating. Every commit is fsynced (SyncWrites); the writer
-// groups concurrent appends so they share it.
+// segment's tables, and the value log, whose garbage collection would only
+// slowly give back a queue's space, stays empty. Neither profile compresses
+// (records are compact already) or keeps block and index caches (Badger's
+// 256 MiB default cache is a whole board); bloom filters are off, since the
+// spool finds keys by iterating. Every commit is fsynced (SyncWrites); the
+// writer groups concurrent appends so they share it.
 //
-// small (256–512 MiB boards, 32-bit ARM):
-//   - 8 MiB memtables, two of them, mapped as about 10 MiB files: one
-//     transaction may hold 15 % of a memtable (1.2 MiB), which is why an
-//     Append carries at most MaxAppendBytes.
-//   - two levels, few level-0 tables and base tables of max_bytes/128 (8 to
-//     64 MiB), so compaction merges new tables into few large ones and a
-//     dropped segment's tables are mostly its own.
-//   - base tables at least a memtable's size: Badger's table builder starts
-//     with twice the base table size of buffer, and a memtable flushed into
-//     a bigger table makes it grow a second buffer, which ristretto's
-//     allocator indexes wrongly on 32-bit ARM (its buffer index is shifted
-//     by 32 in a 32-bit int).
+// small (256–512 MiB boards, 32-bit ARM), measured by weir-bench with a
+// 1 GiB backlog under the gateway's default 64 MiB Go memory limit: about
+// 50 MiB of private memory; the mapped table files come on top as page
+// cache, which the kernel reclaims.
+//   - 2 MiB memtables, two of them. One transaction may hold 15 % of a
+//     memtable (307 KiB), which is why an Append carries at most
+//     MaxAppendBytes.
+//   - 2 MiB tables. Each table Badger builds takes a buffer of twice the
+//     table size, and Badger pools up to eight of them: 32 MiB. With 8 MiB
+//     tables the pool alone held 128 MiB.
+//   - tables at least a memtable's size: a memtable flushed into a table
+//     bigger than the builder's first buffer makes it grow a second one,
+//     which ristretto's allocator indexes wrongly on 32-bit ARM (it shifts
+//     the buffer index by 32 in a 32-bit int, corrupting tables).
+//   - three levels and few level-0 tables: with two, filling a 1 GiB
+//     backlog slowed to 33k records/s; with three it keeps 80k.
 //   - 16 MiB value-log files (Badger's 1 GiB default cannot even be mapped
 //     twice in a 32-bit address space).
 //
-// large: Badger's 64 MiB memtables and five of them, seven levels, 64 MiB
-// value-log files.
+// large: Badger's defaults for memory (five 64 MiB memtables, seven
+// levels), 64 MiB value-log files; 64-bit only.
 func badgerOptions(dir string, c Config) badger.Options {
 	o := badger.DefaultOptions(dir).
 		WithSyncWrites(true).
@@ -51,20 +54,24 @@ func badgerOptions(dir string, c Config) badger.Options {
 	if c.Profile == ProfileLarge {
 		return o.WithValueLogFileSize(64 << 20)
 	}
-	const memtable = 8 << 20
 	return o.
-		WithMemTableSize(memtable).
+		WithMemTableSize(smallMemtable).
 		WithNumMemtables(2).
-		WithMaxLevels(2).
+		WithMaxLevels(3).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(6).
-		WithBaseTableSize(min(max(int64(c.MaxBytes)/128, memtable), 64<<20)).
+		WithBaseTableSize(smallMemtable).
 		WithNumCompactors(2).
 		WithValueLogFileSize(16 << 20)
 }
 
+// smallMemtable is the small profile's memtable size.
+const smallMemtable = 2 << 20
+
 // valueThreshold keeps every record, up to MaxAppendBytes, in the LSM tree.
-const valueThreshold = 1 << 20
+// It may not exceed the largest transaction of the smallest memtable
+// (15 % of it).
+const valueThreshold = 256 << 10
 
 // badgerLogger adapts Badger's printf logger to slog, keeping only
 // warnings and errors: Badger's info output is a running commentary.

@@ -27,6 +27,18 @@ func tinyConfig() Config {
 	return c
 }
 
+// fill appends n entries of class c, each size bytes, in as many appends
+// as the per-append limits need.
+func fill(t *testing.T, s *Spool, c Class, n, size int) {
+	t.Helper()
+	for n > 0 {
+		k := min(n, MaxAppendRecords/2)
+		_, err := s.Append(context.Background(), batch(c, k, size), nil)
+		require.NoError(t, err)
+		n -= k
+	}
+}
+
 // batch returns n entries of class c, each size bytes.
 func batch(c Class, n, size int) []Entry {
 	out := make([]Entry, n)
@@ -92,13 +104,11 @@ func TestRefusalOrder(t *testing.T) {
 	ctx := context.Background()
 	// Fill to just under 90 %: 264 bytes a record with the overhead.
 	per := int64(200 + recordOverhead)
-	n := int(int64(s.cfg.MaxBytes) * 9 / 10 / per)
-	_, err := s.Append(ctx, batch(ClassNormal, n, 200), nil)
-	require.NoError(t, err)
+	fill(t, s, ClassNormal, int(int64(s.cfg.MaxBytes)*9/10/per), 200)
 
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	_, err = s.Append(short, batch(ClassBulk, 10, 200), nil)
+	_, err := s.Append(short, batch(ClassBulk, 10, 200), nil)
 	require.ErrorIs(t, err, context.DeadlineExceeded, "bulk waits from 90 %")
 	require.Equal(t, int64(10), s.Stats().Classes[ClassBulk].Refused)
 
@@ -107,8 +117,7 @@ func TestRefusalOrder(t *testing.T) {
 
 	// Normal waits at 100 % until an Ack makes room.
 	rest := int((int64(s.cfg.MaxBytes) - s.Stats().Used) / per)
-	_, err = s.Append(ctx, batch(ClassNormal, rest, 200), nil)
-	require.NoError(t, err)
+	fill(t, s, ClassNormal, rest, 200)
 	done := make(chan error, 1)
 	go func() {
 		_, err := s.Append(ctx, batch(ClassNormal, 5, 200), nil)
@@ -130,10 +139,7 @@ func TestCancelledWaitStoresNothing(t *testing.T) {
 	s := openWith(t, t.TempDir(), tinyConfig(), nil)
 	ctx := context.Background()
 	per := int64(200 + recordOverhead)
-	for range 2 {
-		_, err := s.Append(ctx, batch(ClassNormal, int(int64(s.cfg.MaxBytes)/per/2), 200), nil)
-		require.NoError(t, err)
-	}
+	fill(t, s, ClassNormal, int(int64(s.cfg.MaxBytes)/per), 200)
 	before := s.Stats()
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
@@ -150,22 +156,13 @@ func TestCancelledWaitStoresNothing(t *testing.T) {
 	require.Nil(t, pos)
 }
 
-func TestBatchThatCanNeverFit(t *testing.T) {
-	s := openWith(t, t.TempDir(), tinyConfig(), nil)
-	// 4000 bulk records of 180 bytes: within one append's limits, but with
-	// their overhead more than the 90 % of max_bytes bulk may fill.
-	_, err := s.Append(context.Background(), batch(ClassBulk, 4000, 180), nil)
-	require.ErrorContains(t, err, "larger than the")
-	require.ErrorContains(t, err, "spool.max_bytes 1MiB")
-}
-
 func TestAppendLimits(t *testing.T) {
 	s := openTemp(t)
 	ctx := context.Background()
 	_, err := s.Append(ctx, batch(ClassNormal, 1, MaxAppendBytes+1), nil)
-	require.ErrorContains(t, err, "more than the 786432 bytes one append may carry")
+	require.ErrorContains(t, err, "more than the 212992 bytes one append may carry")
 	_, err = s.Append(ctx, batch(ClassNormal, MaxAppendRecords, 1), []Checkpoint{{Source: "s", Position: []byte("p")}})
-	require.ErrorContains(t, err, "more than the 4096 one append may carry")
+	require.ErrorContains(t, err, "more than the 1024 one append may carry")
 	require.Zero(t, s.Stats().Records)
 
 	// The largest append allowed fits one transaction: one big record, and

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +25,10 @@ func newHoldCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			if os.Getenv("GOMEMLIMIT") == "" {
+				debug.SetMemoryLimit(64 << 20) // gateway.memory_limit's default
+			}
+			mem := startMemSampler()
 			s, err := open(dir)
 			if err != nil {
 				return err
@@ -42,9 +48,9 @@ func newHoldCmd() *cobra.Command {
 					}
 				}
 				st := s.Stats()
-				fmt.Printf("  fill:   %d records in %s (%.0f records/s), %s on disk, peak RSS %s\n",
+				fmt.Printf("  fill:   %d records in %s (%.0f records/s), %s on disk\n          %s\n",
 					st.Records, time.Since(start).Round(time.Second), float64(st.Records)/time.Since(start).Seconds(),
-					spool.ByteSize(st.DiskBytes), peakRSS())
+					spool.ByteSize(st.DiskBytes), mem.report())
 			case "steady":
 				opened := time.Since(start)
 				// 10k records/s: 100 records every 10 ms, read and acked as fast.
@@ -72,8 +78,8 @@ func newHoldCmd() *cobra.Command {
 					_ = first
 				}
 				st := s.Stats()
-				fmt.Printf("  steady: opened in %s, 10k records/s for 10 s over %d held records (%s), peak RSS %s\n",
-					opened.Round(time.Millisecond), st.Records, spool.ByteSize(st.Bytes), peakRSS())
+				fmt.Printf("  steady: opened in %s, 10k records/s for 10 s over %d held records (%s)\n          %s\n",
+					opened.Round(time.Millisecond), st.Records, spool.ByteSize(st.Bytes), mem.report())
 			default:
 				return fmt.Errorf("--phase %q: want fill or steady", phase)
 			}

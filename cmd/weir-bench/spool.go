@@ -76,10 +76,10 @@ func newSpoolCmd() *cobra.Command {
 	return cmd
 }
 
+// open opens a spool as the gateway does by default: profile small,
+// max_bytes 4GiB.
 func open(dir string) (*spool.Spool, error) {
-	cfg := spool.DefaultConfig()
-	cfg.MaxBytes = 64 << 30
-	return spool.Open(spool.Options{Dir: dir, Config: cfg, Logger: slog.New(slog.DiscardHandler)})
+	return spool.Open(spool.Options{Dir: dir, Config: spool.DefaultConfig(), Logger: slog.New(slog.DiscardHandler)})
 }
 
 type appendResult struct {
@@ -181,7 +181,7 @@ func benchReadAck(dir string, n int) (float64, error) {
 // peak RSS of a fresh process that opens it and keeps 10k records/s flowing
 // through it (append, read, ack) while the backlog stays.
 func benchHold(dir string, backlog int64) error {
-	fmt.Printf("\nRSS holding a %s backlog (profile small)\n", spool.ByteSize(backlog))
+	fmt.Printf("\nRSS holding a %s backlog (profile small, Go memory limit as the gateway's default: GOMEMLIMIT or 64MiB)\n", spool.ByteSize(backlog))
 	for _, phase := range []string{"fill", "steady"} {
 		out, err := exec.Command(os.Args[0], "hold", "--dir", dir, "--phase", phase, "--backlog", fmt.Sprint(backlog)).CombinedOutput()
 		if err != nil {
@@ -192,16 +192,70 @@ func benchHold(dir string, backlog int64) error {
 	return nil
 }
 
-// peakRSS is the process's high-water resident set size, from /proc.
-func peakRSS() string {
+// memSampler follows the process's resident memory from /proc: the
+// kernel's high-water mark of all of it (VmHWM), and the peaks of private
+// memory (RssAnon: the Go heap, Badger's skiplists) and of mapped file
+// pages (RssFile: Badger's tables and memtable logs, page cache the kernel
+// can take back), sampled every 50 ms.
+type memSampler struct {
+	mu                 sync.Mutex
+	peakAnon, peakFile int64
+	stop               chan struct{}
+	done               chan struct{}
+}
+
+func startMemSampler() *memSampler {
+	m := &memSampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			m.sample()
+			select {
+			case <-m.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return m
+}
+
+func (m *memSampler) sample() {
+	st := procStatus()
+	m.mu.Lock()
+	m.peakAnon = max(m.peakAnon, st["RssAnon"])
+	m.peakFile = max(m.peakFile, st["RssFile"])
+	m.mu.Unlock()
+}
+
+// report stops the sampler and describes what it saw.
+func (m *memSampler) report() string {
+	close(m.stop)
+	<-m.done
+	m.sample()
+	mib := func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+	return fmt.Sprintf("peak private %s, peak file pages %s, VmHWM %s",
+		mib(m.peakAnon), mib(m.peakFile), mib(procStatus()["VmHWM"]))
+}
+
+// procStatus reads the kB figures of /proc/self/status, in bytes.
+func procStatus() map[string]int64 {
+	v := map[string]int64{}
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return "?"
+		return v
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strings.TrimSpace(v)
+		k, val, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		var n int64
+		if _, err := fmt.Sscanf(strings.TrimSpace(val), "%d kB", &n); err == nil {
+			v[k] = n << 10
 		}
 	}
-	return "?"
+	return v
 }

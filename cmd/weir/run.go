@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,9 @@ func newRunCmd(g *globals) *cobra.Command {
 				log.Warn(w)
 			}
 			log.Info("configuration loaded", "from", l.Source())
+			if lim := int64(l.Gateway.MemoryLimit); lim > 0 && os.Getenv("GOMEMLIMIT") == "" {
+				debug.SetMemoryLimit(lim)
+			}
 			gw, err := gateway.New(l.Config, version, log)
 			if err != nil {
 				return err

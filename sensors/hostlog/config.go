@@ -23,9 +23,9 @@ const (
 )
 
 // MaxMaxLineBytes bounds max_line_bytes: a batch of lines, the longest
-// last, goes to the spool in one append, which holds at most 768 KiB
+// last, goes to the spool in one append, which holds at most 208 KiB
 // (spool.MaxAppendBytes).
-const MaxMaxLineBytes = 256 << 10
+const MaxMaxLineBytes = 128 << 10
 
 // FileConfig configures one file input. Zero values of StartAt,
 // PollInterval, MaxLineBytes and Priority mean their defaults.

@@ -35,7 +35,7 @@ type Checkpoints interface {
 // lines are long).
 const (
 	maxBatchLines = 512
-	maxBatchBytes = 256 << 10
+	maxBatchBytes = 64 << 10
 )
 
 // readChunk is how much one read asks of a file.
