@@ -22,6 +22,10 @@ done
 # linuxptp, rsyslog, nftables, qemu-user-static, ...) is added here with the
 # test that needs it.
 packages=(ca-certificates)
+# The lossy link of the uplink tests and `weir-bench link` (uplink/linklab):
+# network namespaces joined by veth (iproute2), random drop with nftables,
+# segmentation offloads turned off with ethtool.
+packages+=(iproute2 nftables ethtool)
 # `make test-arm` runs the arm64 and armv7 unit tests under qemu-user
 # (qemu-aarch64-static, qemu-arm-static), invoked directly, so binfmt_misc
 # need not be registered.
