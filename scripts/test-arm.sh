@@ -16,6 +16,7 @@
 #   ARM_PKG_TIMEOUT  per-package timeout (default 10m): -test.timeout, plus a
 #                    hard kill 30 s later should the emulator wedge
 #   ARM_TEST_FLAGS   extra test flags, e.g. "-test.v -test.run TestAppend"
+#   ARM_LONG=1       run without -test.short (the long tests too)
 #   ARM_OUT          where the test binaries and logs go (default bin/arm)
 #   QEMU_RESERVED_VA passed through to qemu (guest address space size)
 #
@@ -28,6 +29,8 @@ export PATH=/usr/local/go/bin:$PATH
 timeout_go=${ARM_PKG_TIMEOUT:-10m}
 out=${ARM_OUT:-bin/arm}
 read -r -a extra <<<"${ARM_TEST_FLAGS:-}"
+short=-test.short
+[ "${ARM_LONG:-0}" = 1 ] && short=
 
 arches=()
 pkgs=()
@@ -118,7 +121,7 @@ for a in "${arches[@]}"; do
 	done
 	echo "   built in $((SECONDS - t0)) s"
 
-	echo "== $a: running under $qemu (-test.short, timeout $timeout_go per package)"
+	echo "== $a: running under $qemu (${short:-long tests too}, timeout $timeout_go per package)"
 	for l in "${listed[@]}"; do
 		pkg=${l%% *}
 		src=${l#* }
@@ -137,7 +140,7 @@ for a in "${arches[@]}"; do
 		log="$abs/$name.log"
 		t0=$SECONDS
 		(cd "$src" && timeout -k 5 "$hard" "$qemu" "$abs/$name.test" \
-			-test.short -test.count=1 -test.timeout="$timeout_go" "${extra[@]}") >"$log" 2>&1
+			${short:+"$short"} -test.count=1 -test.timeout="$timeout_go" "${extra[@]}") >"$log" 2>&1
 		rc=$?
 		dt=$((SECONDS - t0))
 		if [ $rc -eq 0 ]; then

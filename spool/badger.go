@@ -30,10 +30,13 @@ import (
 //   - 2 MiB tables. Each table Badger builds takes a buffer of twice the
 //     table size, and Badger pools up to eight of them: 32 MiB. With 8 MiB
 //     tables the pool alone held 128 MiB.
-//   - tables at least a memtable's size: a memtable flushed into a table
-//     bigger than the builder's first buffer makes it grow a second one,
-//     which ristretto's allocator indexes wrongly on 32-bit ARM (it shifts
-//     the buffer index by 32 in a 32-bit int, corrupting tables).
+//   - every table the same size, and at least a memtable's: a table
+//     builder that outgrows its first buffer grows a second one, which
+//     ristretto's allocator indexes wrongly on 32-bit ARM (it shifts the
+//     buffer index by 32 in a 32-bit int, and tables come out corrupt).
+//     Builders are pooled and reused whatever size is asked for, so a
+//     deeper level's larger tables (the default multiplier doubles them)
+//     would be built in a smaller level's buffer.
 //   - three levels and few level-0 tables: with two, filling a 1 GiB
 //     backlog slowed to 33k records/s; with three it keeps 80k.
 //   - 16 MiB value-log files (Badger's 1 GiB default cannot even be mapped
@@ -54,6 +57,7 @@ func badgerOptions(dir string, c Config) badger.Options {
 	if c.Profile == ProfileLarge {
 		return o.WithValueLogFileSize(64 << 20)
 	}
+	o.TableSizeMultiplier = 1 // it has no With method
 	return o.
 		WithMemTableSize(smallMemtable).
 		WithNumMemtables(2).
