@@ -9,8 +9,9 @@ import (
 )
 
 // ProtocolVersion is sent in Hello and Welcome. A collector answers a
-// version it does not speak with an Error naming both versions.
-const ProtocolVersion = 1
+// version it does not speak with an Error naming both versions. Version 2
+// added Hello.Floor, Ping/Pong and the zstd codec.
+const ProtocolVersion = 2
 
 // DefaultMaxFrame bounds one message. A peer announcing a larger frame gets
 // an error before anything is allocated for it.
@@ -25,6 +26,8 @@ const (
 	MsgData
 	MsgAck
 	MsgError
+	MsgPing
+	MsgPong
 )
 
 func (t MsgType) String() string {
@@ -39,6 +42,10 @@ func (t MsgType) String() string {
 		return "ack"
 	case MsgError:
 		return "error"
+	case MsgPing:
+		return "ping"
+	case MsgPong:
+		return "pong"
 	}
 	return fmt.Sprintf("msg(%d)", uint8(t))
 }
@@ -48,17 +55,33 @@ type Codec uint8
 
 const (
 	CodecNone Codec = iota
+	CodecZstd       // the payload is one zstd frame holding the CodecNone payload
 )
 
-// Hello opens a session: the gateway names itself.
+func (c Codec) String() string {
+	switch c {
+	case CodecNone:
+		return "none"
+	case CodecZstd:
+		return "zstd"
+	}
+	return fmt.Sprintf("codec(%d)", uint8(c))
+}
+
+// Hello opens a session: the gateway names itself. Floor is the sequence
+// below the gateway's oldest unacknowledged record: everything at or below
+// it is either held by the collector already or gone from the spool, and
+// will never be sent, so the collector may count it as done.
 type Hello struct {
 	Version uint64
 	Gateway string
 	BootID  string
+	Floor   uint64
 }
 
-// Welcome answers Hello with the highest sequence the collector holds
-// durably for this gateway (0: none), so the sender resumes after it.
+// Welcome answers Hello with the highest sequence up to which the collector
+// holds every record of this gateway above Hello.Floor durably (0: none), so
+// the sender resumes after it.
 type Welcome struct {
 	Version uint64
 	Highest uint64
@@ -77,6 +100,19 @@ type Ack struct {
 	Cumulative uint64
 }
 
+// Ping asks the peer for a Pong with the same nonce: a keepalive and an
+// RTT probe. Either side may send it once the session is open; a collector
+// answers it between Data messages, so over TCP the round trip includes
+// queueing behind batches already sent.
+type Ping struct {
+	Nonce uint64
+}
+
+// Pong answers Ping.
+type Pong struct {
+	Nonce uint64
+}
+
 // Error is sent before a peer closes a session on purpose, so the other
 // side can log why rather than guess from a reset.
 type Error struct {
@@ -92,13 +128,30 @@ const (
 	ErrIdentity
 	ErrVersion
 	ErrSink
+	ErrPayload // a Data payload that does not decompress or split
 )
 
-func (e *Error) Error() string {
-	return fmt.Sprintf("peer error %d: %s", e.Code, e.Message)
+func (c ErrorCode) String() string {
+	switch c {
+	case ErrProtocol:
+		return "protocol"
+	case ErrIdentity:
+		return "identity"
+	case ErrVersion:
+		return "version"
+	case ErrSink:
+		return "sink"
+	case ErrPayload:
+		return "payload"
+	}
+	return fmt.Sprintf("code(%d)", uint8(c))
 }
 
-// Message is one of Hello, Welcome, Data, Ack or Error.
+func (e *Error) Error() string {
+	return fmt.Sprintf("peer refused (%s): %s", e.Code, e.Message)
+}
+
+// Message is one of Hello, Welcome, Data, Ack, Error, Ping or Pong.
 type Message interface {
 	Type() MsgType
 	appendBody(b []byte) []byte
@@ -109,11 +162,17 @@ func (*Welcome) Type() MsgType { return MsgWelcome }
 func (*Data) Type() MsgType    { return MsgData }
 func (*Ack) Type() MsgType     { return MsgAck }
 func (*Error) Type() MsgType   { return MsgError }
+func (*Ping) Type() MsgType    { return MsgPing }
+func (*Pong) Type() MsgType    { return MsgPong }
+
+func (m *Ping) appendBody(b []byte) []byte { return binary.AppendUvarint(b, m.Nonce) }
+func (m *Pong) appendBody(b []byte) []byte { return binary.AppendUvarint(b, m.Nonce) }
 
 func (m *Hello) appendBody(b []byte) []byte {
 	b = binary.AppendUvarint(b, m.Version)
 	b = appendString(b, m.Gateway)
-	return appendString(b, m.BootID)
+	b = appendString(b, m.BootID)
+	return binary.AppendUvarint(b, m.Floor)
 }
 
 func (m *Welcome) appendBody(b []byte) []byte {
@@ -180,14 +239,13 @@ func Decode(t MsgType, body []byte) (Message, error) {
 	var m Message
 	switch t {
 	case MsgHello:
-		h := &Hello{Version: d.uvarint(), Gateway: d.str(), BootID: d.str()}
-		m = h
+		m = &Hello{Version: d.uvarint(), Gateway: d.str(), BootID: d.str(), Floor: d.uvarint()}
 	case MsgWelcome:
 		m = &Welcome{Version: d.uvarint(), Highest: d.uvarint()}
 	case MsgData:
 		dm := &Data{First: d.uvarint(), Count: d.uvarint(), Codec: Codec(d.byte())}
 		dm.Payload = d.rest()
-		if d.err == nil && dm.Codec != CodecNone {
+		if d.err == nil && dm.Codec != CodecNone && dm.Codec != CodecZstd {
 			d.err = fmt.Errorf("unknown codec %d", dm.Codec)
 		}
 		if d.err == nil && (dm.Count == 0 || dm.First == 0 || dm.First+dm.Count < dm.First) {
@@ -202,6 +260,10 @@ func Decode(t MsgType, body []byte) (Message, error) {
 		m = a
 	case MsgError:
 		m = &Error{Code: ErrorCode(d.byte()), Message: d.str()}
+	case MsgPing:
+		m = &Ping{Nonce: d.uvarint()}
+	case MsgPong:
+		m = &Pong{Nonce: d.uvarint()}
 	default:
 		return nil, fmt.Errorf("uplink: unknown message type %d", uint8(t))
 	}

@@ -12,11 +12,14 @@ import (
 func TestFrameRoundTrip(t *testing.T) {
 	payload := AppendRecord(AppendRecord(nil, []byte("one")), []byte("two"))
 	msgs := []Message{
-		&Hello{Version: ProtocolVersion, Gateway: "gw-01", BootID: "b0"},
+		&Hello{Version: ProtocolVersion, Gateway: "gw-01", BootID: "b0", Floor: 9},
 		&Welcome{Version: ProtocolVersion, Highest: 1<<63 + 5},
 		&Data{First: 10, Count: 2, Codec: CodecNone, Payload: payload},
+		&Data{First: 12, Count: 2, Codec: CodecZstd, Payload: []byte{1, 2, 3}},
 		&Ack{Cumulative: 11},
 		&Error{Code: ErrIdentity, Message: "no"},
+		&Ping{Nonce: 77},
+		&Pong{Nonce: 1 << 40},
 	}
 	var stream []byte
 	for _, m := range msgs {
@@ -92,7 +95,8 @@ func TestSplitRecords(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	for _, m := range []Message{
-		&Hello{Version: 1, Gateway: "gw", BootID: "b"}, &Welcome{Version: 1, Highest: 7},
+		&Hello{Version: 2, Gateway: "gw", BootID: "b", Floor: 3}, &Welcome{Version: 2, Highest: 7},
+		&Ping{Nonce: 1}, &Pong{Nonce: 2}, &Data{First: 5, Count: 1, Codec: CodecZstd, Payload: []byte{0x28, 0xb5, 0x2f, 0xfd}},
 		&Data{First: 1, Count: 1, Payload: AppendRecord(nil, []byte("x"))}, &Ack{Cumulative: 3},
 		&Error{Code: ErrProtocol, Message: "bad"},
 	} {
@@ -122,4 +126,31 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestCompressRoundTrip(t *testing.T) {
+	plain := bytes.Repeat(AppendRecord(nil, []byte("Nov 22 10:00:01 host sshd[1]: Accepted publickey")), 200)
+	for _, codec := range []Codec{CodecNone, CodecZstd} {
+		t.Run(codec.String(), func(t *testing.T) {
+			c, err := NewCompressor(codec, 3)
+			require.NoError(t, err)
+			defer c.Close()
+			packed := c.Compress(nil, plain)
+			if codec == CodecZstd {
+				require.Less(t, len(packed), len(plain)/5, "repetitive log lines compress well")
+			}
+			d, err := NewDecompressor(len(plain))
+			require.NoError(t, err)
+			defer d.Close()
+			got, err := d.Decompress(codec, packed, nil)
+			require.NoError(t, err)
+			require.Equal(t, plain, got)
+
+			small, err := NewDecompressor(len(plain) - 1)
+			require.NoError(t, err)
+			defer small.Close()
+			_, err = small.Decompress(codec, packed, nil)
+			require.ErrorIs(t, err, ErrTooLarge)
+		})
+	}
 }

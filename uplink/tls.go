@@ -3,9 +3,12 @@ package uplink
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"time"
 )
 
 // TLSConfig names the files of one side's mutual-TLS identity.
@@ -34,72 +37,198 @@ func (c TLSConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Only AEAD suites with forward secrecy; TLS 1.3's suites are all of that
-// kind and are not configurable.
-var aeadSuites = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+// AEADSuites are the TLS 1.2 suites allowed: AEAD with forward secrecy
+// only. TLS 1.3's suites are all of that kind and are not configurable.
+func AEADSuites() []uint16 {
+	return []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
 }
 
-func (c TLSConfig) load() (tls.Certificate, *x509.CertPool, error) {
-	certPEM, err := os.ReadFile(c.Cert)
+// Identity is a TLSConfig's files, loaded and reloaded when any of them
+// changes (size or modification time, checked with a stat at each
+// handshake), so renewed certificates, keys and CA bundles are used from
+// the next handshake on without a restart. Safe for concurrent use.
+type Identity struct {
+	cfg TLSConfig
+
+	mu     sync.Mutex
+	stamps [3]stamp
+	loaded bool
+	pair   tls.Certificate
+	pool   *x509.CertPool
+	leaf   *x509.Certificate
+	cas    []*x509.Certificate
+}
+
+type stamp struct {
+	mod  time.Time
+	size int64
+}
+
+// NewIdentity reads nothing until first used.
+func NewIdentity(c TLSConfig) *Identity { return &Identity{cfg: c} }
+
+func statFile(path string) stamp {
+	if path == "" {
+		return stamp{}
+	}
+	fi, err := os.Stat(path)
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("read certificate: %w", err)
+		return stamp{size: -1}
 	}
-	keyPEM := []byte(c.KeyPEM)
-	if c.Key != "" {
-		if keyPEM, err = os.ReadFile(c.Key); err != nil {
-			return tls.Certificate{}, nil, fmt.Errorf("read key: %w", err)
-		}
+	return stamp{mod: fi.ModTime(), size: fi.Size()}
+}
+
+// current returns the loaded identity, reloading it when a file changed.
+// A reload that fails keeps nothing stale: the error is returned, so a
+// half-renewed pair (new certificate, old key) fails the handshake loudly
+// until both are in place.
+func (id *Identity) current() (tls.Certificate, *x509.CertPool, error) {
+	st := [3]stamp{statFile(id.cfg.CA), statFile(id.cfg.Cert), statFile(id.cfg.Key)}
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	if id.loaded && st == id.stamps {
+		return id.pair, id.pool, nil
 	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	pair, pool, cas, err := id.cfg.load()
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("certificate %s and its key: %w", c.Cert, err)
+		id.loaded = false
+		return tls.Certificate{}, nil, fmt.Errorf("uplink: tls: %w", err)
 	}
-	caPEM, err := os.ReadFile(c.CA)
-	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("read CA bundle: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return tls.Certificate{}, nil, fmt.Errorf("CA bundle %s holds no PEM certificate", c.CA)
-	}
+	id.pair, id.pool, id.cas, id.stamps, id.loaded = pair, pool, cas, st, true
+	id.leaf = pair.Leaf
 	return pair, pool, nil
 }
 
-// ClientTLS builds the gateway side's configuration. The files are read on
-// each call, and the sender calls it for every connection, so renewed
-// certificates are used from the next handshake on without a restart.
-func ClientTLS(c TLSConfig, serverName string) (*tls.Config, error) {
-	pair, pool, err := c.load()
+// Expiry reports when the own certificate and the earliest CA in the bundle
+// expire (zero if they cannot be read).
+func (id *Identity) Expiry() (own, ca time.Time) {
+	if _, _, err := id.current(); err != nil {
+		return time.Time{}, time.Time{}
+	}
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	if id.leaf != nil {
+		own = id.leaf.NotAfter
+	}
+	for _, c := range id.cas {
+		if ca.IsZero() || c.NotAfter.Before(ca) {
+			ca = c.NotAfter
+		}
+	}
+	return own, ca
+}
+
+// Leaf is the own certificate as loaded now.
+func (id *Identity) Leaf() (*x509.Certificate, error) {
+	if _, _, err := id.current(); err != nil {
+		return nil, err
+	}
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	return id.leaf, nil
+}
+
+// ClientConfig is the gateway side's configuration for one handshake.
+func (id *Identity) ClientConfig(serverName string) (*tls.Config, error) {
+	pair, pool, err := id.current()
 	if err != nil {
-		return nil, fmt.Errorf("uplink: tls: %w", err)
+		return nil, err
 	}
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
-		CipherSuites: aeadSuites,
+		CipherSuites: AEADSuites(),
 		Certificates: []tls.Certificate{pair},
 		RootCAs:      pool,
 		ServerName:   serverName,
 	}, nil
 }
 
-// ServerTLS builds the collector side's configuration: client certificates
-// signed by the CA are required.
-func ServerTLS(c TLSConfig) (*tls.Config, error) {
-	pair, pool, err := c.load()
-	if err != nil {
-		return nil, fmt.Errorf("uplink: tls: %w", err)
+// ServerConfig is the collector side's configuration: client certificates
+// signed by the CA are required, and every handshake takes the files as
+// they are then (GetConfigForClient).
+func (id *Identity) ServerConfig() (*tls.Config, error) {
+	build := func() (*tls.Config, error) {
+		pair, pool, err := id.current()
+		if err != nil {
+			return nil, err
+		}
+		return &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			CipherSuites: AEADSuites(),
+			Certificates: []tls.Certificate{pair},
+			ClientCAs:    pool,
+			ClientAuth:   tls.RequireAndVerifyClientCert,
+		}, nil
 	}
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		CipherSuites: aeadSuites,
-		Certificates: []tls.Certificate{pair},
-		ClientCAs:    pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-	}, nil
+	base, err := build()
+	if err != nil {
+		return nil, err
+	}
+	base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return build() }
+	return base, nil
 }
+
+func (c TLSConfig) load() (tls.Certificate, *x509.CertPool, []*x509.Certificate, error) {
+	certPEM, err := os.ReadFile(c.Cert)
+	if err != nil {
+		return tls.Certificate{}, nil, nil, fmt.Errorf("read certificate: %w", err)
+	}
+	keyPEM := []byte(c.KeyPEM)
+	if c.Key != "" {
+		if keyPEM, err = os.ReadFile(c.Key); err != nil {
+			return tls.Certificate{}, nil, nil, fmt.Errorf("read key: %w", err)
+		}
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, nil, nil, fmt.Errorf("certificate %s and its key: %w", c.Cert, err)
+	}
+	caPEM, err := os.ReadFile(c.CA)
+	if err != nil {
+		return tls.Certificate{}, nil, nil, fmt.Errorf("read CA bundle: %w", err)
+	}
+	pool := x509.NewCertPool()
+	var cas []*x509.Certificate
+	for rest := caPEM; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return tls.Certificate{}, nil, nil, fmt.Errorf("CA bundle %s: %w", c.CA, err)
+		}
+		pool.AddCert(cert)
+		cas = append(cas, cert)
+	}
+	if len(cas) == 0 {
+		return tls.Certificate{}, nil, nil, fmt.Errorf("CA bundle %s holds no PEM certificate", c.CA)
+	}
+	return pair, pool, cas, nil
+}
+
+// ClientTLS builds the gateway side's configuration from the files as they
+// are now.
+func ClientTLS(c TLSConfig, serverName string) (*tls.Config, error) {
+	return NewIdentity(c).ClientConfig(serverName)
+}
+
+// ServerTLS builds the collector side's configuration; it re-reads the
+// files (when changed) at every handshake.
+func ServerTLS(c TLSConfig) (*tls.Config, error) {
+	return NewIdentity(c).ServerConfig()
+}
+
+// Config is the file names the identity reads.
+func (id *Identity) Config() TLSConfig { return id.cfg }

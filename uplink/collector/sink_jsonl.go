@@ -26,10 +26,13 @@ type Entry struct {
 }
 
 // JSONL is a sink that appends one JSON object per line to a file and
-// fsyncs before Write returns. It also remembers the highest sequence it
-// holds per gateway, which is the collector's dedupe state: the state file
-// beside it is a hint that bounds the scan at open, and the sink file itself
-// is the truth, so a crash between the two never duplicates a record.
+// fsyncs before Write returns. It also remembers which sequences it holds
+// per gateway (a floor and ranges above it), which is the collector's
+// dedupe state: the state file beside it is a hint that bounds the scan at
+// open, and the sink file itself is the truth, so a crash between the two
+// never duplicates a record. Several Servers may share one JSONL (a TLS
+// and a DTLS listener, or the two endpoints of uplink.mode balance): Write
+// checks and records what it holds under one lock.
 type JSONL struct {
 	path      string
 	statePath string
@@ -39,14 +42,15 @@ type JSONL struct {
 	f         *os.File
 	w         *bufio.Writer
 	off       int64
-	highest   map[string]uint64
+	sets      map[string]*seqSet
 	lastState time.Time
 	line      []byte
 }
 
 type jsonlState struct {
-	Offset  int64             `json:"offset"`
-	Highest map[string]uint64 `json:"highest"`
+	Offset   int64              `json:"offset"`
+	Gateways map[string]*seqSet `json:"gateways,omitempty"`
+	Highest  map[string]uint64  `json:"highest,omitempty"` // written before the range sets; read as floors
 }
 
 // OpenJSONL opens (creating) the sink file at path and recovers its dedupe
@@ -62,7 +66,7 @@ func OpenJSONL(path string, log *slog.Logger) (*JSONL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("collector: open sink %s: %w", path, err)
 	}
-	s := &JSONL{path: path, statePath: path + ".state", log: log, f: f, highest: map[string]uint64{}}
+	s := &JSONL{path: path, statePath: path + ".state", log: log, f: f, sets: map[string]*seqSet{}}
 	if err := s.recover(); err != nil {
 		f.Close()
 		return nil, err
@@ -97,7 +101,12 @@ func (s *JSONL) recover() error {
 		st = jsonlState{}
 	}
 	for gw, seq := range st.Highest {
-		s.highest[gw] = seq
+		s.set(gw).raise(seq)
+	}
+	for gw, set := range st.Gateways {
+		if set != nil {
+			s.sets[gw] = set
+		}
 	}
 	if _, err := s.f.Seek(st.Offset, io.SeekStart); err != nil {
 		return fmt.Errorf("collector: sink %s: %w", s.path, err)
@@ -127,23 +136,49 @@ func (s *JSONL) recover() error {
 		if err := json.Unmarshal(bytes.TrimSpace(line), &k); err != nil {
 			return fmt.Errorf("collector: sink %s: line at offset %d: %w", s.path, off, err)
 		}
-		if k.Seq > s.highest[k.Gateway] {
-			s.highest[k.Gateway] = k.Seq
-		}
+		s.set(k.Gateway).add(k.Seq)
 		off += int64(len(line))
 	}
 	s.off = off
 	return nil
 }
 
-// Highest returns the highest sequence held for gateway (0: none).
+func (s *JSONL) set(gateway string) *seqSet {
+	set := s.sets[gateway]
+	if set == nil {
+		set = &seqSet{}
+		s.sets[gateway] = set
+	}
+	return set
+}
+
+// Highest returns the resume mark of gateway: every sequence up to it is
+// held (0: none).
 func (s *JSONL) Highest(gateway string) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.highest[gateway]
+	return s.set(gateway).highest()
 }
 
-// Write appends entries of gateway and returns once they are on disk.
+// Holds reports whether the sink holds seq of gateway.
+func (s *JSONL) Holds(gateway string, seq uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.set(gateway).holds(seq)
+}
+
+// Resume records that gateway will never send anything at or below floor
+// again and returns its resume mark.
+func (s *JSONL) Resume(gateway string, floor uint64) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := s.set(gateway)
+	set.raise(floor)
+	return set.highest()
+}
+
+// Write appends the entries of gateway that it does not hold yet and
+// returns once they are on disk.
 func (s *JSONL) Write(gateway string, entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
@@ -151,8 +186,13 @@ func (s *JSONL) Write(gateway string, entries []Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var n int64
+	set := s.set(gateway)
+	var written []uint64
 	for i := range entries {
 		e := &entries[i]
+		if set.holds(e.Seq) {
+			continue // written by another session meanwhile
+		}
 		var err error
 		s.line = s.line[:0]
 		if e.Event != nil {
@@ -168,6 +208,10 @@ func (s *JSONL) Write(gateway string, entries []Entry) error {
 			return s.fail(err)
 		}
 		n += int64(len(s.line))
+		written = append(written, e.Seq)
+	}
+	if len(written) == 0 {
+		return nil
 	}
 	if err := s.w.Flush(); err != nil {
 		return s.fail(err)
@@ -176,7 +220,9 @@ func (s *JSONL) Write(gateway string, entries []Entry) error {
 		return s.fail(err)
 	}
 	s.off += n
-	s.highest[gateway] = entries[len(entries)-1].Seq
+	for _, seq := range written {
+		set.add(seq)
+	}
 	if time.Since(s.lastState) > time.Second {
 		s.saveState()
 	}
@@ -195,7 +241,7 @@ func (s *JSONL) fail(err error) error {
 
 func (s *JSONL) saveState() {
 	s.lastState = time.Now()
-	b, _ := json.Marshal(jsonlState{Offset: s.off, Highest: s.highest})
+	b, _ := json.Marshal(jsonlState{Offset: s.off, Gateways: s.sets})
 	tmp := s.statePath + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o640); err != nil {
 		s.log.Warn("save sink state", "path", tmp, "err", err)

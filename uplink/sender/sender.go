@@ -3,10 +3,10 @@ package sender
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,7 +22,7 @@ type Spool interface {
 	Stats() spool.Stats
 }
 
-// State of the sender, for status output.
+// State of the sender or of one endpoint, for status output.
 type State string
 
 const (
@@ -30,29 +30,39 @@ const (
 	StateConnecting State = "connecting"
 	StateConnected  State = "connected"
 	StateBackoff    State = "backoff"
+	StateStandby    State = "standby" // failover: healthy at the last probe, not in use
 )
 
 // Status is a snapshot of the sender.
 type Status struct {
-	State           State     `json:"state"`
-	Endpoint        string    `json:"endpoint,omitempty"`
-	ConnectedAt     time.Time `json:"connected_at,omitzero"`
-	LastAckSeq      uint64    `json:"last_ack_seq"`
-	LastAckAt       time.Time `json:"last_ack_at,omitzero"`
-	RecordsSent     uint64    `json:"records_sent"`
-	RecordsAcked    uint64    `json:"records_acked"`
-	BatchesInFlight int       `json:"batches_in_flight"`
-	Connects        uint64    `json:"connects"`
-	LastError       string    `json:"last_error,omitempty"`
+	State           State            `json:"state"`
+	Mode            uplink.Mode      `json:"mode,omitempty"`
+	Endpoint        string           `json:"endpoint,omitempty"` // the endpoints in use, comma-separated
+	ConnectedAt     time.Time        `json:"connected_at,omitzero"`
+	LastAckSeq      uint64           `json:"last_ack_seq"`
+	LastAckAt       time.Time        `json:"last_ack_at,omitzero"`
+	RecordsSent     uint64           `json:"records_sent"`
+	RecordsAcked    uint64           `json:"records_acked"`
+	BatchesInFlight int              `json:"batches_in_flight"`
+	Connects        uint64           `json:"connects"`
+	LastError       string           `json:"last_error,omitempty"`
+	LastReason      uplink.Reason    `json:"last_reason,omitempty"`
+	CertExpiry      time.Time        `json:"cert_expiry,omitzero"`   // own certificate
+	CAExpiry        time.Time        `json:"ca_expiry,omitzero"`     // earliest in the CA bundle
+	CertWarning     string           `json:"cert_warning,omitempty"` // set within uplink.cert_expiry_warning
+	Endpoints       []EndpointStatus `json:"endpoints,omitempty"`
 }
 
-// Sender delivers spooled records to the first reachable collector.
+// Sender delivers spooled records to the configured collectors.
 type Sender struct {
-	cfg     uplink.Config
-	gateway string
-	bootID  string
-	sp      Spool
-	log     *slog.Logger
+	cfg        uplink.Config
+	gateway    string
+	bootID     string
+	sp         Spool
+	log        *slog.Logger
+	id         *uplink.Identity
+	transports Transports
+	eps        []*endpointStats
 
 	mu     sync.Mutex
 	status Status
@@ -66,16 +76,68 @@ func New(cfg uplink.Config, gateway, bootID string, sp Spool, log *slog.Logger) 
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Sender{cfg: cfg, gateway: gateway, bootID: bootID, sp: sp, log: log}
-	s.status.State = StateDisabled
+	s := &Sender{cfg: cfg, gateway: gateway, bootID: bootID, sp: sp, log: log, id: uplink.NewIdentity(cfg.TLS),
+		transports: DefaultTransports()}
+	s.status.State, s.status.Mode = StateDisabled, cfg.Mode
+	for _, ep := range cfg.Endpoints {
+		s.eps = append(s.eps, newEndpointStats(ep, time.Now))
+	}
 	return s, nil
 }
+
+// SetTransport replaces the dialer of one transport (tests, and wiring a
+// transport from a package that imports this one).
+func (s *Sender) SetTransport(t uplink.Transport, tr Transport) { s.transports[t] = tr }
 
 // Status returns a snapshot; safe to call while Run runs.
 func (s *Sender) Status() Status {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.status
+	st := s.status
+	s.mu.Unlock()
+	var active []string
+	st.BatchesInFlight = 0
+	for _, e := range s.eps {
+		es := e.snapshot()
+		if es.Active {
+			active = append(active, es.Endpoint)
+			st.BatchesInFlight += es.BatchesInFlight
+		}
+		st.Endpoints = append(st.Endpoints, es)
+	}
+	if len(s.eps) > 0 {
+		st.Endpoint = strings.Join(active, ",")
+		if st.State != StateDisabled {
+			st.State = StateBackoff
+			if len(active) > 0 {
+				st.State = StateConnected
+			}
+		}
+	}
+	if len(s.eps) > 0 {
+		st.CertExpiry, st.CAExpiry = s.id.Expiry()
+		st.CertWarning = s.certWarning(st.CertExpiry, st.CAExpiry, time.Now())
+	}
+	return st
+}
+
+func (s *Sender) certWarning(own, ca, now time.Time) string {
+	var w []string
+	for _, c := range []struct {
+		what string
+		at   time.Time
+	}{{"own certificate", own}, {"CA certificate", ca}} {
+		if c.at.IsZero() {
+			continue
+		}
+		left := c.at.Sub(now)
+		switch {
+		case left <= 0:
+			w = append(w, fmt.Sprintf("%s expired %s", c.what, c.at.Format(time.DateOnly)))
+		case left < s.cfg.CertExpiryWarning:
+			w = append(w, fmt.Sprintf("%s expires in %d days (%s)", c.what, int(left.Hours()/24), c.at.Format(time.DateOnly)))
+		}
+	}
+	return strings.Join(w, "; ")
 }
 
 func (s *Sender) update(f func(*Status)) {
@@ -84,224 +146,182 @@ func (s *Sender) update(f func(*Status)) {
 	s.mu.Unlock()
 }
 
-// Run sends until ctx is done, reconnecting with exponential backoff and
-// trying the endpoints in order.
+// Run sends until ctx is done.
 func (s *Sender) Run(ctx context.Context) error {
 	if !s.cfg.Enabled() {
 		<-ctx.Done()
 		return nil
 	}
+	s.update(func(st *Status) { st.State = StateConnecting })
+	d, err := newDispatcher(s.sp, s.cfg.BatchMaxRecords, s.cfg.BatchMaxBytes, s.cfg.FlushInterval)
+	if err != nil {
+		return err
+	}
+	d.onAhead = func(collector, last uint64) {
+		// The collector holds sequences this spool never assigned: the spool
+		// was replaced by one seeded from a clock that runs behind. Nothing
+		// here is lost by saying so; new records above its mark still flow.
+		s.log.Error("collector is ahead of this spool: records numbered at or below its mark will be treated as duplicates there",
+			"collector_seq", collector, "spool_last_seq", last)
+	}
+	defer s.update(func(st *Status) { st.State = StateDisabled })
+	if s.cfg.Mode == uplink.ModeBalance {
+		var wg sync.WaitGroup
+		for i := range s.cfg.Endpoints {
+			wg.Go(func() { s.runEndpoint(ctx, d, i) })
+		}
+		wg.Wait()
+		return nil
+	}
+	s.runFailover(ctx, d)
+	return nil
+}
+
+// runEndpoint keeps one endpoint's session up (balance mode).
+func (s *Sender) runEndpoint(ctx context.Context, d *dispatcher, i int) {
 	backoff := s.cfg.ReconnectMin
-	for i := 0; ; i++ {
-		ep := s.cfg.Endpoints[i%len(s.cfg.Endpoints)]
-		s.update(func(st *Status) { st.State, st.Endpoint = StateConnecting, ep.Address })
-		acked, err := s.session(ctx, ep)
+	for {
+		connected, err := s.session(ctx, d, i)
 		if ctx.Err() != nil {
-			s.update(func(st *Status) { st.State = StateDisabled })
-			return nil
+			return
 		}
-		if acked {
-			backoff = s.cfg.ReconnectMin // the link worked; start over gently
+		if connected {
+			backoff = s.cfg.ReconnectMin
 		}
-		s.log.Warn("uplink session ended", "endpoint", ep.Address, "err", err, "retry_in", backoff)
-		s.update(func(st *Status) { st.State, st.LastError = StateBackoff, err.Error() })
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
+		s.log.Warn("uplink session ended", "endpoint", s.cfg.Endpoints[i].Name(), "err", err, "retry_in", backoff)
+		if !sleep(ctx, backoff) {
+			return
 		}
 		backoff = min(2*backoff, s.cfg.ReconnectMax)
 	}
 }
 
-type inflight struct {
-	last uint64
-	sent time.Time
+var errFailBack = errors.New("uplink: an earlier endpoint is healthy again: failing back")
+
+// runFailover uses the first endpoint that works, probing the ones before
+// it while it runs on a later one, and failing back when one answers.
+func (s *Sender) runFailover(ctx context.Context, d *dispatcher) {
+	backoff := s.cfg.ReconnectMin
+	for {
+		anyUp := false
+		for i := range s.cfg.Endpoints {
+			sctx, cancel := context.WithCancelCause(ctx)
+			var wg sync.WaitGroup
+			if i > 0 {
+				wg.Go(func() { s.probeEarlier(sctx, cancel, d, i) })
+			}
+			connected, err := s.session(sctx, d, i)
+			failBack := errors.Is(context.Cause(sctx), errFailBack)
+			cancel(nil)
+			wg.Wait()
+			if ctx.Err() != nil {
+				return
+			}
+			if failBack {
+				s.log.Info("uplink failing back", "from", s.cfg.Endpoints[i].Name())
+			} else {
+				s.log.Warn("uplink session ended", "endpoint", s.cfg.Endpoints[i].Name(), "err", err)
+			}
+			if connected {
+				anyUp = true
+				break // start over from the first endpoint
+			}
+		}
+		if anyUp {
+			backoff = s.cfg.ReconnectMin
+			continue
+		}
+		if !sleep(ctx, backoff) {
+			return
+		}
+		backoff = min(2*backoff, s.cfg.ReconnectMax)
+	}
 }
 
-// session runs one connection; acked reports whether anything was acked.
-func (s *Sender) session(ctx context.Context, ep uplink.Endpoint) (acked bool, err error) {
-	conn, err := s.dial(ctx, ep)
-	if err != nil {
-		return false, err
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-
-	br := bufio.NewReaderSize(conn, 64<<10)
-	w := frameWriter{conn: conn, timeout: s.cfg.AckTimeout}
-	if err := w.write(&uplink.Hello{Version: uplink.ProtocolVersion, Gateway: s.gateway, BootID: s.bootID}); err != nil {
-		return false, fmt.Errorf("uplink: send hello to %s: %w", ep.Address, err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout))
-	m, err := readMessage(br, nil)
-	if err != nil {
-		return false, fmt.Errorf("uplink: await welcome from %s: %w", ep.Address, err)
-	}
-	_ = conn.SetReadDeadline(time.Time{})
-	welcome, ok := m.(*uplink.Welcome)
-	if !ok {
-		return false, fmt.Errorf("uplink: %s answered hello with %s, want welcome", ep.Address, msgName(m))
-	}
-	cursor, err := s.resume(welcome.Highest, ep)
-	if err != nil {
-		return false, err
-	}
-	s.update(func(st *Status) {
-		st.State, st.ConnectedAt, st.LastError = StateConnected, time.Now(), ""
-		st.Connects++
-	})
-	s.log.Info("uplink connected", "endpoint", ep.Address, "resume_seq", cursor)
-
-	acks := make(chan uint64, s.cfg.Window+1)
-	rerr := make(chan error, 1)
-	go func() { rerr <- s.readAcks(br, acks) }()
-
-	var flight []inflight
-	lastSent, ackMark, sentAny := cursor-1, cursor-1, false
-	payload := make([]byte, 0, s.cfg.BatchMaxBytes+64)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+// probeEarlier checks endpoints before i every probe interval and cancels
+// the running session with errFailBack once one completes a handshake.
+func (s *Sender) probeEarlier(ctx context.Context, cancel context.CancelCauseFunc, d *dispatcher, i int) {
+	t := time.NewTicker(s.cfg.ProbeInterval)
+	defer t.Stop()
 	for {
-		// Take the wake-up channel before reading, so an append between the
-		// read and the wait is never missed.
-		appended := s.sp.Appended()
-		for len(flight) < s.cfg.Window {
-			recs, err := s.sp.Read(cursor, s.cfg.BatchMaxRecords, s.cfg.BatchMaxBytes)
-			if err != nil {
-				return acked, fmt.Errorf("uplink: read spool at %d: %w", cursor, err)
-			}
-			if len(recs) == 0 {
-				break
-			}
-			d := uplink.Data{First: recs[0].Seq, Codec: uplink.CodecNone}
-			payload = payload[:0]
-			for _, r := range recs {
-				if r.Seq != d.First+d.Count {
-					break // a gap left by eviction or expiry: the next batch starts after it
-				}
-				payload = uplink.AppendRecord(payload, r.Data)
-				d.Count++
-			}
-			d.Payload = payload
-			if err := w.write(&d); err != nil {
-				return acked, fmt.Errorf("uplink: send data %d..%d to %s: %w", d.First, d.First+d.Count-1, ep.Address, err)
-			}
-			if !sentAny {
-				ackMark, sentAny = d.First-1, true // the spool's numbering starts above 1
-			}
-			lastSent = d.First + d.Count - 1
-			cursor = lastSent + 1
-			flight = append(flight, inflight{last: lastSent, sent: time.Now()})
-			s.update(func(st *Status) { st.RecordsSent += d.Count; st.BatchesInFlight = len(flight) })
-		}
-		var wake <-chan struct{}
-		if len(flight) < s.cfg.Window {
-			wake = appended
-		}
-		if len(flight) > 0 {
-			timer.Reset(time.Until(flight[0].sent.Add(s.cfg.AckTimeout)))
-		}
 		select {
 		case <-ctx.Done():
-			return acked, ctx.Err()
-		case err := <-rerr:
-			return acked, fmt.Errorf("uplink: %s: %w", ep.Address, err)
-		case <-wake:
-		case <-timer.C:
-			if len(flight) > 0 && time.Since(flight[0].sent) >= s.cfg.AckTimeout {
-				return acked, fmt.Errorf("uplink: %s sent no ack for %d within %s", ep.Address, flight[0].last, s.cfg.AckTimeout)
-			}
-		case upTo := <-acks:
-			if upTo > lastSent {
-				return acked, fmt.Errorf("uplink: %s acked %d, beyond the last sequence sent (%d)", ep.Address, upTo, lastSent)
-			}
-			if err := s.sp.Ack(upTo); err != nil {
-				return acked, fmt.Errorf("uplink: ack spool up to %d: %w", upTo, err)
-			}
-			acked = true
-			var n uint64
-			if upTo > ackMark {
-				n, ackMark = upTo-ackMark, upTo
-			}
-			for len(flight) > 0 && flight[0].last <= upTo {
-				flight = flight[1:]
-			}
-			s.update(func(st *Status) {
-				st.RecordsAcked += n
-				st.LastAckSeq, st.LastAckAt, st.BatchesInFlight = upTo, time.Now(), len(flight)
-			})
+			return
+		case <-t.C:
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
+		for j := range i {
+			if _, err := s.hello(ctx, d, j); err == nil {
+				cancel(errFailBack)
+				return
 			}
 		}
 	}
 }
 
-// resume acks what the collector already holds and returns the first
-// sequence to send.
-func (s *Sender) resume(highest uint64, ep uplink.Endpoint) (uint64, error) {
-	st := s.sp.Stats()
-	last := st.NextSeq - 1
-	if highest > last {
-		// The collector holds sequences this spool never assigned: the spool
-		// was replaced by one seeded from a clock that runs behind. Nothing
-		// here is lost by saying so; new records above highest still flow.
-		s.log.Error("collector is ahead of this spool: records numbered at or below its mark will be treated as duplicates there",
-			"endpoint", ep.Address, "collector_seq", highest, "spool_last_seq", last)
-	}
-	if upTo := min(highest, last); upTo > st.AckedUpTo {
-		if err := s.sp.Ack(upTo); err != nil {
-			return 0, fmt.Errorf("uplink: ack spool up to collector's %d: %w", upTo, err)
-		}
-	}
-	return max(highest, st.AckedUpTo) + 1, nil
-}
-
-func (s *Sender) readAcks(br *bufio.Reader, acks chan<- uint64) error {
-	var buf []byte
-	for {
-		t, body, b, err := uplink.ReadFrame(br, buf, uplink.DefaultMaxFrame)
-		buf = b
-		if err != nil {
-			return err
-		}
-		m, err := uplink.Decode(t, body)
-		if err != nil {
-			return err
-		}
-		switch m := m.(type) {
-		case *uplink.Ack:
-			acks <- m.Cumulative
-		case *uplink.Error:
-			return m
-		default:
-			return fmt.Errorf("unexpected %s message", msgName(m))
-		}
-	}
-}
-
-func (s *Sender) dial(ctx context.Context, ep uplink.Endpoint) (net.Conn, error) {
-	name := ep.ServerName
-	if name == "" {
-		name, _, _ = net.SplitHostPort(ep.Address)
-	}
-	tc, err := uplink.ClientTLS(s.cfg.TLS, name)
+// hello dials endpoint i and completes Hello/Welcome (a health probe).
+func (s *Sender) hello(ctx context.Context, d *dispatcher, i int) (uint64, error) {
+	link, br, welcome, err := s.open(ctx, d, i)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	dctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
-	defer cancel()
-	d := tls.Dialer{NetDialer: &net.Dialer{KeepAlive: 30 * time.Second}, Config: tc}
-	conn, err := d.DialContext(dctx, "tcp", ep.Address)
+	link.Close()
+	_ = br
+	s.eps[i].update(func(st *EndpointStatus) {
+		st.Handshakes++
+		if st.State != StateConnected {
+			st.State = StateStandby
+		}
+	})
+	return welcome.Highest, nil
+}
+
+// open dials endpoint i and completes the handshake and Hello/Welcome;
+// failures are counted as handshake failures with their reason.
+func (s *Sender) open(ctx context.Context, d *dispatcher, i int) (Link, *bufio.Reader, *uplink.Welcome, error) {
+	ep, es := s.cfg.Endpoints[i], s.eps[i]
+	link, err := s.transports.dial(ctx, ep, s.id, s.cfg.ConnectTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("uplink: connect to %s: %w", ep.Address, err)
+		es.failed(err, true)
+		return nil, nil, nil, err
 	}
-	return conn, nil
+	welcome, br, err := s.greet(link, d.floor())
+	if err != nil {
+		link.Close()
+		err = fmt.Errorf("uplink: %s: %w", ep.Name(), err)
+		es.failed(err, true)
+		return nil, nil, nil, err
+	}
+	return link, br, welcome, nil
+}
+
+func (s *Sender) greet(link Link, floor uint64) (*uplink.Welcome, *bufio.Reader, error) {
+	br := bufio.NewReaderSize(link, 64<<10)
+	w := frameWriter{conn: link, timeout: s.cfg.ConnectTimeout}
+	if err := w.write(&uplink.Hello{Version: uplink.ProtocolVersion, Gateway: s.gateway, BootID: s.bootID, Floor: floor}); err != nil {
+		return nil, nil, fmt.Errorf("send hello: %w", err)
+	}
+	_ = link.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout))
+	m, err := readMessage(br, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("await welcome: %w", err)
+	}
+	_ = link.SetReadDeadline(time.Time{})
+	welcome, ok := m.(*uplink.Welcome)
+	if !ok {
+		return nil, nil, fmt.Errorf("answered hello with %s, want welcome", msgName(m))
+	}
+	return welcome, br, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 func readMessage(br *bufio.Reader, buf []byte) (uplink.Message, error) {
@@ -324,18 +344,4 @@ func msgName(m uplink.Message) string {
 		return "nothing"
 	}
 	return m.Type().String()
-}
-
-// frameWriter writes whole frames with a deadline, reusing one buffer.
-type frameWriter struct {
-	conn    net.Conn
-	timeout time.Duration
-	buf     []byte
-}
-
-func (w *frameWriter) write(m uplink.Message) error {
-	w.buf = uplink.AppendFrame(w.buf[:0], m)
-	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
-	_, err := w.conn.Write(w.buf)
-	return err
 }

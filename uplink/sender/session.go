@@ -1,0 +1,242 @@
+package sender
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/weirgw/weir/uplink"
+)
+
+type inflight struct {
+	span
+	records, bytes, wire uint64
+	sent                 time.Time
+}
+
+// reply is what the reading goroutine passes on.
+type reply struct {
+	ack  uint64
+	pong *uplink.Pong
+}
+
+// session runs one connection to endpoint i, taking batches from d;
+// connected reports whether the handshake and Hello/Welcome completed.
+func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected bool, err error) {
+	ep, es := s.cfg.Endpoints[i], s.eps[i]
+	es.update(func(st *EndpointStatus) { st.State = StateConnecting })
+	link, br, welcome, err := s.open(ctx, d, i)
+	if err != nil {
+		s.update(func(st *Status) { st.LastError, st.LastReason = err.Error(), uplink.Classify(err) })
+		return false, err
+	}
+	defer link.Close()
+	stop := context.AfterFunc(ctx, func() { link.Close() })
+	defer stop()
+
+	var peerExpiry time.Time
+	if chain := link.PeerCertificates(); len(chain) > 0 {
+		peerExpiry = chain[0].NotAfter
+	}
+	es.connected(link.Describe(), peerExpiry)
+	if err := d.resume(welcome.Highest); err != nil {
+		return true, err
+	}
+	es.update(func(st *EndpointStatus) { st.Active = true })
+	s.update(func(st *Status) {
+		st.ConnectedAt, st.LastError, st.LastReason = time.Now(), "", ""
+		st.Connects++
+	})
+	s.log.Info("uplink connected", "endpoint", ep.Name(), "negotiated", link.Describe(), "collector_seq", welcome.Highest)
+
+	var flight []inflight
+	defer func() {
+		spans := make([]span, len(flight))
+		for j, f := range flight {
+			spans[j] = f.span
+		}
+		d.fail(spans)
+		if ctx.Err() != nil {
+			es.update(func(st *EndpointStatus) { st.State, st.Active, st.BatchesInFlight = StateStandby, false, 0 })
+			return
+		}
+		es.failed(err, false)
+		s.update(func(st *Status) { st.LastError, st.LastReason = err.Error(), uplink.Classify(err) })
+	}()
+
+	comp, err := uplink.NewCompressor(s.cfg.Codec(), s.cfg.CompressionLevel)
+	if err != nil {
+		return true, err
+	}
+	defer comp.Close()
+
+	replies := make(chan reply, s.cfg.Window+8)
+	rerr := make(chan error, 1)
+	go func() { rerr <- readReplies(br, replies) }()
+
+	w := frameWriter{conn: link, timeout: s.cfg.AckTimeout}
+	var (
+		rtt      rttEstimator
+		nonce    uint64
+		pingSent = map[uint64]time.Time{}
+		plain    = make([]byte, 0, s.cfg.BatchMaxBytes+64)
+		packed   []byte
+		flushAt  time.Time
+	)
+	ping := func() error {
+		nonce++
+		pingSent[nonce] = time.Now()
+		return w.write(&uplink.Ping{Nonce: nonce})
+	}
+	if err := ping(); err != nil {
+		return true, fmt.Errorf("uplink: %s: send ping: %w", ep.Name(), err)
+	}
+	lastPing := time.Now()
+	tick := time.NewTicker(min(sampleEvery, s.cfg.Keepalive))
+	defer tick.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		// Take the wake-up channels before reading, so an append or a
+		// queued batch between the read and the wait is never missed.
+		appended, kicked := s.sp.Appended(), d.kicked()
+		flushAt = time.Time{}
+		for len(flight) < s.cfg.Window {
+			b, due, err := d.take()
+			if err != nil {
+				return true, err
+			}
+			if b == nil {
+				flushAt = due
+				break
+			}
+			plain = plain[:0]
+			for _, r := range b.recs {
+				plain = uplink.AppendRecord(plain, r.Data)
+			}
+			packed = comp.Compress(packed[:0], plain)
+			msg := uplink.Data{First: b.first, Count: b.last - b.first + 1, Codec: comp.Codec(), Payload: packed}
+			flight = append(flight, inflight{span: b.span, records: msg.Count, bytes: b.bytes, wire: uint64(len(packed)), sent: time.Now()})
+			if err := w.write(&msg); err != nil {
+				return true, fmt.Errorf("uplink: send data %d..%d to %s: %w", b.first, b.last, ep.Name(), err)
+			}
+			n := len(flight)
+			s.update(func(st *Status) { st.RecordsSent += msg.Count })
+			es.update(func(st *EndpointStatus) { st.BatchesInFlight = n })
+		}
+		var wake, kick <-chan struct{}
+		if len(flight) < s.cfg.Window {
+			kick = kicked
+			if flushAt.IsZero() {
+				wake = appended
+			}
+		}
+		next := time.Time{}
+		if len(flight) > 0 {
+			next = flight[0].sent.Add(s.cfg.AckTimeout)
+		}
+		if !flushAt.IsZero() && (next.IsZero() || flushAt.Before(next)) {
+			next = flushAt
+		}
+		if !next.IsZero() {
+			timer.Reset(max(time.Until(next), time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return true, context.Cause(ctx)
+		case err := <-rerr:
+			return true, fmt.Errorf("uplink: %s: %w", ep.Name(), err)
+		case <-wake:
+		case <-kick:
+		case <-timer.C:
+			if len(flight) > 0 && time.Since(flight[0].sent) >= s.cfg.AckTimeout {
+				return true, fmt.Errorf("uplink: %s sent no ack for %d within %s", ep.Name(), flight[0].last, s.cfg.AckTimeout)
+			}
+		case <-tick.C:
+			seg, ok := link.Segments()
+			es.segments(seg, ok, rtt.srtt, rtt.rttvar)
+			if time.Since(lastPing) >= s.cfg.Keepalive {
+				if err := ping(); err != nil {
+					return true, fmt.Errorf("uplink: %s: send ping: %w", ep.Name(), err)
+				}
+				lastPing = time.Now()
+			}
+		case r := <-replies:
+			if r.pong != nil {
+				if at, ok := pingSent[r.pong.Nonce]; ok {
+					rtt.add(time.Since(at))
+					delete(pingSent, r.pong.Nonce)
+					seg, ok := link.Segments()
+					es.segments(seg, ok, rtt.srtt, rtt.rttvar)
+				}
+				break
+			}
+			if len(flight) == 0 || r.ack > flight[len(flight)-1].last || r.ack < flight[0].last {
+				return true, fmt.Errorf("uplink: %s acked %d, which ends no batch in flight", ep.Name(), r.ack)
+			}
+			for len(flight) > 0 && flight[0].last <= r.ack {
+				f := flight[0]
+				flight = flight[1:]
+				if err := d.ack(f.span); err != nil {
+					return true, err
+				}
+				es.acked(f.records, f.bytes, f.wire, time.Since(f.sent))
+				s.update(func(st *Status) {
+					st.RecordsAcked += f.records
+					st.LastAckSeq, st.LastAckAt = max(st.LastAckSeq, f.last), time.Now()
+				})
+			}
+			n := len(flight)
+			es.update(func(st *EndpointStatus) { st.BatchesInFlight = n })
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// readReplies passes on Acks and Pongs; an Error from the collector ends
+// the session with its reason.
+func readReplies(br *bufio.Reader, out chan<- reply) error {
+	var buf []byte
+	for {
+		t, body, b, err := uplink.ReadFrame(br, buf, uplink.DefaultMaxFrame)
+		buf = b
+		if err != nil {
+			return err
+		}
+		m, err := uplink.Decode(t, body)
+		if err != nil {
+			return err
+		}
+		switch m := m.(type) {
+		case *uplink.Ack:
+			out <- reply{ack: m.Cumulative}
+		case *uplink.Pong:
+			out <- reply{pong: m}
+		case *uplink.Error:
+			return m
+		default:
+			return fmt.Errorf("unexpected %s message", msgName(m))
+		}
+	}
+}
+
+// frameWriter writes whole frames with a deadline, reusing one buffer.
+type frameWriter struct {
+	conn    net.Conn
+	timeout time.Duration
+	buf     []byte
+}
+
+func (w *frameWriter) write(m uplink.Message) error {
+	w.buf = uplink.AppendFrame(w.buf[:0], m)
+	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	_, err := w.conn.Write(w.buf)
+	return err
+}
