@@ -1,0 +1,216 @@
+package rudp
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func randomBytes(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// transfer writes data on w and closes it, reading everything on r.
+func transfer(t testing.TB, w, r *Conn, data []byte) []byte {
+	t.Helper()
+	werr := make(chan error, 1)
+	go func() {
+		// Write in uneven pieces so segment boundaries do not line up
+		// with writes.
+		rest := data
+		for i := 0; len(rest) > 0; i++ {
+			k := min(len(rest), 1000+i*7919%50000)
+			if _, err := w.Write(rest[:k]); err != nil {
+				werr <- err
+				return
+			}
+			rest = rest[k:]
+		}
+		werr <- w.Close()
+	}()
+	got, err := io.ReadAll(r)
+	require.NoError(t, err)
+	require.NoError(t, <-werr)
+	return got
+}
+
+func TestStreamOverLossyPipe(t *testing.T) {
+	tests := []struct {
+		name   string
+		link   linkCfg
+		size   int
+		minGot float64 // fraction of segments that must not be retransmitted, a sanity bound
+	}{
+		{"clean", linkCfg{delay: time.Millisecond}, 2 << 20, 1},
+		{"loss1", linkCfg{delay: time.Millisecond, loss: 0.01}, 1 << 20, 0.9},
+		{"loss5", linkCfg{delay: time.Millisecond, loss: 0.05}, 1 << 20, 0.8},
+		{"loss10", linkCfg{delay: time.Millisecond, loss: 0.10}, 1 << 20, 0.7},
+		{"loss30", linkCfg{delay: time.Millisecond, loss: 0.30}, 256 << 10, 0.3},
+		{"reorder_dup", linkCfg{delay: 2 * time.Millisecond, reorder: 0.1, dup: 0.05}, 1 << 20, 0.7},
+		{"slow_link", linkCfg{delay: 5 * time.Millisecond, rate: 2 << 20, queue: 50 * time.Millisecond, loss: 0.02}, 512 << 10, 0.7},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ab, ba := tt.link, tt.link
+			ab.seed, ba.seed = uint64(i+1), uint64(i+101)
+			a, b := newConnPair(ab, ba, Options{AckDelay: 2 * time.Millisecond, MinRTO: 50 * time.Millisecond})
+			defer b.Close()
+			data := randomBytes(tt.size, uint64(i))
+			got := transfer(t, a, b, data)
+			require.True(t, bytes.Equal(data, got), "stream differs: got %d bytes, want %d", len(got), len(data))
+			st := a.Stats()
+			require.EqualValues(t, len(data), st.BytesAcked)
+			require.EqualValues(t, len(data), b.Stats().BytesReceived)
+			if tt.link.loss == 0 && tt.link.reorder == 0 {
+				require.Zero(t, st.SegmentsRetransmitted, "retransmissions on a clean link")
+			}
+			first := float64(st.SegmentsSent-st.SegmentsRetransmitted) / float64(st.SegmentsSent)
+			require.GreaterOrEqual(t, first, tt.minGot, "too many retransmissions: %+v", st)
+			t.Logf("%s: sent %d retransmitted %d lost %d timeouts %d srtt %s mode %s", tt.name,
+				st.SegmentsSent, st.SegmentsRetransmitted, st.SegmentsLost, st.Timeouts, st.SRTT, st.Mode)
+		})
+	}
+}
+
+func TestBidirectional(t *testing.T) {
+	l := linkCfg{delay: 2 * time.Millisecond, loss: 0.1}
+	ab, ba := l, l
+	ab.seed, ba.seed = 7, 8
+	a, b := newConnPair(ab, ba, Options{MinRTO: 50 * time.Millisecond})
+	x, y := randomBytes(300<<10, 1), randomBytes(200<<10, 2)
+	send := func(c *Conn, p []byte, errc chan<- error) {
+		_, err := c.Write(p)
+		errc <- err
+	}
+	errc := make(chan error, 2)
+	go send(a, x, errc)
+	go send(b, y, errc)
+	gotX, gotY := make([]byte, len(x)), make([]byte, len(y))
+	_, err := io.ReadFull(b, gotX)
+	require.NoError(t, err)
+	_, err = io.ReadFull(a, gotY)
+	require.NoError(t, err)
+	require.NoError(t, <-errc)
+	require.NoError(t, <-errc)
+	require.True(t, bytes.Equal(x, gotX))
+	require.True(t, bytes.Equal(y, gotY))
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close())
+}
+
+func TestDeadlines(t *testing.T) {
+	a, b := newConnPair(linkCfg{}, linkCfg{}, Options{SendBuffer: 4096})
+	defer a.Close()
+	defer b.Close()
+	require.NoError(t, b.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
+	_, err := b.Read(make([]byte, 10))
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	var ne net.Error
+	require.True(t, errors.As(err, &ne) && ne.Timeout())
+
+	// Nobody reads b: once its window and a's send buffer fill, Write
+	// blocks and its deadline ends it.
+	require.NoError(t, a.SetWriteDeadline(time.Now().Add(200*time.Millisecond)))
+	n, err := a.Write(make([]byte, 64<<20))
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	require.Less(t, n, 64<<20)
+
+	// Clearing the deadline and reading unblocks everything.
+	require.NoError(t, b.SetReadDeadline(time.Time{}))
+	k, err := b.Read(make([]byte, 100))
+	require.NoError(t, err)
+	require.Positive(t, k)
+}
+
+func TestIdleTimeoutAndKeepalive(t *testing.T) {
+	// Keepalives hold a quiet session open well past the idle timeout.
+	a, b := newConnPair(linkCfg{delay: time.Millisecond}, linkCfg{delay: time.Millisecond},
+		Options{KeepAlive: 20 * time.Millisecond, IdleTimeout: 150 * time.Millisecond})
+	time.Sleep(400 * time.Millisecond)
+	_, err := a.Write([]byte("still here"))
+	require.NoError(t, err)
+	buf := make([]byte, 64)
+	n, err := b.Read(buf)
+	require.NoError(t, err)
+	require.Equal(t, "still here", string(buf[:n]))
+	require.Positive(t, a.Stats().KeepalivesSent)
+	require.Positive(t, a.Stats().SRTT)
+
+	// A peer that goes silent fails the session with ErrIdleTimeout.
+	c, d := newConnPair(linkCfg{loss: 1}, linkCfg{loss: 1},
+		Options{KeepAlive: 20 * time.Millisecond, IdleTimeout: 100 * time.Millisecond})
+	defer d.Close()
+	_, err = c.Read(buf)
+	require.ErrorIs(t, err, ErrIdleTimeout)
+	_, err = c.Write([]byte("x"))
+	require.ErrorIs(t, err, ErrIdleTimeout)
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close())
+	require.NoError(t, c.Close())
+}
+
+func TestOutageRecovery(t *testing.T) {
+	// Traffic blocked for a while mid-stream, then restored: delivery
+	// completes, and the backed-off timer does not hold it up long.
+	ab := linkCfg{delay: time.Millisecond, rate: 4 << 20, seed: 3}
+	ba := linkCfg{delay: time.Millisecond, rate: 4 << 20, seed: 4}
+	pa, pb := newPipe(ab, ba)
+	opt := Options{MinRTO: 20 * time.Millisecond, MaxRTO: 200 * time.Millisecond}.withDefaults()
+	a, b := newConn(pa, opt), newConn(pb, opt)
+	data := randomBytes(1<<20, 5)
+	setLoss := func(p float64) {
+		for _, l := range []*link{pa.out, pb.out} {
+			l.mu.Lock()
+			l.cfg.loss = p
+			l.mu.Unlock()
+		}
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		setLoss(1)
+		time.Sleep(500 * time.Millisecond)
+		setLoss(0)
+	}()
+	start := time.Now()
+	got := transfer(t, a, b, data)
+	require.True(t, bytes.Equal(data, got))
+	require.Less(t, time.Since(start), 3*time.Second)
+	require.Positive(t, a.Stats().Timeouts)
+}
+
+func TestCloseEndsPeerRead(t *testing.T) {
+	a, b := newConnPair(linkCfg{}, linkCfg{}, Options{})
+	_, err := a.Write([]byte("bye"))
+	require.NoError(t, err)
+	require.NoError(t, a.Close())
+	got, err := io.ReadAll(b)
+	require.NoError(t, err)
+	require.Equal(t, "bye", string(got))
+	_, err = a.Write([]byte("more"))
+	require.ErrorIs(t, err, net.ErrClosed)
+	_, err = a.Read(make([]byte, 1))
+	require.ErrorIs(t, err, net.ErrClosed)
+	require.NoError(t, b.Close())
+}
+
+func TestCloseTimesOutWhenPeerUnreachable(t *testing.T) {
+	a, b := newConnPair(linkCfg{loss: 1}, linkCfg{}, Options{CloseTimeout: 100 * time.Millisecond})
+	defer b.Close()
+	_, err := a.Write([]byte("lost"))
+	require.NoError(t, err)
+	err = a.Close()
+	require.ErrorContains(t, err, "not acknowledged within 100ms")
+}
