@@ -150,8 +150,9 @@ func TestIdleTimeoutAndKeepalive(t *testing.T) {
 	require.Positive(t, a.Stats().SRTT)
 
 	// A peer that goes silent fails the session with ErrIdleTimeout.
-	c, d := newConnPair(linkCfg{loss: 1}, linkCfg{loss: 1},
-		Options{KeepAlive: 20 * time.Millisecond, IdleTimeout: 100 * time.Millisecond})
+	pc, pd := newPipe(linkCfg{loss: 1}, linkCfg{loss: 1})
+	c := newConn(pc, Options{KeepAlive: 20 * time.Millisecond, IdleTimeout: 100 * time.Millisecond}.withDefaults())
+	d := newConn(pd, Options{}.withDefaults())
 	defer d.Close()
 	_, err = c.Read(buf)
 	require.ErrorIs(t, err, ErrIdleTimeout)

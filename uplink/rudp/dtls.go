@@ -1,3 +1,8 @@
+// The required API is built on *dtls.Config, which pion marks deprecated
+// in favour of functional options (still the only way to hand a finished
+// configuration from the caller to Dial and Listen); it stays through v3.
+//lint:file-ignore SA1019 pion's *dtls.Config is this package's API until pion v4
+
 package rudp
 
 import (
@@ -16,10 +21,6 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/weirgw/weir/uplink"
 )
-
-// The package's API takes *dtls.Config, which pion marks deprecated in
-// favour of functional options; the options cannot express a config that
-// others build and hand over, so the lint directives below say so.
 
 // cidLen is the server's connection ID length. It must be constant: pion's
 // listener routes datagrams by a CID of this size.
@@ -108,13 +109,10 @@ func verifyChain(caPath string, raw [][]byte, usage x509.ExtKeyUsage, dnsName st
 // ClientConfig builds the gateway side's DTLS configuration. The files are
 // checked once here so a broken identity fails early, then re-read at each
 // handshake.
-//
-//lint:ignore SA1019 the package API is built on *dtls.Config, see above
 func ClientConfig(c uplink.TLSConfig, serverName string) (*dtls.Config, error) {
 	if _, _, err := identity(c); err != nil {
 		return nil, fmt.Errorf("rudp: client identity: %w", err)
 	}
-	//lint:ignore SA1019 see above
 	return &dtls.Config{
 		CipherSuites:         aeadSuites(),
 		ExtendedMasterSecret: dtls.RequireExtendedMasterSecret,
@@ -146,13 +144,10 @@ func ClientConfig(c uplink.TLSConfig, serverName string) (*dtls.Config, error) {
 
 // ServerConfig builds the collector side's DTLS configuration: clients
 // must present a certificate that chains to the CA bundle.
-//
-//lint:ignore SA1019 see ClientConfig
 func ServerConfig(c uplink.TLSConfig) (*dtls.Config, error) {
 	if _, _, err := identity(c); err != nil {
 		return nil, fmt.Errorf("rudp: server identity: %w", err)
 	}
-	//lint:ignore SA1019 see ClientConfig
 	return &dtls.Config{
 		CipherSuites:         aeadSuites(),
 		ExtendedMasterSecret: dtls.RequireExtendedMasterSecret,
@@ -179,8 +174,6 @@ func ServerConfig(c uplink.TLSConfig) (*dtls.Config, error) {
 }
 
 // tune copies cfg with the MTU and flight interval opt asks for.
-//
-//lint:ignore SA1019 see ClientConfig
 func tune(cfg *dtls.Config, opt Options) *dtls.Config {
 	c := *cfg
 	if c.MTU == 0 {
@@ -194,8 +187,6 @@ func tune(cfg *dtls.Config, opt Options) *dtls.Config {
 
 // Dial opens a DTLS session to addr and returns the stream over it once
 // the handshake is done.
-//
-//lint:ignore SA1019 see ClientConfig
 func Dial(ctx context.Context, addr string, cfg *dtls.Config, opt Options) (*Conn, error) {
 	opt = opt.withDefaults()
 	if err := opt.validate(); err != nil {
@@ -213,7 +204,6 @@ func Dial(ctx context.Context, addr string, cfg *dtls.Config, opt Options) (*Con
 	if err != nil {
 		return nil, fmt.Errorf("rudp: dial %s: %w", addr, err)
 	}
-	//lint:ignore SA1019 see ClientConfig
 	dc, err := dtls.Client(pc, raddr, tune(cfg, opt))
 	if err != nil {
 		pc.Close()
@@ -248,8 +238,6 @@ type Listener struct {
 }
 
 // Listen listens on the UDP address addr.
-//
-//lint:ignore SA1019 see ClientConfig
 func Listen(addr string, cfg *dtls.Config, opt Options) (*Listener, error) {
 	opt = opt.withDefaults()
 	if err := opt.validate(); err != nil {
@@ -259,7 +247,6 @@ func Listen(addr string, cfg *dtls.Config, opt Options) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rudp: resolve %s: %w", addr, err)
 	}
-	//lint:ignore SA1019 see ClientConfig
 	inner, err := dtls.Listen("udp", laddr, tune(cfg, opt))
 	if err != nil {
 		return nil, fmt.Errorf("rudp: listen on %s: %w", addr, err)

@@ -208,7 +208,6 @@ func (p *pipeEnd) RemoteAddr() net.Addr             { return p.peer.addr }
 func (p *pipeEnd) SetDeadline(time.Time) error      { return os.ErrNoDeadline }
 func (p *pipeEnd) SetReadDeadline(time.Time) error  { return os.ErrNoDeadline }
 func (p *pipeEnd) SetWriteDeadline(time.Time) error { return os.ErrNoDeadline }
-func (l *link) droppedCount() int                   { l.mu.Lock(); defer l.mu.Unlock(); return l.dropped }
 func newConnPair(ab, ba linkCfg, opt Options) (*Conn, *Conn) {
 	a, b := newPipe(ab, ba)
 	opt = opt.withDefaults()

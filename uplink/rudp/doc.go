@@ -1,0 +1,44 @@
+// Package rudp ("reliable delivery over DTLS") is the uplink's datagram
+// transport: an ordered, reliable byte stream implementing net.Conn over
+// pion/dtls/v3 records, so the uplink's frame protocol runs on it
+// unchanged. It owns the DTLS configuration (mutual authentication against
+// files re-read at every handshake, AEAD suites only, extended master
+// secret, connection IDs) and everything between a Write on one side and a
+// Read on the other: segmentation to the MTU, acknowledgement, loss
+// detection, retransmission, congestion control, pacing, keepalives and
+// idle detection. It does not know about frames, batches or the spool.
+//
+// # Wire format
+//
+// Each DTLS record carries one segment; all integers are big-endian.
+//
+//	off  size
+//	0    1     version (high nibble, 1) | kind (low nibble):
+//	           1 data, 2 ack, 3 ping, 4 fin
+//	1    1     n: number of SACK blocks (at most 64)
+//	2    8     seq: data and fin, the segment's sequence number; else 0
+//	10   8     ack: every sequence number below it was received
+//	18   4     wnd: segments the sender of this segment accepts at and above ack
+//	22   4     tsval: sender's clock, microseconds, wrapping (never 0)
+//	26   4     tsecr: the latest tsval received from the peer, echoed; 0 none
+//	30   8n    SACK blocks: offset of the block's start above ack (u32, > 0),
+//	           length in segments (u32, > 0); ascending, disjoint, with gaps
+//	30+8n      payload (data only): up to MTU - 64 - 30 bytes
+//
+// Sequence numbers count segments from 0; a fin takes one, so the end of
+// the stream is delivered and acknowledged like data. Every segment carries
+// the ack, window and timestamp echo of the reverse direction. A ping asks
+// for an immediate ack; its echo measures the RTT of an idle session.
+//
+// # Reliability and congestion control
+//
+// The receiver acks every second segment or after Options.AckDelay, and at
+// once when a segment arrives out of order, fills a hole or is a
+// duplicate; acks list the runs received above the cumulative point. The
+// sender takes RTT samples from echoed timestamps (RFC 7323 style, so
+// retransmissions are measured too), keeps SRTT, RTTVAR and the timeout per
+// RFC 6298, declares a segment lost when one sent after it was delivered
+// and it is older than an RTT plus a reordering allowance (RACK, RFC 8985),
+// and treats a timeout as the loss of everything in flight. Congestion
+// control is model-based after BBR; see cc.go for why not AIMD.
+package rudp

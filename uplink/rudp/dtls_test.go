@@ -1,0 +1,374 @@
+package rudp
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/weirgw/weir/uplink"
+	"github.com/weirgw/weir/uplink/pki"
+)
+
+// testPKI is a CA with a collector for 127.0.0.1 and gateway gw-1.
+type testPKI struct {
+	dir       string
+	collector uplink.TLSConfig
+	gateway   uplink.TLSConfig
+}
+
+func newTestPKI(t *testing.T, opts pki.Options) testPKI {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "pki")
+	require.NoError(t, pki.InitCA(dir, "test", pki.Options{}))
+	ccert, ckey, err := pki.IssueCollector(dir, "collector", []string{"127.0.0.1"}, pki.Options{})
+	require.NoError(t, err)
+	gcert, gkey, err := pki.IssueGateway(dir, "gw-1", opts)
+	require.NoError(t, err)
+	ca := filepath.Join(dir, pki.CACertFile)
+	return testPKI{
+		dir:       dir,
+		collector: uplink.TLSConfig{CA: ca, Cert: ccert, Key: ckey},
+		gateway:   uplink.TLSConfig{CA: ca, Cert: gcert, Key: gkey},
+	}
+}
+
+// fastOpts keep handshake failures and retries short in tests.
+func fastOpts() Options {
+	return Options{HandshakeTimeout: 5 * time.Second, FlightInterval: 100 * time.Millisecond}
+}
+
+type handshakeErrs struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (h *handshakeErrs) add(_ net.Addr, err error) {
+	h.mu.Lock()
+	h.errs = append(h.errs, err)
+	h.mu.Unlock()
+}
+
+func (h *handshakeErrs) wait(t *testing.T) error {
+	t.Helper()
+	var err error
+	require.Eventually(t, func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if len(h.errs) > 0 {
+			err = h.errs[0]
+			return true
+		}
+		return false
+	}, 5*time.Second, 10*time.Millisecond)
+	return err
+}
+
+func listen(t *testing.T, server uplink.TLSConfig, herrs *handshakeErrs) *Listener {
+	t.Helper()
+	cfg, err := ServerConfig(server)
+	require.NoError(t, err)
+	opt := fastOpts()
+	opt.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	if herrs != nil {
+		opt.OnHandshakeError = herrs.add
+	}
+	ln, err := Listen("127.0.0.1:0", cfg, opt)
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// echo serves one session: it reads until EOF and writes everything back.
+func echo(t *testing.T, ln *Listener) <-chan *Conn {
+	t.Helper()
+	out := make(chan *Conn, 1)
+	go func() {
+		c, err := ln.AcceptRUDP()
+		if err != nil {
+			close(out)
+			return
+		}
+		out <- c
+		_, _ = io.Copy(c, c)
+		c.Close()
+	}()
+	return out
+}
+
+func TestDTLSMutualAuth(t *testing.T) {
+	p := newTestPKI(t, pki.Options{})
+	ln := listen(t, p.collector, nil)
+	srv := echo(t, ln)
+	cfg, err := ClientConfig(p.gateway, "127.0.0.1")
+	require.NoError(t, err)
+	c, err := Dial(context.Background(), ln.Addr().String(), cfg, fastOpts())
+	require.NoError(t, err)
+	defer c.Close()
+
+	msg := randomBytes(200<<10, 9)
+	go func() { _, _ = c.Write(msg) }()
+	got := make([]byte, len(msg))
+	_, err = io.ReadFull(c, got)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(msg, got))
+
+	st := c.State()
+	require.Equal(t, "DTLS 1.2", st.Version)
+	require.Contains(t, st.CipherSuite, "GCM")
+	require.True(t, st.ConnectionID)
+	require.Equal(t, "collector", c.PeerCertificates()[0].Subject.CommonName)
+	sc := <-srv
+	id, err := pki.GatewayID(sc.PeerCertificates()[0])
+	require.NoError(t, err)
+	require.Equal(t, "gw-1", id)
+	require.True(t, sc.State().ConnectionID)
+}
+
+func TestDTLSRefused(t *testing.T) {
+	good := newTestPKI(t, pki.Options{})
+	other := newTestPKI(t, pki.Options{}) // an unrelated CA
+	expired := newTestPKI(t, pki.Options{Validity: time.Hour, Now: func() time.Time { return time.Now().Add(-48 * time.Hour) }})
+
+	tests := []struct {
+		name      string
+		server    uplink.TLSConfig
+		client    func(t *testing.T) uplink.TLSConfig
+		noCert    bool
+		clientErr string
+		serverErr string
+	}{
+		{
+			name:      "client trusts another CA",
+			server:    good.collector,
+			client:    func(*testing.T) uplink.TLSConfig { c := good.gateway; c.CA = other.gateway.CA; return c },
+			clientErr: "collector certificate",
+		},
+		{
+			name:      "client certificate from another CA",
+			server:    good.collector,
+			client:    func(*testing.T) uplink.TLSConfig { c := other.gateway; c.CA = good.gateway.CA; return c },
+			serverErr: "gateway certificate",
+		},
+		{
+			name:   "expired client certificate",
+			server: expired.collector,
+			client: func(*testing.T) uplink.TLSConfig {
+				return expired.gateway
+			},
+			serverErr: "expired",
+		},
+		{
+			name:      "client without certificate",
+			server:    good.collector,
+			client:    func(*testing.T) uplink.TLSConfig { return good.gateway },
+			noCert:    true,
+			serverErr: "client verification",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var herrs handshakeErrs
+			ln := listen(t, tt.server, &herrs)
+			cfg, err := ClientConfig(tt.client(t), "127.0.0.1")
+			require.NoError(t, err)
+			if tt.noCert {
+				cfg.GetClientCertificate = nil
+			}
+			opt := fastOpts()
+			opt.HandshakeTimeout = 2 * time.Second
+			c, err := Dial(context.Background(), ln.Addr().String(), cfg, opt)
+			if err == nil {
+				// The server may judge the client after the client's last
+				// flight; the session then never carries data.
+				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				_, err = c.Read(make([]byte, 1))
+				c.Close()
+			}
+			require.Error(t, err)
+			require.ErrorContains(t, err, "rudp:")
+			if tt.clientErr != "" {
+				require.ErrorContains(t, err, tt.clientErr)
+			}
+			if tt.serverErr != "" {
+				serr := herrs.wait(t)
+				require.ErrorContains(t, serr, tt.serverErr)
+				require.ErrorContains(t, serr, "rudp: handshake with 127.0.0.1:")
+			}
+		})
+	}
+}
+
+func TestDTLSRenewedFiles(t *testing.T) {
+	p := newTestPKI(t, pki.Options{})
+	ln := listen(t, p.collector, nil)
+	cfg, err := ClientConfig(p.gateway, "127.0.0.1")
+	require.NoError(t, err)
+
+	dial := func() *Conn {
+		srv := echo(t, ln)
+		c, err := Dial(context.Background(), ln.Addr().String(), cfg, fastOpts())
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		sc := <-srv
+		require.NotNil(t, sc)
+		return sc
+	}
+	first := dial()
+	serial1 := first.PeerCertificates()[0].SerialNumber
+
+	// Renew the gateway's certificate in place; the same *dtls.Config
+	// presents the new one at the next handshake.
+	_, _, err = pki.IssueGateway(p.dir, "gw-1", pki.Options{Force: true})
+	require.NoError(t, err)
+	second := dial()
+	serial2 := second.PeerCertificates()[0].SerialNumber
+	require.NotEqual(t, serial1, serial2)
+
+	// A CA bundle replaced by an unrelated one is read at the next
+	// handshake too: the collector is no longer trusted.
+	other := newTestPKI(t, pki.Options{})
+	caPEM, err := os.ReadFile(other.gateway.CA)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(p.gateway.CA, caPEM, 0o644))
+	_, err = Dial(context.Background(), ln.Addr().String(), cfg, fastOpts())
+	require.ErrorContains(t, err, "collector certificate")
+}
+
+// relay forwards UDP between a client and a server; rebind makes it send
+// on to the server from a fresh socket, as a NAT that changed mapping.
+type relay struct {
+	front  *net.UDPConn // the client talks to this
+	server *net.UDPAddr
+	mu     sync.Mutex
+	back   *net.UDPConn
+	client *net.UDPAddr
+	binds  atomic.Int32
+}
+
+func newRelay(t *testing.T, server net.Addr) *relay {
+	t.Helper()
+	front, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	r := &relay{front: front, server: server.(*net.UDPAddr)}
+	t.Cleanup(func() {
+		front.Close()
+		r.mu.Lock()
+		r.back.Close()
+		r.mu.Unlock()
+	})
+	r.rebind(t)
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := front.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			r.client = from
+			back := r.back
+			r.mu.Unlock()
+			_, _ = back.WriteToUDP(buf[:n], r.server)
+		}
+	}()
+	return r
+}
+
+func (r *relay) rebind(t *testing.T) {
+	back, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	r.mu.Lock()
+	old := r.back
+	r.back = back
+	r.mu.Unlock()
+	r.binds.Add(1)
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, err := back.Read(buf)
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			client := r.client
+			r.mu.Unlock()
+			_, _ = r.front.WriteToUDP(buf[:n], client)
+		}
+	}()
+	if old != nil {
+		// The old mapping lingers briefly, as a NAT's would, then goes.
+		time.AfterFunc(50*time.Millisecond, func() { old.Close() })
+	}
+}
+
+func TestDTLSConnectionIDRebinding(t *testing.T) {
+	p := newTestPKI(t, pki.Options{})
+	var herrs handshakeErrs
+	ln := listen(t, p.collector, &herrs)
+	r := newRelay(t, ln.Addr())
+	accepted := make(chan *Conn, 4)
+	go func() {
+		for {
+			c, err := ln.AcceptRUDP()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	cfg, err := ClientConfig(p.gateway, "127.0.0.1")
+	require.NoError(t, err)
+	c, err := Dial(context.Background(), r.front.LocalAddr().String(), cfg, fastOpts())
+	require.NoError(t, err)
+	defer c.Close()
+	sc := <-accepted
+	before := sc.RemoteAddr().String()
+
+	data := randomBytes(2<<20, 11)
+	werr := make(chan error, 1)
+	go func() {
+		half := len(data) / 2
+		_, err := c.Write(data[:half])
+		for err == nil && c.Stats().BytesAcked < uint64(half) {
+			time.Sleep(time.Millisecond)
+		}
+		if err == nil {
+			r.rebind(t)
+			_, err = c.Write(data[half:])
+		}
+		werr <- err
+	}()
+	got := make([]byte, len(data))
+	_, err = io.ReadFull(sc, got)
+	require.NoError(t, err)
+	require.NoError(t, <-werr)
+	require.True(t, bytes.Equal(data, got), "stream corrupted across the rebinding")
+	require.NotEqual(t, before, sc.RemoteAddr().String(), "server did not follow the new address")
+	require.EqualValues(t, 2, r.binds.Load())
+	select {
+	case extra := <-accepted:
+		t.Fatalf("a second session from %s: the rebinding caused a new handshake", extra.RemoteAddr())
+	default:
+	}
+	herrs.mu.Lock()
+	require.Empty(t, herrs.errs)
+	herrs.mu.Unlock()
+
+	// The reverse direction still reaches the client at its new address.
+	_, err = sc.Write([]byte("ack"))
+	require.NoError(t, err)
+	buf := make([]byte, 3)
+	_, err = io.ReadFull(c, buf)
+	require.NoError(t, err)
+	require.Equal(t, "ack", string(buf))
+	require.NoError(t, sc.Close())
+}
