@@ -59,11 +59,13 @@ demo: deps build
 	@scripts/demo.sh
 
 # Go benchmarks, then the spool's load run: durable append rates, read+ack,
-# and the RSS of a process holding a 1 GiB backlog (small profile).
+# and the RSS of a process holding a 1 GiB backlog (small profile); then
+# uplink goodput for tls and dtls across a lossy namespace link (as root).
 bench: deps
 	go test -run '^$$' -bench . -benchmem ./...
 	$(GOBUILD) -o bin/weir-bench ./cmd/weir-bench
 	bin/weir-bench spool
+	bin/weir-bench link
 
 clean:
 	rm -rf bin weir-data demo-out
