@@ -118,6 +118,7 @@ type Conn struct {
 	rackSeq       uint64
 	rackDeadline  time.Time
 	rtoAt         time.Time
+	probeAt       time.Time // tail loss probe due; zero: none armed
 	nextSend      time.Time
 	lastSend      time.Time
 	lastRecv      time.Time
@@ -508,8 +509,9 @@ func (c *Conn) processAckLocked(now time.Time, seg *segment) {
 	c.detectLossLocked(now)
 	if c.inflight > 0 {
 		c.rtoAt = now.Add(c.rtt.rto())
+		c.probeAt = now.Add(c.probeTimeout())
 	} else {
-		c.rtoAt = time.Time{}
+		c.rtoAt, c.probeAt = time.Time{}, time.Time{}
 	}
 	signal(c.writable)
 }
@@ -579,7 +581,27 @@ func (c *Conn) onTimeoutLocked(now time.Time) {
 			c.markLostLocked(s)
 		}
 	}
-	c.rtoAt = time.Time{}
+	c.rtoAt, c.probeAt = time.Time{}, time.Time{}
+}
+
+// probeTimeout is how long after the last progress a tail loss probe goes
+// out: two smoothed RTTs (RFC 8985 7.2), so a lost last segment of a burst
+// is repaired in a few RTTs rather than after the retransmission timeout.
+func (c *Conn) probeTimeout() time.Duration {
+	if c.rtt.srtt == 0 {
+		return initialRTO
+	}
+	return max(2*c.rtt.srtt+c.opt.AckDelay, 10*time.Millisecond)
+}
+
+// tailLocked returns the highest segment still in flight, for a probe.
+func (c *Conn) tailLocked() *outSeg {
+	for i := len(c.out) - 1; i >= 0; i-- {
+		if s := c.out[i]; !s.sacked && !s.lost && s.xmits > 0 {
+			return s
+		}
+	}
+	return nil
 }
 
 // rcvWndLocked is how many segments at and above rcvNxt the receiver
@@ -815,6 +837,15 @@ func (c *Conn) fillLocked(now time.Time, bufs [][]byte) (int, time.Time) {
 			c.nextSend = c.nextSend.Add(time.Duration(float64(s.wire()) / rate * 1e9))
 		}
 	}
+	if !c.probeAt.IsZero() && !now.Before(c.probeAt) && n == 0 && c.lostCount == 0 && c.inflight > 0 && c.probeAt.Before(c.rtoAt) {
+		// Nothing else is going out and acks stopped: resend the newest
+		// segment so its ack (SACK) reveals what before it was lost.
+		if s := c.tailLocked(); s != nil {
+			bufs[n] = c.transmitLocked(now, s, bufs[n])
+			n++
+		}
+		c.probeAt = time.Time{}
+	}
 	if n < len(bufs) && c.lostCount == 0 && len(c.pbuf) == c.poff {
 		// Short of data: rate samples until this flight is delivered say
 		// less about the path than about the application.
@@ -845,6 +876,7 @@ func (c *Conn) fillLocked(now time.Time, bufs [][]byte) (int, time.Time) {
 	soonest(c.lastRecv.Add(c.opt.IdleTimeout))
 	if c.inflight > 0 {
 		soonest(c.rtoAt)
+		soonest(c.probeAt)
 	}
 	soonest(c.rackDeadline)
 	return n, wake
@@ -888,9 +920,12 @@ func (c *Conn) headerLocked(now time.Time, kind uint8) segment {
 }
 
 func (c *Conn) transmitLocked(now time.Time, s *outSeg, buf []byte) []byte {
+	probe := s.xmits > 0 && !s.lost // a tail loss probe: still counted in flight
 	if s.xmits > 0 {
-		s.lost = false
-		c.lostCount--
+		if s.lost {
+			s.lost = false
+			c.lostCount--
+		}
 		c.stats.SegmentsRetransmitted++
 	} else {
 		c.stats.BytesSent += uint64(len(s.data))
@@ -902,10 +937,13 @@ func (c *Conn) transmitLocked(now time.Time, s *outSeg, buf []byte) []byte {
 		c.firstSentAt, c.deliveredAt = now, now
 		c.rtoAt = now.Add(c.rtt.rto())
 	}
+	if !probe {
+		c.inflight += s.wire()
+		c.probeAt = now.Add(c.probeTimeout())
+	}
 	s.sentAt = now
 	s.rsDelivered, s.rsDeliveredAt, s.rsFirstSentAt = c.delivered, c.deliveredAt, c.firstSentAt
 	s.rsAppLimited = c.appLimited != 0
-	c.inflight += s.wire()
 	c.cc.onSend()
 	kind := uint8(kindData)
 	if s.fin {
