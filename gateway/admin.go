@@ -47,6 +47,10 @@ func serveAdmin(ctx context.Context, ln net.Listener, g *Gateway) error {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(g.Status())
 	})
+	mux.HandleFunc("GET /v1/link", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(g.Link())
+	})
 	mux.HandleFunc("GET /v1/spool/records", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		from, err1 := strconv.ParseUint(q.Get("from"), 10, 64)

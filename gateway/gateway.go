@@ -184,6 +184,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	run("uplink", g.sender.Run)
 	run("telemetry", func(ctx context.Context) error { return g.runTelemetry(ctx, g.cfg.TelemetryInterval) })
+	run("link telemetry", func(ctx context.Context) error { return g.runLinkTelemetry(ctx, g.cfg.Uplink.TelemetryInterval) })
 	if !g.cfg.Uplink.Enabled() {
 		g.log.Warn("no uplink endpoint configured: records stay in the spool")
 	}

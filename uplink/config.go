@@ -47,6 +47,7 @@ type Config struct {
 	AckTimeout       time.Duration `mapstructure:"ack_timeout" yaml:"ack_timeout"`
 	Keepalive        time.Duration `mapstructure:"keepalive" yaml:"keepalive"`           // a Ping (RTT probe) this often
 	ProbeInterval    time.Duration `mapstructure:"probe_interval" yaml:"probe_interval"` // health probe of endpoints not in use
+	DTLSMTU          int           `mapstructure:"dtls_mtu" yaml:"dtls_mtu"`             // bytes of UDP payload per datagram, DTLS record included
 	ReconnectMin     time.Duration `mapstructure:"reconnect_min" yaml:"reconnect_min"`
 	ReconnectMax     time.Duration `mapstructure:"reconnect_max" yaml:"reconnect_max"`
 	// TelemetryInterval is how often a link telemetry record is spooled.
@@ -99,6 +100,7 @@ func DefaultConfig() Config {
 		AckTimeout:        30 * time.Second,
 		Keepalive:         15 * time.Second,
 		ProbeInterval:     30 * time.Second,
+		DTLSMTU:           1200,
 		ReconnectMin:      time.Second,
 		ReconnectMax:      time.Minute,
 		TelemetryInterval: time.Minute,
@@ -155,6 +157,9 @@ func (c Config) Validate() error {
 	}
 	if c.BatchMaxBytes < 1024 || c.BatchMaxBytes > DefaultMaxFrame/2 {
 		add("batch_max_bytes", "%d is outside 1024..%d", c.BatchMaxBytes, DefaultMaxFrame/2)
+	}
+	if c.DTLSMTU < 576 || c.DTLSMTU > 65000 {
+		add("dtls_mtu", "%d is outside 576..65000", c.DTLSMTU)
 	}
 	if c.Window < 1 || c.Window > 64 {
 		add("window", "%d is outside 1..64", c.Window)

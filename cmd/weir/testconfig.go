@@ -29,5 +29,6 @@ func newTestCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	})
+	test.AddCommand(newTestOutputCmd(g))
 	return test
 }

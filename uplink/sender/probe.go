@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/weirgw/weir/uplink"
@@ -29,7 +30,7 @@ func Probe(ctx context.Context, cfg uplink.Config, gateway string, ep uplink.End
 		res.Err, res.Reason = err, uplink.Classify(err)
 		return res
 	}
-	s := &Sender{cfg: cfg, gateway: gateway, bootID: "probe", id: uplink.NewIdentity(cfg.TLS), transports: DefaultTransports()}
+	s := &Sender{cfg: cfg, gateway: gateway, bootID: "probe", id: uplink.NewIdentity(cfg.TLS), transports: DefaultTransports(cfg, slog.New(slog.DiscardHandler))}
 	link, err := s.transports.dial(ctx, ep, s.id, cfg.ConnectTimeout)
 	if err != nil {
 		return fail(err)

@@ -77,7 +77,7 @@ func New(cfg uplink.Config, gateway, bootID string, sp Spool, log *slog.Logger) 
 		log = slog.Default()
 	}
 	s := &Sender{cfg: cfg, gateway: gateway, bootID: bootID, sp: sp, log: log, id: uplink.NewIdentity(cfg.TLS),
-		transports: DefaultTransports()}
+		transports: DefaultTransports(cfg, log)}
 	s.status.State, s.status.Mode = StateDisabled, cfg.Mode
 	for _, ep := range cfg.Endpoints {
 		s.eps = append(s.eps, newEndpointStats(ep, time.Now))

@@ -20,6 +20,7 @@ import (
 	"github.com/weirgw/weir/uplink"
 	"github.com/weirgw/weir/uplink/collector"
 	"github.com/weirgw/weir/uplink/pki"
+	"github.com/weirgw/weir/uplink/rudp"
 )
 
 // peer is a real collector on loopback with a real JSONL sink.
@@ -31,6 +32,7 @@ type peer struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	jsonl  *collector.JSONL
+	owned  bool // stop closes jsonl
 }
 
 func provision(t *testing.T, ids ...string) string {
@@ -47,21 +49,46 @@ func provision(t *testing.T, ids ...string) string {
 
 func startCollector(t *testing.T, pkiDir, sink, addr string) *peer {
 	t.Helper()
-	cert, key := pki.CollectorFiles(pkiDir, "localhost")
-	tc, err := uplink.ServerTLS(uplink.TLSConfig{CA: filepath.Join(pkiDir, pki.CACertFile), Cert: cert, Key: key})
-	require.NoError(t, err)
 	j, err := collector.OpenJSONL(sink, quiet())
+	require.NoError(t, err)
+	p := startServer(t, pkiDir, j, addr, "tls", quiet())
+	p.sink = sink
+	p.owned = true
+	return p
+}
+
+// startServer runs a collector Server on loopback writing to j (which the
+// caller may share between servers) over transport tls or dtls.
+func startServer(t *testing.T, pkiDir string, j *collector.JSONL, addr, transport string, log *slog.Logger) *peer {
+	t.Helper()
+	cert, key := pki.CollectorFiles(pkiDir, "localhost")
+	tcfg := uplink.TLSConfig{CA: filepath.Join(pkiDir, pki.CACertFile), Cert: cert, Key: key}
+	tc, err := uplink.ServerTLS(tcfg)
 	require.NoError(t, err)
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
 	var ln net.Listener
-	require.Eventually(t, func() bool { ln, err = net.Listen("tcp", addr); return err == nil }, 5*time.Second, 50*time.Millisecond)
+	if transport == "dtls" {
+		dc, err := rudp.ServerConfig(tcfg)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			ln, err = rudp.Listen(addr, dc, rudp.Options{Logger: log, HandshakeTimeout: 5 * time.Second})
+			return err == nil
+		}, 5*time.Second, 50*time.Millisecond)
+	} else {
+		require.Eventually(t, func() bool { ln, err = net.Listen("tcp", addr); return err == nil }, 5*time.Second, 50*time.Millisecond)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &peer{t: t, dir: pkiDir, sink: sink, addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{}), jsonl: j}
+	p := &peer{t: t, dir: pkiDir, addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{}), jsonl: j}
+	srv := collector.NewServer(collector.DefaultConfig(), tc, j, log)
 	go func() {
 		defer close(p.done)
-		_ = collector.NewServer(collector.DefaultConfig(), tc, j, quiet()).Serve(ctx, ln)
+		if transport == "dtls" {
+			_ = srv.ServeSecure(ctx, ln, "dtls")
+			return
+		}
+		_ = srv.Serve(ctx, ln)
 	}()
 	t.Cleanup(p.stop)
 	return p
@@ -70,7 +97,9 @@ func startCollector(t *testing.T, pkiDir, sink, addr string) *peer {
 func (p *peer) stop() {
 	p.cancel()
 	<-p.done
-	_ = p.jsonl.Close()
+	if p.owned {
+		_ = p.jsonl.Close()
+	}
 }
 
 func quiet() *slog.Logger {

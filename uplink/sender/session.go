@@ -173,12 +173,21 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 				}
 				break
 			}
-			if len(flight) == 0 || r.ack > flight[len(flight)-1].last || r.ack < flight[0].last {
+			// The collector acks each batch in the order it came, naming
+			// the batch's last sequence. In balance mode a resent batch may
+			// be numbered below the ones sent before it on this session, so
+			// acks are matched in send order, not by comparing sequences.
+			k := -1
+			for j, f := range flight {
+				if f.last == r.ack {
+					k = j
+					break
+				}
+			}
+			if k < 0 {
 				return true, fmt.Errorf("uplink: %s acked %d, which ends no batch in flight", ep.Name(), r.ack)
 			}
-			for len(flight) > 0 && flight[0].last <= r.ack {
-				f := flight[0]
-				flight = flight[1:]
+			for _, f := range flight[:k+1] {
 				if err := d.ack(f.span); err != nil {
 					return true, err
 				}
@@ -188,6 +197,7 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 					st.LastAckSeq, st.LastAckAt = max(st.LastAckSeq, f.last), time.Now()
 				})
 			}
+			flight = flight[k+1:]
 			n := len(flight)
 			es.update(func(st *EndpointStatus) { st.BatchesInFlight = n })
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -42,9 +43,12 @@ type Transport interface {
 // Transports maps each endpoint transport to its dialer.
 type Transports map[uplink.Transport]Transport
 
-// DefaultTransports are the transports built into this binary.
-func DefaultTransports() Transports {
-	return Transports{uplink.TransportTLS: tlsTransport{}, uplink.TransportDTLS: dtlsTransport{}}
+// DefaultTransports are the transports built into this binary, tuned by cfg.
+func DefaultTransports(cfg uplink.Config, log *slog.Logger) Transports {
+	return Transports{
+		uplink.TransportTLS:  tlsTransport{},
+		uplink.TransportDTLS: dtlsTransport{mtu: cfg.DTLSMTU, timeout: cfg.ConnectTimeout, log: log},
+	}
 }
 
 func (ts Transports) dial(ctx context.Context, ep uplink.Endpoint, id *uplink.Identity, timeout time.Duration) (Link, error) {

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weirgw/weir/gateway"
+)
+
+func newLinkCmd(g *globals) *cobra.Command {
+	var (
+		socket string
+		asJSON bool
+		watch  time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "link",
+		Short: "Show the uplink's link quality per endpoint: RTT, loss, goodput, handshakes and why they failed, outages, certificates",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			socket, err := g.socket(cmd, socket)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			for {
+				qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				l, err := gateway.FetchLink(qctx, socket)
+				cancel()
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if asJSON {
+					enc := json.NewEncoder(out)
+					enc.SetIndent("", "  ")
+					if err := enc.Encode(l); err != nil {
+						return err
+					}
+				} else {
+					printLink(out, l)
+				}
+				if watch <= 0 {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(watch):
+					fmt.Fprintln(out)
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVar(&socket, "socket", "", "admin socket (default: from the configuration)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().DurationVar(&watch, "watch", 0, "print again every interval until interrupted (e.g. 2s)")
+	return cmd
+}
+
+func printLink(w io.Writer, l *gateway.Link) {
+	u := l.Uplink
+	if u.State == "disabled" && len(u.Endpoints) == 0 {
+		fmt.Fprintln(w, "uplink disabled: no endpoint configured; records stay spooled")
+		return
+	}
+	fmt.Fprintf(w, "gateway %s  mode %s  backlog %d records (%s)", l.Gateway, u.Mode, l.BacklogRecords, bytesIEC(l.BacklogBytes))
+	if l.OldestUnacked > 0 {
+		fmt.Fprintf(w, ", oldest unacked %s", (time.Duration(l.OldestUnacked * float64(time.Second))).Round(time.Second))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "certificates: own expires %s, CA %s\n", expiry(u.CertExpiry, l.At), expiry(u.CAExpiry, l.At))
+	if u.CertWarning != "" {
+		fmt.Fprintf(w, "WARNING: %s\n", u.CertWarning)
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENDPOINT\tSTATE\tSRTT\tRTTVAR\tLOSS 1m/15m\tGOODPUT\tREC/s\tACKED\tHANDSHAKES\tFAILED\tRECONN\tOUTAGE")
+	for _, e := range u.Endpoints {
+		state := string(e.State)
+		if e.Active {
+			state += "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%d\t%d\t%d\t%d\t%s\n", e.Endpoint, state,
+			msStr(e.SRTTMillis), msStr(e.RTTVarMillis), lossStr(e.Loss1m, e.Loss15m), bps(e.GoodputBitsPS),
+			e.RecordsPerSecond, e.RecordsAcked, e.Handshakes, e.HandshakeFailures, e.Reconnects,
+			(time.Duration(e.OutageSeconds * float64(time.Second))).Round(time.Second))
+	}
+	tw.Flush()
+	for _, e := range u.Endpoints {
+		var notes []string
+		if e.Negotiated != "" {
+			notes = append(notes, e.Negotiated)
+		}
+		if e.RTTSource != "" {
+			notes = append(notes, "rtt from "+e.RTTSource)
+		}
+		if e.AckLatencyMillis > 0 {
+			notes = append(notes, "ack latency "+msStr(e.AckLatencyMillis))
+		}
+		if len(e.FailureReasons) > 0 {
+			var rs []string
+			for r, n := range e.FailureReasons {
+				rs = append(rs, fmt.Sprintf("%s %d", r, n))
+			}
+			sort.Strings(rs)
+			notes = append(notes, "failures: "+strings.Join(rs, ", "))
+		}
+		if len(notes) > 0 {
+			fmt.Fprintf(w, "  %s: %s\n", e.Endpoint, strings.Join(notes, "; "))
+		}
+		if e.LastError != "" {
+			fmt.Fprintf(w, "  %s: last error (%s, %s ago): %s\n", e.Endpoint, e.LastReason, since(l.At, e.LastErrorAt), e.LastError)
+		}
+	}
+	fmt.Fprintln(w, "(* carries batches now)")
+}
+
+func expiry(t, now time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	d := t.Sub(now)
+	if d <= 0 {
+		return fmt.Sprintf("EXPIRED %s", t.Format(time.DateOnly))
+	}
+	return fmt.Sprintf("in %d days (%s)", int(d.Hours()/24), t.Format(time.DateOnly))
+}
+
+func msStr(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fms", v)
+}
+
+func lossStr(a, b float64) string {
+	if a < 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.1f%%/%.1f%%", 100*a, 100*b)
+}
+
+func bps(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.1f Mb/s", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1f kb/s", v/1e3)
+	}
+	return fmt.Sprintf("%.0f b/s", v)
+}
