@@ -15,8 +15,12 @@ import "time"
 // "once per round trip" halving settles near 1/sqrt(p) segments. Delivery
 // rate is what a lossy path still carries, so it keeps the link busy and
 // loses only the lost fraction. The one loss reaction kept is a heavy-loss
-// guard: a round trip losing more than lossThreshold of what it sent (a
-// queue overflowing, not noise) shrinks the bandwidth estimate once.
+// guard: a round trip losing more than lossThreshold of at least
+// lossMinSent segments (a queue overflowing after the capacity dropped,
+// not noise) shrinks the bandwidth estimate, at most once per round trip.
+// The threshold sits well above the random loss the link is built for: a
+// lower one cuts on noise, the window shrinks, small rounds are noisier
+// still, and the estimate spirals down (the 30 % case in cc_test.go).
 
 const (
 	bwRounds      = 10    // max-filter window of the bandwidth estimate, in round trips
@@ -24,10 +28,21 @@ const (
 	probeCwndGain = 2.0
 	fullBwGrowth  = 1.25 // startup ends after three rounds growing less than this
 	fullBwRounds  = 3
-	lossThreshold = 0.3  // fraction lost in a round that counts as congestion
+	lossThreshold = 0.5  // fraction lost in a round that counts as congestion, far above random loss
+	lossMinSent   = 20   // fewer segments in a round say too little about the loss rate
 	lossBackoff   = 0.85 // what the heavy-loss guard leaves of the estimate
 	minCwndSegs   = 4
+	// maxCompensated caps the loss rate a bandwidth sample is corrected
+	// for; beyond it loss is congestion whatever the RTT says.
+	maxCompensated = 0.4
 )
+
+// queueFree reports whether an RTT sample shows no standing queue: within
+// a quarter (and 2 ms of timer noise) of the path's minimum. Loss without
+// a queue is the link's, not congestion.
+func queueFree(rtt, minRTT time.Duration) bool {
+	return rtt > 0 && minRTT > 0 && rtt <= minRTT+minRTT/4+2*time.Millisecond
+}
 
 // probeGain is ProbeBW's pacing cycle of probePhases: probe above the
 // estimate for one min-RTT, drain the queue that made for one, then cruise
@@ -69,6 +84,7 @@ type rateSample struct {
 	interval       time.Duration // max of its send and ack spans
 	priorDelivered int64         // connection's delivered count when that segment was sent
 	appLimited     bool          // the sender was short of data when it was sent
+	rtt            time.Duration // latest RTT sample; 0 if none came with this ack
 }
 
 // bbr is the controller state. All sizes are bytes of wire payload.
@@ -91,6 +107,7 @@ type bbr struct {
 	roundSent   int
 	roundLost   int
 	lossCuts    uint64
+	lossRate    float64 // smoothed per-round fraction of segments lost
 }
 
 func newBBR(mss, initCwndSegs int) *bbr {
@@ -122,6 +139,14 @@ func (b *bbr) onAck(now time.Time, rs rateSample, delivered int64, inflight int,
 		// in transit and overstate the rate (BBR discards them too).
 		if minRTT == 0 || rs.interval >= minRTT/2 {
 			bw := float64(rs.delivered) / rs.interval.Seconds()
+			if queueFree(rs.rtt, minRTT) {
+				// The path carried what was sent, less random loss, with no
+				// queue building: its capacity is the send rate, not the
+				// delivery rate. Without this the estimate shrinks by the
+				// loss fraction every round trip and the 1.25 probe can
+				// only make it up below 20 % loss.
+				bw /= 1 - min(b.lossRate, maxCompensated)
+			}
 			if !rs.appLimited || bw >= b.btlBw {
 				s := &b.slots[b.round%bwRounds]
 				*s = max(*s, bw)
@@ -150,7 +175,12 @@ func (b *bbr) onAck(now time.Time, rs rateSample, delivered int64, inflight int,
 func (b *bbr) endRound() {
 	sent, lost := b.roundSent, b.roundLost
 	b.roundSent, b.roundLost = 0, 0
-	if sent >= minCwndSegs && float64(lost) > lossThreshold*float64(sent) && b.mode != modeStartup {
+	if sent > 0 {
+		// Weighted by the round's size, so small rounds move it little.
+		w := min(float64(sent)/lossMinSent, 1) / 4
+		b.lossRate = (1-w)*b.lossRate + w*float64(lost)/float64(sent)
+	}
+	if sent >= lossMinSent && float64(lost) > lossThreshold*float64(sent) && b.mode != modeStartup {
 		for i := range b.slots {
 			b.slots[i] *= lossBackoff
 		}

@@ -489,9 +489,11 @@ func (c *Conn) processAckLocked(now time.Time, seg *segment) {
 	if c.appLimited != 0 && c.delivered > c.appLimited {
 		c.appLimited = 0
 	}
+	var sampleRTT time.Duration
 	if seg.tsecr != 0 {
 		if r := time.Duration(c.tsNow(now)-seg.tsecr) * time.Microsecond; r < time.Minute {
 			c.rtt.sample(r, now)
+			sampleRTT = r
 		}
 	}
 	c.rtt.progressed()
@@ -499,6 +501,7 @@ func (c *Conn) processAckLocked(now time.Time, seg *segment) {
 		delivered:      c.delivered - newest.rsDelivered,
 		priorDelivered: newest.rsDelivered,
 		appLimited:     newest.rsAppLimited,
+		rtt:            sampleRTT,
 		interval:       max(newest.sentAt.Sub(newest.rsFirstSentAt), now.Sub(newest.rsDeliveredAt)),
 	}
 	c.firstSentAt = newest.sentAt

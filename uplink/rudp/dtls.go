@@ -185,6 +185,47 @@ func tune(cfg *dtls.Config, opt Options) *dtls.Config {
 	return &c
 }
 
+// withVerdict wraps the peer verification of a client's config so its
+// verdict is kept: pion sometimes reports a refused certificate as the
+// alert that raced it ("DecodeError"), and the reason is what operators
+// need.
+func withVerdict(c *dtls.Config) (*dtls.Config, *verdict) {
+	v := &verdict{}
+	if inner := c.VerifyPeerCertificate; inner != nil {
+		c.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {
+			err := inner(raw, chains)
+			v.set(err)
+			return err
+		}
+	}
+	return c, v
+}
+
+// verdict keeps the first peer-verification error of a handshake.
+type verdict struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (v *verdict) set(err error) {
+	v.mu.Lock()
+	if v.err == nil {
+		v.err = err
+	}
+	v.mu.Unlock()
+}
+
+// explain prefers the verification error to the one the handshake
+// returned.
+func (v *verdict) explain(err error) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.err != nil && !errors.Is(err, v.err) {
+		return v.err
+	}
+	return err
+}
+
 // Dial opens a DTLS session to addr and returns the stream over it once
 // the handshake is done.
 func Dial(ctx context.Context, addr string, cfg *dtls.Config, opt Options) (*Conn, error) {
@@ -204,7 +245,8 @@ func Dial(ctx context.Context, addr string, cfg *dtls.Config, opt Options) (*Con
 	if err != nil {
 		return nil, fmt.Errorf("rudp: dial %s: %w", addr, err)
 	}
-	dc, err := dtls.Client(pc, raddr, tune(cfg, opt))
+	tuned, v := withVerdict(tune(cfg, opt))
+	dc, err := dtls.Client(pc, raddr, tuned)
 	if err != nil {
 		pc.Close()
 		return nil, fmt.Errorf("rudp: dial %s: %w", addr, err)
@@ -214,7 +256,7 @@ func Dial(ctx context.Context, addr string, cfg *dtls.Config, opt Options) (*Con
 	if err := dc.HandshakeContext(hctx); err != nil {
 		dc.Close()
 		pc.Close()
-		return nil, fmt.Errorf("rudp: handshake with %s: %w", addr, err)
+		return nil, fmt.Errorf("rudp: handshake with %s: %w", addr, v.explain(err))
 	}
 	return newDTLSConn(dc, opt), nil
 }

@@ -210,6 +210,12 @@ func TestDTLSRefused(t *testing.T) {
 func TestDTLSRenewedFiles(t *testing.T) {
 	p := newTestPKI(t, pki.Options{})
 	ln := listen(t, p.collector, nil)
+	// The gateway's own copy of the CA bundle, so replacing it below
+	// changes what the client trusts and nothing on the server.
+	caPEM, err := os.ReadFile(p.gateway.CA)
+	require.NoError(t, err)
+	p.gateway.CA = filepath.Join(t.TempDir(), "gateway-ca.pem")
+	require.NoError(t, os.WriteFile(p.gateway.CA, caPEM, 0o644))
 	cfg, err := ClientConfig(p.gateway, "127.0.0.1")
 	require.NoError(t, err)
 
@@ -236,7 +242,7 @@ func TestDTLSRenewedFiles(t *testing.T) {
 	// A CA bundle replaced by an unrelated one is read at the next
 	// handshake too: the collector is no longer trusted.
 	other := newTestPKI(t, pki.Options{})
-	caPEM, err := os.ReadFile(other.gateway.CA)
+	caPEM, err = os.ReadFile(other.gateway.CA)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(p.gateway.CA, caPEM, 0o644))
 	_, err = Dial(context.Background(), ln.Addr().String(), cfg, fastOpts())
