@@ -1,4 +1,18 @@
-// Package sender owns the gateway side of the uplink: it reads the spool
-// from the collector's resume point, sends batches with a window in
-// flight, and acks the spool only for what the collector acknowledged.
+// Package sender owns the gateway side of the uplink: it reads the spool,
+// cuts batches (batch_max_records / batch_max_bytes, or whatever is there
+// once its oldest record is flush_interval old), compresses them, and sends
+// them with a window in flight over each endpoint's transport (tls, or dtls
+// through uplink/rudp), acking the spool only below the oldest batch no
+// collector has acknowledged yet.
+//
+// In failover mode one session runs, on the first endpoint that works;
+// endpoints before it are probed every probe_interval and the sender fails
+// back as soon as one answers. In balance mode every endpoint runs a
+// session and each takes disjoint batches from one dispatcher; a batch
+// unacked when its session fails is sent again, first, on another.
+//
+// It also keeps each endpoint's link telemetry: RTT (the transport's
+// estimate — TCP_INFO for tls, rudp's for dtls — or Ping/Pong), loss
+// (retransmitted over sent segments, 1 and 15 minutes), goodput and acked
+// rates, handshakes and failures by reason, reconnects and outage time.
 package sender
