@@ -16,7 +16,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/pion/dtls/v3"
 	"github.com/weirgw/weir/uplink"
@@ -116,7 +115,11 @@ func ClientConfig(c uplink.TLSConfig, serverName string) (*dtls.Config, error) {
 	return &dtls.Config{
 		CipherSuites:         aeadSuites(),
 		ExtendedMasterSecret: dtls.RequireExtendedMasterSecret,
-		FlightInterval:       500 * time.Millisecond,
+		// Flights are resent every Options.FlightInterval without doubling:
+		// on these links loss is random, a flight is a few datagrams, and
+		// RFC 6347's backoff would fit only five tries in the handshake
+		// timeout.
+		DisableRetransmitBackoff: true,
 		GetClientCertificate: func(*dtls.CertificateRequestInfo) (*tls.Certificate, error) {
 			pair, _, err := identity(c)
 			if err != nil {
@@ -149,9 +152,9 @@ func ServerConfig(c uplink.TLSConfig) (*dtls.Config, error) {
 		return nil, fmt.Errorf("rudp: server identity: %w", err)
 	}
 	return &dtls.Config{
-		CipherSuites:         aeadSuites(),
-		ExtendedMasterSecret: dtls.RequireExtendedMasterSecret,
-		FlightInterval:       500 * time.Millisecond,
+		CipherSuites:             aeadSuites(),
+		ExtendedMasterSecret:     dtls.RequireExtendedMasterSecret,
+		DisableRetransmitBackoff: true, // see ClientConfig
 		GetCertificate: func(*dtls.ClientHelloInfo) (*tls.Certificate, error) {
 			pair, _, err := identity(c)
 			if err != nil {
@@ -173,7 +176,8 @@ func ServerConfig(c uplink.TLSConfig) (*dtls.Config, error) {
 	}, nil
 }
 
-// tune copies cfg with the MTU and flight interval opt asks for.
+// tune copies cfg with the MTU and handshake flight interval of opt,
+// unless cfg sets its own.
 func tune(cfg *dtls.Config, opt Options) *dtls.Config {
 	c := *cfg
 	if c.MTU == 0 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -25,7 +26,7 @@ type testPKI struct {
 	gateway   uplink.TLSConfig
 }
 
-func newTestPKI(t *testing.T, opts pki.Options) testPKI {
+func newTestPKI(t testing.TB, opts pki.Options) testPKI {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "pki")
 	require.NoError(t, pki.InitCA(dir, "test", pki.Options{}))
@@ -258,6 +259,13 @@ type relay struct {
 	back   *net.UDPConn
 	client *net.UDPAddr
 	binds  atomic.Int32
+	drop   func() bool // if set, decides per datagram whether to lose it
+}
+
+func (r *relay) lose() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.drop != nil && r.drop()
 }
 
 func newRelay(t *testing.T, server net.Addr) *relay {
@@ -283,7 +291,9 @@ func newRelay(t *testing.T, server net.Addr) *relay {
 			r.client = from
 			back := r.back
 			r.mu.Unlock()
-			_, _ = back.WriteToUDP(buf[:n], r.server)
+			if !r.lose() {
+				_, _ = back.WriteToUDP(buf[:n], r.server)
+			}
 		}
 	}()
 	return r
@@ -307,7 +317,9 @@ func (r *relay) rebind(t *testing.T) {
 			r.mu.Lock()
 			client := r.client
 			r.mu.Unlock()
-			_, _ = r.front.WriteToUDP(buf[:n], client)
+			if !r.lose() {
+				_, _ = r.front.WriteToUDP(buf[:n], client)
+			}
 		}
 	}()
 	if old != nil {
@@ -377,4 +389,36 @@ func TestDTLSConnectionIDRebinding(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "ack", string(buf))
 	require.NoError(t, sc.Close())
+}
+
+// TestDTLSLossyPath runs handshakes and a transfer through a relay losing
+// 10 % of datagrams each way: handshake flights are retransmitted and the
+// stream arrives whole.
+func TestDTLSLossyPath(t *testing.T) {
+	p := newTestPKI(t, pki.Options{})
+	ln := listen(t, p.collector, nil)
+	r := newRelay(t, ln.Addr())
+	rng := rand.New(rand.NewPCG(10, 10))
+	r.mu.Lock()
+	r.drop = func() bool { return rng.Float64() < 0.10 }
+	r.mu.Unlock()
+	cfg, err := ClientConfig(p.gateway, "127.0.0.1")
+	require.NoError(t, err)
+	for i := 0; i < 3; i++ {
+		srv := echo(t, ln)
+		t0 := time.Now()
+		c, err := Dial(context.Background(), r.front.LocalAddr().String(), cfg, fastOpts())
+		require.NoError(t, err)
+		t.Logf("handshake %s", time.Since(t0))
+		data := randomBytes(256<<10, uint64(i))
+		go func() { _, _ = c.Write(data) }()
+		got := make([]byte, len(data))
+		_, err = io.ReadFull(c, got)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(data, got))
+		st := c.Stats()
+		require.Positive(t, st.SegmentsRetransmitted)
+		require.NoError(t, c.Close())
+		<-srv
+	}
 }
