@@ -219,6 +219,30 @@ func TestEndToEnd(t *testing.T) {
 	require.Contains(t, status, "connected")
 	require.Contains(t, status, e.logFile)
 
+	link := e.run(e.weir, "link", "--config", e.config)
+	require.Contains(t, link, "tls://"+e.addr)
+	require.Contains(t, link, "connected*")
+	require.Contains(t, link, "mode failover")
+	var lj struct {
+		Uplink struct {
+			Endpoints []struct {
+				Endpoint     string `json:"endpoint"`
+				RecordsAcked uint64 `json:"records_acked"`
+				Handshakes   uint64 `json:"handshakes"`
+			} `json:"endpoints"`
+		} `json:"uplink"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(e.run(e.weir, "link", "--json", "--config", e.config)), &lj))
+	require.Len(t, lj.Uplink.Endpoints, 1)
+	require.Equal(t, uint64(1), lj.Uplink.Endpoints[0].Handshakes)
+	require.GreaterOrEqual(t, lj.Uplink.Endpoints[0].RecordsAcked, uint64(200))
+
+	probe := e.run(e.weir, "test", "output", "--pings", "2", "--config", e.config)
+	require.Contains(t, probe, "negotiated  TLS 1.3")
+	require.Contains(t, probe, `subject "CN=localhost"`)
+	require.Contains(t, probe, "over 2 pings")
+	require.Contains(t, probe, "OK")
+
 	// Collector down: records wait in the spool, then flow when it returns.
 	stopColl()
 	e.appendLines(200, 300)
@@ -228,6 +252,10 @@ func TestEndToEnd(t *testing.T) {
 		return strings.Contains(status2, " 300 records")
 	}, 20*time.Second, 50*time.Millisecond)
 	t.Logf("status during the outage:\n%s", status2)
+	probeOut, err := exec.Command(e.weir, "test", "output", "--config", e.config).CombinedOutput()
+	require.Error(t, err, "test output must fail while the collector is down: %s", probeOut)
+	require.Contains(t, string(probeOut), "FAILED (refused)")
+	require.Contains(t, e.run(e.weir, "link", "--config", e.config), "last error (refused")
 	sp := e.run(e.weir, "spool", "--config", e.config)
 	require.Contains(t, sp, "backlog     300 records")
 	require.Regexp(t, `normal\s+300\s`, sp)

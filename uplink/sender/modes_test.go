@@ -1,10 +1,14 @@
 package sender
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -251,4 +255,37 @@ func TestProbe(t *testing.T) {
 			require.Equal(t, uplink.ReasonRefusedID, res.Reason, "%v", res.Err)
 		})
 	}
+}
+
+func TestSilentCollectorTimesOut(t *testing.T) {
+	pkiDir := provision(t, "gw-1")
+	cert, key := pki.CollectorFiles(pkiDir, "localhost")
+	tc, err := uplink.ServerTLS(uplink.TLSConfig{CA: filepath.Join(pkiDir, pki.CACertFile), Cert: cert, Key: key})
+	require.NoError(t, err)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", tc)
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, _, _, err := uplink.ReadFrame(br, nil, 1<<16); err != nil {
+					return
+				}
+				_, _ = c.Write(uplink.AppendFrame(nil, &uplink.Welcome{Version: uplink.ProtocolVersion}))
+				_, _ = io.Copy(io.Discard, br) // then says nothing, ever
+			}()
+		}
+	}()
+	sp := openSpool(t)
+	cfg := gatewayConfig(pkiDir, "gw-1", ln.Addr().String())
+	cfg.Keepalive, cfg.AckTimeout = 50*time.Millisecond, 300*time.Millisecond
+	s, _ := runSender(t, cfg, "gw-1", sp)
+	require.Eventually(t, func() bool { return strings.Contains(s.Status().Endpoints[0].LastError, "answered no ping") },
+		10*time.Second, 10*time.Millisecond, "%+v", s.Status().Endpoints)
 }

@@ -157,6 +157,13 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 		case <-tick.C:
 			seg, ok := link.Segments()
 			es.segments(seg, ok, rtt.srtt, rtt.rttvar)
+			// The idle timeout of this side: a collector that answers no
+			// Ping within ack_timeout is gone, even with nothing in flight.
+			for n, at := range pingSent {
+				if time.Since(at) >= s.cfg.AckTimeout {
+					return true, fmt.Errorf("uplink: %s answered no ping (%d) within %s", ep.Name(), n, s.cfg.AckTimeout)
+				}
+			}
 			if time.Since(lastPing) >= s.cfg.Keepalive {
 				if err := ping(); err != nil {
 					return true, fmt.Errorf("uplink: %s: send ping: %w", ep.Name(), err)

@@ -78,7 +78,6 @@ func newEndpointStats(ep uplink.Endpoint, now func() time.Time) *endpointStats {
 	s := &endpointStats{now: now, started: now()}
 	s.st = EndpointStatus{Endpoint: ep.Name(), Transport: string(ep.Proto()), Address: ep.Address, State: StateConnecting,
 		Loss1m: -1, Loss15m: -1, LossSource: "unknown", FailureReasons: map[uplink.Reason]uint64{}}
-	s.st.OutageSince = s.started
 	return s
 }
 
