@@ -38,6 +38,9 @@ func Classify(err error) Reason {
 	if err == nil {
 		return ReasonNone
 	}
+	if re, ok := errors.AsType[*ReasonError](err); ok {
+		return re.Reason
+	}
 	if pe, ok := errors.AsType[*Error](err); ok {
 		switch pe.Code {
 		case ErrIdentity:
@@ -85,3 +88,14 @@ func Classify(err error) Reason {
 	}
 	return ReasonOther
 }
+
+// ReasonError is an error whose reason was established by other means
+// than its text (e.g. the gateway found its own certificate expired after
+// the peer answered only "bad certificate").
+type ReasonError struct {
+	Reason Reason
+	Err    error
+}
+
+func (e *ReasonError) Error() string { return e.Err.Error() }
+func (e *ReasonError) Unwrap() error { return e.Err }

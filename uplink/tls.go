@@ -232,3 +232,29 @@ func ServerTLS(c TLSConfig) (*tls.Config, error) {
 
 // Config is the file names the identity reads.
 func (id *Identity) Config() TLSConfig { return id.cfg }
+
+// CheckOwn says what is wrong with the own certificate at now, if anything
+// the peer would refuse: expired or not yet valid, or not signed by the CA
+// bundle (the usual deployment has one CA for both sides). It helps explain
+// a peer's bare "bad certificate" alert.
+func (id *Identity) CheckOwn(now time.Time) (Reason, error) {
+	if _, _, err := id.current(); err != nil {
+		return ReasonOther, err
+	}
+	id.mu.Lock()
+	leaf, pool := id.leaf, id.pool
+	id.mu.Unlock()
+	if leaf == nil {
+		return ReasonNone, nil
+	}
+	if now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
+		return ReasonExpired, fmt.Errorf("own certificate %s is valid %s to %s", id.cfg.Cert,
+			leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
+			return ReasonUnknownCA, fmt.Errorf("own certificate %s is not signed by a CA in %s", id.cfg.Cert, id.cfg.CA)
+		}
+	}
+	return ReasonNone, nil
+}

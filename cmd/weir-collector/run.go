@@ -90,9 +90,7 @@ func newRunCmd() *cobra.Command {
 				}
 				ln, err := rudp.Listen(listenDTLS, dc, rudp.Options{MTU: mtu, HandshakeTimeout: cfg.HandshakeTimeout,
 					IdleTimeout: cfg.IdleTimeout, Logger: log,
-					OnHandshakeError: func(remote net.Addr, err error) {
-						log.Warn("handshake refused", "transport", "dtls", "peer", remote.String(), "reason", uplink.Classify(err), "err", err)
-					}})
+					OnHandshakeError: srv.HandshakeRefused("dtls")})
 				if err != nil {
 					return fmt.Errorf("listen-dtls %s: %w", listenDTLS, err)
 				}

@@ -344,3 +344,12 @@ func (b *batcher) accept(id string, d *uplink.Data, sink Sink) error {
 	}
 	return sink.Write(id, entries)
 }
+
+// HandshakeRefused logs a handshake that a listener refused before the
+// server saw the connection (rudp.Options.OnHandshakeError), with its
+// reason, the same way refusals on TLS are logged.
+func (s *Server) HandshakeRefused(transport string) func(remote net.Addr, err error) {
+	return func(remote net.Addr, err error) {
+		s.log.Warn("handshake refused", "peer", remote.String(), "transport", transport, "reason", uplink.Classify(err), "err", err)
+	}
+}

@@ -163,12 +163,10 @@ func TestBalanceSpreadsAndSurvivesLoss(t *testing.T) {
 func TestRefusalsAreExplained(t *testing.T) {
 	pkiDir := provision(t, "gw-1", "gw-2")
 	other := provision(t, "gw-1")
-	expiredDir := provision(t)
 	past := func() time.Time { return time.Now().Add(-72 * time.Hour) }
 	// The expired one is signed by the right CA.
 	_, _, err := pki.IssueGateway(pkiDir, "gw-old", pki.Options{Now: past, Validity: time.Hour})
 	require.NoError(t, err)
-	_ = expiredDir
 
 	cases := []struct {
 		name      string
@@ -191,26 +189,33 @@ func TestRefusalsAreExplained(t *testing.T) {
 			return c
 		}, uplink.ReasonRefusedID, `hello names gateway "gw-1" but the client certificate is for "gw-2"`, "reason=refused_id"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			logs := &logBuffer{}
-			j, sinkPath := openSink(t)
-			p := startServer(t, pkiDir, j, "", "tls", slog.New(slog.NewTextHandler(logs, nil)))
-			sp := openSpool(t)
-			appendLines(t, sp, 0, 3)
-			s, stop := runSender(t, c.cfg(gatewayConfig(pkiDir, "gw-1", p.addr)), c.id, sp)
-			require.Eventually(t, func() bool { return s.Status().Endpoints[0].HandshakeFailures > 0 }, 10*time.Second, 10*time.Millisecond)
-			stop()
-			e := s.Status().Endpoints[0]
-			require.Equal(t, c.reason, e.LastReason, "last error: %s", e.LastError)
-			require.Contains(t, e.LastError, c.gwSays)
-			require.Positive(t, e.FailureReasons[c.reason])
-			require.Equal(t, c.reason, s.Status().LastReason)
-			require.Eventually(t, func() bool { return bytes.Contains([]byte(logs.String()), []byte(c.collector)) }, 5*time.Second, 10*time.Millisecond,
-				"collector log: %s", logs.String())
-			require.Equal(t, int64(3), sp.Stats().Records, "nothing may leave the spool")
-			require.Empty(t, sinkSeqs(t, sinkPath))
-		})
+	for _, transport := range []string{"tls", "dtls"} {
+		for _, c := range cases {
+			t.Run(transport+"/"+c.name, func(t *testing.T) {
+				logs := &logBuffer{}
+				log := slog.New(slog.NewTextHandler(logs, nil))
+				j, sinkPath := openSink(t)
+				p := startServer(t, pkiDir, j, "", transport, log)
+				sp := openSpool(t)
+				appendLines(t, sp, 0, 3)
+				cfg := c.cfg(gatewayConfig(pkiDir, "gw-1", p.addr))
+				cfg.Endpoints[0].Transport = uplink.Transport(transport)
+				s, stop := runSender(t, cfg, c.id, sp)
+				require.Eventually(t, func() bool { return s.Status().Endpoints[0].HandshakeFailures > 0 }, 10*time.Second, 10*time.Millisecond)
+				stop()
+				e := s.Status().Endpoints[0]
+				require.Equal(t, c.reason, e.LastReason, "last error: %s", e.LastError)
+				if transport == "tls" {
+					require.Contains(t, e.LastError, c.gwSays)
+				}
+				require.Positive(t, e.FailureReasons[c.reason])
+				require.Equal(t, c.reason, s.Status().LastReason)
+				require.Eventually(t, func() bool { return strings.Contains(logs.String(), c.collector) }, 5*time.Second, 10*time.Millisecond,
+					"collector log: %s", logs.String())
+				require.Equal(t, int64(3), sp.Stats().Records, "nothing may leave the spool")
+				require.Empty(t, sinkSeqs(t, sinkPath))
+			})
+		}
 	}
 }
 

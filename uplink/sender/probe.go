@@ -26,11 +26,12 @@ type ProbeResult struct {
 // It sends no Data. Hello.Floor is 0, which claims nothing.
 func Probe(ctx context.Context, cfg uplink.Config, gateway string, ep uplink.Endpoint, pings int) *ProbeResult {
 	res := &ProbeResult{Endpoint: ep.Name()}
+	s := &Sender{cfg: cfg, gateway: gateway, bootID: "probe", id: uplink.NewIdentity(cfg.TLS), transports: DefaultTransports(cfg, slog.New(slog.DiscardHandler))}
 	fail := func(err error) *ProbeResult {
+		err = s.explain(err)
 		res.Err, res.Reason = err, uplink.Classify(err)
 		return res
 	}
-	s := &Sender{cfg: cfg, gateway: gateway, bootID: "probe", id: uplink.NewIdentity(cfg.TLS), transports: DefaultTransports(cfg, slog.New(slog.DiscardHandler))}
 	link, err := s.transports.dial(ctx, ep, s.id, cfg.ConnectTimeout)
 	if err != nil {
 		return fail(err)

@@ -281,13 +281,14 @@ func (s *Sender) open(ctx context.Context, d *dispatcher, i int) (Link, *bufio.R
 	ep, es := s.cfg.Endpoints[i], s.eps[i]
 	link, err := s.transports.dial(ctx, ep, s.id, s.cfg.ConnectTimeout)
 	if err != nil {
+		err = s.explain(err)
 		es.failed(err, true)
 		return nil, nil, nil, err
 	}
 	welcome, br, err := s.greet(link, d.floor())
 	if err != nil {
 		link.Close()
-		err = fmt.Errorf("uplink: %s: %w", ep.Name(), err)
+		err = s.explain(fmt.Errorf("uplink: %s: %w", ep.Name(), err))
 		es.failed(err, true)
 		return nil, nil, nil, err
 	}
@@ -344,4 +345,17 @@ func msgName(m uplink.Message) string {
 		return "nothing"
 	}
 	return m.Type().String()
+}
+
+// explain refines a peer's bare "bad certificate" (pion's DTLS server
+// sends no other alert; a TLS 1.3 client learns of a refusal only after its
+// handshake) with what the gateway can find wrong with its own certificate.
+func (s *Sender) explain(err error) error {
+	if uplink.Classify(err) != uplink.ReasonBadCertificate {
+		return err
+	}
+	if r, why := s.id.CheckOwn(time.Now()); r != uplink.ReasonNone && why != nil {
+		return &uplink.ReasonError{Reason: r, Err: fmt.Errorf("%w (probably: %v)", err, why)}
+	}
+	return err
 }

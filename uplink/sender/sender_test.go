@@ -69,11 +69,13 @@ func startServer(t *testing.T, pkiDir string, j *collector.JSONL, addr, transpor
 		addr = "127.0.0.1:0"
 	}
 	var ln net.Listener
+	srv := collector.NewServer(collector.DefaultConfig(), tc, j, log)
 	if transport == "dtls" {
 		dc, err := rudp.ServerConfig(tcfg)
 		require.NoError(t, err)
 		require.Eventually(t, func() bool {
-			ln, err = rudp.Listen(addr, dc, rudp.Options{Logger: log, HandshakeTimeout: 5 * time.Second})
+			ln, err = rudp.Listen(addr, dc, rudp.Options{Logger: quiet(), HandshakeTimeout: 5 * time.Second,
+				OnHandshakeError: srv.HandshakeRefused("dtls")})
 			return err == nil
 		}, 5*time.Second, 50*time.Millisecond)
 	} else {
@@ -81,7 +83,6 @@ func startServer(t *testing.T, pkiDir string, j *collector.JSONL, addr, transpor
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &peer{t: t, dir: pkiDir, addr: ln.Addr().String(), cancel: cancel, done: make(chan struct{}), jsonl: j}
-	srv := collector.NewServer(collector.DefaultConfig(), tc, j, log)
 	go func() {
 		defer close(p.done)
 		if transport == "dtls" {
