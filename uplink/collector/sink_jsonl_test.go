@@ -115,3 +115,35 @@ func TestJSONLRejectsCorruptLine(t *testing.T) {
 	_, err := OpenJSONL(path, nil)
 	require.ErrorContains(t, err, "line at offset 10")
 }
+
+func TestJSONLDedupeStateSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sink.jsonl")
+	s, err := OpenJSONL(path, nil)
+	require.NoError(t, err)
+	require.Equal(t, uint64(9), s.Resume("gw", 9), "nothing above the floor yet")
+	require.NoError(t, s.Write("gw", entries("gw", 10, 5)))  // 10..14: joins the floor
+	require.NoError(t, s.Write("gw", entries("gw", 30, 5)))  // 30..34: out of order (balance)
+	require.NoError(t, s.Write("gw", entries("gw", 12, 10))) // 12..21: overlaps; only 15..21 new
+	require.Equal(t, uint64(21), s.Highest("gw"))
+	require.NoError(t, s.Close())
+	require.Len(t, readLines(t, path), 17, "no sequence written twice")
+
+	for _, name := range []string{"with state", "without state"} {
+		t.Run(name, func(t *testing.T) {
+			if name == "without state" {
+				require.NoError(t, os.Remove(path+".state"))
+			}
+			s, err := OpenJSONL(path, nil)
+			require.NoError(t, err)
+			defer s.Close()
+			for _, seq := range []uint64{10, 21, 30, 34} {
+				require.True(t, s.Holds("gw", seq), "seq %d", seq)
+			}
+			for _, seq := range []uint64{22, 29, 35} {
+				require.False(t, s.Holds("gw", seq), "seq %d", seq)
+			}
+			require.Equal(t, uint64(21), s.Resume("gw", 9))
+			require.Equal(t, uint64(34), s.Resume("gw", 29), "the gateway says 22..29 are gone")
+		})
+	}
+}
