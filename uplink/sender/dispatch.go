@@ -34,6 +34,7 @@ type dispatcher struct {
 	cursor    uint64        // next sequence to read from the spool
 	out       []outstanding // sorted by first
 	ackMark   uint64        // the spool is acked up to here
+	spoolLast uint64        // the highest sequence the spool is known to have assigned
 	kick      chan struct{} // closed when a batch is queued for resend
 	ackedRecs uint64
 }
@@ -43,6 +44,7 @@ func newDispatcher(sp Spool, maxRecs, maxBytes int, flush time.Duration) (*dispa
 	st := sp.Stats()
 	d.ackMark = st.AckedUpTo
 	d.cursor = st.NextSeq
+	d.spoolLast = st.NextSeq - 1
 	recs, err := sp.Read(st.AckedUpTo+1, 1, 0)
 	if err != nil {
 		return nil, fmt.Errorf("uplink: read spool at %d: %w", st.AckedUpTo+1, err)
@@ -69,6 +71,7 @@ func (d *dispatcher) resume(highest uint64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	last := d.sp.Stats().NextSeq - 1
+	d.spoolLast = max(d.spoolLast, last)
 	if highest > last && d.onAhead != nil {
 		d.onAhead(highest, last)
 	}
@@ -140,6 +143,7 @@ func (d *dispatcher) take() (*batch, time.Time, error) {
 		return nil, due, nil
 	}
 	d.cursor = b.last + 1
+	d.spoolLast = max(d.spoolLast, b.last)
 	d.insert(outstanding{span: b.span})
 	return b, time.Time{}, nil
 }
@@ -222,7 +226,8 @@ func (d *dispatcher) ackSpool() error {
 	if len(d.out) > 0 {
 		mark = d.out[0].first - 1
 	}
-	mark = min(mark, d.sp.Stats().NextSeq-1)
+	// Stats would cost a directory scan per ack; what was read suffices.
+	mark = min(mark, d.spoolLast)
 	if mark <= d.ackMark {
 		return nil
 	}

@@ -38,7 +38,7 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-func openSink(t *testing.T) (*collector.JSONL, string) {
+func openSink(t testing.TB) (*collector.JSONL, string) {
 	path := filepath.Join(t.TempDir(), "sink.jsonl")
 	j, err := collector.OpenJSONL(path, quiet())
 	require.NoError(t, err)

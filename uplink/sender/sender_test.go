@@ -25,7 +25,7 @@ import (
 
 // peer is a real collector on loopback with a real JSONL sink.
 type peer struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	sink   string
 	addr   string
@@ -35,7 +35,7 @@ type peer struct {
 	owned  bool // stop closes jsonl
 }
 
-func provision(t *testing.T, ids ...string) string {
+func provision(t testing.TB, ids ...string) string {
 	dir := t.TempDir()
 	require.NoError(t, pki.InitCA(dir, "test", pki.Options{}))
 	_, _, err := pki.IssueCollector(dir, "localhost", []string{"127.0.0.1"}, pki.Options{})
@@ -47,7 +47,7 @@ func provision(t *testing.T, ids ...string) string {
 	return dir
 }
 
-func startCollector(t *testing.T, pkiDir, sink, addr string) *peer {
+func startCollector(t testing.TB, pkiDir, sink, addr string) *peer {
 	t.Helper()
 	j, err := collector.OpenJSONL(sink, quiet())
 	require.NoError(t, err)
@@ -59,7 +59,7 @@ func startCollector(t *testing.T, pkiDir, sink, addr string) *peer {
 
 // startServer runs a collector Server on loopback writing to j (which the
 // caller may share between servers) over transport tls or dtls.
-func startServer(t *testing.T, pkiDir string, j *collector.JSONL, addr, transport string, log *slog.Logger) *peer {
+func startServer(t testing.TB, pkiDir string, j *collector.JSONL, addr, transport string, log *slog.Logger) *peer {
 	t.Helper()
 	cert, key := pki.CollectorFiles(pkiDir, "localhost")
 	tcfg := uplink.TLSConfig{CA: filepath.Join(pkiDir, pki.CACertFile), Cert: cert, Key: key}
@@ -121,7 +121,7 @@ func gatewayConfig(pkiDir, id, addr string) uplink.Config {
 	return c
 }
 
-func openSpool(t *testing.T) *spool.Spool {
+func openSpool(t testing.TB) *spool.Spool {
 	sp, err := spool.Open(spool.Options{Dir: filepath.Join(t.TempDir(), "spool"), Logger: quiet()})
 	require.NoError(t, err)
 	t.Cleanup(func() { sp.Close() })
@@ -129,7 +129,7 @@ func openSpool(t *testing.T) *spool.Spool {
 }
 
 // appendLines spools n log records "line <i>" and returns their sequences.
-func appendLines(t *testing.T, sp *spool.Spool, from, n int) []uint64 {
+func appendLines(t testing.TB, sp *spool.Spool, from, n int) []uint64 {
 	var recs []spool.Entry
 	for i := from; i < from+n; i++ {
 		e := event.Event{Message: fmt.Sprintf("line %d", i), Source: "test", Gateway: "payload-says-other"}
@@ -147,7 +147,7 @@ func appendLines(t *testing.T, sp *spool.Spool, from, n int) []uint64 {
 }
 
 // sinkSeqs reads the sink back: messages by sequence, failing on duplicates.
-func sinkSeqs(t *testing.T, path string) map[uint64]event.Event {
+func sinkSeqs(t testing.TB, path string) map[uint64]event.Event {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -169,7 +169,7 @@ func sinkSeqs(t *testing.T, path string) map[uint64]event.Event {
 	return out
 }
 
-func runSender(t *testing.T, cfg uplink.Config, id string, sp *spool.Spool) (*Sender, func()) {
+func runSender(t testing.TB, cfg uplink.Config, id string, sp *spool.Spool) (*Sender, func()) {
 	s, err := New(cfg, id, "boot-1", sp, quiet())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -181,7 +181,7 @@ func runSender(t *testing.T, cfg uplink.Config, id string, sp *spool.Spool) (*Se
 	return s, stop
 }
 
-func waitDrained(t *testing.T, sp *spool.Spool, s *Sender) {
+func waitDrained(t testing.TB, sp *spool.Spool, s *Sender) {
 	t.Helper()
 	require.Eventually(t, func() bool { return sp.Stats().Records == 0 }, 20*time.Second, 10*time.Millisecond,
 		"spool not drained: %+v, sender %+v", sp.Stats(), s.Status())
