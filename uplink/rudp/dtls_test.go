@@ -397,14 +397,16 @@ func TestDTLSConnectionIDRebinding(t *testing.T) {
 func TestDTLSLossyPath(t *testing.T) {
 	p := newTestPKI(t, pki.Options{})
 	ln := listen(t, p.collector, nil)
-	r := newRelay(t, ln.Addr())
-	rng := rand.New(rand.NewPCG(10, 10))
-	r.mu.Lock()
-	r.drop = func() bool { return rng.Float64() < 0.10 }
-	r.mu.Unlock()
 	cfg, err := ClientConfig(p.gateway, "127.0.0.1")
 	require.NoError(t, err)
 	for i := 0; i < 3; i++ {
+		// A relay per session: a shared one would send each new client
+		// from the previous session's address, into its lingering state.
+		r := newRelay(t, ln.Addr())
+		rng := rand.New(rand.NewPCG(10, uint64(i)))
+		r.mu.Lock()
+		r.drop = func() bool { return rng.Float64() < 0.10 }
+		r.mu.Unlock()
 		srv := echo(t, ln)
 		t0 := time.Now()
 		c, err := Dial(context.Background(), r.front.LocalAddr().String(), cfg, fastOpts())
