@@ -181,12 +181,13 @@ func (s *Sender) Run(ctx context.Context) error {
 func (s *Sender) runEndpoint(ctx context.Context, d *dispatcher, i int) {
 	backoff := s.cfg.ReconnectMin
 	for {
-		connected, err := s.session(ctx, d, i)
+		before, start := s.acked(i), time.Now()
+		_, err := s.session(ctx, d, i)
 		if ctx.Err() != nil {
 			return
 		}
-		if connected {
-			backoff = s.cfg.ReconnectMin
+		if s.acked(i) > before || time.Since(start) > s.cfg.ReconnectMax {
+			backoff = s.cfg.ReconnectMin // the link worked; start over gently
 		}
 		s.log.Warn("uplink session ended", "endpoint", s.cfg.Endpoints[i].Name(), "err", err, "retry_in", backoff)
 		if !sleep(ctx, backoff) {
@@ -210,6 +211,7 @@ func (s *Sender) runFailover(ctx context.Context, d *dispatcher) {
 			if i > 0 {
 				wg.Go(func() { s.probeEarlier(sctx, cancel, d, i) })
 			}
+			before, start := s.acked(i), time.Now()
 			connected, err := s.session(sctx, d, i)
 			failBack := errors.Is(context.Cause(sctx), errFailBack)
 			cancel(nil)
@@ -219,16 +221,23 @@ func (s *Sender) runFailover(ctx context.Context, d *dispatcher) {
 			}
 			if failBack {
 				s.log.Info("uplink failing back", "from", s.cfg.Endpoints[i].Name())
-			} else {
-				s.log.Warn("uplink session ended", "endpoint", s.cfg.Endpoints[i].Name(), "err", err)
+				anyUp, backoff = true, s.cfg.ReconnectMin
+				break
 			}
+			s.log.Warn("uplink session ended", "endpoint", s.cfg.Endpoints[i].Name(), "err", err)
 			if connected {
-				anyUp = true
-				break // start over from the first endpoint
+				// Start over from the first endpoint: at once if the session
+				// carried records or lasted, else after a backoff, so a
+				// collector that accepts and drops every session is not
+				// hammered.
+				anyUp = s.acked(i) > before || time.Since(start) > s.cfg.ReconnectMax
+				if anyUp {
+					backoff = s.cfg.ReconnectMin
+				}
+				break
 			}
 		}
 		if anyUp {
-			backoff = s.cfg.ReconnectMin
 			continue
 		}
 		if !sleep(ctx, backoff) {
@@ -358,4 +367,11 @@ func (s *Sender) explain(err error) error {
 		return &uplink.ReasonError{Reason: r, Err: fmt.Errorf("%w (probably: %v)", err, why)}
 	}
 	return err
+}
+
+// acked is endpoint i's count of acknowledged batches' records.
+func (s *Sender) acked(i int) uint64 {
+	s.eps[i].mu.Lock()
+	defer s.eps[i].mu.Unlock()
+	return s.eps[i].st.RecordsAcked
 }

@@ -76,7 +76,7 @@ const sampleEvery = 5 * time.Second
 
 func newEndpointStats(ep uplink.Endpoint, now func() time.Time) *endpointStats {
 	s := &endpointStats{now: now, started: now()}
-	s.st = EndpointStatus{Endpoint: ep.Name(), Transport: string(ep.Proto()), Address: ep.Address, State: StateConnecting,
+	s.st = EndpointStatus{Endpoint: ep.Name(), Transport: string(ep.Proto()), Address: ep.Address, State: StateStandby,
 		Loss1m: -1, Loss15m: -1, LossSource: "unknown", FailureReasons: map[uplink.Reason]uint64{}}
 	return s
 }
