@@ -80,6 +80,7 @@ const initialPeerWindow = 64
 type Conn struct {
 	lower net.Conn // one Read or Write is one datagram
 	dtls  *dtls.Conn
+	cid   bool // the DTLS session negotiated connection IDs
 	opt   Options
 	mss   int
 	epoch time.Time // zero of the timestamp clock
@@ -127,7 +128,8 @@ type Conn struct {
 	pingOut       bool
 	rtt           rttEstimator
 	cc            *bbr
-	free          [][]byte // payload buffers for reuse
+	free          [][]byte  // payload buffers for reuse
+	freeSegs      []*outSeg // segment records for reuse: no allocation per segment in steady state
 	flushedClosed bool
 
 	// Receive side.
@@ -451,11 +453,13 @@ func (c *Conn) processAckLocked(now time.Time, seg *segment) {
 	if r := seg.ack + uint64(seg.wnd); r > c.peerRight {
 		c.peerRight = r
 	}
-	var newest *outSeg
+	// A copy, not a pointer: acknowledged records are recycled below.
+	var newest outSeg
+	have := false
 	for c.sndUna < seg.ack {
 		s := c.out[0]
 		if !s.sacked {
-			c.deliverLocked(now, s, &newest)
+			c.deliverLocked(now, s, &newest, &have)
 		}
 		c.out[0] = nil
 		c.out = c.out[1:]
@@ -467,19 +471,20 @@ func (c *Conn) processAckLocked(now time.Time, seg *segment) {
 		}
 		if cap(s.data) == c.mss {
 			c.free = append(c.free, s.data[:0])
-			s.data = nil
 		}
+		*s = outSeg{}
+		c.freeSegs = append(c.freeSegs, s)
 	}
 	for _, b := range seg.blocks {
 		lo, hi := max(b.start, c.sndUna), min(b.end, c.sndNxt)
 		for q := lo; q < hi; q++ {
 			if s := c.out[q-c.sndUna]; !s.sacked {
 				s.sacked = true
-				c.deliverLocked(now, s, &newest)
+				c.deliverLocked(now, s, &newest, &have)
 			}
 		}
 	}
-	if newest == nil {
+	if !have {
 		if c.pingOut && seg.tsecr == c.pingTs {
 			c.pingOut = false
 			c.rtt.sample(time.Duration(c.tsNow(now)-seg.tsecr)*time.Microsecond, now)
@@ -519,7 +524,7 @@ func (c *Conn) processAckLocked(now time.Time, seg *segment) {
 	signal(c.writable)
 }
 
-func (c *Conn) deliverLocked(now time.Time, s *outSeg, newest **outSeg) {
+func (c *Conn) deliverLocked(now time.Time, s *outSeg, newest *outSeg, have *bool) {
 	if s.lost {
 		s.lost = false
 		c.lostCount--
@@ -529,8 +534,8 @@ func (c *Conn) deliverLocked(now time.Time, s *outSeg, newest **outSeg) {
 	c.delivered += int64(s.wire())
 	c.deliveredAt = now
 	c.stats.BytesAcked += uint64(len(s.data))
-	if n := *newest; n == nil || s.sentAt.After(n.sentAt) || (s.sentAt.Equal(n.sentAt) && s.seq > n.seq) {
-		*newest = s
+	if !*have || s.sentAt.After(newest.sentAt) || (s.sentAt.Equal(newest.sentAt) && s.seq > newest.seq) {
+		*newest, *have = *s, true
 	}
 }
 
@@ -553,6 +558,11 @@ func (c *Conn) detectLossLocked(now time.Time) {
 			continue
 		}
 		if s.sentAt.After(c.rackSentAt) || (s.sentAt.Equal(c.rackSentAt) && s.seq >= c.rackSeq) {
+			if s.xmits == 1 {
+				// Sent once, after the newest delivered segment: every
+				// later sequence number was first sent later still.
+				break
+			}
 			continue
 		}
 		if d := s.sentAt.Add(wait); now.Before(d) {
@@ -899,7 +909,14 @@ func (c *Conn) nextLostLocked() *outSeg {
 }
 
 func (c *Conn) newSegmentLocked() *outSeg {
-	s := &outSeg{seq: c.sndNxt}
+	var s *outSeg
+	if n := len(c.freeSegs); n > 0 {
+		s = c.freeSegs[n-1]
+		c.freeSegs = c.freeSegs[:n-1]
+	} else {
+		s = new(outSeg)
+	}
+	s.seq = c.sndNxt
 	if k := min(c.mss, len(c.pbuf)-c.poff); k > 0 {
 		s.data = append(c.bufLocked(), c.pbuf[c.poff:c.poff+k]...)
 		c.poff += k

@@ -215,3 +215,43 @@ func TestCloseTimesOutWhenPeerUnreachable(t *testing.T) {
 	err = a.Close()
 	require.ErrorContains(t, err, "not acknowledged within 100ms")
 }
+
+func TestMalformedDatagramsIgnored(t *testing.T) {
+	pa, pb := newPipe(linkCfg{}, linkCfg{})
+	opt := Options{}.withDefaults()
+	a, b := newConn(pa, opt), newConn(pb, opt)
+	// Garbage from the peer's side of the pipe: counted, dropped, and the
+	// stream carries on.
+	for _, junk := range [][]byte{nil, {0xff}, make([]byte, 29), append([]byte{0x12, 200}, make([]byte, 40)...)} {
+		_, err := pa.Write(junk)
+		require.NoError(t, err)
+	}
+	data := randomBytes(100<<10, 4)
+	require.True(t, bytes.Equal(data, transfer(t, a, b, data)))
+	require.EqualValues(t, 4, b.Stats().Malformed)
+	require.NoError(t, b.Close())
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  Options
+		err  string
+	}{
+		{"defaults", Options{}, ""},
+		{"tiny mtu", Options{MTU: 100}, "mtu 100"},
+		{"rto order", Options{MinRTO: time.Second, MaxRTO: time.Millisecond}, "max_rto"},
+		{"keepalive", Options{KeepAlive: time.Minute, IdleTimeout: time.Second}, "keepalive"},
+		{"window", Options{RecvWindow: 1 << 21}, "recv_window"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.opt.withDefaults().validate()
+			if tt.err == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.err)
+		})
+	}
+}

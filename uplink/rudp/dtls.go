@@ -268,6 +268,11 @@ func Dial(ctx context.Context, addr string, cfg *dtls.Config, opt Options) (*Con
 func newDTLSConn(dc *dtls.Conn, opt Options) *Conn {
 	c := newConn(dc, opt)
 	c.dtls = dc
+	// Fixed by the handshake; read once, since reading it means
+	// serialising the session state.
+	if st, ok := dc.ConnectionState(); ok {
+		c.cid = connectionIDInUse(&st)
+	}
 	return c
 }
 
@@ -439,7 +444,7 @@ func (c *Conn) State() ConnState {
 		CipherSuite:      dtls.CipherSuiteName(st.CipherSuiteID),
 		PeerCertificates: parseChain(st.PeerCertificates),
 	}
-	cs.ConnectionID = connectionIDInUse(&st)
+	cs.ConnectionID = c.cid
 	return cs
 }
 

@@ -17,8 +17,8 @@ type Options struct {
 	AckDelay         time.Duration // longest an acknowledgement waits for a second segment; default 5ms
 	MinRTO           time.Duration // default 200ms
 	MaxRTO           time.Duration // cap on the backed-off timeout, so a restored link is noticed soon; default 4s
-	SendBuffer       int           // bytes written but not yet acknowledged before Write blocks; default 4 MiB
-	RecvWindow       int           // segments the receiver buffers ahead of Read; default 4096
+	SendBuffer       int           // bytes written but not yet acknowledged before Write blocks; default 2 MiB
+	RecvWindow       int           // segments the receiver buffers ahead of Read; default 2048 (about 2.2 MB)
 	InitialCwnd      int           // segments; default 16
 	CloseTimeout     time.Duration // how long Close waits for written data to be acknowledged; default 5s
 	AcceptBacklog    int           // handshaken connections waiting for Accept; default 64
@@ -52,8 +52,8 @@ func (o Options) withDefaults() Options {
 	def(&o.AckDelay, 5*time.Millisecond)
 	def(&o.MinRTO, 200*time.Millisecond)
 	def(&o.MaxRTO, 4*time.Second)
-	defInt(&o.SendBuffer, 4<<20)
-	defInt(&o.RecvWindow, 4096)
+	defInt(&o.SendBuffer, 2<<20)
+	defInt(&o.RecvWindow, 2048)
 	defInt(&o.InitialCwnd, 16)
 	def(&o.CloseTimeout, 5*time.Second)
 	defInt(&o.AcceptBacklog, 64)
