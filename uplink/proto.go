@@ -95,7 +95,14 @@ type Data struct {
 	Payload []byte // Count records, each a uvarint length and its bytes
 }
 
-// Ack acknowledges every sequence up to and including Cumulative.
+// Ack says the collector holds durably the Data message whose last
+// sequence is Cumulative and every Data sent before it on this session.
+// A collector acks each Data in the order it came. Within one session of
+// failover mode that is every sequence up to Cumulative; in balance mode a
+// session may carry a resent batch numbered below earlier ones, so the
+// sender matches acks to batches in send order. Selective ranges (the count
+// on the wire is always 0) are left to the transport: uplink/rudp
+// acknowledges segments selectively under the byte stream.
 type Ack struct {
 	Cumulative uint64
 }
