@@ -41,7 +41,10 @@ starts a gateway with an empty spool, lets it spool --records lines from a
 file while the collector is down, then starts the collector and times the
 acks from the first to the last: records/s, and MB/s of line payload (the
 bytes of the lines, without newlines). The table shows the median of --runs
-runs. Needs root; without it, says so and exits 0.`,
+runs, one table per --delay: 0 is a bare veth pair (microseconds of RTT,
+where TCP recovers from loss almost at once); a delay puts a wire that holds
+each packet that long between two TUN devices, as a long fiber would (this
+kernel has no netem). Needs root; without it, says so and exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := linklab.Available(); err != nil {
@@ -59,6 +62,8 @@ runs. Needs root; without it, says so and exits 0.`,
 	f.StringVar(&o.weir, "weir", "", "weir binary (default: built from this module)")
 	f.StringVar(&o.collector, "collector", "", "weir-collector binary (default: built from this module)")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "longest a run may take")
+	f.DurationSliceVar(&o.delays, "delay", []time.Duration{0, 10 * time.Millisecond},
+		"one-way latencies of the link, a table each (0: a bare veth pair; else TUN devices joined by a delaying wire)")
 	f.StringVar(&o.dir, "dir", "", "work directory (default: a temporary one, removed after)")
 	return cmd
 }
@@ -70,6 +75,7 @@ type linkOptions struct {
 	transports      []string
 	weir, collector string
 	timeout         time.Duration
+	delays          []time.Duration
 	dir             string
 }
 
@@ -134,8 +140,29 @@ func benchLink(ctx context.Context, o linkOptions) error {
 		return err
 	}
 
-	fmt.Printf("uplink goodput across a namespace link (veth, nftables random drop each way), %d lines of ~%d bytes a run, median of %d runs\n\n",
-		o.records, payload/o.records, o.runs)
+	for i, d := range o.delays {
+		if d < 0 {
+			return fmt.Errorf("link: --delay %s: must not be negative", d)
+		}
+		if i > 0 {
+			fmt.Println()
+		}
+		link := "a veth pair"
+		if d > 0 {
+			link = fmt.Sprintf("TUN devices joined by a wire holding each packet %s (RTT %s)", d, 2*d)
+		}
+		fmt.Printf("uplink goodput across %s between two namespaces, nftables random drop each way;\n%d lines of ~%d bytes a run, median of %d runs\n\n",
+			link, o.records, payload/o.records, o.runs)
+		if err := linkTable(ctx, o, d, dir, p, lines, payload); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// linkTable measures and prints one table: every transport at every loss
+// rate over a link with one-way delay d.
+func linkTable(ctx context.Context, o linkOptions, d time.Duration, dir, p string, lines []byte, payload int) error {
 	cells := map[string]map[int]*linkCell{}
 	for _, tr := range o.transports {
 		cells[tr] = map[int]*linkCell{}
@@ -154,7 +181,7 @@ func benchLink(ctx context.Context, o linkOptions) error {
 			fmt.Fprintf(os.Stderr, "link: %s not measured: %s\n", tr, na)
 			continue
 		}
-		lab, err := linklab.New(ctx, "bench-"+tr)
+		lab, err := linklab.New(ctx, linklab.Options{Label: "bench-" + tr, Delay: d})
 		if err != nil {
 			return err
 		}
@@ -166,7 +193,7 @@ func benchLink(ctx context.Context, o linkOptions) error {
 					return err
 				}
 				for i := range o.runs {
-					r := linkRun{lab: lab, transport: tr, dir: filepath.Join(dir, fmt.Sprintf("%s-%d-%d", tr, l, i)),
+					r := linkRun{lab: lab, transport: tr, dir: filepath.Join(dir, fmt.Sprintf("%s-%s-%d-%d", tr, d, l, i)),
 						pki: p, weir: o.weir, collector: o.collector, lines: lines, records: o.records, timeout: o.timeout}
 					before, err := lab.Counters(ctx, linklab.Uplink)
 					if err != nil {
@@ -174,7 +201,7 @@ func benchLink(ctx context.Context, o linkOptions) error {
 					}
 					recs, err := r.run(ctx)
 					if err != nil {
-						return fmt.Errorf("link: %s at %d%% loss, run %d: %w", tr, l, i+1, err)
+						return fmt.Errorf("link: %s at %d%% loss, delay %s, run %d: %w", tr, l, d, i+1, err)
 					}
 					after, err := lab.Counters(ctx, linklab.Uplink)
 					if err != nil {
@@ -185,7 +212,7 @@ func benchLink(ctx context.Context, o linkOptions) error {
 					if rcv := after.Received - before.Received; rcv > 0 {
 						c.dropped = append(c.dropped, float64(after.Dropped-before.Dropped)/float64(rcv))
 					}
-					fmt.Fprintf(os.Stderr, "link: %s %d%% run %d: %.0f records/s\n", tr, l, i+1, recs)
+					fmt.Fprintf(os.Stderr, "link: %s, delay %s, %d%% loss, run %d: %.0f records/s\n", tr, d, l, i+1, recs)
 				}
 			}
 			return nil

@@ -92,7 +92,7 @@ type linkE2E struct {
 
 func newLinkE2E(t *testing.T, b binaries, transport string) *linkE2E {
 	t.Helper()
-	lab, err := linklab.New(context.Background(), transport)
+	lab, err := linklab.New(context.Background(), linklab.Options{Label: transport})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, lab.Close()) })
 	dir := t.TempDir()

@@ -3,7 +3,9 @@
 //
 // A Lab is two fresh namespaces, one for the gateway and one for the
 // collector, joined by a veth pair with fixed addresses (Gateway.Addr,
-// Collector.Addr). Each namespace can run commands (Command) and open
+// Collector.Addr); or, with Options.Delay, by two TUN devices and a wire in
+// this process that holds each packet for the delay, since this kernel has
+// no netem to give a link latency. Each namespace can run commands (Command) and open
 // sockets from this process (Listen, ListenUDP, Dial), so a test can put a
 // real weir and weir-collector on either side of the link and spoil the
 // link between them:

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -60,11 +61,26 @@ func (d Direction) String() string {
 	return fmt.Sprintf("direction(%d)", int(d))
 }
 
-// Lab is two namespaces joined by a veth pair. Its methods are safe for
+// Options shape a lab.
+type Options struct {
+	// Label (letters, digits, '-') goes into the namespace names to tell
+	// labs apart in `ip netns`; it may be empty.
+	Label string
+	// Delay is the one-way latency of the link. Zero: a veth pair, as
+	// fast as the machine. Above zero: a pair of TUN devices joined by
+	// this process, which holds each packet that long (this kernel has no
+	// netem); loss, outages and the rest work the same.
+	Delay time.Duration
+}
+
+// Lab is two namespaces joined by a link. Its methods are safe for
 // concurrent use.
 type Lab struct {
 	Gateway   Namespace
 	Collector Namespace
+
+	delay time.Duration
+	wire  io.Closer // the TUN wire when delay > 0
 
 	mu      sync.Mutex
 	loss    [2]int // percent, by Direction
@@ -95,16 +111,19 @@ func Available() error {
 }
 
 // New creates the two namespaces and the link between them, lossless.
-// label (letters, digits, '-') goes into the namespace names to tell labs
-// apart in `ip netns`; it may be empty. Close removes everything.
-func New(ctx context.Context, label string) (*Lab, error) {
+// Close removes everything.
+func New(ctx context.Context, o Options) (*Lab, error) {
 	if err := Available(); err != nil {
 		return nil, err
 	}
+	label := o.Label
 	for _, r := range label {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
 			return nil, fmt.Errorf("linklab: label %q: only letters, digits and '-'", label)
 		}
+	}
+	if o.Delay < 0 || o.Delay > 10*time.Second {
+		return nil, fmt.Errorf("linklab: delay %s is outside 0..10s", o.Delay)
 	}
 	if err := RemoveStale(ctx); err != nil {
 		return nil, err
@@ -120,6 +139,7 @@ func New(ctx context.Context, label string) (*Lab, error) {
 	l := &Lab{
 		Gateway:   Namespace{Name: base + "-gw", Addr: netip.MustParseAddr(gatewayIP)},
 		Collector: Namespace{Name: base + "-co", Addr: netip.MustParseAddr(collectorIP)},
+		delay:     o.Delay,
 	}
 	if err := l.setup(ctx); err != nil {
 		return nil, errors.Join(err, l.Close())
@@ -133,10 +153,15 @@ func (l *Lab) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	// Both ends are created straight in their namespaces, so the interface
-	// name never appears in (nor clashes in) the root namespace.
-	if err := run(ctx, nil, "ip", "link", "add", Iface, "netns", l.Gateway.Name,
+	if l.delay > 0 {
+		if err := l.makeWire(); err != nil {
+			return err
+		}
+	} else if err := run(ctx, nil, "ip", "link", "add", Iface, "netns", l.Gateway.Name,
 		"type", "veth", "peer", "name", Iface, "netns", l.Collector.Name); err != nil {
+		// Both ends are created straight in their namespaces, so the
+		// interface name never appears in (nor clashes in) the root
+		// namespace.
 		return err
 	}
 	for _, ns := range []Namespace{l.Gateway, l.Collector} {
@@ -144,8 +169,11 @@ func (l *Lab) setup(ctx context.Context) error {
 			{"ip", "-n", ns.Name, "link", "set", "lo", "up"},
 			{"ip", "-n", ns.Name, "addr", "add", fmt.Sprintf("%s/%d", ns.Addr, prefixLen), "dev", Iface},
 			{"ip", "-n", ns.Name, "link", "set", Iface, "up"},
+		}
+		if l.delay == 0 {
 			// One drop must lose one packet, not a 64 KiB super-packet.
-			{"ip", "netns", "exec", ns.Name, "ethtool", "-K", Iface, "gso", "off", "tso", "off", "gro", "off"},
+			// (A TUN device without a virtio header never aggregates.)
+			steps = append(steps, []string{"ip", "netns", "exec", ns.Name, "ethtool", "-K", Iface, "gso", "off", "tso", "off", "gro", "off"})
 		}
 		for _, s := range steps {
 			if err := run(ctx, nil, s[0], s[1:]...); err != nil {
@@ -175,6 +203,9 @@ func (l *Lab) Close() error {
 	var errs []error
 	for _, r := range relays {
 		errs = append(errs, r.Close())
+	}
+	if l.wire != nil {
+		errs = append(errs, l.wire.Close())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()

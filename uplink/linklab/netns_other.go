@@ -17,3 +17,5 @@ func killProcess(int) {}
 
 // Do needs Linux.
 func (n Namespace) Do(func() error) error { return platformAvailable() }
+
+func (l *Lab) makeWire() error { return platformAvailable() }
