@@ -41,9 +41,6 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 		peerExpiry = chain[0].NotAfter
 	}
 	es.connected(link.Describe(), peerExpiry)
-	if err := d.resume(welcome.Highest); err != nil {
-		return true, err
-	}
 	es.update(func(st *EndpointStatus) { st.Active = true })
 	s.update(func(st *Status) {
 		st.ConnectedAt, st.LastError, st.LastReason = time.Now(), "", ""
@@ -66,6 +63,9 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 		s.update(func(st *Status) { st.LastError, st.LastReason = err.Error(), uplink.Classify(err) })
 	}()
 
+	if err := d.resume(welcome.Highest); err != nil {
+		return true, err
+	}
 	comp, err := uplink.NewCompressor(s.cfg.Codec(), s.cfg.CompressionLevel)
 	if err != nil {
 		return true, err
@@ -74,7 +74,9 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 
 	replies := make(chan reply, s.cfg.Window+8)
 	rerr := make(chan error, 1)
-	go func() { rerr <- readReplies(br, replies) }()
+	done := make(chan struct{})
+	defer close(done)
+	go func() { rerr <- readReplies(br, replies, done) }()
 
 	w := frameWriter{conn: link, timeout: s.cfg.AckTimeout}
 	var (
@@ -219,7 +221,7 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 
 // readReplies passes on Acks and Pongs; an Error from the collector ends
 // the session with its reason.
-func readReplies(br *bufio.Reader, out chan<- reply) error {
+func readReplies(br *bufio.Reader, out chan<- reply, done <-chan struct{}) error {
 	var buf []byte
 	for {
 		t, body, b, err := uplink.ReadFrame(br, buf, uplink.DefaultMaxFrame)
@@ -231,15 +233,21 @@ func readReplies(br *bufio.Reader, out chan<- reply) error {
 		if err != nil {
 			return err
 		}
+		var r reply
 		switch m := m.(type) {
 		case *uplink.Ack:
-			out <- reply{ack: m.Cumulative}
+			r = reply{ack: m.Cumulative}
 		case *uplink.Pong:
-			out <- reply{pong: m}
+			r = reply{pong: m}
 		case *uplink.Error:
 			return m
 		default:
 			return fmt.Errorf("unexpected %s message", msgName(m))
+		}
+		select {
+		case out <- r:
+		case <-done:
+			return nil
 		}
 	}
 }
