@@ -45,6 +45,7 @@ type Stats struct {
 	BytesReceived         uint64 // payload bytes delivered in order towards Read
 	KeepalivesSent        uint64
 	Malformed             uint64 // datagrams that did not decode as segments
+	ReadErrors            uint64 // records the DTLS layer rejected (forged, corrupt) or non-fatal alerts
 	WriteErrors           uint64 // datagrams the socket refused (counted as lost)
 	LossBackoffs          uint64 // heavy-loss rounds that cut the bandwidth estimate
 }
@@ -206,6 +207,10 @@ func (c *Conn) tsNow(now time.Time) uint32 {
 func (c *Conn) Read(p []byte) (int, error) {
 	for {
 		c.mu.Lock()
+		if c.closing {
+			c.mu.Unlock()
+			return 0, net.ErrClosed
+		}
 		if avail := len(c.rbuf) - c.roff; avail > 0 && len(p) > 0 {
 			before := c.rcvWndLocked()
 			n := copy(p, c.rbuf[c.roff:])
@@ -399,13 +404,22 @@ func (c *Conn) readLoop() {
 		n, err := c.lower.Read(buf)
 		if err != nil {
 			c.mu.Lock()
+			ended := c.err != nil
 			switch {
 			case c.closing:
 				c.failLocked(net.ErrClosed)
 			case errors.Is(err, io.EOF):
 				c.failLocked(ErrPeerClosed)
-			default:
+			case errors.Is(err, net.ErrClosed) || ended:
 				c.failLocked(fmt.Errorf("rudp: read from %s: %w", c.RemoteAddr(), err))
+			default:
+				// Pion hands up records it could not authenticate or
+				// decode, and non-fatal alerts, and reads on; anyone can
+				// send those to our port, so they must not end the session.
+				c.stats.ReadErrors++
+				c.mu.Unlock()
+				c.opt.Logger.Debug("rudp: dropped record", "peer", c.RemoteAddr().String(), "err", err)
+				continue
 			}
 			c.mu.Unlock()
 			signal(c.readable)

@@ -424,3 +424,49 @@ func TestDTLSLossyPath(t *testing.T) {
 		<-srv
 	}
 }
+
+// TestDTLSForgedDatagrams sends junk and forged records at both ends of a
+// live session: anyone can, so they must be dropped, not end it.
+func TestDTLSForgedDatagrams(t *testing.T) {
+	p := newTestPKI(t, pki.Options{})
+	ln := listen(t, p.collector, nil)
+	srv := echo(t, ln)
+	cfg, err := ClientConfig(p.gateway, "127.0.0.1")
+	require.NoError(t, err)
+	c, err := Dial(context.Background(), ln.Addr().String(), cfg, fastOpts())
+	require.NoError(t, err)
+	defer c.Close()
+	sc := <-srv
+
+	attacker, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer attacker.Close()
+	rng := rand.New(rand.NewPCG(3, 3))
+	forged := func() [][]byte {
+		junk := randomBytes(100, rng.Uint64())
+		// An application-data record of epoch 1 with a made-up sequence
+		// number and ciphertext.
+		rec := append([]byte{23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9, 0, 40}, randomBytes(40, rng.Uint64())...)
+		// The same with the server's connection ID length of zeros.
+		cidRec := append([]byte{25, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9}, make([]byte, cidLen)...)
+		cidRec = append(cidRec, 0, 40)
+		cidRec = append(cidRec, randomBytes(40, rng.Uint64())...)
+		return [][]byte{junk, rec, cidRec, {}}
+	}
+	for _, to := range []net.Addr{c.LocalAddr(), ln.Addr()} {
+		for i := 0; i < 20; i++ {
+			for _, d := range forged() {
+				_, _ = attacker.WriteTo(d, to)
+			}
+		}
+	}
+	msg := randomBytes(64<<10, 12)
+	go func() { _, _ = c.Write(msg) }()
+	got := make([]byte, len(msg))
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err = io.ReadFull(c, got)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(msg, got))
+	require.Equal(t, c.RemoteAddr().String(), ln.Addr().String())
+	t.Logf("client read errors %d, server read errors %d", c.Stats().ReadErrors, sc.Stats().ReadErrors)
+}
