@@ -95,7 +95,7 @@ func DefaultConfig() Config {
 		BatchMaxRecords:   1000,
 		BatchMaxBytes:     1 << 20,
 		FlushInterval:     200 * time.Millisecond,
-		Window:            4,
+		Window:            16,
 		ConnectTimeout:    10 * time.Second,
 		AckTimeout:        30 * time.Second,
 		Keepalive:         15 * time.Second,
