@@ -21,7 +21,7 @@ func TestPrintLink(t *testing.T) {
 			Endpoints: []sender.EndpointStatus{
 				{Endpoint: "tls://a:7443", State: sender.StateBackoff, Loss1m: -1, Loss15m: -1, HandshakeFailures: 4,
 					FailureReasons: map[uplink.Reason]uint64{uplink.ReasonUnknownCA: 4}, OutageSeconds: 125,
-					LastError: "uplink: connect to tls://a:7443: remote error: tls: unknown certificate authority",
+					LastError:  "uplink: connect to tls://a:7443: remote error: tls: unknown certificate authority",
 					LastReason: uplink.ReasonUnknownCA, LastErrorAt: now.Add(-3 * time.Second)},
 				{Endpoint: "dtls://b:7444", State: sender.StateConnected, Active: true, Negotiated: "DTLS 1.2, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, connection id",
 					SRTTMillis: 21.4, RTTVarMillis: 3.2, RTTSource: "rudp", Loss1m: 0.098, Loss15m: 0.101, GoodputBitsPS: 2.5e6,
