@@ -118,7 +118,13 @@ func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
 	}
 	fmt.Fprintln(w)
 	if u.LastError != "" {
-		fmt.Fprintf(w, "         last error: %s\n", u.LastError)
+		fmt.Fprintf(w, "         last error (%s): %s\n", u.LastReason, u.LastError)
+	}
+	if u.CertWarning != "" {
+		fmt.Fprintf(w, "         WARNING: %s\n", u.CertWarning)
+	}
+	if len(u.Endpoints) > 1 || (len(u.Endpoints) == 1 && u.Endpoints[0].HandshakeFailures > 0) {
+		fmt.Fprintln(w, "         `weir link` shows each endpoint's RTT, loss, handshakes and outages")
 	}
 }
 
