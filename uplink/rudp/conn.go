@@ -46,6 +46,7 @@ type Stats struct {
 	KeepalivesSent        uint64
 	Malformed             uint64 // datagrams that did not decode as segments
 	ReadErrors            uint64 // records the DTLS layer rejected (forged, corrupt) or non-fatal alerts
+	SpuriousRetransmits   uint64 // retransmissions whose original arrived after all (reordering)
 	WriteErrors           uint64 // datagrams the socket refused (counted as lost)
 	LossBackoffs          uint64 // heavy-loss rounds that cut the bandwidth estimate
 }
@@ -57,8 +58,9 @@ type outSeg struct {
 	fin    bool
 	xmits  int
 	sentAt time.Time
-	sacked bool // delivered; kept until the cumulative ack passes it
-	lost   bool // declared lost, waiting to be retransmitted
+	sentTs uint32 // timestamp of the last transmission, to spot spurious retransmissions
+	sacked bool   // delivered; kept until the cumulative ack passes it
+	lost   bool   // declared lost, waiting to be retransmitted
 	// Delivery-rate state when last sent (see rateSample).
 	rsDelivered   int64
 	rsDeliveredAt time.Time
@@ -128,6 +130,8 @@ type Conn struct {
 	pingTs        uint32
 	pingOut       bool
 	rtt           rttEstimator
+	reoMult       int // RACK reordering window in quarters of the min RTT, raised by spurious retransmissions
+	lostSinceSpur int
 	cc            *bbr
 	free          [][]byte  // payload buffers for reuse
 	freeSegs      []*outSeg // segment records for reuse: no allocation per segment in steady state
@@ -169,6 +173,7 @@ func newConn(lower net.Conn, opt Options) *Conn {
 		lastSend:  now,
 		lastRecv:  now,
 		rtt:       newRTTEstimator(opt.MinRTO, opt.MaxRTO),
+		reoMult:   1,
 		ooo:       make(map[uint64][]byte),
 	}
 	c.cc = newBBR(c.mss+headerLen, opt.InitialCwnd)
@@ -473,7 +478,7 @@ func (c *Conn) processAckLocked(now time.Time, seg *segment) {
 	for c.sndUna < seg.ack {
 		s := c.out[0]
 		if !s.sacked {
-			c.deliverLocked(now, s, &newest, &have)
+			c.deliverLocked(now, s, seg.tsecr, &newest, &have)
 		}
 		c.out[0] = nil
 		c.out = c.out[1:]
@@ -494,7 +499,7 @@ func (c *Conn) processAckLocked(now time.Time, seg *segment) {
 		for q := lo; q < hi; q++ {
 			if s := c.out[q-c.sndUna]; !s.sacked {
 				s.sacked = true
-				c.deliverLocked(now, s, &newest, &have)
+				c.deliverLocked(now, s, seg.tsecr, &newest, &have)
 			}
 		}
 	}
@@ -538,7 +543,15 @@ func (c *Conn) processAckLocked(now time.Time, seg *segment) {
 	signal(c.writable)
 }
 
-func (c *Conn) deliverLocked(now time.Time, s *outSeg, newest *outSeg, have *bool) {
+func (c *Conn) deliverLocked(now time.Time, s *outSeg, tsecr uint32, newest *outSeg, have *bool) {
+	if s.xmits > 1 && tsecr != 0 && int32(tsecr-s.sentTs) < 0 {
+		// The ack echoes a segment sent before this retransmission, so an
+		// earlier copy arrived: the path reorders more than RACK allowed
+		// for (the Eifel test, RFC 3522). Widen the window.
+		c.stats.SpuriousRetransmits++
+		c.reoMult = min(c.reoMult+1, 4*4)
+		c.lostSinceSpur = 0
+	}
 	if s.lost {
 		s.lost = false
 		c.lostCount--
@@ -566,7 +579,11 @@ func (c *Conn) detectLossLocked(now time.Time) {
 	if rtt == 0 {
 		rtt = initialRTO
 	}
-	wait := rtt + max(c.rtt.minRTT/4, time.Millisecond)
+	reo := max(time.Duration(c.reoMult)*c.rtt.minRTT/4, time.Millisecond)
+	if c.rtt.srtt > 0 {
+		reo = min(reo, c.rtt.srtt)
+	}
+	wait := rtt + reo
 	for _, s := range c.out {
 		if s.sacked || s.lost || s.xmits == 0 {
 			continue
@@ -590,6 +607,12 @@ func (c *Conn) detectLossLocked(now time.Time) {
 }
 
 func (c *Conn) markLostLocked(s *outSeg) {
+	if c.lostSinceSpur++; c.lostSinceSpur >= 64 && c.reoMult > 1 {
+		// Losses without spurious retransmissions: narrow the window
+		// again, so real losses are repaired sooner (RFC 8985 7.2).
+		c.reoMult--
+		c.lostSinceSpur = 0
+	}
 	s.lost = true
 	c.inflight -= s.wire()
 	c.lostCount++
@@ -976,6 +999,7 @@ func (c *Conn) transmitLocked(now time.Time, s *outSeg, buf []byte) []byte {
 		c.probeAt = now.Add(c.probeTimeout())
 	}
 	s.sentAt = now
+	s.sentTs = c.tsNow(now)
 	s.rsDelivered, s.rsDeliveredAt, s.rsFirstSentAt = c.delivered, c.deliveredAt, c.firstSentAt
 	s.rsAppLimited = c.appLimited != 0
 	c.cc.onSend()

@@ -53,7 +53,7 @@ func TestStreamOverLossyPipe(t *testing.T) {
 		size   int
 		minGot float64 // fraction of segments that must not be retransmitted, a sanity bound
 	}{
-		{"clean", linkCfg{delay: time.Millisecond}, 2 << 20, 1},
+		{"clean", linkCfg{delay: time.Millisecond}, 2 << 20, 0.99},
 		{"loss1", linkCfg{delay: time.Millisecond, loss: 0.01}, 1 << 20, 0.9},
 		{"loss5", linkCfg{delay: time.Millisecond, loss: 0.05}, 1 << 20, 0.8},
 		{"loss10", linkCfg{delay: time.Millisecond, loss: 0.10}, 1 << 20, 0.7},
@@ -75,7 +75,14 @@ func TestStreamOverLossyPipe(t *testing.T) {
 			require.EqualValues(t, len(data), st.BytesAcked)
 			require.EqualValues(t, len(data), b.Stats().BytesReceived)
 			if tt.link.loss == 0 && tt.link.reorder == 0 {
-				require.Zero(t, st.SegmentsRetransmitted, "retransmissions on a clean link")
+				// None, but for a probe or timeout when the race detector
+				// starves a goroutine for longer than the 50 ms minimum RTO.
+				require.LessOrEqual(t, st.SegmentsRetransmitted*100, st.SegmentsSent, "retransmissions on a clean link")
+			}
+			if tt.link.reorder > 0 && st.SegmentsRetransmitted > 0 {
+				// Reordering makes RACK retransmit early; the Eifel test
+				// must notice, which widens the reordering window.
+				require.Positive(t, st.SpuriousRetransmits)
 			}
 			first := float64(st.SegmentsSent-st.SegmentsRetransmitted) / float64(st.SegmentsSent)
 			require.GreaterOrEqual(t, first, tt.minGot, "too many retransmissions: %+v", st)
