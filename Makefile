@@ -8,7 +8,9 @@ GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 FUZZTIME ?= 10s
 FUZZ_TARGETS := \
 	./gateway/event:FuzzDecode \
-	./uplink:FuzzDecode
+	./uplink:FuzzDecode \
+	./uplink/collector:FuzzBatch \
+	./uplink/rudp:FuzzDecodeSegment
 
 .PHONY: all build deps test test-arm vet lint unit fuzz demo bench clean
 
