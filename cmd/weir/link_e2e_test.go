@@ -92,7 +92,13 @@ type linkE2E struct {
 
 func newLinkE2E(t *testing.T, b binaries, transport string) *linkE2E {
 	t.Helper()
-	lab, err := linklab.New(context.Background(), linklab.Options{Label: transport})
+	return newDelayedLinkE2E(t, b, transport, 0)
+}
+
+// newDelayedLinkE2E is newLinkE2E over a link with a one-way delay.
+func newDelayedLinkE2E(t *testing.T, b binaries, transport string, delay time.Duration) *linkE2E {
+	t.Helper()
+	lab, err := linklab.New(context.Background(), linklab.Options{Label: transport, Delay: delay})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, lab.Close()) })
 	dir := t.TempDir()
@@ -393,36 +399,45 @@ func (e *linkE2E) uplinkStatus() map[string]any {
 }
 
 // TestLinkLoss sends 100,000 lines across a link losing 10 % of the
-// packets each way, for each transport, and checks every one arrived
-// exactly once with its content.
+// packets each way, for each transport, on a bare veth pair and on a link
+// with 5 ms each way (10 ms RTT), and checks every one arrived exactly once
+// with its content.
 func TestLinkLoss(t *testing.T) {
 	b := linkBinaries(t)
 	const n = 100_000
 	for _, tr := range transports() {
-		t.Run(tr, func(t *testing.T) {
-			b.need(t, tr)
-			e := newLinkE2E(t, b, tr)
-			ctx := context.Background()
-			require.NoError(t, e.lab.SetLossBoth(ctx, 10))
-			e.startCollector()
-			e.appendLines(0, n)
-			start := time.Now()
-			e.startGateway()
-			s := newSinkReader(t, e.sink, linkGateway)
-			took := e.waitLines(s, n, 6*time.Minute, 90*time.Second)
-			time.Sleep(500 * time.Millisecond) // a duplicate would arrive now
-			s.poll()
-			s.complete(n)
-			up, err := e.lab.Counters(ctx, linklab.Uplink)
-			require.NoError(t, err)
-			down, err := e.lab.Counters(ctx, linklab.Downlink)
-			require.NoError(t, err)
-			t.Logf("%s: %d lines across 10%%/10%% loss in %s (%.0f lines/s since the gateway started); packets dropped %d/%d uplink, %d/%d downlink",
-				tr, n, took.Round(time.Millisecond), float64(n)/time.Since(start).Seconds(), up.Dropped, up.Received, down.Dropped, down.Received)
-			require.Greater(t, up.Dropped, up.Received/20, "the uplink lost packets")
-			require.Greater(t, down.Dropped, down.Received/20, "the downlink lost packets")
-		})
+		for _, delay := range []time.Duration{0, 5 * time.Millisecond} {
+			t.Run(fmt.Sprintf("%s/delay_%s", tr, delay), func(t *testing.T) {
+				b.need(t, tr)
+				linkLoss(t, newDelayedLinkE2E(t, b, tr, delay), n)
+			})
+		}
 	}
+}
+
+// linkLoss sends n lines across the link of e at 10 % loss each way and
+// checks the sink holds each exactly once.
+func linkLoss(t *testing.T, e *linkE2E, n int) {
+	tr, delay := e.transport, e.lab.Delay()
+	ctx := context.Background()
+	require.NoError(t, e.lab.SetLossBoth(ctx, 10))
+	e.startCollector()
+	e.appendLines(0, n)
+	start := time.Now()
+	e.startGateway()
+	s := newSinkReader(t, e.sink, linkGateway)
+	took := e.waitLines(s, n, 6*time.Minute, 90*time.Second)
+	time.Sleep(500 * time.Millisecond) // a duplicate would arrive now
+	s.poll()
+	s.complete(n)
+	up, err := e.lab.Counters(ctx, linklab.Uplink)
+	require.NoError(t, err)
+	down, err := e.lab.Counters(ctx, linklab.Downlink)
+	require.NoError(t, err)
+	t.Logf("%s, delay %s: %d lines across 10%%/10%% loss in %s (%.0f lines/s since the gateway started); packets dropped %d/%d uplink, %d/%d downlink",
+		tr, delay, n, took.Round(time.Millisecond), float64(n)/time.Since(start).Seconds(), up.Dropped, up.Received, down.Dropped, down.Received)
+	require.Greater(t, up.Dropped, up.Received/20, "the uplink lost packets")
+	require.Greater(t, down.Dropped, down.Received/20, "the downlink lost packets")
 }
 
 // link returns `weir link --json`, and false while this weir has no link
@@ -485,13 +500,6 @@ func jsonStrings(v any, keys ...string) []string {
 	return out
 }
 
-func cmpOr(a, b []string) []string {
-	if a != nil {
-		return a
-	}
-	return b
-}
-
 func sum(f []float64) float64 {
 	var s float64
 	for _, x := range f {
@@ -504,6 +512,7 @@ func sum(f []float64) float64 {
 // records keep being written; once it is back everything arrives, once.
 func TestLinkOutage(t *testing.T) {
 	b := linkBinaries(t)
+	t.Parallel() // mostly waiting out the outage
 	const (
 		n      = 20_000
 		rate   = 500 // lines a second
@@ -583,10 +592,10 @@ func slicesMax(f []float64) float64 {
 	return m
 }
 
-// TestLinkRefused presents certificates the collector must refuse, over
-// each transport, and checks nothing is delivered and both sides say why:
-// the collector in its log, the gateway in `weir status` (and `weir link`
-// once it exists).
+// TestLinkRefused presents certificates and ids the other side must
+// refuse, over each transport, and checks nothing is delivered and both
+// sides say why: the collector in its log, the gateway as the reason in
+// `weir status` and `weir link`.
 func TestLinkRefused(t *testing.T) {
 	b := linkBinaries(t)
 	cases := []struct {
@@ -594,11 +603,11 @@ func TestLinkRefused(t *testing.T) {
 		// arrange changes the gateway's identity; it runs after the
 		// shared PKI is made.
 		arrange func(t *testing.T, e *linkE2E)
-		// Any of these (lower case) must be in the collector's log, in the
-		// gateway's last error, and in `weir link`; over dtls, the dtls
-		// lists where given.
-		collector, gateway, link             []string
-		dtlsCollector, dtlsGateway, dtlsLink []string
+		// reason is the gateway's last_reason; a warning of the
+		// collector's log must name one of collector (lower case), over
+		// dtls one of dtlsCollector where given.
+		reason                   string
+		collector, dtlsCollector []string
 	}{
 		{
 			name: "gateway from another CA",
@@ -608,18 +617,11 @@ func TestLinkRefused(t *testing.T) {
 				e.run(e.b.coll, "pki", "issue-gateway", linkGateway, "--dir", rogue)
 				e.cert, e.key = pki.GatewayFiles(rogue, linkGateway)
 			},
+			reason: "unknown_ca",
 			// crypto/tls's client, given only Certificates, withholds a
-			// certificate the server's CA list does not name, so over tls
-			// the refusal reads "certificate required" until the sender
-			// presents its certificate regardless (GetClientCertificate).
-			collector: []string{"unknown authority", "unknown_ca", "didn't provide a certificate"},
-			gateway:   []string{"unknown certificate authority", "unknown_ca", "unknown authority", "certificate required"},
-			link:      []string{"unknown_ca", "bad_certificate"},
-			// pion/dtls answers any refused certificate with a bare
-			// BadCertificate alert: the gateway learns no more than that,
-			// the collector's log has the detail.
-			dtlsGateway: []string{"badcertificate", "bad_certificate", "unknown_ca"},
-			dtlsLink:    []string{"bad_certificate", "unknown_ca"},
+			// certificate the server's CA list does not name: over tls the
+			// collector sees no certificate at all.
+			collector: []string{"unknown authority", "didn't provide a certificate"},
 		},
 		{
 			name: "collector from another CA",
@@ -628,14 +630,13 @@ func TestLinkRefused(t *testing.T) {
 				e.run(e.b.coll, "pki", "init", "--dir", rogue, "--name", "rogue")
 				e.ca = filepath.Join(rogue, pki.CACertFile)
 			},
-			collector: []string{"unknown certificate authority", "unknown_ca", "bad certificate", "bad_certificate"},
-			gateway:   []string{"unknown authority", "unknown_ca"},
-			link:      []string{"unknown_ca"},
+			reason:    "unknown_ca",
+			collector: []string{"unknown certificate authority", "bad certificate"},
 			// The gateway refuses; over dtls the collector is told nothing
 			// it can read (it logs "invalid content type", reason other:
 			// the gateway's alert does not parse), so only the refusal is
 			// required of its log until rudp sends a readable alert.
-			dtlsCollector: []string{"unknown certificate authority", "unknown_ca", "bad certificate", "bad_certificate", "handshake refused"},
+			dtlsCollector: []string{"unknown certificate authority", "bad certificate", "badcertificate", "handshake refused"},
 		},
 		{
 			name: "gateway past its validity",
@@ -653,18 +654,14 @@ func TestLinkRefused(t *testing.T) {
 					Validity: time.Hour, Now: func() time.Time { return time.Now().Add(-48 * time.Hour) }})
 				require.NoError(t, err)
 			},
-			collector:   []string{"expired"},
-			gateway:     []string{"expired"},
-			link:        []string{"expired"},
-			dtlsGateway: []string{"expired", "badcertificate", "bad_certificate"},
-			dtlsLink:    []string{"expired", "bad_certificate"},
+			reason:    "expired",
+			collector: []string{"expired"},
 		},
 		{
 			name:      "id not the certificate",
 			arrange:   func(t *testing.T, e *linkE2E) { e.gatewayID = "gw-impostor" },
-			collector: []string{"does not match", "refused_id"},
-			gateway:   []string{"gw-impostor", "refused_id", "identity"},
-			link:      []string{"refused_id"},
+			reason:    "refused_id",
+			collector: []string{"does not match"},
 		},
 	}
 	for _, tr := range transports() {
@@ -672,48 +669,42 @@ func TestLinkRefused(t *testing.T) {
 			t.Run(tr+"/"+c.name, func(t *testing.T) {
 				b.need(t, tr)
 				t.Parallel()
-				if tr == "dtls" {
-					c.collector = cmpOr(c.dtlsCollector, c.collector)
-					c.gateway = cmpOr(c.dtlsGateway, c.gateway)
-					c.link = cmpOr(c.dtlsLink, c.link)
+				if tr == "dtls" && c.dtlsCollector != nil {
+					c.collector = c.dtlsCollector
 				}
 				e := newLinkE2E(t, b, tr)
 				c.arrange(t, e)
 				e.startCollector()
 				e.appendLines(0, 10)
 				e.startGateway()
-				anyIn := func(text string, words []string) bool {
-					text = strings.ToLower(text)
-					for _, w := range words {
-						if strings.Contains(text, w) {
-							return true
-						}
-					}
-					return false
-				}
-				var lastErr string
+				var reasons []string
 				require.Eventually(t, func() bool {
-					lastErr = strings.Join(jsonStrings(e.uplinkStatus(), "last_error", "last_reason"), " | ")
-					return anyIn(lastErr, c.gateway)
-				}, 20*time.Second, 100*time.Millisecond, "gateway's last error %q names none of %q", lastErr, c.gateway)
+					reasons = jsonStrings(e.uplinkStatus(), "last_reason")
+					return slices.Contains(reasons, c.reason)
+				}, 20*time.Second, 100*time.Millisecond, "gateway's reasons %q, want %q", reasons, c.reason)
 				// A warning or error line of the collector's log (not, say,
 				// the sink path) must give the reason.
 				var why string
 				require.Eventually(t, func() bool {
 					log, _ := os.ReadFile(e.collLog)
 					for _, l := range strings.Split(string(log), "\n") {
-						if (strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR")) && anyIn(l, c.collector) {
-							why = l
-							return true
+						low := strings.ToLower(l)
+						if !strings.Contains(l, "level=WARN") && !strings.Contains(l, "level=ERROR") {
+							continue
+						}
+						for _, w := range c.collector {
+							if strings.Contains(low, w) {
+								why = l
+								return true
+							}
 						}
 					}
 					return false
 				}, 10*time.Second, 100*time.Millisecond, "collector log names none of %q", c.collector)
-				t.Logf("%s, %s: gateway: %s", tr, c.name, lastErr)
+				t.Logf("%s, %s: gateway: %s: %s", tr, c.name, c.reason, strings.Join(jsonStrings(e.uplinkStatus(), "last_error"), " | "))
 				t.Logf("%s, %s: collector: %s", tr, c.name, why)
 				if v, ok := e.link(); ok {
-					out, _ := json.Marshal(v)
-					require.True(t, anyIn(string(out), c.link), "weir link --json names none of %q: %s", c.link, out)
+					require.Contains(t, jsonStrings(v, "last_reason"), c.reason, "weir link --json: %v", v)
 				} else {
 					t.Logf("%s: weir has no link command yet; its reason not checked", tr)
 				}
@@ -731,6 +722,7 @@ func TestLinkRefused(t *testing.T) {
 func TestLinkRebinding(t *testing.T) {
 	b := linkBinaries(t)
 	b.need(t, "dtls")
+	t.Parallel() // paced, so it can share the machine with the outage test
 	const (
 		n    = 30_000
 		rate = 2000 // lines a second

@@ -306,3 +306,6 @@ func runOutput(ctx context.Context, stdin []byte, name string, args ...string) (
 	}
 	return stdout.String(), nil
 }
+
+// Delay is the link's one-way latency (Options.Delay).
+func (l *Lab) Delay() time.Duration { return l.delay }
