@@ -139,7 +139,10 @@ func (b *bbr) onAck(now time.Time, rs rateSample, delivered int64, inflight int,
 		// in transit and overstate the rate (BBR discards them too).
 		if minRTT == 0 || rs.interval >= minRTT/2 {
 			bw := float64(rs.delivered) / rs.interval.Seconds()
-			if queueFree(rs.rtt, minRTT) {
+			// Not in startup: there the losses are mostly its own
+			// overshoot, and inflating samples would keep it from
+			// noticing the pipe is full.
+			if b.mode != modeStartup && queueFree(rs.rtt, minRTT) {
 				// The path carried what was sent, less random loss, with no
 				// queue building: its capacity is the send rate, not the
 				// delivery rate. Without this the estimate shrinks by the

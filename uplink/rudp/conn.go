@@ -119,10 +119,12 @@ type Conn struct {
 	firstSentAt   time.Time
 	appLimited    int64 // delivered count until which samples are app-limited; 0: not
 	rackSentAt    time.Time
+	highDelivered uint64 // one above the highest sequence known delivered
 	rackSeq       uint64
 	rackDeadline  time.Time
 	rtoAt         time.Time
 	probeAt       time.Time // tail loss probe due; zero: none armed
+	rtoResend     bool      // a timeout's retransmission goes out regardless of window and pacing
 	nextSend      time.Time
 	lastSend      time.Time
 	lastRecv      time.Time
@@ -142,7 +144,9 @@ type Conn struct {
 	ooo        map[uint64][]byte // out-of-order payloads above rcvNxt
 	oooFin     uint64            // sequence of an out-of-order FIN, +1; 0: none
 	ranges     []sackBlock       // received runs above rcvNxt, ascending
-	rbuf       []byte            // in order, not yet Read: rbuf[roff:]
+	lastOOO    uint64            // the most recent out-of-order arrival, reported first-class in acks
+	blocksBuf  []sackBlock
+	rbuf       []byte // in order, not yet Read: rbuf[roff:]
 	roff       int
 	eof        bool
 	tsRecent   uint32
@@ -560,6 +564,7 @@ func (c *Conn) deliverLocked(now time.Time, s *outSeg, tsecr uint32, newest *out
 	}
 	c.delivered += int64(s.wire())
 	c.deliveredAt = now
+	c.highDelivered = max(c.highDelivered, s.seq+1)
 	c.stats.BytesAcked += uint64(len(s.data))
 	if !*have || s.sentAt.After(newest.sentAt) || (s.sentAt.Equal(newest.sentAt) && s.seq > newest.seq) {
 		*newest, *have = *s, true
@@ -585,6 +590,11 @@ func (c *Conn) detectLossLocked(now time.Time) {
 	}
 	wait := rtt + reo
 	for _, s := range c.out {
+		if s.seq >= c.highDelivered {
+			// Nothing above it was reported delivered: an ack the
+			// receiver could not fit or that was lost says nothing.
+			break
+		}
 		if s.sacked || s.lost || s.xmits == 0 {
 			continue
 		}
@@ -620,8 +630,11 @@ func (c *Conn) markLostLocked(s *outSeg) {
 	c.cc.onLost()
 }
 
-// onTimeoutLocked handles an expired retransmission timer: everything in
-// flight is presumed lost and the timeout backs off.
+// onTimeoutLocked handles an expired retransmission timer: the oldest
+// segment in flight is presumed lost and the timeout backs off. Only that
+// one: once its retransmission is acknowledged, RACK finds the others that
+// are really missing, and a spurious timeout (a queue grew faster than the
+// estimate) costs one segment rather than a window.
 func (c *Conn) onTimeoutLocked(now time.Time) {
 	c.stats.Timeouts++
 	c.rtt.timedOut()
@@ -629,9 +642,12 @@ func (c *Conn) onTimeoutLocked(now time.Time) {
 	for _, s := range c.out {
 		if !s.sacked && !s.lost && s.xmits > 0 {
 			c.markLostLocked(s)
+			c.rtoResend = true
+			break
 		}
 	}
-	c.rtoAt, c.probeAt = time.Time{}, time.Time{}
+	// Backed off: the next expiry retransmits the next oldest.
+	c.rtoAt, c.probeAt = now.Add(c.rtt.rto()), time.Time{}
 }
 
 // probeTimeout is how long after the last progress a tail loss probe goes
@@ -711,6 +727,7 @@ func (c *Conn) receiveLocked(now time.Time, seg *segment) {
 				c.ooo[seg.seq] = append(c.bufLocked(), seg.payload...)
 			}
 			c.addRangeLocked(seg.seq)
+			c.lastOOO = seg.seq
 		}
 		c.ackNow = true // out of order: the sender learns of the hole at once
 	}
@@ -851,7 +868,12 @@ func (c *Conn) fillLocked(now time.Time, bufs [][]byte) (int, time.Time) {
 	windowBlocked := false
 	for n < len(bufs) {
 		s := c.nextLostLocked()
-		if s != nil {
+		force := s != nil && c.rtoResend
+		if force {
+			// The rest of the window is still counted in flight, so the
+			// window would hold this one back indefinitely.
+			c.rtoResend = false
+		} else if s != nil {
 			if c.inflight > 0 && c.inflight+s.wire() > cwnd {
 				break
 			}
@@ -868,7 +890,7 @@ func (c *Conn) fillLocked(now time.Time, bufs [][]byte) (int, time.Time) {
 				break
 			}
 		}
-		if rate > 0 && c.nextSend.After(now) {
+		if rate > 0 && c.nextSend.After(now) && !force {
 			soonest(c.nextSend)
 			break
 		}
@@ -896,9 +918,11 @@ func (c *Conn) fillLocked(now time.Time, bufs [][]byte) (int, time.Time) {
 		}
 		c.probeAt = time.Time{}
 	}
-	if n < len(bufs) && c.lostCount == 0 && len(c.pbuf) == c.poff {
-		// Short of data: rate samples until this flight is delivered say
-		// less about the path than about the application.
+	if n < len(bufs) && c.lostCount == 0 && len(c.pbuf) == c.poff && c.inflight < c.cc.bdp(c.rtt.minRTT) {
+		// Short of data with the pipe not full: rate samples until this
+		// flight is delivered say less about the path than about the
+		// application. (With a BDP in flight they do describe the path,
+		// and startup must be able to see that it is full.)
 		c.appLimited = max(c.delivered+int64(c.inflight), 1)
 	}
 	if windowBlocked {
@@ -994,6 +1018,9 @@ func (c *Conn) transmitLocked(now time.Time, s *outSeg, buf []byte) []byte {
 		c.firstSentAt, c.deliveredAt = now, now
 		c.rtoAt = now.Add(c.rtt.rto())
 	}
+	if c.rtoAt.IsZero() {
+		c.rtoAt = now.Add(c.rtt.rto())
+	}
 	if !probe {
 		c.inflight += s.wire()
 		c.probeAt = now.Add(c.probeTimeout())
@@ -1020,12 +1047,32 @@ func (c *Conn) transmitLocked(now time.Time, s *outSeg, buf []byte) []byte {
 
 func (c *Conn) ackLocked(now time.Time, buf []byte) []byte {
 	seg := c.headerLocked(now, kindAck)
-	room := (c.opt.MTU - recordOverhead - headerLen) / blockLen
-	seg.blocks = c.ranges[:min(len(c.ranges), maxBlocks, room)]
+	seg.blocks = c.reportBlocksLocked()
 	c.ackNow, c.ackPending, c.ackDue = false, 0, time.Time{}
 	c.stats.AcksSent++
 	c.lastSend = now
 	return appendSegment(buf[:0], &seg)
+}
+
+// reportBlocksLocked picks the SACK blocks an ack carries: all of them if
+// they fit, else the lowest (the holes to repair first) plus the one
+// holding the latest arrival, so every arrival is reported at least once
+// (RFC 2018 4) and the sender's scoreboard stays complete even with more
+// holes than fit in a datagram.
+func (c *Conn) reportBlocksLocked() []sackBlock {
+	room := min((c.opt.MTU-recordOverhead-headerLen)/blockLen, maxBlocks)
+	if len(c.ranges) <= room {
+		return c.ranges
+	}
+	b := append(c.blocksBuf[:0], c.ranges[:room-1]...)
+	i := sort.Search(len(c.ranges), func(i int) bool { return c.ranges[i].end > c.lastOOO })
+	if i < len(c.ranges) && i >= room-1 && c.ranges[i].start <= c.lastOOO {
+		b = append(b, c.ranges[i])
+	} else {
+		b = append(b, c.ranges[room-1])
+	}
+	c.blocksBuf = b
+	return b
 }
 
 func (c *Conn) pingLocked(now time.Time, buf []byte) []byte {

@@ -195,6 +195,7 @@ func TestOutageRecovery(t *testing.T) {
 	start := time.Now()
 	got := transfer(t, a, b, data)
 	require.True(t, bytes.Equal(data, got))
+	t.Logf("%s %+v", time.Since(start), a.Stats())
 	require.Less(t, time.Since(start), 3*time.Second)
 	require.Positive(t, a.Stats().Timeouts)
 }

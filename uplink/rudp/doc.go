@@ -15,7 +15,7 @@
 //	off  size
 //	0    1     version (high nibble, 1) | kind (low nibble):
 //	           1 data, 2 ack, 3 ping, 4 fin
-//	1    1     n: number of SACK blocks (at most 64)
+//	1    1     n: number of SACK blocks (at most 128)
 //	2    8     seq: data and fin, the segment's sequence number; else 0
 //	10   8     ack: every sequence number below it was received
 //	18   4     wnd: segments the sender of this segment accepts at and above ack

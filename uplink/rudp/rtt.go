@@ -57,9 +57,12 @@ func (e *rttEstimator) sample(r time.Duration, now time.Time) {
 func (e *rttEstimator) rto() time.Duration {
 	base := initialRTO
 	if e.sampled {
-		base = e.srtt + max(clockGranularity, 4*e.rttvar)
+		// MinRTO bounds the variance term rather than the sum, as Linux
+		// does: a queue filling adds delay faster than RTTVAR follows, and
+		// a timeout only a few ms above SRTT then fires spuriously.
+		base = e.srtt + max(clockGranularity, 4*e.rttvar, e.minRTO)
 	}
-	base = min(max(base, e.minRTO), e.maxRTO)
+	base = min(base, e.maxRTO)
 	for i := uint(0); i < e.backoff && base < e.maxRTO; i++ {
 		base *= 2
 	}

@@ -21,8 +21,8 @@ func TestRTTEstimator(t *testing.T) {
 		{name: "first sample", samples: []time.Duration{100 * ms}, srtt: 100 * ms, rttvar: 50 * ms, rto: 300 * ms},
 		// 7/8*100+1/8*200 = 112.5; 3/4*50 + 1/4*100 = 62.5; rto = 112.5+250
 		{name: "second sample", samples: []time.Duration{100 * ms, 200 * ms}, srtt: 112500 * time.Microsecond, rttvar: 62500 * time.Microsecond, rto: 362500 * time.Microsecond},
-		{name: "steady", samples: []time.Duration{50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms}, srtt: 50 * ms, rttvar: 105705 * time.Nanosecond, rto: 200 * ms},
-		{name: "min clamp", samples: []time.Duration{time.Millisecond}, srtt: ms, rttvar: ms / 2, rto: 200 * ms},
+		{name: "steady", samples: []time.Duration{50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms, 50 * ms}, srtt: 50 * ms, rttvar: 105705 * time.Nanosecond, rto: 250 * ms},
+		{name: "min clamp", samples: []time.Duration{time.Millisecond}, srtt: ms, rttvar: ms / 2, rto: 201 * ms},
 		{name: "max clamp", samples: []time.Duration{5 * time.Second}, srtt: 5 * time.Second, rttvar: 2500 * ms, rto: 4 * time.Second},
 		{name: "backoff doubles", samples: []time.Duration{100 * ms}, timeouts: 2, srtt: 100 * ms, rttvar: 50 * ms, rto: 1200 * ms},
 		{name: "backoff capped", samples: []time.Duration{100 * ms}, timeouts: 10, srtt: 100 * ms, rttvar: 50 * ms, rto: 4 * time.Second},

@@ -19,9 +19,9 @@ const (
 	wireVersion = 1
 	headerLen   = 30
 	blockLen    = 8
-	// maxBlocks bounds the SACK blocks one segment may carry; the count is
-	// a byte on the wire, and a decoder never needs more room than that.
-	maxBlocks = 64
+	// maxBlocks bounds the SACK blocks one segment may carry (as many as
+	// fit a 1200-byte MTU); the count is a byte on the wire.
+	maxBlocks = 128
 )
 
 // sackBlock is a run of received sequence numbers [start, end) above the
