@@ -14,8 +14,18 @@ import "time"
 // lost segment at 10 % loss keeps the window at a few segments; even
 // "once per round trip" halving settles near 1/sqrt(p) segments. Delivery
 // rate is what a lossy path still carries, so it keeps the link busy and
-// loses only the lost fraction. The one loss reaction kept is a heavy-loss
-// guard: a round trip losing more than lossThreshold of at least
+// loses only the lost fraction.
+//
+// Plain BBR still shrinks under heavy random loss: delivered is (1-p)
+// of sent, so each sample is (1-p) of the pacing rate and only the 1.25
+// probe phase can make that up, which fails above 20 % loss. Outside
+// startup, a sample taken while the RTT shows no queue (queueFree) is
+// divided by (1 - smoothed loss rate, at most maxCompensated): loss without
+// queueing delay is the link's, and the send rate it sustained is the
+// capacity. When a queue builds, samples are taken as they are, so
+// congestion is measured, not compensated.
+//
+// The one loss reaction kept is a heavy-loss guard: a round trip losing more than lossThreshold of at least
 // lossMinSent segments (a queue overflowing after the capacity dropped,
 // not noise) shrinks the bandwidth estimate, at most once per round trip.
 // The threshold sits well above the random loss the link is built for: a
