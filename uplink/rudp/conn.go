@@ -12,10 +12,11 @@ import (
 	"github.com/pion/dtls/v3"
 )
 
-// Errors a Conn fails with, besides those of the DTLS layer.
+// Errors a Conn fails with (wrapped, naming the peer), besides those of
+// the DTLS layer. Test with errors.Is.
 var (
-	ErrIdleTimeout = errors.New("rudp: peer silent past the idle timeout")
-	ErrPeerClosed  = errors.New("rudp: connection closed by peer")
+	ErrIdleTimeout = errors.New("idle timeout")
+	ErrPeerClosed  = errors.New("connection closed by peer")
 )
 
 // Stats is a snapshot of a Conn's reliability and congestion state.

@@ -470,3 +470,29 @@ func TestDTLSForgedDatagrams(t *testing.T) {
 	require.Equal(t, c.RemoteAddr().String(), ln.Addr().String())
 	t.Logf("client read errors %d, server read errors %d", c.Stats().ReadErrors, sc.Stats().ReadErrors)
 }
+
+func TestDTLSHandshakeTimeout(t *testing.T) {
+	p := newTestPKI(t, pki.Options{})
+	// A port where nobody answers: the handshake times out, and the error
+	// says so in a way callers can classify.
+	hole, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer hole.Close()
+	cfg, err := ClientConfig(p.gateway, "127.0.0.1")
+	require.NoError(t, err)
+	opt := fastOpts()
+	opt.HandshakeTimeout = 300 * time.Millisecond
+	start := time.Now()
+	_, err = Dial(context.Background(), hole.LocalAddr().String(), cfg, opt)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorContains(t, err, "rudp: handshake with 127.0.0.1:")
+	require.Less(t, time.Since(start), 2*time.Second)
+
+	// Bad options and identities are refused before any packet is sent.
+	_, err = Dial(context.Background(), hole.LocalAddr().String(), cfg, Options{MTU: 10})
+	require.ErrorContains(t, err, "mtu")
+	_, err = ClientConfig(uplink.TLSConfig{CA: p.gateway.CA, Cert: "/nonexistent.pem", Key: p.gateway.Key}, "x")
+	require.ErrorContains(t, err, "rudp: client identity: read certificate")
+	_, err = ServerConfig(uplink.TLSConfig{CA: "/nonexistent.pem", Cert: p.collector.Cert, Key: p.collector.Key})
+	require.ErrorContains(t, err, "rudp: server identity: read CA bundle")
+}

@@ -26,7 +26,7 @@ func (c *Conn) readLoop() {
 			case c.closing:
 				c.failLocked(net.ErrClosed)
 			case errors.Is(err, io.EOF):
-				c.failLocked(ErrPeerClosed)
+				c.failLocked(fmt.Errorf("rudp: %s: %w", c.RemoteAddr(), ErrPeerClosed))
 			case errors.Is(err, net.ErrClosed) || ended:
 				c.failLocked(fmt.Errorf("rudp: read from %s: %w", c.RemoteAddr(), err))
 			default:
