@@ -62,6 +62,7 @@ kernel has no netem). Needs root; without it, says so and exits 0.`,
 	f.StringVar(&o.weir, "weir", "", "weir binary (default: built from this module)")
 	f.StringVar(&o.collector, "collector", "", "weir-collector binary (default: built from this module)")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "longest a run may take")
+	f.StringVar(&o.tcpCC, "tcp-congestion", "cubic", "TCP congestion control in the namespaces (cubic: Linux's default and the board image's; empty: the host's)")
 	f.DurationSliceVar(&o.delays, "delay", []time.Duration{0, 10 * time.Millisecond},
 		"one-way latencies of the link, a table each (0: a bare veth pair; else TUN devices joined by a delaying wire)")
 	f.StringVar(&o.dir, "dir", "", "work directory (default: a temporary one, removed after)")
@@ -76,6 +77,7 @@ type linkOptions struct {
 	weir, collector string
 	timeout         time.Duration
 	delays          []time.Duration
+	tcpCC           string
 	dir             string
 }
 
@@ -128,6 +130,20 @@ func benchLink(ctx context.Context, o linkOptions) error {
 		}
 		o.weir, o.collector = cmp(o.weir, w), cmp(o.collector, c)
 	}
+	if o.tcpCC != "" {
+		// A namespace may only default to an algorithm the host allows
+		// to all; Reno is always allowed and, at these bandwidth-delay
+		// products, is what CUBIC's TCP-friendly region behaves like.
+		b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
+		if err != nil {
+			return fmt.Errorf("link: %w", err)
+		}
+		if allowed := strings.Fields(string(b)); !slices.Contains(allowed, o.tcpCC) {
+			fmt.Printf("note: TCP congestion control %s is not in net.ipv4.tcp_allowed_congestion_control (%s) here; using reno\n\n",
+				o.tcpCC, strings.Join(allowed, " "))
+			o.tcpCC = "reno"
+		}
+	}
 	lines, payload := linkLines(o.records)
 	p := filepath.Join(dir, "pki")
 	if err := pki.InitCA(p, "bench", pki.Options{}); err != nil {
@@ -151,8 +167,12 @@ func benchLink(ctx context.Context, o linkOptions) error {
 		if d > 0 {
 			link = fmt.Sprintf("TUN devices joined by a wire holding each packet %s (RTT %s)", d, 2*d)
 		}
-		fmt.Printf("uplink goodput across %s between two namespaces, nftables random drop each way;\n%d lines of ~%d bytes a run, median of %d runs\n\n",
-			link, o.records, payload/o.records, o.runs)
+		cc := o.tcpCC
+		if cc == "" {
+			cc = "the host's"
+		}
+		fmt.Printf("uplink goodput across %s between two namespaces, nftables random drop each way;\n%d lines of ~%d bytes a run, median of %d runs; TCP congestion control %s\n\n",
+			link, o.records, payload/o.records, o.runs, cc)
 		if err := linkTable(ctx, o, d, dir, p, lines, payload); err != nil {
 			return err
 		}
@@ -181,7 +201,7 @@ func linkTable(ctx context.Context, o linkOptions, d time.Duration, dir, p strin
 			fmt.Fprintf(os.Stderr, "link: %s not measured: %s\n", tr, na)
 			continue
 		}
-		lab, err := linklab.New(ctx, linklab.Options{Label: "bench-" + tr, Delay: d})
+		lab, err := linklab.New(ctx, linklab.Options{Label: "bench-" + tr, Delay: d, TCPCongestion: o.tcpCC})
 		if err != nil {
 			return err
 		}

@@ -98,7 +98,10 @@ func newLinkE2E(t *testing.T, b binaries, transport string) *linkE2E {
 // newDelayedLinkE2E is newLinkE2E over a link with a one-way delay.
 func newDelayedLinkE2E(t *testing.T, b binaries, transport string, delay time.Duration) *linkE2E {
 	t.Helper()
-	lab, err := linklab.New(context.Background(), linklab.Options{Label: transport, Delay: delay})
+	// Reno, not whatever the host picked (bbr shrugs off random loss):
+	// the board runs Linux's default, cubic, which at these bandwidth-delay
+	// products behaves like Reno, and a namespace may always pick reno.
+	lab, err := linklab.New(context.Background(), linklab.Options{Label: transport, Delay: delay, TCPCongestion: "reno"})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, lab.Close()) })
 	dir := t.TempDir()

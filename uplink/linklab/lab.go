@@ -71,6 +71,11 @@ type Options struct {
 	// this process, which holds each packet that long (this kernel has no
 	// netem); loss, outages and the rest work the same.
 	Delay time.Duration
+	// TCPCongestion is the TCP congestion control in both namespaces
+	// (net.ipv4.tcp_congestion_control, per namespace): "cubic" as Linux
+	// and our board image default to, "bbr", "reno". Empty: as the
+	// kernel starts new namespaces, which on some hosts is bbr.
+	TCPCongestion string
 }
 
 // Lab is two namespaces joined by a link. Its methods are safe for
@@ -80,6 +85,7 @@ type Lab struct {
 	Collector Namespace
 
 	delay time.Duration
+	tcpCC string
 	wire  io.Closer // the TUN wire when delay > 0
 
 	mu      sync.Mutex
@@ -140,6 +146,7 @@ func New(ctx context.Context, o Options) (*Lab, error) {
 		Gateway:   Namespace{Name: base + "-gw", Addr: netip.MustParseAddr(gatewayIP)},
 		Collector: Namespace{Name: base + "-co", Addr: netip.MustParseAddr(collectorIP)},
 		delay:     o.Delay,
+		tcpCC:     o.TCPCongestion,
 	}
 	if err := l.setup(ctx); err != nil {
 		return nil, errors.Join(err, l.Close())
@@ -182,6 +189,17 @@ func (l *Lab) setup(ctx context.Context) error {
 		}
 		if err := nft(ctx, ns, tableScript); err != nil {
 			return err
+		}
+		if l.tcpCC != "" {
+			// /proc/sys/net is the opening thread's namespace's.
+			const cc = "/proc/sys/net/ipv4/tcp_congestion_control"
+			if err := ns.Do(func() error { return os.WriteFile(cc, []byte(l.tcpCC), 0o644) }); err != nil {
+				hint := ""
+				if errors.Is(err, os.ErrPermission) {
+					hint = " (a namespace may only pick one in net.ipv4.tcp_allowed_congestion_control)"
+				}
+				return fmt.Errorf("linklab: tcp congestion control %q in %s: %w%s", l.tcpCC, ns.Name, err, hint)
+			}
 		}
 	}
 	return l.apply(ctx)

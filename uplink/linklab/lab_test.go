@@ -353,3 +353,24 @@ func TestDelay(t *testing.T) {
 	up, _ = pingPong(t, l, 100)
 	require.Equal(t, 1.0, up)
 }
+
+func TestTCPCongestion(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("linklab: makes network namespaces; skipped with -short")
+	}
+	if err := Available(); err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+	ctx := context.Background()
+	l, err := New(ctx, Options{Label: "cc", TCPCongestion: "reno"})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, l.Close()) }()
+	for _, ns := range []Namespace{l.Gateway, l.Collector} {
+		out, err := ns.Command("cat", "/proc/sys/net/ipv4/tcp_congestion_control").Output()
+		require.NoError(t, err)
+		require.Equal(t, "reno", strings.TrimSpace(string(out)), ns.Name)
+	}
+	_, err = New(ctx, Options{Label: "cc", TCPCongestion: "no-such-algorithm"})
+	require.ErrorContains(t, err, "no-such-algorithm")
+}
