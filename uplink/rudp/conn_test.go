@@ -263,3 +263,35 @@ func TestOptionsValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestSmallWindowSlowReader(t *testing.T) {
+	// A 16-segment window, a reader that pauses, and acks (window updates
+	// among them) lost 20 % of the time: the writer must probe the closed
+	// window rather than wait for an update that never comes.
+	ab := linkCfg{delay: time.Millisecond, seed: 31}
+	ba := linkCfg{delay: time.Millisecond, loss: 0.2, seed: 32}
+	a, b := newConnPair(ab, ba, Options{RecvWindow: 16, MinRTO: 20 * time.Millisecond})
+	data := randomBytes(512<<10, 6)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.Write(data)
+		errc <- err
+	}()
+	got := make([]byte, 0, len(data))
+	buf := make([]byte, 3000)
+	start := time.Now()
+	for len(got) < len(data) {
+		if len(got) > 0 && len(got)%(64<<10) < 3000 {
+			time.Sleep(20 * time.Millisecond) // let the window close
+		}
+		n, err := b.Read(buf)
+		require.NoError(t, err)
+		got = append(got, buf[:n]...)
+		require.LessOrEqual(t, b.Stats().BytesReceived-uint64(len(got)), uint64(16*Options{}.withDefaults().mss()), "receiver buffered beyond its window")
+	}
+	require.NoError(t, <-errc)
+	require.True(t, bytes.Equal(data, got))
+	require.Less(t, time.Since(start), 10*time.Second)
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close())
+}
