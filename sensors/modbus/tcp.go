@@ -73,7 +73,9 @@ func NewTCP(cfg TCPConfig) (*Master, error) {
 	}
 	t := &tcp{cfg: cfg, slots: make(chan *slot, cfg.MaxInFlight), pending: make(map[uint16]*slot)}
 	for range cfg.MaxInFlight {
-		t.slots <- &slot{done: make(chan result, 1)}
+		tm := time.NewTimer(time.Hour)
+		tm.Stop()
+		t.slots <- &slot{done: make(chan result, 1), timer: tm}
 	}
 	m := newMaster(t, cfg.Retries)
 	t.stats = &m.stats
@@ -83,11 +85,12 @@ func NewTCP(cfg TCPConfig) (*Master, error) {
 // slot is one request in flight. The slots channel is both the pool of
 // their buffers and the semaphore bounding requests in flight.
 type slot struct {
-	txid uint16
-	unit byte
-	req  *Request
-	buf  [260]byte
-	done chan result
+	txid  uint16
+	unit  byte
+	req   *Request
+	buf   [260]byte
+	done  chan result
+	timer *time.Timer // reused: a timer per transaction would be the master's largest allocation
 }
 
 type result struct {
@@ -318,7 +321,9 @@ func (t *tcp) roundTrip(ctx context.Context, unit byte, req *Request, pdu, buf [
 	t.pending[s.txid] = s
 	t.mu.Unlock()
 
-	timer := time.NewTimer(t.cfg.Timeout)
+	// Since Go 1.23 Reset and Stop leave no stale tick in the channel.
+	timer := s.timer
+	timer.Reset(t.cfg.Timeout)
 	defer timer.Stop()
 
 	t.wmu.Lock()
