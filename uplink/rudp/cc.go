@@ -41,7 +41,7 @@ const (
 	lossThreshold = 0.5  // fraction lost in a round that counts as congestion, far above random loss
 	lossMinSent   = 20   // fewer segments in a round say too little about the loss rate
 	lossBackoff   = 0.85 // what the heavy-loss guard leaves of the estimate
-	minCwndSegs   = 4
+	minCwndSegs   = 8    // fewer leave RACK too few later segments to detect a loss by, at 10 % loss
 	// maxCompensated caps the loss rate a bandwidth sample is corrected
 	// for; beyond it loss is congestion whatever the RTT says.
 	maxCompensated = 0.4
@@ -233,16 +233,28 @@ func (b *bbr) bdp(minRTT time.Duration) int {
 	return int(b.btlBw * minRTT.Seconds())
 }
 
-// cwnd is how many bytes may be in flight.
-func (b *bbr) cwnd(minRTT time.Duration) int {
+// cwnd is how many bytes may be in flight. Pacing sets the rate; the
+// window only has to keep acknowledgements that come late from stalling
+// it, so it is sized on the smoothed RTT when that exceeds the minimum:
+// where delay comes from scheduling and bunched acks rather than a queue
+// (a busy gateway, DTLS on a slow core), a window on the minimum RTT
+// would cap the rate below the path's, the delivery rate would follow it
+// down, and the estimate would collapse.
+func (b *bbr) cwnd(minRTT, srtt time.Duration) int {
 	if b.rtoCapped {
 		return b.mss
 	}
 	if b.btlBw == 0 || minRTT == 0 {
 		return b.initCwnd
 	}
+	rtt := max(minRTT, srtt)
+	if b.mode != modeProbeBW {
+		// Startup's own queue inflates the smoothed RTT; sized on it, the
+		// window would feed the overshoot it is meant to bound.
+		rtt = minRTT
+	}
 	// Three extra segments cover delayed and bunched acknowledgements.
-	w := int(b.cwndGain*float64(b.bdp(minRTT))) + 3*b.mss
+	w := int(b.cwndGain*float64(b.bdp(rtt))) + 3*b.mss
 	if b.mode == modeStartup {
 		w = max(w, b.initCwnd)
 	}

@@ -28,7 +28,7 @@ func ccSim(t *testing.T, rate float64, rtt time.Duration, loss float64, rounds i
 		if i == rounds/2 {
 			half = delivered
 		}
-		sendable := b.cwnd(rtt)
+		sendable := b.cwnd(rtt, rtt)
 		if pr := b.pacingRate(rtt); pr > 0 {
 			sendable = min(sendable, int(pr*rtt.Seconds()))
 		}
@@ -79,10 +79,10 @@ func TestCongestionControl(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b, util := ccSim(t, rate, rtt, tt.loss, 300)
-			t.Logf("utilisation %.2f bw %.0f cwnd %d mode %s cuts %d", util, b.btlBw, b.cwnd(rtt), b.mode, b.lossCuts)
+			t.Logf("utilisation %.2f bw %.0f cwnd %d mode %s cuts %d", util, b.btlBw, b.cwnd(rtt, rtt), b.mode, b.lossCuts)
 			require.GreaterOrEqual(t, util, tt.minUtil)
 			require.LessOrEqual(t, util, tt.maxUtil)
-			require.GreaterOrEqual(t, float64(b.cwnd(rtt)), tt.minCwnd*bdp)
+			require.GreaterOrEqual(t, float64(b.cwnd(rtt, rtt)), tt.minCwnd*bdp)
 			require.Equal(t, "probe_bw", b.mode.String())
 			// A rare round where random loss and a probe's overflow
 			// coincide may cut once or twice; noise must not spiral.
@@ -118,13 +118,13 @@ func TestCongestionHeavyLossGuard(t *testing.T) {
 
 func TestCongestionStartupAndTimeout(t *testing.T) {
 	b := newBBR(1000, 10)
-	require.Equal(t, 10000, b.cwnd(0), "initial window before any sample")
+	require.Equal(t, 10000, b.cwnd(0, 0), "initial window before any sample")
 	require.Zero(t, b.pacingRate(0), "unpaced before an RTT is known")
 	require.InDelta(t, startupGain*10000/0.1, b.pacingRate(100*time.Millisecond), 1)
 	b.onRTO()
-	require.Equal(t, 1000, b.cwnd(0), "one segment in flight after a timeout")
+	require.Equal(t, 1000, b.cwnd(0, 0), "one segment in flight after a timeout")
 	b.onAck(time.Unix(1, 0), rateSample{delivered: 1000, interval: 100 * time.Millisecond}, 1000, 0, 100*time.Millisecond)
-	require.Greater(t, b.cwnd(100*time.Millisecond), 1000, "window restored once the path delivers")
+	require.Greater(t, b.cwnd(100*time.Millisecond, 100*time.Millisecond), 1000, "window restored once the path delivers")
 }
 
 // TestGoodputUnderLoss runs the whole engine over an emulated 10 MB/s path

@@ -398,7 +398,7 @@ func (c *Conn) Stats() Stats {
 	defer c.mu.Unlock()
 	s := c.stats
 	s.SRTT, s.RTTVar, s.MinRTT, s.RTO = c.rtt.srtt, c.rtt.rttvar, c.rtt.minRTT, c.rtt.rto()
-	s.Cwnd, s.Inflight = c.cc.cwnd(c.rtt.minRTT), c.inflight
+	s.Cwnd, s.Inflight = c.cc.cwnd(c.rtt.minRTT, c.rtt.srtt), c.inflight
 	s.PacingRate, s.Bandwidth = c.cc.pacingRate(c.rtt.srtt), c.cc.btlBw
 	s.Mode, s.LossBackoffs = c.cc.mode.String(), c.cc.lossCuts
 	return s

@@ -43,6 +43,14 @@ func (c *Conn) processAckLocked(now time.Time, seg *segment) {
 			if s := c.out[q-c.sndUna]; !s.sacked {
 				s.sacked = true
 				c.deliverLocked(now, s, seg.tsecr, &newest, &have)
+				// The receiver keeps what it has acknowledged (it never
+				// reneges), so the copy here is no longer needed: the
+				// send buffer frees up while holes below are repaired.
+				c.outBytes -= len(s.data)
+				if cap(s.data) == c.mss {
+					c.free = append(c.free, s.data[:0])
+				}
+				s.data = nil
 			}
 		}
 	}
@@ -196,7 +204,11 @@ func (c *Conn) probeTimeout() time.Duration {
 	if c.rtt.srtt == 0 {
 		return initialRTO
 	}
-	return max(2*c.rtt.srtt+c.opt.AckDelay, 10*time.Millisecond)
+	pto := 2 * c.rtt.srtt
+	if c.inflight <= c.mss+headerLen {
+		pto += c.opt.AckDelay // a lone segment's ack may be delayed
+	}
+	return max(pto, 2*time.Millisecond)
 }
 
 // tailLocked returns the highest segment still in flight, for a probe.

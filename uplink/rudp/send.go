@@ -82,7 +82,7 @@ func (c *Conn) fillLocked(now time.Time, bufs [][]byte) (int, time.Time) {
 		}
 	}
 	n := 0
-	cwnd := c.cc.cwnd(c.rtt.minRTT)
+	cwnd := c.cc.cwnd(c.rtt.minRTT, c.rtt.srtt)
 	rate := c.cc.pacingRate(c.rtt.srtt)
 	windowBlocked := false
 	for n < len(bufs) {
