@@ -25,8 +25,9 @@ import (
 
 // These tests run the real binaries on either side of a lab link
 // (uplink/linklab): the collector in one network namespace, the gateway in
-// the other, joined by a veth pair that nftables makes lossy or cuts. They
-// need root (CI runs as root) and skip otherwise, and with -short.
+// the other, joined by a veth pair (or a TUN wire with latency) that
+// nftables makes lossy or cuts. They need root (CI runs as root) and skip
+// otherwise, and with -short.
 
 const (
 	linkGateway = "gw-link"
@@ -34,10 +35,10 @@ const (
 )
 
 // binaries are the weir and weir-collector under test, built once per test
-// function, and which transports they offer.
+// function.
 type binaries struct {
 	weir, coll string
-	dtls       string // why dtls cannot be tested yet; "" when it can
+	dtls       string // why these binaries cannot do dtls; "" when they can
 }
 
 func linkBinaries(t *testing.T) binaries {
@@ -54,9 +55,9 @@ func linkBinaries(t *testing.T) binaries {
 	example, _ := exec.Command(weir, "config", "example").CombinedOutput()
 	switch {
 	case !bytes.Contains(help, []byte("--listen-dtls")):
-		b.dtls = "weir-collector run has no --listen-dtls flag yet"
+		b.dtls = "weir-collector run has no --listen-dtls flag"
 	case !bytes.Contains(example, []byte("transport:")):
-		b.dtls = "weir's configuration has no endpoint transport key yet"
+		b.dtls = "weir's configuration has no endpoint transport key"
 	}
 	return b
 }
@@ -67,7 +68,7 @@ func transports() []string { return []string{"tls", "dtls"} }
 func (b binaries) need(t *testing.T, transport string) {
 	t.Helper()
 	if transport == "dtls" && b.dtls != "" {
-		t.Skipf("dtls not testable yet: %s", b.dtls)
+		t.Fatalf("dtls transport missing: %s", b.dtls)
 	}
 }
 
@@ -443,18 +444,14 @@ func linkLoss(t *testing.T, e *linkE2E, n int) {
 	require.Greater(t, down.Dropped, down.Received/20, "the downlink lost packets")
 }
 
-// link returns `weir link --json`, and false while this weir has no link
-// command yet.
-func (e *linkE2E) link() (any, bool) {
+// link returns `weir link --json`.
+func (e *linkE2E) link() any {
 	e.t.Helper()
 	out, err := exec.Command(e.b.weir, "link", "--json", "--config", e.config).CombinedOutput()
-	if err != nil && bytes.Contains(out, []byte("unknown command")) {
-		return nil, false
-	}
 	require.NoError(e.t, err, "weir link --json: %s", out)
 	var v any
 	require.NoError(e.t, json.Unmarshal(out, &v), "weir link --json: %s", out)
-	return v, true
+	return v
 }
 
 // jsonNumbers returns the numbers in v under keys containing sub and
@@ -562,14 +559,11 @@ func TestLinkOutage(t *testing.T) {
 			require.Equal(t, during, s.poll(), "nothing crosses a blocked link")
 			sp, _ := e.status()["spool"].(map[string]any)
 			backlog := sp["records"]
-			if v, ok := e.link(); ok {
-				out := jsonNumbers(v, "outage")
-				require.NotEmpty(t, out, "weir link --json shows no outage figure: %v", v)
-				t.Logf("%s: weir link at the end of the outage: outage figures %v, reasons %q", tr, out, jsonStrings(v, "last_reason"))
-				require.GreaterOrEqual(t, slicesMax(out), 20.0, "weir link shows the outage in seconds")
-			} else {
-				t.Logf("%s: weir has no link command yet; outage telemetry not checked", tr)
-			}
+			v := e.link()
+			out := jsonNumbers(v, "outage")
+			require.NotEmpty(t, out, "weir link --json shows no outage figure: %v", v)
+			t.Logf("%s: weir link at the end of the outage: outage figures %v, reasons %q", tr, out, jsonStrings(v, "last_reason"))
+			require.GreaterOrEqual(t, slicesMax(out), 20.0, "weir link shows the outage in seconds")
 			require.NoError(t, e.lab.Unblock(ctx))
 			restored := time.Now()
 
@@ -706,11 +700,8 @@ func TestLinkRefused(t *testing.T) {
 				}, 10*time.Second, 100*time.Millisecond, "collector log names none of %q", c.collector)
 				t.Logf("%s, %s: gateway: %s: %s", tr, c.name, c.reason, strings.Join(jsonStrings(e.uplinkStatus(), "last_error"), " | "))
 				t.Logf("%s, %s: collector: %s", tr, c.name, why)
-				if v, ok := e.link(); ok {
-					require.Contains(t, jsonStrings(v, "last_reason"), c.reason, "weir link --json: %v", v)
-				} else {
-					t.Logf("%s: weir has no link command yet; its reason not checked", tr)
-				}
+				v := e.link()
+				require.Contains(t, jsonStrings(v, "last_reason"), c.reason, "weir link --json: %v", v)
 				s := newSinkReader(t, e.sink, e.gatewayID)
 				require.Zero(t, s.poll(), "a refused gateway delivered records")
 			})
@@ -752,10 +743,7 @@ func TestLinkRebinding(t *testing.T) {
 	}()
 
 	handshakes := func() float64 {
-		v, ok := e.link()
-		if !ok {
-			return -1
-		}
+		v := e.link()
 		h := jsonNumbers(v, "handshake", "fail", "error")
 		require.NotEmpty(t, h, "weir link --json shows no handshake count: %v", v)
 		return sum(h)
@@ -792,12 +780,8 @@ func TestLinkRebinding(t *testing.T) {
 	s.complete(n)
 	require.Equal(t, connects, e.uplinkStatus()["connects"], "the gateway did not reconnect")
 	require.Equal(t, sess, sessions(), "the collector saw no new session")
-	if hs >= 0 {
-		require.Equal(t, hs, handshakes(), "no new handshake")
-		t.Logf("handshakes before and after the moves: %v", hs)
-	} else {
-		t.Log("weir has no link command yet; handshake count not checked (sessions and connects were)")
-	}
+	require.Equal(t, hs, handshakes(), "no new handshake")
+	t.Logf("handshakes before and after the moves: %v", hs)
 	st := relay.Stats()
 	require.Equal(t, uint64(2), st.Rebinds)
 	t.Logf("relay: %d datagrams up, %d down, %d rebinds, now %s", st.Up, st.Down, st.Rebinds, st.Outside)
