@@ -563,7 +563,9 @@ func TestLinkOutage(t *testing.T) {
 			out := jsonNumbers(v, "outage")
 			require.NotEmpty(t, out, "weir link --json shows no outage figure: %v", v)
 			t.Logf("%s: weir link at the end of the outage: outage figures %v, reasons %q", tr, out, jsonStrings(v, "last_reason"))
-			require.GreaterOrEqual(t, slicesMax(out), 20.0, "weir link shows the outage in seconds")
+			// The gateway counts from the failure it notices (ack_timeout
+			// and more after the cut), so well under the whole 30 s.
+			require.GreaterOrEqual(t, slicesMax(out), outage.Seconds()/2, "weir link shows the outage in seconds")
 			require.NoError(t, e.lab.Unblock(ctx))
 			restored := time.Now()
 
