@@ -10,7 +10,9 @@ FUZZ_TARGETS := \
 	./gateway/event:FuzzDecode \
 	./uplink:FuzzDecode \
 	./uplink/collector:FuzzBatch \
-	./uplink/rudp:FuzzDecodeSegment
+	./uplink/rudp:FuzzDecodeSegment \
+	./sensors/modbus:FuzzDecodeRTU \
+	./sensors/modbus:FuzzDecodeTCP
 
 .PHONY: all build deps test test-arm vet lint unit fuzz demo bench clean
 

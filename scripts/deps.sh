@@ -26,6 +26,10 @@ packages=(ca-certificates)
 # network namespaces joined by veth (iproute2), random drop with nftables,
 # segmentation offloads turned off with ethtool.
 packages+=(iproute2 nftables ethtool)
+# Modbus interop tests (sensors/modbus): socat pty pairs as serial lines, a
+# small libmodbus server compiled by the test (gcc, libc6-dev, pkg-config,
+# libmodbus-dev), and mbpoll as an independent master.
+packages+=(socat gcc libc6-dev pkg-config libmodbus-dev mbpoll)
 # `make test-arm` runs the arm64 and armv7 unit tests under qemu-user
 # (qemu-aarch64-static, qemu-arm-static), invoked directly, so binfmt_misc
 # need not be registered.
