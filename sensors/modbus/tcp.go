@@ -212,7 +212,7 @@ func (t *tcp) readLoop(c net.Conn) {
 		}
 		n, err := mbapLen(hdr[:])
 		if err != nil {
-			t.stats.countFrame(FrameBadHeader)
+			// Not counted here: every request it fails counts it.
 			t.drop(c, err)
 			return
 		}

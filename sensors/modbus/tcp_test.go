@@ -250,3 +250,56 @@ func TestTCPConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestTCPFrameErrors: a device whose answers carry another unit id or
+// function, or break the MBAP header, is a frame error; a broken header
+// costs the connection (a stream cannot be resynchronised), and the next
+// request reconnects.
+func TestTCPFrameErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		mangle func(frame []byte) []byte
+		kind   modbus.FrameErrorKind
+	}{
+		{"wrong unit", func(f []byte) []byte { f[6]++; return f }, modbus.FrameWrongUnit},
+		{"wrong function", func(f []byte) []byte { f[7] = 0x04; return f }, modbus.FrameWrongFunction},
+		{"byte count", func(f []byte) []byte { f[8]--; return f }, modbus.FrameBadLength},
+		{"mbap protocol id", func(f []byte) []byte { f[2] = 1; return f }, modbus.FrameBadHeader},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := modbustest.New(1, 10)
+			dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+				a, c := net.Pipe()
+				go func() {
+					defer c.Close()
+					var hdr [7]byte
+					for {
+						if _, err := io.ReadFull(c, hdr[:]); err != nil {
+							return
+						}
+						body := make([]byte, binary.BigEndian.Uint16(hdr[4:])-1)
+						if _, err := io.ReadFull(c, body); err != nil {
+							return
+						}
+						out := modbus.AppendMBAP(nil, binary.BigEndian.Uint16(hdr[:]), hdr[6], s.Handle(body))
+						if _, err := c.Write(tt.mangle(out)); err != nil {
+							return
+						}
+					}
+				}()
+				return a, nil
+			}
+			m, err := modbus.NewTCP(modbus.TCPConfig{Address: "dev:502", Timeout: time.Second, Dial: dial})
+			require.NoError(t, err)
+			defer m.Close()
+			regs, err := m.ReadHoldingRegisters(context.Background(), 1, 0, 2)
+			var fe *modbus.FrameError
+			require.ErrorAs(t, err, &fe)
+			require.Equal(t, tt.kind, fe.Kind)
+			require.Nil(t, regs)
+			require.NotEmpty(t, fe.Raw)
+			require.Equal(t, uint64(1), m.Stats().FrameErrors())
+		})
+	}
+}
