@@ -39,6 +39,10 @@ func newMaster(tr transport, retries int) *Master {
 	return m
 }
 
+// Name returns the line's name as errors show it: the RTU config's Name
+// or the TCP address.
+func (m *Master) Name() string { return m.tr.name() }
+
 // Stats returns a snapshot of the master's counters.
 func (m *Master) Stats() Stats { return m.stats.snapshot() }
 
@@ -46,19 +50,16 @@ func (m *Master) Stats() Stats { return m.stats.snapshot() }
 // (RTU: the port itself belongs to the caller).
 func (m *Master) Close() error { return m.tr.close() }
 
-// retriable reports whether another attempt may help: timeouts and damaged
-// frames may, an exception (the device answered) or a cancelled context do
-// not.
+// retriable reports whether another attempt may help: timeouts, damaged
+// frames and transport failures (a TCP connection the device dropped when it
+// restarted) may; an exception (the device answered) or a cancelled context
+// do not.
 func retriable(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return false
 	}
 	var ex *ExceptionError
-	if errors.As(err, &ex) || errors.Is(err, ErrClosed) {
-		return false
-	}
-	var fe *FrameError
-	return errors.Is(err, ErrTimeout) || errors.As(err, &fe)
+	return !errors.As(err, &ex) && !errors.Is(err, ErrClosed)
 }
 
 // Do performs one transaction with up to the configured retries and fills

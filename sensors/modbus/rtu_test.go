@@ -444,15 +444,18 @@ func TestRTUResyncAfterLateAnswer(t *testing.T) {
 	m, s, _ := newRTUPair(t, modbus.RTUConfig{Timeout: 40 * time.Millisecond})
 	var slow atomic.Bool
 	slow.Store(true)
+	answered := make(chan struct{})
 	s.SetHook(func([]byte) []byte {
 		if slow.Swap(false) {
-			time.Sleep(60 * time.Millisecond)
+			time.Sleep(80 * time.Millisecond)
+			defer close(answered)
 		}
 		return nil
 	})
 	_, err := m.ReadHoldingRegisters(context.Background(), 5, 1, 1)
 	require.ErrorIs(t, err, modbus.ErrTimeout)
-	time.Sleep(50 * time.Millisecond) // the late answer (value 1) is now waiting on the line
+	<-answered
+	time.Sleep(20 * time.Millisecond) // the late answer (value 1) is now waiting on the line
 	regs, err := m.ReadHoldingRegisters(context.Background(), 5, 2, 1)
 	require.NoError(t, err)
 	require.Equal(t, []uint16{2}, regs, "the late answer was taken for this one")

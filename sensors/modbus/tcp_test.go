@@ -165,7 +165,8 @@ func TestTCPReconnect(t *testing.T) {
 	cancel()
 	<-done
 	_, err = m.ReadHoldingRegisters(context.Background(), 1, 0, 1)
-	require.Error(t, err)
+	require.ErrorContains(t, err, "connect:", "the device is down")
+	require.Equal(t, uint64(2), m.Stats().Requests-m.Stats().Responses, "the failure was retried once")
 	ln2, err := net.Listen("tcp", addr)
 	require.NoError(t, err)
 	ctx2, cancel2 := context.WithCancel(context.Background())
