@@ -368,4 +368,31 @@ func TestInteropBitFlipRelay(t *testing.T) {
 	require.Equal(t, total-int(respFlipped.Load()), good, "every clean frame a reading")
 	require.Zero(t, st.Timeouts)
 	require.GreaterOrEqual(t, st.CRCErrors, st.FrameErrors()*3/4, "most flips are caught by the CRC")
+
+	// With a retry every poll succeeds, and the damaged frames that the
+	// retries made good are still reported, raw bytes and all.
+	m2, err := modbus.NewRTU(openLine(t, m1), modbus.RTUConfig{Name: m1, Baud: interopBaud, Timeout: 500 * time.Millisecond, Retries: 1})
+	require.NoError(t, err)
+	flippedBefore := respFlipped.Load()
+	var failures int
+	var res modbus.Response
+	for range 100 {
+		addr, qty := rng.IntN(lmSize()-20), 1+rng.IntN(20)
+		req := modbus.Request{Function: modbus.FuncReadHoldingRegisters, Address: uint16(addr), Quantity: uint16(qty)}
+		require.NoError(t, m2.Do(context.Background(), lmUnitRTU(), &req, &res))
+		for i, v := range res.Registers {
+			require.Equal(t, lmHolding(addr+i), v, "reading of holding %d", addr+i)
+		}
+		for _, f := range res.Failures {
+			var fe *modbus.FrameError
+			require.ErrorAs(t, f, &fe)
+			require.NotEmpty(t, fe.Raw)
+			if fe.Kind == modbus.FrameCRC {
+				require.NotZero(t, modbus.CRC16(fe.Raw), "raw bytes of a crc error fail the crc: % x", fe.Raw)
+			}
+			failures++
+		}
+	}
+	require.Equal(t, int(respFlipped.Load()-flippedBefore), failures)
+	require.Equal(t, uint64(failures), m2.Stats().Retries)
 }

@@ -79,6 +79,7 @@ func (m *Master) Do(ctx context.Context, unit byte, req *Request, res *Response)
 	b := m.bufs.Get().(*[bufSize]byte)
 	defer m.bufs.Put(b)
 	pdu := req.AppendPDU(b[:0:260])
+	res.Failures = res.Failures[:0]
 	var err error
 	for attempt := 0; attempt <= m.retries; attempt++ {
 		if attempt > 0 {
@@ -98,6 +99,7 @@ func (m *Master) Do(ctx context.Context, unit byte, req *Request, res *Response)
 		if err == nil {
 			return nil
 		}
+		res.Failures = append(res.Failures, err)
 		if !retriable(ctx, err) {
 			break
 		}

@@ -94,6 +94,11 @@ type Response struct {
 	Sent      time.Time
 	Received  time.Time
 	Attempts  int // 1 + retries used
+	// Failures holds the error of every attempt that failed, in order,
+	// including ones a retry made good: the EMI accounting above keeps the
+	// raw bytes of each damaged frame (*FrameError.Raw) whether or not the
+	// poll succeeded in the end. Emptied by each Do.
+	Failures []error
 }
 
 // Midpoint returns the middle of Sent and Received.

@@ -326,6 +326,10 @@ func TestRTUTimeoutAndRetries(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []uint16{4}, res.Registers)
 	require.Equal(t, 3, res.Attempts)
+	require.Len(t, res.Failures, 2, "the failed attempts are reported")
+	for _, f := range res.Failures {
+		require.ErrorIs(t, f, modbus.ErrTimeout)
+	}
 	st := m.Stats()
 	require.Equal(t, uint64(2), st.Timeouts)
 	require.Equal(t, uint64(2), st.Retries)
