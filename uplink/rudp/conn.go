@@ -119,7 +119,6 @@ type Conn struct {
 	firstSentAt   time.Time
 	appLimited    int64 // delivered count until which samples are app-limited; 0: not
 	rackSentAt    time.Time
-	highDelivered uint64 // one above the highest sequence known delivered
 	rackSeq       uint64
 	rackDeadline  time.Time
 	rtoAt         time.Time

@@ -268,7 +268,7 @@ func (r *relay) lose() bool {
 	return r.drop != nil && r.drop()
 }
 
-func newRelay(t *testing.T, server net.Addr) *relay {
+func newRelay(t testing.TB, server net.Addr) *relay {
 	t.Helper()
 	front, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	require.NoError(t, err)
@@ -299,7 +299,7 @@ func newRelay(t *testing.T, server net.Addr) *relay {
 	return r
 }
 
-func (r *relay) rebind(t *testing.T) {
+func (r *relay) rebind(t testing.TB) {
 	back, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	require.NoError(t, err)
 	r.mu.Lock()

@@ -111,7 +111,6 @@ func (c *Conn) deliverLocked(now time.Time, s *outSeg, tsecr uint32, newest *out
 	}
 	c.delivered += int64(s.wire())
 	c.deliveredAt = now
-	c.highDelivered = max(c.highDelivered, s.seq+1)
 	c.stats.BytesAcked += uint64(len(s.data))
 	if !*have || s.sentAt.After(newest.sentAt) || (s.sentAt.Equal(newest.sentAt) && s.seq > newest.seq) {
 		*newest, *have = *s, true
@@ -137,11 +136,6 @@ func (c *Conn) detectLossLocked(now time.Time) {
 	}
 	wait := rtt + reo
 	for _, s := range c.out {
-		if s.seq >= c.highDelivered {
-			// Nothing above it was reported delivered: an ack the
-			// receiver could not fit or that was lost says nothing.
-			break
-		}
 		if s.sacked || s.lost || s.xmits == 0 {
 			continue
 		}

@@ -247,7 +247,10 @@ func (c *Conn) transmitLocked(now time.Time, s *outSeg, buf []byte) []byte {
 	s.sentAt = now
 	s.sentTs = c.tsNow(now)
 	s.rsDelivered, s.rsDeliveredAt, s.rsFirstSentAt = c.delivered, c.deliveredAt, c.firstSentAt
-	s.rsAppLimited = c.appLimited != 0
+	// Sends while a timeout holds the window at one segment measure the
+	// recovery, not the path: like app-limited ones, they may raise the
+	// estimate but not lower it.
+	s.rsAppLimited = c.appLimited != 0 || c.cc.rtoCapped
 	c.cc.onSend()
 	kind := uint8(kindData)
 	if s.fin {
