@@ -278,6 +278,9 @@ type sinkReader struct {
 	seqs    map[uint64]int // seq → line
 	lines   map[int]uint64 // line → seq
 	other   int            // records not from the tailed file (telemetry)
+	// linkOutage is the largest outage_seconds of the gateway's link
+	// telemetry records.
+	linkOutage float64
 }
 
 func newSinkReader(t *testing.T, path, gateway string) *sinkReader {
@@ -316,11 +319,12 @@ func (s *sinkReader) poll() int {
 
 func (s *sinkReader) record(line []byte) {
 	var r struct {
-		Seq     uint64 `json:"seq"`
-		Gateway string `json:"gateway"`
-		Kind    string `json:"kind"`
-		Source  string `json:"source"`
-		Message string `json:"message"`
+		Seq     uint64         `json:"seq"`
+		Gateway string         `json:"gateway"`
+		Kind    string         `json:"kind"`
+		Source  string         `json:"source"`
+		Message string         `json:"message"`
+		Fields  map[string]any `json:"fields"`
 	}
 	require.NoError(s.t, json.Unmarshal(line, &r), "sink line %q", line)
 	require.Equal(s.t, s.gateway, r.Gateway, "sink line %q", line)
@@ -329,6 +333,9 @@ func (s *sinkReader) record(line []byte) {
 	if r.Kind != "log" || r.Source != "app" {
 		s.seqs[r.Seq] = -1
 		s.other++
+		if o, ok := r.Fields["outage_seconds"].(float64); ok && r.Kind == "telemetry" {
+			s.linkOutage = max(s.linkOutage, o)
+		}
 		return
 	}
 	var i int
@@ -524,8 +531,9 @@ func TestLinkOutage(t *testing.T) {
 			t.Parallel()
 			e := newLinkE2E(t, b, tr)
 			// The session notices the outage within ack_timeout, then
-			// retries at most reconnect_max apart.
-			e.extraCfg = "  ack_timeout: 5s\n"
+			// retries at most reconnect_max apart; link telemetry records
+			// travel with the lines.
+			e.extraCfg = "  ack_timeout: 5s\n  telemetry_interval: 2s\n"
 			ctx := context.Background()
 			e.startCollector()
 			e.startGateway()
@@ -574,11 +582,13 @@ func TestLinkOutage(t *testing.T) {
 			time.Sleep(500 * time.Millisecond)
 			s.poll()
 			s.complete(n)
+			require.GreaterOrEqual(t, s.linkOutage, outage.Seconds()/2,
+				"a link telemetry record in the sink shows the outage (%d telemetry records)", s.other)
 			st = e.uplinkStatus()
 			require.Equal(t, "connected", st["state"])
 			require.Greater(t, st["connects"], connects, "the gateway reconnected after the outage")
-			t.Logf("%s: %d lines at %d/s with a %s outage: %d delivered before it, all %d delivered %s after it ended; %v records spooled at its end",
-				tr, n, rate, outage, during, n, time.Since(restored).Round(time.Millisecond), backlog)
+			t.Logf("%s: %d lines at %d/s with a %s outage: %d delivered before it, all %d delivered %s after it ended; %v records spooled at its end; telemetry records show up to %.1f s of outage",
+				tr, n, rate, outage, during, n, time.Since(restored).Round(time.Millisecond), backlog, s.linkOutage)
 		})
 	}
 }
