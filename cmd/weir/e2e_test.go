@@ -173,9 +173,12 @@ func (e *e2e) sinkLines() []string {
 		return nil
 	}
 	require.NoError(e.t, err)
+	// The collector may be writing the last line right now: only whole
+	// lines count.
+	b = b[:bytes.LastIndexByte(b, '\n')+1]
 	seen := map[uint64]bool{}
 	var msgs []string
-	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+	for _, line := range bytes.Split(b, []byte("\n")) {
 		if len(line) == 0 {
 			continue
 		}
