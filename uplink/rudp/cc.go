@@ -43,15 +43,18 @@ const (
 	lossBackoff   = 0.85 // what the heavy-loss guard leaves of the estimate
 	minCwndSegs   = 8    // fewer leave RACK too few later segments to detect a loss by, at 10 % loss
 	// maxCompensated caps the loss rate a bandwidth sample is corrected
-	// for; beyond it loss is congestion whatever the RTT says.
-	maxCompensated = 0.4
+	// for: enough, with the 1.25 probe, to hold the estimate up to about
+	// 35 % random loss, while loss at a buffer that drops rather than
+	// queues (a socket buffer overflowing) can inflate it by a third at
+	// most.
+	maxCompensated = 0.25
 )
 
 // queueFree reports whether an RTT sample shows no standing queue: within
-// a quarter (and 2 ms of timer noise) of the path's minimum. Loss without
-// a queue is the link's, not congestion.
+// a quarter (and 1 ms of scheduling noise) of the path's minimum. Loss
+// without a queue is the link's, not congestion.
 func queueFree(rtt, minRTT time.Duration) bool {
-	return rtt > 0 && minRTT > 0 && rtt <= minRTT+minRTT/4+2*time.Millisecond
+	return rtt > 0 && minRTT > 0 && rtt <= minRTT+minRTT/4+time.Millisecond
 }
 
 // probeGain is ProbeBW's pacing cycle of probePhases: probe above the
