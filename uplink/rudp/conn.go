@@ -334,20 +334,29 @@ func (c *Conn) Close() error {
 	}
 	c.closing = true
 	flush := c.err == nil
+	wait := c.opt.CloseTimeout
 	if flush {
 		c.finQueued = true
+		if c.eof && c.bufferedLocked() == 0 {
+			// The peer already ended its stream and has all ours: it
+			// is likely closing too, and if its close_notify was lost,
+			// nobody is left to acknowledge our end of stream.
+			wait = min(wait, 2*c.rtt.rto())
+		}
 	}
 	c.mu.Unlock()
 	signal(c.kick)
 	var ferr error
 	if flush {
-		t := time.NewTimer(c.opt.CloseTimeout)
+		t := time.NewTimer(wait)
 		select {
 		case <-c.flushed:
 		case <-c.done:
 		case <-t.C:
 			c.mu.Lock()
-			ferr = fmt.Errorf("rudp: close %s: %d bytes not acknowledged within %s", c.RemoteAddr(), c.bufferedLocked(), c.opt.CloseTimeout)
+			if n := c.bufferedLocked(); n > 0 {
+				ferr = fmt.Errorf("rudp: close %s: %d bytes not acknowledged within %s", c.RemoteAddr(), n, wait)
+			}
 			c.mu.Unlock()
 		}
 		t.Stop()

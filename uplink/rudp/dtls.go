@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/pion/dtls/v3"
 	"github.com/weirgw/weir/uplink"
@@ -257,17 +258,27 @@ func Dial(ctx context.Context, addr string, cfg *dtls.Config, opt Options) (*Con
 	}
 	hctx, cancel := context.WithTimeout(ctx, opt.HandshakeTimeout)
 	defer cancel()
+	start := time.Now()
 	if err := dc.HandshakeContext(hctx); err != nil {
 		dc.Close()
 		pc.Close()
 		return nil, fmt.Errorf("rudp: handshake with %s: %w", addr, v.explain(err))
 	}
-	return newDTLSConn(dc, opt), nil
+	return newDTLSConn(dc, opt, time.Since(start)), nil
 }
 
-func newDTLSConn(dc *dtls.Conn, opt Options) *Conn {
+// newDTLSConn starts the engine over a handshaken session. The handshake
+// took at least two round trips, so half its duration seeds the RTT
+// estimate: without it the first timeout and loss-detection wait are the
+// 1 s of RFC 6298, long on a link where the first flight's acks were lost.
+func newDTLSConn(dc *dtls.Conn, opt Options, handshake time.Duration) *Conn {
 	c := newConn(dc, opt)
 	c.dtls = dc
+	if seed := handshake / 2; seed > 0 && seed < initialRTO {
+		c.mu.Lock()
+		c.rtt.sample(seed, time.Now())
+		c.mu.Unlock()
+	}
 	// Fixed by the handshake; read once, since reading it means
 	// serialising the session state.
 	if st, ok := dc.ConnectionState(); ok {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/pion/dtls/v3"
 )
@@ -70,6 +71,7 @@ func (l *Listener) acceptLoop() {
 func (l *Listener) handshake(dc *dtls.Conn) {
 	ctx, cancel := context.WithTimeout(l.ctx, l.opt.HandshakeTimeout)
 	defer cancel()
+	start := time.Now()
 	if err := dc.HandshakeContext(ctx); err != nil {
 		dc.Close()
 		err = fmt.Errorf("rudp: handshake with %s: %w", dc.RemoteAddr(), err)
@@ -79,7 +81,7 @@ func (l *Listener) handshake(dc *dtls.Conn) {
 		}
 		return
 	}
-	c := newDTLSConn(dc, l.opt)
+	c := newDTLSConn(dc, l.opt, time.Since(start))
 	select {
 	case l.accepted <- c:
 	case <-l.done:
