@@ -34,11 +34,17 @@
 //
 // The receiver acks every second segment or after Options.AckDelay, and at
 // once when a segment arrives out of order, fills a hole or is a
-// duplicate; acks list the runs received above the cumulative point. The
-// sender takes RTT samples from echoed timestamps (RFC 7323 style, so
-// retransmissions are measured too), keeps SRTT, RTTVAR and the timeout per
-// RFC 6298, declares a segment lost when one sent after it was delivered
-// and it is older than an RTT plus a reordering allowance (RACK, RFC 8985),
-// and treats a timeout as the loss of everything in flight. Congestion
-// control is model-based after BBR; see cc.go for why not AIMD.
+// duplicate; acks list the runs received above the cumulative point (the
+// lowest ones and the one holding the latest arrival when not all fit).
+// The sender takes RTT samples from echoed timestamps (RFC 7323 style, so
+// retransmissions are measured too; the handshake seeds the first), keeps
+// SRTT, RTTVAR and the timeout per RFC 6298, declares a segment lost when
+// one sent after it was delivered and it is older than an RTT plus a
+// reordering allowance (RACK, RFC 8985; spurious retransmissions found by
+// the Eifel test widen the allowance), probes the tail after two SRTTs
+// without progress, and on a timeout resends the oldest segment, backing
+// off. Congestion control is model-based after BBR, with pacing; see
+// cc.go for why not AIMD. Sending is bounded by Options.SendBuffer (Write
+// blocks) and the peer's window of Options.RecvWindow segments.
+
 package rudp
