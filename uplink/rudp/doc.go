@@ -46,5 +46,4 @@
 // off. Congestion control is model-based after BBR, with pacing; see
 // cc.go for why not AIMD. Sending is bounded by Options.SendBuffer (Write
 // blocks) and the peer's window of Options.RecvWindow segments.
-
 package rudp
