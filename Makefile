@@ -12,7 +12,8 @@ FUZZ_TARGETS := \
 	./uplink/collector:FuzzBatch \
 	./uplink/rudp:FuzzDecodeSegment \
 	./sensors/modbus:FuzzDecodeRTU \
-	./sensors/modbus:FuzzDecodeTCP
+	./sensors/modbus:FuzzDecodeTCP \
+	./sensors/line:FuzzParse
 
 .PHONY: all build deps test test-arm vet lint unit fuzz demo bench clean
 
