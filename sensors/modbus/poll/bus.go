@@ -1,0 +1,445 @@
+package poll
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/sensors/modbus"
+	"github.com/weirgw/weir/sensors/serialport"
+)
+
+// reopenDelay is how long a bus whose line failed to open waits before
+// trying again.
+const reopenDelay = 5 * time.Second
+
+// Bus is one line (a serial port or a TCP address) with its master, its
+// devices and its scheduler.
+type Bus struct {
+	cfg     BusConfig
+	devices []*device
+	log     *slog.Logger
+	clock   Clock
+	tap     tap
+	jobs    chan readJob
+
+	mu       sync.Mutex // guards everything below and the devices' state
+	master   *modbus.Master
+	closer   io.Closer
+	state    string // opening, open, down
+	lastErr  string
+	counters Counters
+	window   rateWindow
+	diag     limiter
+}
+
+// device is one device's configuration, plan and state.
+type device struct {
+	cfg      DeviceConfig
+	plan     []planned
+	priority event.Priority
+
+	// Guarded by Bus.mu.
+	counters     Counters
+	window       rateWindow
+	next         time.Time
+	busy         bool
+	consecutive  int // polls in a row that timed out
+	backoff      time.Duration
+	lastPoll     time.Time
+	lastOK       time.Time
+	lastErr      string
+	lastVerdict  string
+	values       []event.Field
+	lastRTT      time.Duration
+	lastAttempts int
+}
+
+// readJob is a one-off read asked for through the admin socket.
+type readJob struct {
+	d     *device
+	reply chan ReadResult
+}
+
+func newBus(cfg BusConfig, log *slog.Logger, clock Clock) *Bus {
+	return &Bus{cfg: cfg, log: log.With("bus", cfg.Name), clock: clock, jobs: make(chan readJob),
+		state: "opening", diag: limiter{perMinute: cfg.DiagnosticsPerMinute}}
+}
+
+// line names the bus's line: the serial device or the TCP address.
+func (b *Bus) line() string {
+	if b.cfg.Type == BusTCP {
+		return b.cfg.Address
+	}
+	return b.cfg.Serial.Device
+}
+
+// open makes the bus's master over a tapped line.
+func (b *Bus) open() (*modbus.Master, io.Closer, error) {
+	switch b.cfg.Type {
+	case BusTCP:
+		var d net.Dialer
+		m, err := modbus.NewTCP(modbus.TCPConfig{Address: b.cfg.Address, Timeout: b.cfg.Timeout, MaxInFlight: b.cfg.MaxInFlight,
+			Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+				c, err := d.DialContext(ctx, network, address)
+				if err != nil {
+					return nil, err
+				}
+				return tapConn{Conn: c, t: &b.tap}, nil
+			}})
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, m, nil
+	default:
+		p, err := serialport.Open(b.cfg.Serial, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		m, err := modbus.NewRTU(tapPort{Port: p, t: &b.tap}, modbus.RTUConfig{Name: b.cfg.Serial.Device,
+			Baud: b.cfg.Serial.Baud, CharBits: b.cfg.Serial.CharBits(), Timeout: b.cfg.Timeout})
+		if err != nil {
+			p.Close()
+			return nil, nil, err
+		}
+		return m, p, nil
+	}
+}
+
+// run opens the line (again, after failures) and polls until ctx ends.
+func (b *Bus) run(ctx context.Context, sink Sink) error {
+	var m *modbus.Master
+	var c io.Closer
+	for {
+		var err error
+		if m, c, err = b.open(); err == nil {
+			break
+		}
+		b.mu.Lock()
+		if b.lastErr != err.Error() {
+			b.log.Error("modbus bus cannot open; retrying", "line", b.line(), "err", err)
+		}
+		b.state, b.lastErr = "down", err.Error()
+		b.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(reopenDelay):
+		}
+	}
+	defer c.Close()
+	b.mu.Lock()
+	b.master, b.closer, b.state, b.lastErr = m, c, "open", ""
+	now := time.Now()
+	for _, d := range b.devices {
+		d.next = now
+	}
+	b.mu.Unlock()
+	b.log.Info("modbus bus open", "line", b.line(), "devices", len(b.devices))
+	workers := 1
+	if b.cfg.Type == BusTCP {
+		workers = max(1, min(b.cfg.MaxInFlight, len(b.devices)))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Go(func() {
+			if err := b.worker(ctx, m, sink); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	b.mu.Lock()
+	b.master, b.state = nil, "closed"
+	b.mu.Unlock()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// pick returns the device due first that no other worker is polling,
+// marked busy, or how long to wait for one.
+func (b *Bus) pick(now time.Time) (*device, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var best *device
+	for _, d := range b.devices {
+		if !d.busy && (best == nil || d.next.Before(best.next)) {
+			best = d
+		}
+	}
+	if best == nil {
+		return nil, time.Second
+	}
+	if wait := best.next.Sub(now); wait > 0 {
+		return nil, wait
+	}
+	best.busy = true
+	return best, 0
+}
+
+// worker polls due devices one at a time; one-off reads go first.
+func (b *Bus) worker(ctx context.Context, m *modbus.Master, sink Sink) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		d, wait := b.pick(time.Now())
+		if d == nil {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return nil
+			case j := <-b.jobs:
+				j.reply <- b.readOnce(ctx, m, j.d)
+			case <-timer.C:
+			}
+			continue
+		}
+		b.mu.Lock()
+		retries := d.cfg.Retries
+		if d.consecutive >= d.cfg.DeadAfter {
+			retries = 0 // a probe of a dead device costs one timeout only
+		}
+		b.mu.Unlock()
+		r := b.poll(ctx, m, d, retries)
+		if ctx.Err() != nil {
+			return nil
+		}
+		evs := b.account(d, r)
+		if len(evs) > 0 {
+			if err := sink.Emit(ctx, evs, nil); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				b.log.Warn("modbus records not spooled", "device", d.cfg.Name, "err", err)
+			}
+		}
+	}
+}
+
+// attemptLog is one attempt of a poll.
+type attemptLog struct {
+	req     modbus.Request
+	err     error
+	outcome outcome
+	frame   *modbus.FrameError
+	retry   bool
+}
+
+// pollResult is what one poll of a device produced.
+type pollResult struct {
+	fields     []event.Field
+	sent, recv time.Time
+	attempts   []attemptLog
+	requests   int
+	err        error // nil: every request answered; the fields are a reading
+	timedOut   bool  // the poll failed on timeouts only
+}
+
+// poll reads every planned request of d, each with up to retries more
+// attempts, and stops at the first request that fails: a failed poll makes
+// no reading.
+func (b *Bus) poll(ctx context.Context, m *modbus.Master, d *device, retries int) pollResult {
+	var r pollResult
+	var res modbus.Response
+	unit := byte(d.cfg.Unit)
+	for _, p := range d.plan {
+		req := p.req
+		var err error
+		for attempt := 0; attempt <= retries; attempt++ {
+			err = m.Do(ctx, unit, &req, &res)
+			o, fe := classify(ctx, err)
+			if o == outCancelled {
+				r.err = err
+				return r
+			}
+			r.attempts = append(r.attempts, attemptLog{req: req, err: err, outcome: o, frame: fe, retry: attempt > 0})
+			if o == outOK && r.sent.IsZero() {
+				r.sent = res.Sent
+			}
+			if o == outOK || o == outException {
+				break
+			}
+		}
+		r.requests++
+		if err != nil {
+			r.err = fmt.Errorf("device %s: %w", d.cfg.Name, err)
+			r.timedOut = true
+			for _, a := range r.attempts {
+				if a.outcome != outTimeout && a.outcome != outOK {
+					r.timedOut = false
+				}
+			}
+			r.fields = nil
+			return r
+		}
+		r.recv = res.Received
+		for _, it := range p.items {
+			reg := d.cfg.Registers[it.reg]
+			n := reg.count()
+			if reg.isBit() {
+				r.fields = reg.appendFields(r.fields, nil, res.Bits[it.offset:it.offset+n])
+			} else {
+				r.fields = reg.appendFields(r.fields, res.Registers[it.offset:it.offset+n], nil)
+			}
+		}
+	}
+	return r
+}
+
+// verdict names an attempt's outcome for records and status.
+func verdict(a attemptLog) string {
+	switch a.outcome {
+	case outOK:
+		return "ok"
+	case outException:
+		return "exception"
+	case outTimeout:
+		return "timeout"
+	case outTransport:
+		return "transport_error"
+	case outFrame:
+		switch a.frame.Kind {
+		case modbus.FrameCRC:
+			return "crc_error"
+		case modbus.FrameShort:
+			return "short_frame"
+		case modbus.FrameOverlong:
+			return "overlong_frame"
+		case modbus.FrameWrongUnit:
+			return "wrong_unit"
+		case modbus.FrameWrongFunction:
+			return "wrong_function"
+		}
+		return "frame_error"
+	}
+	return "cancelled"
+}
+
+// account updates the counters and the schedule after a poll and returns
+// the records to spool: the diagnostics of its damaged frames (within the
+// bus's rate limit), then the reading if the poll succeeded.
+func (b *Bus) account(d *device, r pollResult) []event.Event {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d.busy = false
+	var evs []event.Event
+	var frameErrs uint64
+	for _, a := range r.attempts {
+		b.counters.count(a.outcome, a.frame)
+		d.counters.count(a.outcome, a.frame)
+		if a.retry {
+			b.counters.Retries++
+			d.counters.Retries++
+		}
+		if a.outcome != outFrame {
+			continue
+		}
+		frameErrs++
+		if !b.diag.allow(now) {
+			continue
+		}
+		evs = append(evs, b.diagnostic(d, a, r.err == nil))
+	}
+	b.window.add(now, uint64(len(r.attempts)), frameErrs)
+	d.window.add(now, uint64(len(r.attempts)), frameErrs)
+	b.counters.Polls++
+	d.counters.Polls++
+	d.lastPoll = now
+	d.lastAttempts = len(r.attempts)
+	if n := len(r.attempts); n > 0 {
+		d.lastVerdict = verdict(r.attempts[n-1])
+	}
+	if r.err != nil {
+		b.counters.PollsFailed++
+		d.counters.PollsFailed++
+		d.lastErr = r.err.Error()
+		if r.timedOut {
+			d.consecutive++
+		} else {
+			d.consecutive = 0
+		}
+		if d.consecutive >= d.cfg.DeadAfter {
+			if d.consecutive == d.cfg.DeadAfter {
+				b.log.Warn("modbus device not answering; backing off", "device", d.cfg.Name, "unit", d.cfg.Unit, "err", r.err)
+			}
+			d.backoff = min(d.cfg.MaxBackoff, d.cfg.Interval<<min(d.consecutive-d.cfg.DeadAfter+1, 30))
+			d.next = now.Add(d.backoff)
+			return evs
+		}
+		d.next = nextTick(d.next, d.cfg.Interval, now)
+		return evs
+	}
+	if d.consecutive >= d.cfg.DeadAfter {
+		b.log.Info("modbus device answers again", "device", d.cfg.Name, "unit", d.cfg.Unit)
+	}
+	d.consecutive, d.backoff, d.lastErr = 0, 0, ""
+	d.lastOK = now
+	d.values = r.fields
+	d.lastRTT = r.recv.Sub(r.sent)
+	d.next = nextTick(d.next, d.cfg.Interval, now)
+	return append(evs, b.reading(d, r))
+}
+
+// nextTick is the next poll time on the device's grid; missed ticks are
+// skipped, not caught up.
+func nextTick(prev time.Time, interval time.Duration, now time.Time) time.Time {
+	next := prev.Add(interval)
+	if next.Before(now) {
+		next = now.Add(interval - now.Sub(prev)%interval)
+	}
+	return next
+}
+
+// stamp maps a system time to the gateway's clock.
+func (b *Bus) stamp(t time.Time) (int64, event.Quality) {
+	sys := time.Now()
+	now, q := b.clock.Now()
+	return t.Add(now.Sub(sys)).UnixNano(), q
+}
+
+func (b *Bus) reading(d *device, r pollResult) event.Event {
+	half := r.recv.Sub(r.sent) / 2
+	ts, q := b.stamp(r.sent.Add(half))
+	if q.ErrorBound >= 0 {
+		q.ErrorBound += int64(half)
+	}
+	fields := make([]event.Field, 0, 7+len(r.fields))
+	fields = append(fields, event.Str("device", d.cfg.Name), event.Str("bus", b.cfg.Name), event.Uint("unit", uint64(d.cfg.Unit)),
+		event.Int("uncertainty_ns", int64(half)), event.Float("round_trip_us", float64(r.recv.Sub(r.sent))/1e3),
+		event.Uint("attempts", uint64(len(r.attempts))), event.Uint("requests", uint64(r.requests)))
+	fields = append(fields, r.fields...)
+	cs := event.ChecksumOK // every RTU frame of the reading passed its CRC
+	if b.cfg.Type == BusTCP {
+		cs = event.ChecksumNone // Modbus TCP has no checksum of its own
+	}
+	return event.Event{Time: ts, Quality: q, Source: "modbus:" + d.cfg.Name, Kind: event.KindReading,
+		Severity: event.SevInfo, Priority: d.priority, Message: d.cfg.Name, Fields: fields, Checksum: cs}
+}
+
+func (b *Bus) diagnostic(d *device, a attemptLog, recovered bool) event.Event {
+	ts, q := b.stamp(time.Now())
+	v := verdict(a)
+	fields := []event.Field{
+		event.Str("device", d.cfg.Name), event.Str("bus", b.cfg.Name), event.Str("line", b.line()),
+		event.Uint("unit", uint64(d.cfg.Unit)), event.Str("request", a.req.String()), event.Str("verdict", v),
+		event.Str("detail", a.frame.Detail), event.Str("raw_hex", fmt.Sprintf("%x", a.frame.Raw)),
+		event.Bool("recovered_by_retry", recovered), event.Uint("suppressed", b.diag.suppressed),
+		event.Uint("suppressed_total", b.diag.total),
+	}
+	b.diag.suppressed = 0
+	return event.Event{Time: ts, Quality: q, Source: "modbus:" + b.cfg.Name, Kind: event.KindTelemetry,
+		Severity: event.SevWarning, Priority: event.PriorityNormal, Checksum: event.ChecksumBad,
+		Message: fmt.Sprintf("modbus %s on %s from %s unit %d (%s): % x", a.frame.Kind, b.line(), d.cfg.Name, d.cfg.Unit, a.req.String(), a.frame.Raw),
+		Fields:  fields}
+}

@@ -1,0 +1,20 @@
+// Package poll turns Modbus devices into readings: register maps from the
+// configuration, a scheduler per bus, typed decoding and EMI accounting.
+//
+// A [Poller] holds one [Bus] per serial line or TCP address. A bus owns one
+// [modbus.Master] and one scheduler: on a serial line transactions are
+// strictly one at a time (the master enforces it; the scheduler plans which
+// device is due next), on TCP up to max_in_flight devices are polled at once.
+// Each device's registers are coalesced into as few requests as the limits
+// (125 registers, 2000 bits) and the device's max_gap allow. A device that
+// keeps timing out is backed off exponentially (capped) and probed again, so
+// a dead meter does not starve the live ones sharing its line.
+//
+// A successful poll becomes one record (kind reading) with a typed field per
+// register, stamped at the midpoint of the first request sent and the last
+// answer received, half that span added to the clock's error bound, and the
+// checksum verdict. A failed poll never becomes a reading. Every damaged
+// frame (CRC error, short or overlong frame, wrong unit...) is counted per
+// bus and per device and its raw bytes kept, in hex, in a diagnostic record,
+// rate-limited per bus with a count of the ones suppressed.
+package poll
