@@ -67,7 +67,7 @@ type Config struct {
 	ReopenBackoffMax time.Duration `mapstructure:"reopen_backoff_max" yaml:"reopen_backoff_max"`
 }
 
-// DefaultConfig is an NMEA 0183 receiver: 4800 baud 8N1, "\r\n" lines
+// DefaultConfig is an NMEA 0183 receiver: 4800 baud 8N1, "\n" or "\r\n" lines
 // (the standard's 82 characters; 1024 leaves room for proprietary ones),
 // batches of 32 lines flushed every 250ms.
 func DefaultConfig() Config {

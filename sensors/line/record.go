@@ -46,7 +46,18 @@ func (s *Sensor) record(raw []byte, fl lineFlags, now int64) event.Event {
 		Message:  string(raw),
 		Checksum: event.ChecksumOK,
 	}
-	fields := make([]event.Field, 0, 4)
+	// Sized once: verdict, two checksums or two flags, and for NMEA the
+	// address parts and one field per comma.
+	nf := 3
+	if s.cfg.Checksum == ChecksumNMEA {
+		nf += 2
+		for _, c := range raw {
+			if c == ',' {
+				nf++
+			}
+		}
+	}
+	fields := make([]event.Field, 0, nf)
 	fields = append(fields, event.Str("verdict", r.Verdict.String()))
 	switch {
 	case r.Verdict == VerdictNone:

@@ -275,3 +275,21 @@ func TestBatchSize(t *testing.T) {
 		t.Errorf("Stats() = %+v", st)
 	}
 }
+
+// BenchmarkRecords measures the splitter and record building per line:
+// what a sensor costs besides the port.
+func BenchmarkRecords(b *testing.B) {
+	cfg := testConfig()
+	s := newSensor(cfg, nil, nil)
+	in := []byte(strings.Repeat("$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47\r\n", 16))
+	st := &lineState{}
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	var evs []event.Event
+	for b.Loop() {
+		evs = s.take(st, in, evs[:0], 0)
+	}
+	if len(evs) != 16 || str(evs[0], "verdict") != "ok" {
+		b.Fatalf("%d records", len(evs))
+	}
+}
