@@ -35,6 +35,7 @@ func (s *Sensor) record(raw []byte, fl lineFlags, now int64) event.Event {
 		s.c.partial.Add(1)
 	}
 	s.c.verdict(r.Verdict)
+	s.c.lastLine.Store(now)
 
 	ev := event.Event{
 		Time:     now,

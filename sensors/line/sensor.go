@@ -42,7 +42,9 @@ func New(cfg Config, de serialport.DriverEnable, log *slog.Logger) (*Sensor, err
 }
 
 // NewFromReader makes a sensor reading rc (a test's pipe, a file, a
-// socket); cfg.Port is ignored. When rc fails or ends, Run returns after
+// socket); cfg.Port is ignored. Closing rc must unblock a Read in
+// progress, as it does for pipes, sockets and pollable files, since that is
+// how Run stops. When rc fails or ends, Run returns after
 // recording what was read: rc cannot be reopened.
 func NewFromReader(cfg Config, rc io.ReadCloser, log *slog.Logger) (*Sensor, error) {
 	if err := cfg.validate(false); err != nil {
@@ -133,6 +135,7 @@ func (s *Sensor) Run(ctx context.Context, emit func(ctx context.Context, evs []e
 			return shutdown()
 		}
 		if err != nil {
+			s.c.openErrors.Add(1)
 			s.log.Warn("line: open failed", "err", err, "retry_in", backoff)
 			select {
 			case <-ctx.Done():
@@ -145,8 +148,11 @@ func (s *Sensor) Run(ctx context.Context, emit func(ctx context.Context, evs []e
 		if !first {
 			s.c.reopens.Add(1)
 		}
+		opened := s.c.bytes.Load()
 		first = false
+		s.c.open.Store(true)
 		rerr, ferr := s.read(ctx, rc, st, &batch, flush)
+		s.c.open.Store(false)
 		rc.Close()
 		if ferr != nil {
 			return ferr
@@ -159,6 +165,11 @@ func (s *Sensor) Run(ctx context.Context, emit func(ctx context.Context, evs []e
 		batch = s.cutLine(st, batch, time.Now().UnixNano())
 		if err := flush(ctx); err != nil {
 			return err
+		}
+		if s.c.bytesSince(opened) {
+			// The port worked for a while: a fresh failure, not the same
+			// one again.
+			backoff = s.cfg.ReopenBackoff
 		}
 		if !errors.Is(rerr, io.EOF) {
 			s.log.Warn("line: read failed, reopening", "err", rerr, "retry_in", backoff)
@@ -226,6 +237,7 @@ func (s *Sensor) read(ctx context.Context, rc io.ReadCloser, st *lineState, batc
 				return nil, err
 			}
 		case c := <-data:
+			s.c.bytes.Add(uint64(c.n))
 			*batch = s.take(st, c.buf[:c.n], *batch, c.at)
 			free <- c.buf
 			if len(*batch) >= s.cfg.BatchSize {

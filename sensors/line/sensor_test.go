@@ -106,7 +106,8 @@ func TestSerialPTY(t *testing.T) {
 
 	// The sensor may not have the port open yet: bytes written before it
 	// opens are still queued in the pty.
-	if _, err := io.WriteString(inst, strings.Join(sent, "\r\n")+"\r\n"+"$GPRMC,cut"); err != nil {
+	wire := strings.Join(sent, "\r\n") + "\r\n" + "$GPRMC,cut"
+	if _, err := io.WriteString(inst, wire); err != nil {
 		t.Fatal(err)
 	}
 	col.wait(t, len(sent))
@@ -146,8 +147,10 @@ func TestSerialPTY(t *testing.T) {
 	} else if v, _ := field(ev, "partial"); !v.Bool() {
 		t.Errorf("partial line at shutdown not flagged: %+v", ev.Fields)
 	}
-	want := Stats{Lines: uint64(len(sent) + 1), OK: uint64(len(good)), Mismatches: 1, Missing: 2, Malformed: 1, Partial: 1}
-	if got := s.Stats(); got != want {
+	got := s.Stats()
+	want := Stats{Lines: uint64(len(sent) + 1), OK: uint64(len(good)), Mismatches: 1, Missing: 2, Malformed: 1, Partial: 1,
+		Bytes: uint64(len(wire)), LastLine: got.LastLine}
+	if got != want || got.LastLine < evs[0].Time {
 		t.Errorf("Stats() = %+v, want %+v", got, want)
 	}
 }
@@ -180,6 +183,9 @@ func TestSerialReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := col.wait(t, 1)
+	if st := s.Stats(); st.OpenErrors == 0 || !st.Open || st.Reopens != 0 {
+		t.Errorf("Stats() = %+v, want open errors before the first open, and open", st)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
