@@ -299,3 +299,43 @@ func BenchmarkRecords(b *testing.B) {
 		b.Fatalf("%d records", len(evs))
 	}
 }
+
+// TestReopenAfterReadError: a port that fails mid-line is closed and
+// reopened; the cut line is recorded as partial, not glued to the bytes
+// after the reopen.
+func TestReopenAfterReadError(t *testing.T) {
+	cfg := testConfig()
+	cfg.Checksum = ChecksumNone
+	inputs := []string{"one\ntw", "o\nthree\n"}
+	opens := 0
+	s := newSensor(cfg, func() (io.ReadCloser, error) {
+		if opens == len(inputs) {
+			return nil, errNoReopen
+		}
+		pr, pw := io.Pipe()
+		in := inputs[opens]
+		opens++
+		go func() {
+			pw.Write([]byte(in))
+			pw.CloseWithError(io.ErrUnexpectedEOF)
+		}()
+		return pr, nil
+	}, nil)
+	col := newCollector()
+	if err := s.Run(context.Background(), col.emit); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range col.evs {
+		got = append(got, ev.Message)
+	}
+	if strings.Join(got, "|") != "one|tw|o|three" {
+		t.Errorf("records %q, want one, tw (partial), o, three", got)
+	}
+	if v, _ := field(col.evs[1], "partial"); !v.Bool() {
+		t.Errorf("cut line not flagged partial: %+v", col.evs[1].Fields)
+	}
+	if st := s.Stats(); st.Reopens != 1 || st.Partial != 1 || st.Lines != 4 {
+		t.Errorf("Stats() = %+v", st)
+	}
+}
