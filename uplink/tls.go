@@ -144,9 +144,13 @@ func (id *Identity) ClientConfig(serverName string) (*tls.Config, error) {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		CipherSuites: AEADSuites(),
-		Certificates: []tls.Certificate{pair},
-		RootCAs:      pool,
-		ServerName:   serverName,
+		// Always present the certificate. Given Certificates, crypto/tls
+		// withholds one the server's CA list does not name, and the
+		// collector could only log "no certificate" instead of why it is
+		// wrong (signed by another CA).
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &pair, nil },
+		RootCAs:              pool,
+		ServerName:           serverName,
 	}, nil
 }
 

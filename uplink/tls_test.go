@@ -33,7 +33,11 @@ func TestIdentityPicksUpRenewedFiles(t *testing.T) {
 	require.NoError(t, err)
 	c2, err := id.ClientConfig("localhost")
 	require.NoError(t, err)
-	require.NotEqual(t, c1.Certificates[0].Certificate[0], c2.Certificates[0].Certificate[0])
+	p1, err := c1.GetClientCertificate(nil)
+	require.NoError(t, err)
+	p2, err := c2.GetClientCertificate(nil)
+	require.NoError(t, err)
+	require.NotEqual(t, p1.Certificate[0], p2.Certificate[0])
 	own, _ = id.Expiry()
 	require.WithinDuration(t, time.Now().Add(48*time.Hour), own, time.Minute)
 
