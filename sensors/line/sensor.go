@@ -96,13 +96,15 @@ const (
 // that fails is closed and reopened with backoff. At shutdown the lines
 // read, and a partial line, are emitted with a context that outlives ctx by
 // at most a second. Run returns nil when ctx ends, the error of emit if it
-// fails (the batch is lost to this sensor, kept by the caller if it wants),
-// and for NewFromReader nil at io.EOF or the read error.
+// fails (that batch is not retried here: the caller's emit decides what a
+// refusal means), and for NewFromReader nil once the reader has ended or
+// failed, its lines emitted (after one reopen_backoff wait, the sensor not
+// knowing a reader from a port).
 func (s *Sensor) Run(ctx context.Context, emit func(ctx context.Context, evs []event.Event) error) error {
 	backoff := s.cfg.ReopenBackoff
 	first := true
-	// line holds the current line's bytes; it never grows past
-	// max_line_length+1, the one byte to see a "\r\n" split across reads.
+	// The current line's bytes; they never grow past max_line_length
+	// (addByte emits a full line as a piece first), so memory is bounded.
 	st := &lineState{line: make([]byte, 0, s.cfg.MaxLineLength+1)}
 	var batch []event.Event
 	flush := func(ctx context.Context) error {
