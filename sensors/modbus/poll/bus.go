@@ -373,7 +373,7 @@ func (b *Bus) account(d *device, r pollResult) []event.Event {
 			if d.consecutive == d.cfg.DeadAfter {
 				b.log.Warn("modbus device not answering; backing off", "device", d.cfg.Name, "unit", d.cfg.Unit, "err", r.err)
 			}
-			d.backoff = min(d.cfg.MaxBackoff, d.cfg.Interval<<min(d.consecutive-d.cfg.DeadAfter+1, 30))
+			d.backoff = min(max(d.cfg.MaxBackoff, d.cfg.Interval), d.cfg.Interval<<min(d.consecutive-d.cfg.DeadAfter+1, 20))
 			d.next = now.Add(d.backoff)
 			return evs
 		}

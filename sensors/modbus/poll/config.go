@@ -71,7 +71,8 @@ type DeviceConfig struct {
 	// may read over to join two neighbours.
 	MaxGap int `mapstructure:"max_gap" yaml:"max_gap"`
 	// DeadAfter consecutive polls that time out make a device dead: it is
-	// then polled after interval×2, ×4 … up to MaxBackoff until it answers.
+	// then polled after interval×2, ×4 … up to MaxBackoff (at least the
+	// interval) until it answers.
 	DeadAfter  int           `mapstructure:"dead_after" yaml:"dead_after"`
 	MaxBackoff time.Duration `mapstructure:"max_backoff" yaml:"max_backoff"`
 	// Priority of the reading records: normal, critical or bulk.
@@ -222,8 +223,8 @@ func (c Config) Validate() error {
 		if d.DeadAfter < 1 {
 			bad(key+".dead_after", "%d is below 1", d.DeadAfter)
 		}
-		if d.MaxBackoff < d.Interval {
-			bad(key+".max_backoff", "%s is below the interval %s", d.MaxBackoff, d.Interval)
+		if d.MaxBackoff < 0 {
+			bad(key+".max_backoff", "%s is negative", d.MaxBackoff)
 		}
 		if _, err := event.ParsePriority(d.Priority); err != nil {
 			bad(key+".priority", "%q is not normal, critical or bulk", d.Priority)

@@ -1,0 +1,249 @@
+package poll
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/sensors/modbus/modbustest"
+	"github.com/weirgw/weir/sensors/serialport"
+	"github.com/weirgw/weir/sensors/serialport/serialtest"
+	"github.com/weirgw/weir/spool"
+)
+
+type sink struct {
+	mu  sync.Mutex
+	evs []event.Event
+}
+
+func (s *sink) Emit(_ context.Context, evs []event.Event, _ []spool.Checkpoint) error {
+	s.mu.Lock()
+	s.evs = append(s.evs, evs...)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *sink) bySource(src string, kind event.Kind) []event.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []event.Event
+	for _, e := range s.evs {
+		if e.Source == src && e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func field(e event.Event, key string) (event.Value, bool) {
+	for _, f := range e.Fields {
+		if f.Key == key {
+			return f.Value, true
+		}
+	}
+	return event.Value{}, false
+}
+
+func serveTCP(t *testing.T, s *modbustest.Slave) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.ServeTCP(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String()
+}
+
+func tcpBus(name, addr string, inFlight int) BusConfig {
+	b := DefaultBusConfig()
+	b.Name, b.Type, b.Address, b.MaxInFlight, b.Timeout = name, BusTCP, addr, inFlight, 200*time.Millisecond
+	return b
+}
+
+func dev(name, bus string, unit int, interval time.Duration, regs ...RegisterConfig) DeviceConfig {
+	d := DefaultDeviceConfig()
+	d.Name, d.Bus, d.Unit, d.Interval, d.Registers = name, bus, unit, interval, regs
+	return d
+}
+
+func runPoller(t *testing.T, cfg Config, d time.Duration) (*Poller, *sink) {
+	p, err := New(cfg, nil, nil)
+	require.NoError(t, err)
+	s := &sink{}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	require.NoError(t, p.Run(ctx, s))
+	return p, s
+}
+
+// TestPollTCPReadings: every poll a reading with the registers' values,
+// stamped between the request and the answer.
+func TestPollTCPReadings(t *testing.T) {
+	s := modbustest.New(1, 200)
+	s.Lock()
+	s.Holding[10], s.Holding[11] = 0x4148, 0x0000 // 12.5
+	s.Holding[12] = 0xFFFE
+	s.Coils[3] = true
+	s.Unlock()
+	addr := serveTCP(t, s)
+	cfg := Config{Buses: []BusConfig{tcpBus("plc", addr, 2)}, Devices: []DeviceConfig{
+		dev("meter", "plc", 1, 20*time.Millisecond,
+			RegisterConfig{Name: "flow", Register: "holding", Address: 10, Type: "float32"},
+			RegisterConfig{Name: "delta", Register: "holding", Address: 12, Type: "int16"},
+			RegisterConfig{Name: "pump", Register: "coil", Address: 3}),
+		dev("other", "plc", 1, 30*time.Millisecond, RegisterConfig{Name: "r", Register: "input", Address: 5}),
+	}}
+	before := time.Now()
+	p, out := runPoller(t, cfg, 400*time.Millisecond)
+	after := time.Now()
+	rs := out.bySource("modbus:meter", event.KindReading)
+	require.GreaterOrEqual(t, len(rs), 8, "polls every 20ms for 400ms")
+	for _, e := range rs {
+		v, _ := field(e, "flow")
+		require.Equal(t, 12.5, v.Float())
+		v, _ = field(e, "delta")
+		require.Equal(t, int64(-2), v.Int())
+		v, _ = field(e, "pump")
+		require.True(t, v.Bool())
+		v, _ = field(e, "requests")
+		require.Equal(t, uint64(2), v.Num, "holding 10..12 coalesced, the coil apart")
+		require.Equal(t, event.ChecksumNone, e.Checksum, "tcp has no checksum")
+		require.True(t, e.Time > before.UnixNano() && e.Time < after.UnixNano())
+		unc, _ := field(e, "uncertainty_ns")
+		require.Positive(t, unc.Int())
+	}
+	require.GreaterOrEqual(t, len(out.bySource("modbus:other", event.KindReading)), 5)
+	st := p.Status()
+	require.Len(t, st.Buses, 1)
+	require.Zero(t, st.Buses[0].Counters.FrameErrors())
+	require.Equal(t, "ok", st.Buses[0].Devices[0].State)
+	var flow string
+	for _, v := range st.Buses[0].Devices[0].Values {
+		if v.Name == "flow" {
+			flow = v.Text
+		}
+	}
+	require.Equal(t, "12.5", flow)
+}
+
+func rtuBus(t *testing.T, name string) (BusConfig, string) {
+	a, b := serialtest.PTYPair(t)
+	bc := DefaultBusConfig()
+	bc.Name, bc.Type, bc.Timeout = name, BusRTU, 60*time.Millisecond
+	bc.Serial.Device, bc.Serial.Baud = a, 115200
+	return bc, b
+}
+
+func serveRTU(t *testing.T, s *modbustest.Slave, dev string) {
+	cfg := serialport.DefaultConfig()
+	cfg.Device, cfg.Baud = dev, 115200
+	p, err := serialport.Open(cfg, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.ServeRTU(ctx, p) }()
+	t.Cleanup(func() { cancel(); <-done; p.Close() })
+}
+
+// TestDeadDeviceBackedOff: on one serial line a device that never answers
+// is backed off (interval×2, ×4 … capped) and probed without retries, so
+// the live device keeps its rate.
+func TestDeadDeviceBackedOff(t *testing.T) {
+	bc, slaveEnd := rtuBus(t, "rs485")
+	serveRTU(t, modbustest.New(5, 100), slaveEnd)
+	live := dev("live", "rs485", 5, 50*time.Millisecond, RegisterConfig{Name: "r", Register: "holding", Address: 7})
+	dead := dev("dead", "rs485", 9, 50*time.Millisecond, RegisterConfig{Name: "r", Register: "holding", Address: 7})
+	dead.Retries, dead.DeadAfter, dead.MaxBackoff = 2, 2, 400*time.Millisecond
+	p, out := runPoller(t, Config{Buses: []BusConfig{bc}, Devices: []DeviceConfig{live, dead}}, 2*time.Second)
+	st := p.Status().Buses[0]
+	lv, dd := st.Devices[0], st.Devices[1]
+	t.Logf("live %+v", lv.Counters)
+	t.Logf("dead %+v backoff %s", dd.Counters, dd.Backoff)
+	require.Equal(t, "dead", dd.State)
+	require.Empty(t, out.bySource("modbus:dead", event.KindReading))
+	// 2 polls of 3 attempts, then probes at 100, 200, 400, 400, 400 ms...
+	require.LessOrEqual(t, dd.Counters.Polls, uint64(9))
+	require.Equal(t, dd.Counters.Attempts, dd.Counters.Timeouts)
+	require.LessOrEqual(t, dd.Counters.Attempts, uint64(6+7))
+	require.Equal(t, "400ms", dd.Backoff)
+	// Without backoff the dead device's timeouts would take most of the line.
+	require.GreaterOrEqual(t, len(out.bySource("modbus:live", event.KindReading)), 25)
+	for _, e := range out.bySource("modbus:live", event.KindReading) {
+		v, _ := field(e, "r")
+		require.Equal(t, uint64(7), v.Num)
+		require.Equal(t, event.ChecksumOK, e.Checksum)
+	}
+}
+
+// TestDiagnosticsRateLimited: damaged frames each make a diagnostic record
+// with their raw bytes until the bus's limit, then are counted as
+// suppressed; no failed poll makes a reading.
+func TestDiagnosticsRateLimited(t *testing.T) {
+	s := modbustest.New(1, 100)
+	s.SetHook(func(pdu []byte) []byte { return []byte{pdu[0], 4, 0, 1} }) // byte count 4, one register
+	addr := serveTCP(t, s)
+	bc := tcpBus("plc", addr, 1)
+	bc.DiagnosticsPerMinute = 3
+	d := dev("meter", "plc", 1, 10*time.Millisecond, RegisterConfig{Name: "r", Register: "holding", Address: 0})
+	d.Retries = 0
+	p, out := runPoller(t, Config{Buses: []BusConfig{bc}, Devices: []DeviceConfig{d}}, 300*time.Millisecond)
+	require.Empty(t, out.bySource("modbus:meter", event.KindReading))
+	diags := out.bySource("modbus:plc", event.KindTelemetry)
+	require.Len(t, diags, 3)
+	raw, _ := field(diags[0], "raw_hex")
+	require.Contains(t, raw.Str, "03040001", "the damaged frame's bytes")
+	require.Equal(t, event.ChecksumBad, diags[0].Checksum)
+	st := p.Status().Buses[0]
+	require.Greater(t, st.Counters.OtherFrames, uint64(10))
+	require.Equal(t, st.Counters.OtherFrames-3, st.DiagnosticsSuppressed)
+	require.InDelta(t, 1.0, st.FrameErrorRate1m, 1e-9)
+	require.InDelta(t, 1.0, st.Devices[0].FrameErrorRate15m, 1e-9)
+	require.Equal(t, "frame_error", st.Devices[0].LastVerdict)
+}
+
+// TestOneOffRead: a read through a running bus returns values and the raw
+// frames without moving the schedule.
+func TestOneOffRead(t *testing.T) {
+	s := modbustest.New(3, 100)
+	addr := serveTCP(t, s)
+	cfg := Config{Buses: []BusConfig{tcpBus("plc", addr, 1)}, Devices: []DeviceConfig{
+		dev("meter", "plc", 3, time.Hour, RegisterConfig{Name: "r", Register: "input", Address: 2, Unit: "bar"})}}
+	p, err := New(cfg, nil, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx, &sink{}) }()
+	defer func() { cancel(); <-done }()
+	require.Eventually(t, func() bool { return p.Status().Buses[0].Devices[0].State == "ok" }, 2*time.Second, 5*time.Millisecond)
+	r, err := p.Read(ctx, "meter")
+	require.NoError(t, err)
+	require.Empty(t, r.Error)
+	require.Equal(t, []Value{{Name: "r", Value: uint64(0x8002), Text: strconv.Itoa(0x8002), Unit: "bar"}}, r.Values)
+	require.Len(t, r.Frames, 2)
+	require.Equal(t, "tx", r.Frames[0].Dir)
+	require.Contains(t, r.Frames[0].Hex, "030400020001", "unit 3, function 4, addr 2, qty 1")
+	require.Contains(t, r.Frames[1].Hex, "0304028002")
+	_, err = p.Read(ctx, "nope")
+	require.ErrorContains(t, err, `no device "nope"`)
+}
+
+func TestNextTick(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, c := range []struct {
+		prev, now, want time.Duration
+	}{
+		{0, 0, 10},  // on time
+		{0, 3, 10},  // a poll that took 3
+		{0, 25, 30}, // missed ticks are skipped
+		{0, 30, 40},
+	} {
+		got := nextTick(t0.Add(c.prev), 10*time.Second, t0.Add(c.now*time.Second))
+		require.Equal(t, t0.Add(c.want*time.Second), got, "%+v", c)
+	}
+}
