@@ -51,6 +51,11 @@ func serveAdmin(ctx context.Context, ln net.Listener, g *Gateway) error {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(g.Link())
 	})
+	mux.HandleFunc("GET /v1/sensors", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(g.Sensors())
+	})
+	mux.HandleFunc("GET /v1/sensors/read", g.serveSensorRead)
 	mux.HandleFunc("GET /v1/spool/records", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		from, err1 := strconv.ParseUint(q.Get("from"), 10, 64)

@@ -21,6 +21,8 @@ import (
 
 	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/sensors/hostlog"
+	"github.com/weirgw/weir/sensors/line"
+	"github.com/weirgw/weir/sensors/modbus/poll"
 	"github.com/weirgw/weir/spool"
 	"github.com/weirgw/weir/uplink"
 	"github.com/weirgw/weir/uplink/pki"
@@ -84,7 +86,9 @@ type MetricsConfig struct {
 
 // InputsConfig lists the sources.
 type InputsConfig struct {
-	Files []hostlog.FileConfig `mapstructure:"files" yaml:"files"`
+	Files  []hostlog.FileConfig `mapstructure:"files" yaml:"files"`
+	Modbus poll.Config          `mapstructure:"modbus" yaml:"modbus"`
+	Lines  []line.Config        `mapstructure:"lines" yaml:"lines"`
 }
 
 // Loaded is a configuration with where it came from.
@@ -155,6 +159,15 @@ func Load(path string, explicit bool) (*Loaded, error) {
 			}
 			l.Inputs.Files[i] = fc
 		}
+	}
+	if err := decodeItems(v, "inputs.modbus.buses", poll.DefaultBusConfig, &l.Inputs.Modbus.Buses); err != nil {
+		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
+	}
+	if err := decodeItems(v, "inputs.modbus.devices", poll.DefaultDeviceConfig, &l.Inputs.Modbus.Devices); err != nil {
+		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
+	}
+	if err := decodeItems(v, "inputs.lines", line.DefaultConfig, &l.Inputs.Lines); err != nil {
+		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
 	}
 	if l.Gateway.ID == "" {
 		h, err := os.Hostname()
@@ -238,6 +251,24 @@ func decodeMessage(err error, v *viper.Viper) string {
 	return strings.Join(lines, "; ")
 }
 
+// decodeItems decodes each item of the list at key onto the defaults, so
+// omitted keys keep them.
+func decodeItems[T any](v *viper.Viper, key string, defaults func() T, out *[]T) error {
+	raw, ok := v.Get(key).([]any)
+	if !ok {
+		return nil
+	}
+	*out = make([]T, len(raw))
+	for i, item := range raw {
+		c := defaults()
+		if err := decodeStrict(item, &c); err != nil {
+			return fmt.Errorf("%s[%d]: %w", key, i, err)
+		}
+		(*out)[i] = c
+	}
+	return nil
+}
+
 func decodeStrict(in, out any) error {
 	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		Result:           out,
@@ -297,6 +328,15 @@ func (c *Config) Validate() error {
 		}
 		names[f.Name] = i
 	}
+	add("inputs.modbus", c.Inputs.Modbus.Validate())
+	for i, lc := range c.Inputs.Lines {
+		key := fmt.Sprintf("inputs.lines[%d]", i)
+		add(key, lc.Validate())
+		if j, dup := names["line:"+lc.Name]; dup {
+			errs = append(errs, fmt.Errorf("%s.name: %q is already used by inputs.lines[%d]", key, lc.Name, j))
+		}
+		names["line:"+lc.Name] = i
+	}
 	add("uplink", c.Uplink.Validate())
 	return errors.Join(errs...)
 }
@@ -312,6 +352,9 @@ func (c Config) Redacted() Config {
 	}
 	c.Uplink.Endpoints = slices.Clone(c.Uplink.Endpoints)
 	c.Inputs.Files = slices.Clone(c.Inputs.Files)
+	c.Inputs.Modbus.Buses = slices.Clone(c.Inputs.Modbus.Buses)
+	c.Inputs.Modbus.Devices = slices.Clone(c.Inputs.Modbus.Devices)
+	c.Inputs.Lines = slices.Clone(c.Inputs.Lines)
 	return c
 }
 

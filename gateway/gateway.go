@@ -17,6 +17,8 @@ import (
 	"github.com/weirgw/weir/gateway/event"
 	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/sensors/hostlog"
+	"github.com/weirgw/weir/sensors/line"
+	"github.com/weirgw/weir/sensors/modbus/poll"
 	"github.com/weirgw/weir/spool"
 	"github.com/weirgw/weir/uplink/sender"
 )
@@ -35,6 +37,8 @@ type Gateway struct {
 	clock   ptp.Clock
 	spool   *spool.Spool
 	tailers []*hostlog.Tailer
+	modbus  *poll.Poller
+	lines   []*line.Sensor
 	sender  *sender.Sender
 	metrics *metrics
 
@@ -157,6 +161,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 		g.tailers = append(g.tailers, t)
 	}
+	g.modbus, err = poll.New(g.cfg.Inputs.Modbus, g.log.With("part", "modbus"), g.clock)
+	if err != nil {
+		return fmt.Errorf("gateway: inputs.modbus: %w", err)
+	}
+	for _, lc := range g.cfg.Inputs.Lines {
+		s, err := line.New(lc, nil, g.log.With("part", "line"))
+		if err != nil {
+			return fmt.Errorf("gateway: inputs.lines %s: %w", lc.Name, err)
+		}
+		g.lines = append(g.lines, s)
+	}
 	g.sender, err = sender.New(g.cfg.Uplink, g.cfg.Gateway.ID, g.bootID, g.spool, g.log.With("part", "uplink"))
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -182,6 +197,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 	for _, t := range g.tailers {
 		run("input "+t.Status().Name, func(ctx context.Context) error { return t.Run(ctx, g) })
 	}
+	if len(g.cfg.Inputs.Modbus.Devices) > 0 {
+		run("inputs.modbus", func(ctx context.Context) error { return g.modbus.Run(ctx, g) })
+	}
+	for _, s := range g.lines {
+		run("input line "+s.Name(), func(ctx context.Context) error {
+			return s.Run(ctx, func(ctx context.Context, evs []event.Event) error { return g.Emit(ctx, evs, nil) })
+		})
+	}
 	run("uplink", g.sender.Run)
 	run("telemetry", func(ctx context.Context) error { return g.runTelemetry(ctx, g.cfg.TelemetryInterval) })
 	run("link telemetry", func(ctx context.Context) error { return g.runLinkTelemetry(ctx, g.cfg.Uplink.TelemetryInterval) })
@@ -189,7 +212,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.log.Warn("no uplink endpoint configured: records stay in the spool")
 	}
 	g.log.Info("gateway running", "id", g.cfg.Gateway.ID, "version", g.version, "data_dir", dir,
-		"admin_socket", g.socket, "inputs", len(g.tailers), "uplink_endpoints", len(g.cfg.Uplink.Endpoints))
+		"admin_socket", g.socket, "inputs", len(g.tailers), "modbus_devices", len(g.cfg.Inputs.Modbus.Devices), "line_sensors", len(g.lines), "uplink_endpoints", len(g.cfg.Uplink.Endpoints))
 
 	<-ctx.Done()
 	cancel(nil)

@@ -34,6 +34,7 @@ func newMetrics(g *Gateway) *metrics {
 		m.appended,
 		spoolCollector{g},
 		linkCollector{g},
+		sensorsCollector{g},
 		uplinkGauge("weir_uplink_acked_seq", "Highest sequence the collector acknowledged.",
 			func() float64 { return float64(g.sender.Status().LastAckSeq) }),
 		uplinkGauge("weir_uplink_connected", "1 while a collector session is up.",
