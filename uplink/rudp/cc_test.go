@@ -127,28 +127,24 @@ func TestCongestionStartupAndTimeout(t *testing.T) {
 	require.Greater(t, b.cwnd(100*time.Millisecond, 100*time.Millisecond), 1000, "window restored once the path delivers")
 }
 
-// TestGoodputUnderLoss runs the whole engine over an emulated 10 MB/s path
-// with 10 ms RTT, with and without 10 % loss each way: goodput at 10 %
-// must stay above half the lossless figure (the benchmark measures it
-// properly; this guards against regressions).
-func TestGoodputUnderLoss(t *testing.T) {
-	if testing.Short() {
-		t.Skip("timing test")
-	}
+// TestNoCollapseUnderLoss runs the whole engine over an emulated 10 MB/s
+// path with 10 ms RTT and 10 % random loss each way. How fast is for
+// BenchmarkGoodput and `make bench` to measure; this checks what must hold
+// however loaded the machine is: every byte arrives in order, random loss
+// is never taken for a collapsing path (the heavy-loss guard stays off),
+// and retransmissions stay near the loss rather than flooding the path.
+func TestNoCollapseUnderLoss(t *testing.T) {
 	data := randomBytes(2<<20, 3)
-	run := func(loss float64) time.Duration {
-		l := linkCfg{delay: 5 * time.Millisecond, rate: 10e6, queue: 20 * time.Millisecond, loss: loss}
-		ab, ba := l, l
-		ab.seed, ba.seed = 21, 22
-		w, r := newConnPair(ab, ba, Options{})
-		defer r.Close()
-		start := time.Now()
-		got := transfer(t, w, r, data)
-		require.True(t, bytes.Equal(data, got))
-		return time.Since(start)
-	}
-	clean, lossy := run(0), run(0.10)
-	ratio := clean.Seconds() / lossy.Seconds()
-	t.Logf("lossless %s, 10%% loss %s: goodput ratio %.2f", clean, lossy, ratio)
-	require.Greater(t, ratio, 0.5)
+	l := linkCfg{delay: 5 * time.Millisecond, rate: 10e6, queue: 20 * time.Millisecond, loss: 0.10}
+	ab, ba := l, l
+	ab.seed, ba.seed = 21, 22
+	w, r := newConnPair(ab, ba, Options{})
+	defer r.Close()
+	got := transfer(t, w, r, data)
+	require.True(t, bytes.Equal(data, got))
+	st := w.Stats()
+	t.Logf("sent %d segments, %d retransmitted (%.1f %%), %d timeouts, %d loss backoffs",
+		st.SegmentsSent, st.SegmentsRetransmitted, 100*float64(st.SegmentsRetransmitted)/float64(st.SegmentsSent), st.Timeouts, st.LossBackoffs)
+	require.Zero(t, st.LossBackoffs, "10 %% random loss taken for a collapsing path")
+	require.Less(t, st.SegmentsRetransmitted, st.SegmentsSent/3, "retransmissions far beyond a 10 %% loss")
 }
