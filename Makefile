@@ -25,6 +25,7 @@ deps:
 build:
 	$(GOBUILD) -o bin/weir ./cmd/weir
 	$(GOBUILD) -o bin/weir-collector ./cmd/weir-collector
+	$(GOBUILD) -o bin/weir-sim ./cmd/weir-sim
 
 test: deps vet lint unit fuzz
 	@echo "make test: all checks passed"

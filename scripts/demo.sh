@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make demo: a collector and a gateway on this machine, end to end over
 # mutual TLS. The gateway tails a log file the demo writes to (rotating it
-# once midway); `weir status` shows it live; at the end the demo counts what
-# reached the collector's sink.
+# once midway) and polls a simulated Modbus sensor (weir-sim) on a socat pty
+# pair; `weir status` and `weir sensors` show it live; at the end the demo
+# counts what reached the collector's sink.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${DEMO_SECONDS:-20}
@@ -29,6 +30,34 @@ echo "== provisioning a demo PKI in $work/pki"
 "$bin/weir-collector" pki issue-collector localhost --also 127.0.0.1 --dir "$work/pki"
 "$bin/weir-collector" pki issue-gateway demo-gw --dir "$work/pki"
 
+# A simulated Modbus flow meter on one end of a pty pair; the gateway polls
+# the other end.
+sim_yaml=""
+if command -v socat >/dev/null; then
+	socat -b 4096 "pty,raw,echo=0,link=$work/tty-gw" "pty,raw,echo=0,link=$work/tty-sim" 2>"$work/socat.log" &
+	pids+=($!)
+	for _ in $(seq 1 50); do [ -e "$work/tty-gw" ] && [ -e "$work/tty-sim" ] && break; sleep 0.1; done
+	echo "== starting weir-sim, a Modbus flow meter (unit 7) on $work/tty-sim"
+	"$bin/weir-sim" --device "$work/tty-sim" --unit 7 >"$work/sim.log" 2>&1 &
+	pids+=($!)
+	sim_yaml="  modbus:
+    buses:
+      - {name: rs485-1, serial: {device: $work/tty-gw, baud: 19200}, timeout: 500ms}
+    devices:
+      - name: flow-meter
+        bus: rs485-1
+        unit: 7
+        interval: 1s
+        registers:
+          - {name: flow, register: holding, address: 0, type: float32, unit: m3/h}
+          - {name: level, register: holding, address: 2, type: uint16, unit: mm}
+          - {name: volume, register: holding, address: 3, type: uint32, order: CDAB, unit: m3}
+          - {name: status, register: holding, address: 5, type: bitfield, bits: [{bit: 0, name: running}]}
+          - {name: pump, register: coil, address: 0}"
+else
+	echo "== socat not installed: no simulated Modbus sensor (scripts/deps.sh installs it)"
+fi
+
 mkdir -p "$work/logs"
 cat >"$work/weir.yaml" <<YAML
 gateway:
@@ -43,6 +72,7 @@ inputs:
       paths: ["$work/logs/*.log"]
       start_at: beginning
       poll_interval: 100ms
+$sim_yaml
 uplink:
   endpoints:
     - address: 127.0.0.1:$port
@@ -94,6 +124,10 @@ while [ $SECONDS -lt $end ]; do
 	echo
 	echo "== weir status ($(date -u +%T))"
 	"$bin/weir" status --config "$work/weir.yaml" || true
+	if [ -n "$sim_yaml" ]; then
+		echo "== weir sensors"
+		"$bin/weir" sensors --config "$work/weir.yaml" || true
+	fi
 done
 wait "$writer"
 written=$(cat "$work/written")
@@ -117,18 +151,28 @@ pids=()
 
 delivered=$(logs)
 telemetry=$(grep -c '"kind":"telemetry"' "$work/sink.jsonl" 2>/dev/null || echo 0)
+readings=$(grep -c '"kind":"reading"' "$work/sink.jsonl" 2>/dev/null || echo 0)
 echo
 echo "== result"
 echo "lines written:            $written"
 echo "log records in the sink:  $delivered   ($work/sink.jsonl)"
 echo "gateway telemetry records: $telemetry"
+echo "Modbus sensor readings:   $readings"
 echo "one log record as delivered:"
 grep '"kind":"log"' "$work/sink.jsonl" | tail -n 1 | sed 's/^/  /'
 if [ "$telemetry" -gt 0 ]; then
 	echo "one telemetry record as delivered:"
 	grep '"kind":"telemetry"' "$work/sink.jsonl" | tail -n 1 | sed 's/^/  /'
 fi
+if [ "$readings" -gt 0 ]; then
+	echo "one sensor reading as delivered:"
+	grep '"kind":"reading"' "$work/sink.jsonl" | tail -n 1 | sed 's/^/  /'
+fi
 echo "logs: $work/gateway.log $work/collector.log"
+if [ -n "$sim_yaml" ] && [ "$readings" -lt 1 ]; then
+	echo "demo: FAILED: no sensor reading reached the collector" >&2
+	exit 1
+fi
 if [ "$delivered" -lt 1 ]; then
 	echo "demo: FAILED: no record reached the collector" >&2
 	exit 1

@@ -3,6 +3,7 @@ package poll
 import (
 	"encoding/binary"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/weirgw/weir/gateway/event"
@@ -79,7 +80,15 @@ func (r RegisterConfig) appendFields(dst []event.Field, regs []uint16, bits []bo
 		}
 		return append(dst, event.Uint(r.Name, v))
 	case "float32":
-		return append(dst, num(float64(math.Float32frombits(uint32(v)))))
+		// The shortest decimal that is this float32 (12.75, not
+		// 12.75000011920929): what the device means, and the same float32
+		// when narrowed again.
+		f := math.Float32frombits(uint32(v))
+		d, err := strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
+		if err != nil { // NaN and infinities
+			d = float64(f)
+		}
+		return append(dst, num(d))
 	case "float64":
 		return append(dst, num(math.Float64frombits(v)))
 	case "string":

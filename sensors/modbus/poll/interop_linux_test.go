@@ -93,7 +93,7 @@ func typedWant(r RegisterConfig) map[string]string {
 	v := map[string]string{
 		"int16": "-1234", "uint16": "48879", "int32": "-123456789", "uint32": "3735928559",
 		"int64": "-1234567890123456789", "uint64": "18364758544493064720",
-		"float32": "-273.1499938964844", "float64": "6.02214076e+23", "string": "PUMP-3",
+		"float32": "-273.15", "float64": "6.02214076e+23", "string": "PUMP-3",
 	}[r.Type]
 	switch r.Type {
 	case "bitfield":
