@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sort"
 	"sync"
 	"time"
 
@@ -251,6 +252,7 @@ type pollResult struct {
 func (b *Bus) poll(ctx context.Context, m *modbus.Master, d *device, retries int) pollResult {
 	var r pollResult
 	var res modbus.Response
+	var order []int // register index of each field
 	unit := byte(d.cfg.Unit)
 	for _, p := range d.plan {
 		req := p.req
@@ -285,15 +287,32 @@ func (b *Bus) poll(ctx context.Context, m *modbus.Master, d *device, retries int
 		r.recv = res.Received
 		for _, it := range p.items {
 			reg := d.cfg.Registers[it.reg]
-			n := reg.count()
+			n, before := reg.count(), len(r.fields)
 			if reg.isBit() {
 				r.fields = reg.appendFields(r.fields, nil, res.Bits[it.offset:it.offset+n])
 			} else {
 				r.fields = reg.appendFields(r.fields, res.Registers[it.offset:it.offset+n], nil)
 			}
+			for range len(r.fields) - before {
+				order = append(order, it.reg)
+			}
 		}
 	}
+	// Fields in the register map's order, not the requests'.
+	sort.Stable(byRegister{r.fields, order})
 	return r
+}
+
+type byRegister struct {
+	f   []event.Field
+	reg []int
+}
+
+func (b byRegister) Len() int           { return len(b.f) }
+func (b byRegister) Less(i, j int) bool { return b.reg[i] < b.reg[j] }
+func (b byRegister) Swap(i, j int) {
+	b.f[i], b.f[j] = b.f[j], b.f[i]
+	b.reg[i], b.reg[j] = b.reg[j], b.reg[i]
 }
 
 // verdict names an attempt's outcome for records and status.

@@ -123,13 +123,11 @@ func TestPollTCPReadings(t *testing.T) {
 	require.Len(t, st.Buses, 1)
 	require.Zero(t, st.Buses[0].Counters.FrameErrors())
 	require.Equal(t, "ok", st.Buses[0].Devices[0].State)
-	var flow string
+	var names []string
 	for _, v := range st.Buses[0].Devices[0].Values {
-		if v.Name == "flow" {
-			flow = v.Text
-		}
+		names = append(names, v.Name+"="+v.Text)
 	}
-	require.Equal(t, "12.5", flow)
+	require.Equal(t, []string{"flow=12.5", "delta=-2", "pump=true"}, names, "in the register map's order")
 }
 
 func rtuBus(t *testing.T, name string) (BusConfig, string) {
