@@ -9,7 +9,7 @@ import (
 )
 
 // runTelemetry emits the spool's figures as a telemetry record every
-// interval, so the head-end sees backlog, evictions and refusals even when
+// interval (and one record per Modbus bus with its EMI accounting), so the head-end sees backlog, evictions and refusals even when
 // nobody scrapes the gateway. A report that includes records evicted or
 // expired since the last one is critical: it tells of data lost.
 func (g *Gateway) runTelemetry(ctx context.Context, interval time.Duration) error {
@@ -23,8 +23,8 @@ func (g *Gateway) runTelemetry(ctx context.Context, interval time.Duration) erro
 		case <-t.C:
 		}
 		st := g.spool.Stats()
-		ev := spoolTelemetry(st, last)
-		if err := g.Emit(ctx, []event.Event{ev}, nil); err != nil && ctx.Err() == nil {
+		evs := append([]event.Event{spoolTelemetry(st, last)}, g.modbus.Telemetry()...)
+		if err := g.Emit(ctx, evs, nil); err != nil && ctx.Err() == nil {
 			g.log.Warn("telemetry record not spooled", "err", err)
 			continue
 		}

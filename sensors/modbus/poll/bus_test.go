@@ -170,6 +170,11 @@ func TestDeadDeviceBackedOff(t *testing.T) {
 	require.Equal(t, dd.Counters.Attempts, dd.Counters.Timeouts)
 	require.LessOrEqual(t, dd.Counters.Attempts, uint64(6+7))
 	require.Equal(t, "400ms", dd.Backoff)
+	tel := p.Telemetry()
+	require.Len(t, tel, 1)
+	require.Equal(t, event.SevWarning, tel[0].Severity, "a dead device makes a warning")
+	v, _ := field(tel[0], "dead.timeouts")
+	require.Equal(t, dd.Counters.Timeouts, v.Num)
 	// Without backoff the dead device's timeouts would take most of the line.
 	require.GreaterOrEqual(t, len(out.bySource("modbus:live", event.KindReading)), 25)
 	for _, e := range out.bySource("modbus:live", event.KindReading) {
