@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -44,7 +45,11 @@ func (g *Gateway) serveSensorRead(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	res, err := g.modbus.Read(ctx, r.URL.Query().Get("device"))
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusNotFound)
+		code := http.StatusServiceUnavailable // the bus is down or busy
+		if errors.Is(err, poll.ErrNoDevice) {
+			code = http.StatusNotFound
+		}
+		http.Error(w, err.Error(), code)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

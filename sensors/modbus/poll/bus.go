@@ -2,6 +2,7 @@ package poll
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,10 +15,6 @@ import (
 	"github.com/weirgw/weir/sensors/modbus"
 	"github.com/weirgw/weir/sensors/serialport"
 )
-
-// reopenDelay is how long a bus whose line failed to open waits before
-// trying again.
-const reopenDelay = 5 * time.Second
 
 // Bus is one line (a serial port or a TCP address) with its master, its
 // devices and its scheduler.
@@ -112,33 +109,48 @@ func (b *Bus) open() (*modbus.Master, io.Closer, error) {
 	}
 }
 
+// errLineLost ends a serial bus's workers when its line fails (a USB
+// adapter unplugged): the line is closed and opened again.
+var errLineLost = errors.New("line lost")
+
 // run opens the line (again, after failures) and polls until ctx ends.
 func (b *Bus) run(ctx context.Context, sink Sink) error {
-	var m *modbus.Master
-	var c io.Closer
 	for {
-		var err error
-		if m, c, err = b.open(); err == nil {
-			break
+		m, c, err := b.open()
+		if err != nil {
+			b.down(err)
+		} else {
+			err = b.serve(ctx, m, c, sink)
+			if err == nil || !errors.Is(err, errLineLost) {
+				return err
+			}
+			b.down(err)
 		}
-		b.mu.Lock()
-		if b.lastErr != err.Error() {
-			b.log.Error("modbus bus cannot open; retrying", "line", b.line(), "err", err)
-		}
-		b.state, b.lastErr = "down", err.Error()
-		b.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(reopenDelay):
+		case <-time.After(b.cfg.ReopenDelay):
 		}
 	}
+}
+
+func (b *Bus) down(err error) {
+	b.mu.Lock()
+	if b.lastErr != err.Error() {
+		b.log.Error("modbus bus down; opening it again", "line", b.line(), "err", err)
+	}
+	b.state, b.lastErr = "down", err.Error()
+	b.mu.Unlock()
+}
+
+// serve polls over an open line until ctx ends or the line fails.
+func (b *Bus) serve(ctx context.Context, m *modbus.Master, c io.Closer, sink Sink) error {
 	defer c.Close()
 	b.mu.Lock()
 	b.master, b.closer, b.state, b.lastErr = m, c, "open", ""
 	now := time.Now()
 	for _, d := range b.devices {
-		d.next = now
+		d.next, d.busy = now, false
 	}
 	b.mu.Unlock()
 	b.log.Info("modbus bus open", "line", b.line(), "devices", len(b.devices))
@@ -146,12 +158,15 @@ func (b *Bus) run(ctx context.Context, sink Sink) error {
 	if b.cfg.Type == BusTCP {
 		workers = max(1, min(b.cfg.MaxInFlight, len(b.devices)))
 	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for range workers {
 		wg.Go(func() {
-			if err := b.worker(ctx, m, sink); err != nil {
+			if err := b.worker(wctx, m, sink); err != nil {
 				errs <- err
+				cancel()
 			}
 		})
 	}
@@ -216,6 +231,7 @@ func (b *Bus) worker(ctx context.Context, m *modbus.Master, sink Sink) error {
 			return nil
 		}
 		evs := b.account(d, r)
+		lost := b.cfg.Type == BusRTU && lineLost(r)
 		if len(evs) > 0 {
 			if err := sink.Emit(ctx, evs, nil); err != nil {
 				if ctx.Err() != nil {
@@ -224,7 +240,24 @@ func (b *Bus) worker(ctx context.Context, m *modbus.Master, sink Sink) error {
 				b.log.Warn("modbus records not spooled", "device", d.cfg.Name, "err", err)
 			}
 		}
+		if lost {
+			return fmt.Errorf("%w: %w", errLineLost, r.err)
+		}
 	}
+}
+
+// lineLost reports whether every attempt of a failed poll failed in the
+// transport (the port's read or write), not on the bus.
+func lineLost(r pollResult) bool {
+	if r.err == nil || len(r.attempts) == 0 {
+		return false
+	}
+	for _, a := range r.attempts {
+		if a.outcome != outTransport {
+			return false
+		}
+	}
+	return true
 }
 
 // attemptLog is one attempt of a poll.

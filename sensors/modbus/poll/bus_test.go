@@ -233,7 +233,8 @@ func TestOneOffRead(t *testing.T) {
 	require.Contains(t, r.Frames[0].Hex, "030400020001", "unit 3, function 4, addr 2, qty 1")
 	require.Contains(t, r.Frames[1].Hex, "0304028002")
 	_, err = p.Read(ctx, "nope")
-	require.ErrorContains(t, err, `no device "nope"`)
+	require.ErrorIs(t, err, ErrNoDevice)
+	require.ErrorContains(t, err, `"nope"`)
 }
 
 func TestNextTick(t *testing.T) {

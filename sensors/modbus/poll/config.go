@@ -45,6 +45,10 @@ type BusConfig struct {
 	// DiagnosticsPerMinute bounds the diagnostic records (raw bytes of
 	// damaged frames) this bus spools; the rest are counted as suppressed.
 	DiagnosticsPerMinute int `mapstructure:"diagnostics_per_minute" yaml:"diagnostics_per_minute"`
+	// ReopenDelay is how long a line that failed to open, or failed under
+	// a running bus (a USB adapter unplugged), waits before it is opened
+	// again.
+	ReopenDelay time.Duration `mapstructure:"reopen_delay" yaml:"reopen_delay"`
 }
 
 // Coalescing modes.
@@ -122,13 +126,14 @@ const (
 	DefaultDeadAfter   = 3
 	DefaultMaxBackoff  = 5 * time.Minute
 	DefaultDiagPerMin  = 30
+	DefaultReopenDelay = 5 * time.Second
 	maxRegisterAddress = 0xFFFF
 )
 
 // DefaultBusConfig is an rtu bus at 19200 baud 8E1 with a 1 s timeout.
 func DefaultBusConfig() BusConfig {
 	return BusConfig{Type: BusRTU, Serial: serialport.DefaultConfig(), MaxInFlight: 1, Timeout: DefaultTimeout,
-		DiagnosticsPerMinute: DefaultDiagPerMin}
+		DiagnosticsPerMinute: DefaultDiagPerMin, ReopenDelay: DefaultReopenDelay}
 }
 
 // DefaultDeviceConfig polls every 10 s with one retry, coalescing
@@ -185,6 +190,9 @@ func (c Config) Validate() error {
 		}
 		if b.Timeout < time.Millisecond || b.Timeout > time.Minute {
 			bad(key+".timeout", "%s out of range 1ms..1m", b.Timeout)
+		}
+		if b.ReopenDelay < 10*time.Millisecond || b.ReopenDelay > 10*time.Minute {
+			bad(key+".reopen_delay", "%s out of range 10ms..10m", b.ReopenDelay)
 		}
 		if b.DiagnosticsPerMinute < 0 || b.DiagnosticsPerMinute > 6000 {
 			bad(key+".diagnostics_per_minute", "%d out of range 0..6000", b.DiagnosticsPerMinute)

@@ -23,6 +23,9 @@ type Clock interface {
 	Now() (time.Time, event.Quality)
 }
 
+// ErrNoDevice is returned (wrapped) for a device name not configured.
+var ErrNoDevice = errors.New("no such device")
+
 // Poller runs every configured bus.
 type Poller struct {
 	buses   []*Bus
@@ -136,7 +139,7 @@ func (b *Bus) readOnce(ctx context.Context, m *modbus.Master, d *device) ReadRes
 func (p *Poller) Read(ctx context.Context, name string) (*ReadResult, error) {
 	b, ok := p.devices[name]
 	if !ok {
-		return nil, fmt.Errorf("modbus: no device %q", name)
+		return nil, fmt.Errorf("modbus: %q: %w", name, ErrNoDevice)
 	}
 	var d *device
 	for _, x := range b.devices {
@@ -169,7 +172,7 @@ func (p *Poller) Read(ctx context.Context, name string) (*ReadResult, error) {
 func (p *Poller) ReadDirect(ctx context.Context, name string) (*ReadResult, error) {
 	b, ok := p.devices[name]
 	if !ok {
-		return nil, fmt.Errorf("modbus: no device %q", name)
+		return nil, fmt.Errorf("modbus: %q: %w", name, ErrNoDevice)
 	}
 	m, c, err := b.open()
 	if err != nil {
@@ -182,7 +185,7 @@ func (p *Poller) ReadDirect(ctx context.Context, name string) (*ReadResult, erro
 			return &r, nil
 		}
 	}
-	return nil, fmt.Errorf("modbus: no device %q", name)
+	return nil, fmt.Errorf("modbus: %q: %w", name, ErrNoDevice)
 }
 
 // Devices lists the configured device names.
