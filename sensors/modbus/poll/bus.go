@@ -36,16 +36,16 @@ type Bus struct {
 	diag     limiter
 }
 
-// device is one device's configuration, plan and state.
+// device is one device's configuration, plans and state.
 type device struct {
 	cfg      DeviceConfig
-	plan     []planned
+	plan     []planned // every register: one-off reads
+	groups   []*group  // the registers of each interval
 	priority event.Priority
 
 	// Guarded by Bus.mu.
 	counters     Counters
 	window       rateWindow
-	next         time.Time
 	busy         bool
 	consecutive  int // polls in a row that timed out
 	backoff      time.Duration
@@ -53,9 +53,17 @@ type device struct {
 	lastOK       time.Time
 	lastErr      string
 	lastVerdict  string
-	values       []event.Field
 	lastRTT      time.Duration
 	lastAttempts int
+}
+
+// group is the registers of a device polled at one interval.
+type group struct {
+	interval time.Duration
+	plan     []planned
+	// Guarded by Bus.mu.
+	next   time.Time
+	values []event.Field // of the last good poll
 }
 
 // readJob is a one-off read asked for through the admin socket.
@@ -150,7 +158,10 @@ func (b *Bus) serve(ctx context.Context, m *modbus.Master, c io.Closer, sink Sin
 	b.master, b.closer, b.state, b.lastErr = m, c, "open", ""
 	now := time.Now()
 	for _, d := range b.devices {
-		d.next, d.busy = now, false
+		d.busy = false
+		for _, g := range d.groups {
+			g.next = now
+		}
 	}
 	b.mu.Unlock()
 	b.log.Info("modbus bus open", "line", b.line(), "devices", len(b.devices))
@@ -182,25 +193,31 @@ func (b *Bus) serve(ctx context.Context, m *modbus.Master, c io.Closer, sink Sin
 	}
 }
 
-// pick returns the device due first that no other worker is polling,
-// marked busy, or how long to wait for one.
-func (b *Bus) pick(now time.Time) (*device, time.Duration) {
+// pick returns the device and group due first that no other worker is
+// polling, the device marked busy, or how long to wait for one.
+func (b *Bus) pick(now time.Time) (*device, *group, time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var best *device
+	var bd *device
+	var bg *group
 	for _, d := range b.devices {
-		if !d.busy && (best == nil || d.next.Before(best.next)) {
-			best = d
+		if d.busy {
+			continue
+		}
+		for _, g := range d.groups {
+			if bg == nil || g.next.Before(bg.next) {
+				bd, bg = d, g
+			}
 		}
 	}
-	if best == nil {
-		return nil, time.Second
+	if bg == nil {
+		return nil, nil, time.Second
 	}
-	if wait := best.next.Sub(now); wait > 0 {
-		return nil, wait
+	if wait := bg.next.Sub(now); wait > 0 {
+		return nil, nil, wait
 	}
-	best.busy = true
-	return best, 0
+	bd.busy = true
+	return bd, bg, 0
 }
 
 // worker polls due devices one at a time; one-off reads go first.
@@ -208,7 +225,7 @@ func (b *Bus) worker(ctx context.Context, m *modbus.Master, sink Sink) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		d, wait := b.pick(time.Now())
+		d, g, wait := b.pick(time.Now())
 		if d == nil {
 			timer.Reset(wait)
 			select {
@@ -226,11 +243,11 @@ func (b *Bus) worker(ctx context.Context, m *modbus.Master, sink Sink) error {
 			retries = 0 // a probe of a dead device costs one timeout only
 		}
 		b.mu.Unlock()
-		r := b.poll(ctx, m, d, retries)
+		r := b.poll(ctx, m, d, g.plan, retries)
 		if ctx.Err() != nil {
 			return nil
 		}
-		evs := b.account(d, r)
+		evs := b.account(d, g, r)
 		lost := b.cfg.Type == BusRTU && lineLost(r)
 		if len(evs) > 0 {
 			if err := sink.Emit(ctx, evs, nil); err != nil {
@@ -279,15 +296,15 @@ type pollResult struct {
 	timedOut   bool  // the poll failed on timeouts only
 }
 
-// poll reads every planned request of d, each with up to retries more
+// poll reads the planned requests of d, each with up to retries more
 // attempts, and stops at the first request that fails: a failed poll makes
 // no reading.
-func (b *Bus) poll(ctx context.Context, m *modbus.Master, d *device, retries int) pollResult {
+func (b *Bus) poll(ctx context.Context, m *modbus.Master, d *device, pl []planned, retries int) pollResult {
 	var r pollResult
 	var res modbus.Response
 	var order []int // register index of each field
 	unit := byte(d.cfg.Unit)
-	for _, p := range d.plan {
+	for _, p := range pl {
 		req := p.req
 		var err error
 		for attempt := 0; attempt <= retries; attempt++ {
@@ -377,10 +394,11 @@ func verdict(a attemptLog) string {
 	return "cancelled"
 }
 
-// account updates the counters and the schedule after a poll and returns
-// the records to spool: the diagnostics of its damaged frames (within the
-// bus's rate limit), then the reading if the poll succeeded.
-func (b *Bus) account(d *device, r pollResult) []event.Event {
+// account updates the counters and the schedule of g (nil: a one-off read,
+// which moves no schedule) after a poll and returns the records to spool:
+// the diagnostics of its damaged frames (within the bus's rate limit), then
+// the reading if the poll succeeded.
+func (b *Bus) account(d *device, g *group, r pollResult) []event.Event {
 	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -426,10 +444,14 @@ func (b *Bus) account(d *device, r pollResult) []event.Event {
 				b.log.Warn("modbus device not answering; backing off", "device", d.cfg.Name, "unit", d.cfg.Unit, "err", r.err)
 			}
 			d.backoff = min(max(d.cfg.MaxBackoff, d.cfg.Interval), d.cfg.Interval<<min(d.consecutive-d.cfg.DeadAfter+1, 20))
-			d.next = now.Add(d.backoff)
+			for _, og := range d.groups { // the whole device waits
+				og.next = now.Add(d.backoff)
+			}
 			return evs
 		}
-		d.next = nextTick(d.next, d.cfg.Interval, now)
+		if g != nil {
+			g.next = nextTick(g.next, g.interval, now)
+		}
 		return evs
 	}
 	if d.consecutive >= d.cfg.DeadAfter {
@@ -437,9 +459,12 @@ func (b *Bus) account(d *device, r pollResult) []event.Event {
 	}
 	d.consecutive, d.backoff, d.lastErr = 0, 0, ""
 	d.lastOK = now
-	d.values = r.fields
 	d.lastRTT = r.recv.Sub(r.sent)
-	d.next = nextTick(d.next, d.cfg.Interval, now)
+	if g == nil {
+		return evs
+	}
+	g.values = r.fields
+	g.next = nextTick(g.next, g.interval, now)
 	return append(evs, b.reading(d, r))
 }
 

@@ -251,3 +251,32 @@ func TestNextTick(t *testing.T) {
 		require.Equal(t, t0.Add(c.want*time.Second), got, "%+v", c)
 	}
 }
+
+// TestPollGroupsByInterval: a device's registers with their own interval
+// are polled in a group of their own, each poll a record.
+func TestPollGroupsByInterval(t *testing.T) {
+	addr := serveTCP(t, modbustest.New(1, 100))
+	d := dev("meter", "plc", 1, 20*time.Millisecond,
+		RegisterConfig{Name: "flow", Register: "holding", Address: 1},
+		RegisterConfig{Name: "serial_no", Register: "holding", Address: 50, Type: "uint32", Interval: 200 * time.Millisecond},
+		RegisterConfig{Name: "level", Register: "holding", Address: 2})
+	_, out := runPoller(t, Config{Buses: []BusConfig{tcpBus("plc", addr, 1)}, Devices: []DeviceConfig{d}}, 500*time.Millisecond)
+	var fast, slow int
+	for _, e := range out.bySource("modbus:meter", event.KindReading) {
+		_, hasFlow := field(e, "flow")
+		_, hasSerial := field(e, "serial_no")
+		require.NotEqual(t, hasFlow, hasSerial, "one group per record")
+		if hasFlow {
+			fast++
+			v, _ := field(e, "level")
+			require.Equal(t, uint64(2), v.Num)
+		} else {
+			slow++
+			v, _ := field(e, "serial_no")
+			require.Equal(t, uint64(50<<16|51), v.Num)
+		}
+	}
+	t.Logf("%d fast polls, %d slow", fast, slow)
+	require.GreaterOrEqual(t, fast, 15)
+	require.InDelta(t, 3, slow, 1)
+}

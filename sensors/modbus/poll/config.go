@@ -111,6 +111,10 @@ type RegisterConfig struct {
 	// Bits names the bits of a bitfield; each becomes a bool field
 	// <name>.<bit name>.
 	Bits []BitConfig `mapstructure:"bits" yaml:"bits"`
+	// Interval polls this register at its own rate (a serial number once
+	// an hour, a flow every second); 0 means the device's. A device's
+	// registers are polled in one group per interval, each poll a record.
+	Interval time.Duration `mapstructure:"interval" yaml:"interval"`
 }
 
 // BitConfig names one bit of a bitfield, 0 the least significant.
@@ -305,6 +309,9 @@ func (r RegisterConfig) validate() error {
 	}
 	if (t == "string" || t == "bool" || t == "bitfield") && (r.Scale != 0 && r.Scale != 1 || r.Offset != 0) {
 		return fmt.Errorf("scale: a %s cannot be scaled", t)
+	}
+	if r.Interval != 0 && r.Interval < 10*time.Millisecond {
+		return fmt.Errorf("interval: %s is below 10ms (0: the device's)", r.Interval)
 	}
 	if r.Address < 0 || r.Address+r.count()-1 > maxRegisterAddress {
 		return fmt.Errorf("address: %d (+%d) beyond 0..65535", r.Address, r.count())

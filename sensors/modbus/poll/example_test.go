@@ -35,4 +35,7 @@ func TestExampleValid(t *testing.T) {
 	}
 	require.NoError(t, cfg.Validate())
 	require.Len(t, plan(cfg.Devices[0]), 5, "holding 0-3, holding 10-17, holding 20, input 0-1, coil 0")
+	g := groups(cfg.Devices[0])
+	require.Len(t, g, 2, "10s and the model's 1h")
+	require.Len(t, g[1].plan, 1)
 }

@@ -36,6 +36,12 @@ func plan(d DeviceConfig) []planned {
 	for i := range idx {
 		idx[i] = i
 	}
+	return planRegisters(d, idx)
+}
+
+// planRegisters plans the registers of d at the indices idx.
+func planRegisters(d DeviceConfig, idx []int) []planned {
+	idx = slices.Clone(idx)
 	order := map[string]int{"coil": 0, "discrete": 1, "input": 2, "holding": 3}
 	slices.SortStableFunc(idx, func(a, b int) int {
 		ra, rb := d.Registers[a], d.Registers[b]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,10 +55,32 @@ func New(cfg Config, log *slog.Logger, clock Clock) (*Poller, error) {
 	for _, dc := range cfg.Devices {
 		b := byName[dc.Bus]
 		prio, _ := event.ParsePriority(dc.Priority)
-		b.devices = append(b.devices, &device{cfg: dc, plan: plan(dc), priority: prio})
+		b.devices = append(b.devices, &device{cfg: dc, plan: plan(dc), groups: groups(dc), priority: prio})
 		p.devices[dc.Name] = b
 	}
 	return p, nil
+}
+
+// groups splits a device's registers by interval, fastest first.
+func groups(dc DeviceConfig) []*group {
+	by := map[time.Duration][]int{}
+	var ivs []time.Duration
+	for i, r := range dc.Registers {
+		iv := r.Interval
+		if iv == 0 {
+			iv = dc.Interval
+		}
+		if by[iv] == nil {
+			ivs = append(ivs, iv)
+		}
+		by[iv] = append(by[iv], i)
+	}
+	slices.Sort(ivs)
+	out := make([]*group, 0, len(ivs))
+	for _, iv := range ivs {
+		out = append(out, &group{interval: iv, plan: planRegisters(dc, by[iv])})
+	}
+	return out
 }
 
 type systemClock struct{}
@@ -101,22 +124,17 @@ type AttemptInfo struct {
 	Error   string `json:"error,omitempty"`
 }
 
-// readOnce polls d once with the line tapped. Its records are not spooled,
-// but the counters see it: it was traffic on the line.
+// readOnce polls every register of d once with the line tapped. Its
+// records are not spooled and the schedule is not moved, but the counters
+// see it: it was traffic on the line.
 func (b *Bus) readOnce(ctx context.Context, m *modbus.Master, d *device) ReadResult {
 	b.mu.Lock()
 	d.busy = true
 	b.mu.Unlock()
 	b.tap.start()
-	r := b.poll(ctx, m, d, d.cfg.Retries)
+	r := b.poll(ctx, m, d, d.plan, d.cfg.Retries)
 	frames := b.tap.stop()
-	b.mu.Lock()
-	next := d.next
-	b.mu.Unlock()
-	b.account(d, r)
-	b.mu.Lock()
-	d.next = next // a diagnostic read does not move the schedule
-	b.mu.Unlock()
+	b.account(d, nil, r)
 	out := ReadResult{Device: d.cfg.Name, Bus: b.cfg.Name, Line: b.line(), Unit: d.cfg.Unit, Frames: frames}
 	for _, a := range r.attempts {
 		ai := AttemptInfo{Request: a.req.String(), Verdict: verdict(a)}

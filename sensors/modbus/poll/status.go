@@ -92,11 +92,16 @@ func (p *Poller) Status() Status {
 		for _, d := range b.devices {
 			ds := DeviceStatus{Name: d.cfg.Name, Unit: d.cfg.Unit, Interval: d.cfg.Interval.String(),
 				LastPoll: d.lastPoll, LastOK: d.lastOK, LastVerdict: d.lastVerdict, LastError: d.lastErr,
-				Requests: len(d.plan), Values: values(d, d.values), Counters: d.counters,
+				Requests: len(d.plan), Counters: d.counters,
 				FrameErrorRate1m: d.window.rate(now, time.Minute), FrameErrorRate15m: d.window.rate(now, 15*time.Minute)}
-			if b.state == "open" {
-				ds.NextPoll = d.next
+			var vals []event.Field
+			for _, g := range d.groups {
+				vals = append(vals, g.values...)
+				if b.state == "open" && (ds.NextPoll.IsZero() || g.next.Before(ds.NextPoll)) {
+					ds.NextPoll = g.next
+				}
 			}
+			ds.Values = values(d, vals)
 			switch {
 			case d.lastPoll.IsZero():
 				ds.State = "waiting"
