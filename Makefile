@@ -13,7 +13,8 @@ FUZZ_TARGETS := \
 	./uplink/rudp:FuzzDecodeSegment \
 	./sensors/modbus:FuzzDecodeRTU \
 	./sensors/modbus:FuzzDecodeTCP \
-	./sensors/line:FuzzParse
+	./sensors/line:FuzzParse \
+	./sensors/modbus/poll:FuzzDecodeRegisters
 
 .PHONY: all build deps test test-arm vet lint unit fuzz demo bench clean
 
