@@ -189,3 +189,66 @@ func runMayFail(bin string, args ...string) (string, error) {
 	out, err := exec.Command(bin, args...).CombinedOutput()
 	return string(out), err
 }
+
+// TestLineSensorWired: inputs.lines starts a line sensor in the gateway;
+// its lines reach the spool with their checksum verdicts and show in weir
+// sensors.
+func TestLineSensorWired(t *testing.T) {
+	weir, _ := buildBinaries(t)
+	gwEnd, devEnd := serialtest.PTYPair(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "weir.yaml")
+	cfg := fmt.Sprintf(`gateway: {id: e2e-lines}
+data_dir: %s/data
+metrics: {listen: ""}
+inputs:
+  files: []
+  lines:
+    - {name: gps1, port: {device: %s, baud: 115200}, flush_interval: 50ms}
+`, dir, gwEnd)
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+	e := &e2e{t: t, dir: dir}
+	stop := e.start("gateway", weir, "run", "--config", cfgPath)
+	socket := filepath.Join(dir, "data", "weir.sock")
+	require.Eventually(t, func() bool { _, err := os.Stat(socket); return err == nil }, 10*time.Second, 20*time.Millisecond)
+	gps := openPTY(t, devEnd)
+	good := "$GPGLL,4916.45,N,12311.12,W,225444,A*31\r\n"
+	var xor byte
+	for _, c := range []byte("GPGLL,4916.45,N,12311.12,W,225444,A") {
+		xor ^= c
+	}
+	require.Equal(t, "31", fmt.Sprintf("%02X", xor), "the test's own sentence is right")
+	bad := "$GPGLL,4916.45,N,12311.12,W,225444,A*32\r\n"
+	time.Sleep(300 * time.Millisecond) // the sensor opens its port
+	for range 3 {
+		_, err := gps.Write([]byte(good + bad))
+		require.NoError(t, err)
+	}
+	var recs []gateway.SpoolRecord
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		var err error
+		recs, err = gateway.FetchSpoolRecords(ctx, socket, 0, 1000)
+		n := 0
+		for _, r := range recs {
+			if strings.Contains(string(r.Event), `"source":"gps1"`) {
+				n++
+			}
+		}
+		return err == nil && n == 6
+	}, 10*time.Second, 50*time.Millisecond)
+	out := e.run(weir, "sensors", "--config", cfgPath)
+	t.Logf("weir sensors:\n%s", out)
+	require.Contains(t, out, "gps1")
+	stop()
+	verdicts := map[string]int{}
+	for _, r := range recs {
+		var ev spooledEvent
+		require.NoError(t, json.Unmarshal(r.Event, &ev))
+		if ev.Source == "gps1" {
+			verdicts[ev.Checksum]++
+		}
+	}
+	require.Equal(t, map[string]int{"ok": 3, "bad": 3}, verdicts)
+}
