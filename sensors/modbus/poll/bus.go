@@ -47,7 +47,7 @@ type device struct {
 	counters     Counters
 	window       rateWindow
 	busy         bool
-	consecutive  int // polls in a row that timed out
+	consecutive  int // polls in a row that went unanswered
 	backoff      time.Duration
 	lastPoll     time.Time
 	lastOK       time.Time
@@ -293,7 +293,7 @@ type pollResult struct {
 	attempts   []attemptLog
 	requests   int
 	err        error // nil: every request answered; the fields are a reading
-	timedOut   bool  // the poll failed on timeouts only
+	unanswered bool  // the poll failed for want of answers (timeouts, connections refused)
 }
 
 // poll reads the planned requests of d, each with up to retries more
@@ -325,10 +325,12 @@ func (b *Bus) poll(ctx context.Context, m *modbus.Master, d *device, pl []planne
 		r.requests++
 		if err != nil {
 			r.err = fmt.Errorf("device %s: %w", d.cfg.Name, err)
-			r.timedOut = true
+			// Unanswered: timeouts, or on TCP a device that refuses or
+			// drops connections; a damaged or refused answer is an answer.
+			r.unanswered = true
 			for _, a := range r.attempts {
-				if a.outcome != outTimeout && a.outcome != outOK {
-					r.timedOut = false
+				if a.outcome != outTimeout && a.outcome != outOK && a.outcome != outTransport {
+					r.unanswered = false
 				}
 			}
 			r.fields = nil
@@ -434,7 +436,7 @@ func (b *Bus) account(d *device, g *group, r pollResult) []event.Event {
 		b.counters.PollsFailed++
 		d.counters.PollsFailed++
 		d.lastErr = r.err.Error()
-		if r.timedOut {
+		if r.unanswered {
 			d.consecutive++
 		} else {
 			d.consecutive = 0

@@ -280,3 +280,20 @@ func TestPollGroupsByInterval(t *testing.T) {
 	require.GreaterOrEqual(t, fast, 15)
 	require.InDelta(t, 3, slow, 1)
 }
+
+// TestDeadTCPDeviceBackedOff: a TCP device refusing connections is backed
+// off like one that does not answer.
+func TestDeadTCPDeviceBackedOff(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: connections refused
+	d := dev("gone", "plc", 1, 10*time.Millisecond, RegisterConfig{Name: "r", Register: "holding"})
+	d.Retries, d.DeadAfter, d.MaxBackoff = 0, 2, 80*time.Millisecond
+	p, _ := runPoller(t, Config{Buses: []BusConfig{tcpBus("plc", addr, 1)}, Devices: []DeviceConfig{d}}, 500*time.Millisecond)
+	ds := p.Status().Buses[0].Devices[0]
+	t.Logf("%+v", ds.Counters)
+	require.Equal(t, "dead", ds.State)
+	require.Positive(t, ds.Counters.TransportErrors)
+	require.LessOrEqual(t, ds.Counters.Polls, uint64(12), "at 10ms it would be ~50 polls")
+}

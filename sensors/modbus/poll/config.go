@@ -74,7 +74,8 @@ type DeviceConfig struct {
 	// MaxGap is how many unmapped registers (or bits) a coalesced request
 	// may read over to join two neighbours.
 	MaxGap int `mapstructure:"max_gap" yaml:"max_gap"`
-	// DeadAfter consecutive polls that time out make a device dead: it is
+	// DeadAfter consecutive polls that go unanswered (timeouts; on TCP
+	// also connections refused or dropped) make a device dead: it is
 	// then polled after interval×2, ×4 … up to MaxBackoff (at least the
 	// interval) until it answers.
 	DeadAfter  int           `mapstructure:"dead_after" yaml:"dead_after"`
