@@ -225,6 +225,12 @@ func (b *Bus) worker(ctx context.Context, m *modbus.Master, sink Sink) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
+		select { // a one-off read goes before the next poll, even on a busy bus
+		case j := <-b.jobs:
+			j.reply <- b.readOnce(ctx, m, j.d)
+			continue
+		default:
+		}
 		d, g, wait := b.pick(time.Now())
 		if d == nil {
 			timer.Reset(wait)

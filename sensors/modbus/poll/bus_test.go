@@ -297,3 +297,30 @@ func TestDeadTCPDeviceBackedOff(t *testing.T) {
 	require.Positive(t, ds.Counters.TransportErrors)
 	require.LessOrEqual(t, ds.Counters.Polls, uint64(12), "at 10ms it would be ~50 polls")
 }
+
+// TestOneOffReadOnBusyBus: a one-off read is served between polls even when
+// a device is always due.
+func TestOneOffReadOnBusyBus(t *testing.T) {
+	bc, slaveEnd := rtuBus(t, "rs485")
+	serveRTU(t, modbustest.New(5, 100), slaveEnd)
+	cfg := Config{Buses: []BusConfig{bc}, Devices: []DeviceConfig{
+		dev("hog", "rs485", 5, 10*time.Millisecond, RegisterConfig{Name: "r", Register: "holding", Address: 1, Type: "uint64"}),
+		dev("meter", "rs485", 5, time.Hour, RegisterConfig{Name: "r", Register: "holding", Address: 9})}}
+	p, err := New(cfg, nil, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx, &sink{}) }()
+	defer func() { cancel(); <-done }()
+	require.Eventually(t, func() bool { return p.Status().Buses[0].Devices[0].Counters.Polls > 3 }, 5*time.Second, 5*time.Millisecond)
+	for range 3 {
+		rctx, rcancel := context.WithTimeout(ctx, time.Second)
+		r, err := p.Read(rctx, "meter")
+		rcancel()
+		require.NoError(t, err)
+		require.Empty(t, r.Error)
+		require.Equal(t, "9", r.Values[0].Text)
+		require.Equal(t, "050300090001", r.Frames[0].Hex[:12], "our request only: unit 5, read holding addr 9")
+		require.Len(t, r.Frames, 2)
+	}
+}
