@@ -76,10 +76,11 @@ func (p tapPort) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// Write records the bytes before writing them: on a fast line the answer
+// can be read (and recorded) before the write call has returned.
 func (p tapPort) Write(b []byte) (int, error) {
-	n, err := p.Port.Write(b)
-	p.t.record("tx", b[:n])
-	return n, err
+	p.t.record("tx", b)
+	return p.Port.Write(b)
 }
 
 // tapConn taps a TCP connection.
@@ -95,7 +96,6 @@ func (c tapConn) Read(b []byte) (int, error) {
 }
 
 func (c tapConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
-	c.t.record("tx", b[:n])
-	return n, err
+	c.t.record("tx", b)
+	return c.Conn.Write(b)
 }
