@@ -183,7 +183,7 @@ func (b *Bus) serve(ctx context.Context, m *modbus.Master, c io.Closer, sink Sin
 	}
 	wg.Wait()
 	b.mu.Lock()
-	b.master, b.state = nil, "closed"
+	b.state = "closed" // the master stays for its counters
 	b.mu.Unlock()
 	select {
 	case err := <-errs:

@@ -205,6 +205,7 @@ func TestDiagnosticsRateLimited(t *testing.T) {
 	st := p.Status().Buses[0]
 	require.Greater(t, st.Counters.OtherFrames, uint64(4))
 	require.Equal(t, st.Counters.OtherFrames-3, st.DiagnosticsSuppressed)
+	require.Equal(t, st.Counters.OtherFrames, st.Master.OtherFrame, "the master counted the same frames")
 	require.InDelta(t, 1.0, st.FrameErrorRate1m, 1e-9)
 	require.InDelta(t, 1.0, st.Devices[0].FrameErrorRate15m, 1e-9)
 	require.Equal(t, "frame_error", st.Devices[0].LastVerdict)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/sensors/modbus"
 )
 
 // Status is what `weir sensors` shows: every bus and device.
@@ -21,10 +22,13 @@ type BusStatus struct {
 	Error    string   `json:"error,omitempty"`
 	Counters Counters `json:"counters"`
 	// FrameErrorRate1m and 15m are frame errors per attempt.
-	FrameErrorRate1m      float64        `json:"frame_error_rate_1m"`
-	FrameErrorRate15m     float64        `json:"frame_error_rate_15m"`
-	DiagnosticsSuppressed uint64         `json:"diagnostics_suppressed"`
-	Devices               []DeviceStatus `json:"devices"`
+	FrameErrorRate1m      float64 `json:"frame_error_rate_1m"`
+	FrameErrorRate15m     float64 `json:"frame_error_rate_15m"`
+	DiagnosticsSuppressed uint64  `json:"diagnostics_suppressed"`
+	// Master is the line's master's own counters since the line was last
+	// opened (wrong unit and wrong function apart, TCP reconnects).
+	Master  modbus.Stats   `json:"master"`
+	Devices []DeviceStatus `json:"devices"`
 }
 
 // DeviceStatus is one device.
@@ -89,6 +93,9 @@ func (p *Poller) Status() Status {
 		bs := BusStatus{Name: b.cfg.Name, Type: b.cfg.Type, Line: b.line(), State: b.state, Error: b.lastErr,
 			Counters: b.counters, FrameErrorRate1m: b.window.rate(now, time.Minute),
 			FrameErrorRate15m: b.window.rate(now, 15*time.Minute), DiagnosticsSuppressed: b.diag.total}
+		if b.master != nil {
+			bs.Master = b.master.Stats()
+		}
 		for _, d := range b.devices {
 			ds := DeviceStatus{Name: d.cfg.Name, Unit: d.cfg.Unit, Interval: d.cfg.Interval.String(),
 				LastPoll: d.lastPoll, LastOK: d.lastOK, LastVerdict: d.lastVerdict, LastError: d.lastErr,
