@@ -31,9 +31,12 @@ func (c Config) Validate() error {
 	return fmt.Errorf("mode: %q is not supported (want system)", c.Mode)
 }
 
-// Clock returns the current time and its quality.
+// Clock returns the current time and its quality. Now is on every record's
+// path: implementations take no lock and make no call beyond reading the
+// clock. Status is for diagnosis (`weir ptp`) and may cost more.
 type Clock interface {
 	Now() (time.Time, event.Quality)
+	Status() Status
 }
 
 // New builds the configured clock.
@@ -48,7 +51,14 @@ func New(c Config) (Clock, error) {
 // daemon may or may not be disciplining it, so Weir claims nothing.
 type System struct{}
 
+var systemQuality = event.Quality{Source: event.TimeSystem, State: event.ClockFreerun, ErrorBound: -1}
+
 // Now reads CLOCK_REALTIME.
 func (System) Now() (time.Time, event.Quality) {
-	return time.Now(), event.Quality{Source: event.TimeSystem, State: event.ClockFreerun, ErrorBound: -1}
+	return time.Now(), systemQuality
+}
+
+// Status says the system clock is free-running with an unknown bound.
+func (System) Status() Status {
+	return Status{Mode: ModeSystem, Source: "system", State: "freerun", ErrorBoundNS: -1}
 }

@@ -15,10 +15,43 @@ func TestSystemClock(t *testing.T) {
 	now, q := c.Now()
 	require.False(t, now.Before(before))
 	require.Equal(t, event.Quality{Source: event.TimeSystem, State: event.ClockFreerun, ErrorBound: -1}, q)
+	require.Equal(t, Status{Mode: ModeSystem, Source: "system", State: "freerun", ErrorBoundNS: -1}, c.Status())
 }
 
 func TestValidate(t *testing.T) {
 	require.NoError(t, DefaultConfig().Validate())
 	_, err := New(Config{Mode: "gps"})
 	require.ErrorContains(t, err, `mode: "gps" is not supported`)
+}
+
+func TestPublished(t *testing.T) {
+	pb := newPublished("linuxptp", event.TimePTP)
+	_, q := pb.Now()
+	require.Equal(t, event.Quality{Source: event.TimePTP, State: event.ClockFreerun, ErrorBound: -1}, q)
+	require.Equal(t, "freerun", pb.Status().State)
+
+	locked := event.Quality{Source: event.TimePTP, State: event.ClockLocked, ErrorBound: 1500}
+	pb.store(&snapshot{status: Status{Mode: "linuxptp", State: "locked", ErrorBoundNS: 1500}, quality: locked})
+	_, q = pb.Now()
+	require.Equal(t, locked, q)
+	require.Equal(t, int64(1500), pb.Status().ErrorBoundNS)
+}
+
+func BenchmarkNow(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		c    interface {
+			Now() (time.Time, event.Quality)
+		}
+	}{
+		{"system", System{}},
+		{"published", newPublished("linuxptp", event.TimePTP)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bc.c.Now()
+			}
+		})
+	}
 }
