@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/weirgw/weir/ptp"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -31,6 +32,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Len(t, l.Inputs.Files, 1)
 	require.Equal(t, 250*time.Millisecond, l.Inputs.Files[0].PollInterval)
 	require.Equal(t, "127.0.0.1:9464", l.Metrics.Listen, "metrics on loopback by default")
+	require.Equal(t, ptp.DefaultConfig(), l.Clock, "default.yaml's clock block is ptp's default")
 }
 
 func TestLoadFile(t *testing.T) {
@@ -60,6 +62,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad-yaml.yaml", 0o600, []string{"bad-yaml.yaml", "line"}},
 		{"invalid.yaml", 0o600, []string{"invalid.yaml", "gateway.id", "log.level: \"loud\"",
 			`uplink.endpoints[0].address: "collector-without-port" is not host:port`, "uplink.tls.ca: required"}},
+		{"clock-invalid.yaml", 0o600, []string{"clock-invalid.yaml", "clock.holdover.offset_threshold: 0s must be positive",
+			"clock.holdover.frequency_uncertainty_ppb: -5 must be in", "clock.holdover.limit: -1s must not be negative"}},
 		{"good.yaml", 0o664, []string{"good.yaml", "group- or world-writable", "0664"}},
 		{"good.yaml", 0o602, []string{"world-writable"}},
 	}

@@ -14,23 +14,6 @@ const (
 	ModeSystem Mode = "system"
 )
 
-// Config selects and tunes the clock.
-type Config struct {
-	Mode Mode `mapstructure:"mode" yaml:"mode"`
-}
-
-// DefaultConfig is the system clock: every board has one.
-func DefaultConfig() Config { return Config{Mode: ModeSystem} }
-
-// Validate checks the configuration without I/O.
-func (c Config) Validate() error {
-	switch c.Mode {
-	case ModeSystem:
-		return nil
-	}
-	return fmt.Errorf("mode: %q is not supported (want system)", c.Mode)
-}
-
 // Clock returns the current time and its quality. Now is on every record's
 // path: implementations take no lock and make no call beyond reading the
 // clock. Status is for diagnosis (`weir ptp`) and may cost more.

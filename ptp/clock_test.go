@@ -25,16 +25,12 @@ func TestValidate(t *testing.T) {
 }
 
 func TestPublished(t *testing.T) {
-	pb := newPublished("linuxptp", event.TimePTP)
+	pb := newPublished("linuxptp", event.TimePTP, testHold)
 	_, q := pb.Now()
 	require.Equal(t, event.Quality{Source: event.TimePTP, State: event.ClockFreerun, ErrorBound: -1}, q)
 	require.Equal(t, "freerun", pb.Status().State)
 
-	locked := event.Quality{Source: event.TimePTP, State: event.ClockLocked, ErrorBound: 1500}
-	pb.store(&snapshot{status: Status{Mode: "linuxptp", State: "locked", ErrorBoundNS: 1500}, quality: locked})
-	_, q = pb.Now()
-	require.Equal(t, locked, q)
-	require.Equal(t, int64(1500), pb.Status().ErrorBoundNS)
+	require.Equal(t, int64(-1), pb.Status().ErrorBoundNS)
 }
 
 func BenchmarkNow(b *testing.B) {
@@ -45,7 +41,7 @@ func BenchmarkNow(b *testing.B) {
 		}
 	}{
 		{"system", System{}},
-		{"published", newPublished("linuxptp", event.TimePTP)},
+		{"published", newPublished("linuxptp", event.TimePTP, testHold)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -6,6 +6,12 @@
 // Now sits on every record's path: a clock read plus one atomic load of an
 // immutable snapshot that a background goroutine replaces whole.
 //
+// Holdover is a pure state machine (HoldoverConfig.Step, .At): locked while
+// samples are synced and within the offset threshold; holdover on loss of
+// the master or a large offset, with an error bound growing from the last
+// locked one by elapsed time × the frequency uncertainty; freerun after the
+// holdover limit. Now evaluates the bound at the instant it reads the clock.
+//
 // The system mode is CLOCK_REALTIME, free-running, with an unknown error
 // bound.
 package ptp

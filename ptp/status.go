@@ -26,36 +26,56 @@ type Status struct {
 }
 
 // snapshot is one immutable view of the clock's synchronisation, replaced
-// whole by the goroutine that learns it and read without locks by Now.
+// whole by the one goroutine that learns it and read without locks by Now.
 type snapshot struct {
-	status  Status
-	quality event.Quality
+	status Status // State and ErrorBoundNS are evaluated at read time
+	sync   Sync
 }
 
-// published holds the latest snapshot. The zero value reads as a
-// free-running clock of the given source with an unknown bound.
+// published holds the latest snapshot. Until the first sample it reads as
+// a free-running clock of its source with an unknown bound.
 type published struct {
 	mode   Mode
 	source event.TimeSource
+	hold   HoldoverConfig
 	p      atomic.Pointer[snapshot]
 }
 
-func newPublished(mode Mode, source event.TimeSource) *published {
-	pb := &published{mode: mode, source: source}
-	pb.store(&snapshot{
-		status:  Status{Mode: mode, Source: source.String(), State: event.ClockFreerun.String(), ErrorBoundNS: -1},
-		quality: event.Quality{Source: source, State: event.ClockFreerun, ErrorBound: -1},
+func newPublished(mode Mode, source event.TimeSource, hold HoldoverConfig) *published {
+	pb := &published{mode: mode, source: source, hold: hold}
+	pb.p.Store(&snapshot{
+		status: Status{Mode: mode, Source: source.String()},
+		sync:   Sync{State: event.ClockFreerun, Bound: -1},
 	})
 	return pb
 }
 
-func (pb *published) store(s *snapshot) { pb.p.Store(s) }
-
-// Now is one clock read and one atomic load.
-func (pb *published) Now() (time.Time, event.Quality) {
-	now := time.Now()
-	return now, pb.p.Load().quality
+// observe runs the holdover machine on s and publishes the result with
+// st, the mode's own view (grandmaster, offset, ...). Only one goroutine
+// calls it.
+func (pb *published) observe(s Sample, st Status) event.ClockState {
+	prev := pb.p.Load()
+	next := pb.hold.Step(prev.sync, s)
+	st.Mode, st.Source = pb.mode, pb.source.String()
+	if !next.LastLock.IsZero() {
+		st.LastSync = next.LastLock
+	}
+	pb.p.Store(&snapshot{status: st, sync: next})
+	return next.State
 }
 
-// Status returns the latest snapshot's status.
-func (pb *published) Status() Status { return pb.p.Load().status }
+// Now is one clock read, one atomic load and the holdover arithmetic.
+func (pb *published) Now() (time.Time, event.Quality) {
+	now := time.Now()
+	state, bound := pb.hold.At(pb.p.Load().sync, now)
+	return now, event.Quality{Source: pb.source, State: state, ErrorBound: bound}
+}
+
+// Status returns the latest snapshot evaluated now.
+func (pb *published) Status() Status {
+	s := pb.p.Load()
+	st := s.status
+	state, bound := pb.hold.At(s.sync, time.Now())
+	st.State, st.ErrorBoundNS = state.String(), bound
+	return st
+}
