@@ -191,6 +191,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}()
 	}
 	run("admin", func(ctx context.Context) error { return serveAdmin(ctx, admin, g) })
+	run("clock", g.clock.Run)
 	if g.cfg.Metrics.Listen != "" {
 		run("metrics", g.metrics.serve(g.cfg.Metrics.Listen))
 	}

@@ -1,6 +1,7 @@
 package ptp
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 type Mode string
 
 const (
-	ModeSystem Mode = "system"
+	ModeSystem   Mode = "system"
+	ModeLinuxPTP Mode = "linuxptp"
 )
 
 // Clock returns the current time and its quality. Now is on every record's
@@ -20,12 +22,17 @@ const (
 type Clock interface {
 	Now() (time.Time, event.Quality)
 	Status() Status
+	// Run learns the clock's state until ctx is done.
+	Run(ctx context.Context) error
 }
 
 // New builds the configured clock.
 func New(c Config) (Clock, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("ptp: %w", err)
+	}
+	if c.Mode == ModeLinuxPTP {
+		return newLinuxPTP(c), nil
 	}
 	return System{}, nil
 }
@@ -40,6 +47,9 @@ var systemQuality = event.Quality{Source: event.TimeSystem, State: event.ClockFr
 func (System) Now() (time.Time, event.Quality) {
 	return time.Now(), systemQuality
 }
+
+// Run has nothing to learn: the system clock claims nothing.
+func (System) Run(context.Context) error { return nil }
 
 // Status says the system clock is free-running with an unknown bound.
 func (System) Status() Status {

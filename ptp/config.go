@@ -11,6 +11,7 @@ import (
 type Config struct {
 	Mode     Mode           `mapstructure:"mode" yaml:"mode"`
 	Holdover HoldoverConfig `mapstructure:"holdover" yaml:"holdover"`
+	LinuxPTP LinuxPTPConfig `mapstructure:"linuxptp" yaml:"linuxptp"`
 }
 
 // HoldoverConfig says when a synchronised clock stops being trusted as
@@ -30,7 +31,9 @@ type HoldoverConfig struct {
 
 // DefaultConfig is the system clock, which every board has, with the
 // default holdover.
-func DefaultConfig() Config { return Config{Mode: ModeSystem, Holdover: DefaultHoldover()} }
+func DefaultConfig() Config {
+	return Config{Mode: ModeSystem, Holdover: DefaultHoldover(), LinuxPTP: DefaultLinuxPTP()}
+}
 
 // DefaultHoldover: lock is lost beyond 1 ms of offset (software time
 // stamping on a LAN stays within tens of µs); a disciplined board crystal
@@ -45,8 +48,14 @@ func (c Config) Validate() error {
 	var errs []error
 	switch c.Mode {
 	case ModeSystem:
+	case ModeLinuxPTP:
+		if err := c.LinuxPTP.Validate(); err != nil {
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				errs = append(errs, fmt.Errorf("linuxptp.%w", e))
+			}
+		}
 	default:
-		errs = append(errs, fmt.Errorf("mode: %q is not supported (want system)", c.Mode))
+		errs = append(errs, fmt.Errorf("mode: %q is not supported (want system or linuxptp)", c.Mode))
 	}
 	if err := c.Holdover.Validate(); err != nil {
 		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {

@@ -12,6 +12,9 @@
 // locked one by elapsed time × the frequency uncertainty; freerun after the
 // holdover limit. Now evaluates the bound at the instant it reads the clock.
 //
-// The system mode is CLOCK_REALTIME, free-running, with an unknown error
-// bound.
+// Modes: system is CLOCK_REALTIME, free-running, with an unknown error
+// bound. linuxptp is CLOCK_REALTIME as ptp4l (or phc2sys) disciplines it,
+// its quality polled from ptp4l's management socket with facebook/time's
+// ptp/protocol (TIME_STATUS_NP, CURRENT_DATA_SET, PARENT_DATA_SET, and
+// PORT_DATA_SET decoded here). The built-in PTPv2 slave is still to come.
 package ptp

@@ -63,18 +63,22 @@ func TestHoldoverAt(t *testing.T) {
 	}
 }
 
-func TestHoldoverValidate(t *testing.T) {
+func TestValidateKeys(t *testing.T) {
 	for name, tc := range map[string]struct {
 		mod  func(*Config)
 		want string
 	}{
-		"default":            {func(*Config) {}, ""},
-		"zero threshold":     {func(c *Config) { c.Holdover.OffsetThreshold = 0 }, "holdover.offset_threshold: 0s must be positive"},
-		"zero ppb":           {func(c *Config) { c.Holdover.FrequencyUncertaintyPPB = 0 }, "holdover.frequency_uncertainty_ppb: 0 must be in"},
-		"huge ppb":           {func(c *Config) { c.Holdover.FrequencyUncertaintyPPB = 2e6 }, "holdover.frequency_uncertainty_ppb: 2e+06 must be in"},
-		"negative limit":     {func(c *Config) { c.Holdover.Limit = -time.Second }, "holdover.limit: -1s must not be negative"},
-		"zero limit is fine": {func(c *Config) { c.Holdover.Limit = 0 }, ""},
-		"bad mode":           {func(c *Config) { c.Mode = "gps" }, `mode: "gps" is not supported`},
+		"default":                 {func(*Config) {}, ""},
+		"zero threshold":          {func(c *Config) { c.Holdover.OffsetThreshold = 0 }, "holdover.offset_threshold: 0s must be positive"},
+		"zero ppb":                {func(c *Config) { c.Holdover.FrequencyUncertaintyPPB = 0 }, "holdover.frequency_uncertainty_ppb: 0 must be in"},
+		"huge ppb":                {func(c *Config) { c.Holdover.FrequencyUncertaintyPPB = 2e6 }, "holdover.frequency_uncertainty_ppb: 2e+06 must be in"},
+		"negative limit":          {func(c *Config) { c.Holdover.Limit = -time.Second }, "holdover.limit: -1s must not be negative"},
+		"zero limit is fine":      {func(c *Config) { c.Holdover.Limit = 0 }, ""},
+		"bad mode":                {func(c *Config) { c.Mode = "gps" }, `mode: "gps" is not supported`},
+		"linuxptp default":        {func(c *Config) { c.Mode = ModeLinuxPTP }, ""},
+		"linuxptp no socket":      {func(c *Config) { c.Mode, c.LinuxPTP.Socket = ModeLinuxPTP, "" }, "linuxptp.socket: required"},
+		"linuxptp fast poll":      {func(c *Config) { c.Mode, c.LinuxPTP.PollInterval = ModeLinuxPTP, time.Millisecond }, "linuxptp.poll_interval: 1ms is below 10ms"},
+		"system ignores linuxptp": {func(c *Config) { c.LinuxPTP.Socket = "" }, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := DefaultConfig()
