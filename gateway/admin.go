@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/ptp"
 )
 
 // listenAdmin opens the admin socket, 0660 so an operators' group can run
@@ -56,6 +57,10 @@ func serveAdmin(ctx context.Context, ln net.Listener, g *Gateway) error {
 		_ = json.NewEncoder(w).Encode(g.Sensors())
 	})
 	mux.HandleFunc("GET /v1/sensors/read", g.serveSensorRead)
+	mux.HandleFunc("GET /v1/ptp", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(g.clock.Status())
+	})
 	mux.HandleFunc("GET /v1/spool/records", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		from, err1 := strconv.ParseUint(q.Get("from"), 10, 64)
@@ -152,6 +157,15 @@ func FetchSpoolRecords(ctx context.Context, socket string, from uint64, n int) (
 func FetchStatus(ctx context.Context, socket string) (*Status, error) {
 	var st Status
 	if err := get(ctx, socket, "/v1/status", &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// FetchPTP asks the gateway listening on socket for its clock's state.
+func FetchPTP(ctx context.Context, socket string) (*ptp.Status, error) {
+	var st ptp.Status
+	if err := get(ctx, socket, "/v1/ptp", &st); err != nil {
 		return nil, err
 	}
 	return &st, nil

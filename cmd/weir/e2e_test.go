@@ -222,6 +222,10 @@ func TestEndToEnd(t *testing.T) {
 	require.Contains(t, status, "connected")
 	require.Contains(t, status, e.logFile)
 
+	clock := e.run(e.weir, "ptp", "--config", e.config)
+	require.Contains(t, clock, "mode                 system")
+	require.Contains(t, clock, "error_bound          unknown")
+
 	link := e.run(e.weir, "link", "--config", e.config)
 	require.Contains(t, link, "tls://"+e.addr)
 	require.Contains(t, link, "connected*")

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weirgw/weir/gateway"
+	"github.com/weirgw/weir/ptp"
+)
+
+func newPTPCmd(g *globals) *cobra.Command {
+	var (
+		socket string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "ptp",
+		Short: "Show the running gateway's clock: mode, state, grandmaster, offset, error bound",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			socket, err := g.socket(cmd, socket)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+			defer cancel()
+			st, err := gateway.FetchPTP(ctx, socket)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printPTP(out, st, time.Now())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&socket, "socket", "", "admin socket (default: from the configuration)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// printPTP prints st in the spirit of pmc: one "name value" per line.
+func printPTP(w io.Writer, st *ptp.Status, now time.Time) {
+	row := func(k, v string) { fmt.Fprintf(w, "%-20s %s\n", k, v) }
+	row("mode", string(st.Mode))
+	row("state", st.State)
+	row("source", st.Source)
+	if st.PortState != "" {
+		row("port_state", st.PortState)
+	}
+	gm := "none"
+	if st.Grandmaster != "" {
+		gm = st.Grandmaster
+	}
+	if st.Mode != ptp.ModeSystem {
+		row("grandmaster", fmt.Sprintf("%s (present %t)", gm, st.GrandmasterPresent))
+		row("offset", time.Duration(st.OffsetNS).String())
+		row("path_delay", time.Duration(st.PathDelayNS).String())
+	}
+	bound := "unknown"
+	if st.ErrorBoundNS >= 0 {
+		bound = time.Duration(st.ErrorBoundNS).String()
+	}
+	row("error_bound", bound)
+	since := "never"
+	if !st.LastSync.IsZero() {
+		since = now.Sub(st.LastSync).Round(time.Millisecond).String() + " ago"
+	}
+	row("last_sync", since)
+	if st.Error != "" {
+		row("error", st.Error)
+	}
+}
