@@ -55,9 +55,18 @@ func newLinuxPTP(c Config) *LinuxPTP {
 // Run polls ptp4l until ctx is done. A failed poll is a sample without a
 // master: the clock goes to holdover, not down.
 func (l *LinuxPTP) Run(ctx context.Context) error {
-	local := filepath.Join(os.TempDir(), fmt.Sprintf("weir-pmc.%d", os.Getpid()))
-	_ = os.Remove(local)
-	conn, err := net.DialUnix("unixgram", &net.UnixAddr{Name: local, Net: "unixgram"}, &net.UnixAddr{Name: l.cfg.Socket, Net: "unixgram"})
+	// ptp4l answers to the client's bound address: a private one per Run.
+	dir, err := os.MkdirTemp("", "weir-pmc")
+	if err != nil {
+		return fmt.Errorf("ptp: linuxptp client socket: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	local := filepath.Join(dir, "pmc")
+	dial := func() (*net.UnixConn, error) {
+		_ = os.Remove(local) // a failed connect leaves the bound name behind
+		return net.DialUnix("unixgram", &net.UnixAddr{Name: local, Net: "unixgram"}, &net.UnixAddr{Name: l.cfg.Socket, Net: "unixgram"})
+	}
+	conn, err := dial()
 	for err != nil {
 		// ptp4l may start after Weir: keep trying, as a lost master.
 		l.observe(Sample{At: time.Now()}, Status{Error: fmt.Sprintf("ptp4l socket %s: %v", l.cfg.Socket, err)})
@@ -66,9 +75,8 @@ func (l *LinuxPTP) Run(ctx context.Context) error {
 			return nil
 		case <-time.After(l.cfg.PollInterval):
 		}
-		conn, err = net.DialUnix("unixgram", &net.UnixAddr{Name: local, Net: "unixgram"}, &net.UnixAddr{Name: l.cfg.Socket, Net: "unixgram"})
+		conn, err = dial()
 	}
-	defer os.Remove(local)
 	defer conn.Close()
 	mc := &protocol.MgmtClient{Connection: conn, DomainNumber: l.cfg.Domain}
 	t := time.NewTicker(l.cfg.PollInterval)

@@ -197,6 +197,23 @@ func TestLinuxPTPNoSocket(t *testing.T) {
 	require.Equal(t, "freerun", clk.Status().State)
 }
 
+func TestLinuxPTPStartsBeforePTP4L(t *testing.T) {
+	dir, err := os.MkdirTemp("", "weirptp")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	socket := filepath.Join(dir, "ptp4l")
+	clk := runClock(t, linuxPTPConfig(socket))
+	require.Eventually(t, func() bool { return clk.Status().Error != "" }, 5*time.Second, 5*time.Millisecond)
+
+	// ptp4l comes up later at the configured address.
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: socket, Net: "unixgram"})
+	require.NoError(t, err)
+	f := &fakePTP4L{path: socket, st: ptp4lState{port: protocol.PortStateSlave, gmPresent: true, gm: gm, offsetNS: 10, delayNS: 100}}
+	t.Cleanup(func() { conn.Close() })
+	go f.serve(t, conn)
+	require.Eventually(t, func() bool { return clk.Status().State == "locked" }, 5*time.Second, 5*time.Millisecond)
+}
+
 func TestPortDataSetRoundTrip(t *testing.T) {
 	req := PortDataSetRequest()
 	in := &PortDataSetTLV{ManagementTLVHead: req.TLV.(*PortDataSetTLV).ManagementTLVHead,
