@@ -13,7 +13,7 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6
 )
 
-require github.com/facebook/time v0.0.0-20260822211804-f81aedc1c1e3 // indirect
+require github.com/facebook/time v0.0.0-20260822211804-f81aedc1c1e3
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
