@@ -1,15 +1,10 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"sort"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -19,55 +14,8 @@ import (
 )
 
 func newLinkCmd(g *globals) *cobra.Command {
-	var (
-		socket string
-		asJSON bool
-		watch  time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:   "link",
-		Short: "Show the uplink's link quality per endpoint: RTT, loss, goodput, handshakes and why they failed, outages, certificates",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			socket, err := g.socket(cmd, socket)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			for {
-				qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				l, err := gateway.FetchLink(qctx, socket)
-				cancel()
-				if err != nil {
-					return err
-				}
-				out := cmd.OutOrStdout()
-				if asJSON {
-					enc := json.NewEncoder(out)
-					enc.SetIndent("", "  ")
-					if err := enc.Encode(l); err != nil {
-						return err
-					}
-				} else {
-					printLink(out, l)
-				}
-				if watch <= 0 {
-					return nil
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(watch):
-					fmt.Fprintln(out)
-				}
-			}
-		},
-	}
-	cmd.Flags().StringVar(&socket, "socket", "", "admin socket (default: from the configuration)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().DurationVar(&watch, "watch", 0, "print again every interval until interrupted (e.g. 2s)")
-	return cmd
+	return newShowCmd(g, "link", "Show the uplink's link quality per endpoint: RTT, loss, goodput, handshakes and why they failed, outages, certificates",
+		gateway.FetchLink, printLink)
 }
 
 func printLink(w io.Writer, l *gateway.Link) {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -14,38 +12,8 @@ import (
 )
 
 func newPTPCmd(g *globals) *cobra.Command {
-	var (
-		socket string
-		asJSON bool
-	)
-	cmd := &cobra.Command{
-		Use:   "ptp",
-		Short: "Show the running gateway's clock: mode, state, grandmaster, offset, error bound",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			socket, err := g.socket(cmd, socket)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
-			defer cancel()
-			st, err := gateway.FetchPTP(ctx, socket)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			}
-			printPTP(out, st, time.Now())
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&socket, "socket", "", "admin socket (default: from the configuration)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+	return newShowCmd(g, "ptp", "Show the running gateway's clock: mode, state, grandmaster, offset, error bound",
+		gateway.FetchPTP, func(w io.Writer, st *ptp.Status) { printPTP(w, st, time.Now()) })
 }
 
 // printPTP prints st in the spirit of pmc: one "name value" per line.

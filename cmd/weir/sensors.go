@@ -1,14 +1,9 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -19,54 +14,8 @@ import (
 )
 
 func newSensorsCmd(g *globals) *cobra.Command {
-	var (
-		socket string
-		asJSON bool
-		watch  time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:   "sensors",
-		Short: "Show each Modbus bus and device (last poll, values, error counters, frame-error rate) and each line sensor",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			socket, err := g.socket(cmd, socket)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			for {
-				qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				s, err := gateway.FetchSensors(qctx, socket)
-				cancel()
-				if err != nil {
-					return err
-				}
-				out := cmd.OutOrStdout()
-				if asJSON {
-					enc := json.NewEncoder(out)
-					enc.SetIndent("", "  ")
-					if err := enc.Encode(s); err != nil {
-						return err
-					}
-				} else {
-					printSensors(out, s)
-				}
-				if watch <= 0 {
-					return nil
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(watch):
-					fmt.Fprintln(out)
-				}
-			}
-		},
-	}
-	cmd.Flags().StringVar(&socket, "socket", "", "admin socket (default: from the configuration)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().DurationVar(&watch, "watch", 0, "print again every interval until interrupted (e.g. 2s)")
+	cmd := newShowCmd(g, "sensors", "Show each Modbus bus and device (last poll, values, error counters, frame-error rate) and each line sensor",
+		gateway.FetchSensors, printSensors)
 	cmd.AddCommand(newSensorsReadCmd(g))
 	return cmd
 }

@@ -1,14 +1,9 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,55 +13,8 @@ import (
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var (
-		socket string
-		asJSON bool
-		watch  time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show the running gateway's sources, spool backlog and uplink",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			socket, err := g.socket(cmd, socket)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			for {
-				qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				st, err := gateway.FetchStatus(qctx, socket)
-				cancel()
-				if err != nil {
-					return err
-				}
-				out := cmd.OutOrStdout()
-				if asJSON {
-					enc := json.NewEncoder(out)
-					enc.SetIndent("", "  ")
-					if err := enc.Encode(st); err != nil {
-						return err
-					}
-				} else {
-					printStatus(out, st, time.Now())
-				}
-				if watch <= 0 {
-					return nil
-				}
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(watch):
-					fmt.Fprintln(out)
-				}
-			}
-		},
-	}
-	cmd.Flags().StringVar(&socket, "socket", "", "admin socket (default: from the configuration)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().DurationVar(&watch, "watch", 0, "print again every interval until interrupted (e.g. 2s)")
-	return cmd
+	return newShowCmd(g, "status", "Show the running gateway's sources, spool backlog and uplink",
+		gateway.FetchStatus, func(w io.Writer, st *gateway.Status) { printStatus(w, st, time.Now()) })
 }
 
 // socket returns the admin socket: the flag's, or the configuration's.
