@@ -45,11 +45,13 @@ unit:
 	go test -count=1 -timeout 10m -run '^TestChurn$$' -v ./spool
 
 
+# Minimizing a new interesting input counts against -fuzztime; with the
+# default 60 s a long input made a 10 s run end in "context deadline exceeded".
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
-		go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+		go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10x $$pkg; \
 	done
 
 # Unit tests cross-built for arm64 and armv7 and run under qemu-user
