@@ -23,6 +23,17 @@ type Status struct {
 	PathDelayNS        int64     `json:"path_delay_ns"` // last mean path delay
 	LastSync           time.Time `json:"last_sync,omitzero"`
 	Error              string    `json:"error,omitempty"` // last failure to learn the state
+
+	// Built-in slave only.
+	// CorrectionNS is what the disciplined software clock adds to the
+	// local oscillator now; FrequencyPPB its frequency correction.
+	CorrectionNS int64   `json:"correction_ns,omitempty"`
+	FrequencyPPB float64 `json:"frequency_ppb,omitempty"`
+	Timestamping string  `json:"timestamping,omitempty"` // hardware, software or user
+	Servo        string  `json:"servo,omitempty"`        // the PI servo's state
+	// Messages counts what the slave received, by verdict: malformed and
+	// ignored messages are counted here and otherwise dropped.
+	Messages map[string]uint64 `json:"messages,omitempty"`
 }
 
 // snapshot is one immutable view of the clock's synchronisation, replaced
