@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/weirgw/weir/gateway/event"
@@ -16,10 +17,26 @@ const (
 	StartAtBeginning = "beginning"
 )
 
+// How changes are noticed.
+const (
+	// WatchAuto uses inotify (github.com/fsnotify/fsnotify) on the globs'
+	// directories and polls every rescan_interval as a safety net; where
+	// inotify is unavailable or its limits are reached it polls every
+	// poll_interval.
+	WatchAuto = "auto"
+	// WatchPoll polls every poll_interval only.
+	WatchPoll = "poll"
+)
+
 // Defaults, also used for zero values in a FileConfig.
 const (
-	DefaultPollInterval = 250 * time.Millisecond
-	DefaultMaxLineBytes = 64 << 10
+	DefaultPollInterval       = 250 * time.Millisecond
+	DefaultRescanInterval     = 10 * time.Second
+	DefaultMaxLineBytes       = 64 << 10
+	DefaultCloseInactive      = 5 * time.Minute
+	DefaultMultilineMaxLines  = 500
+	DefaultMultilineTimeout   = 5 * time.Second
+	DefaultMultilineMaxBytes  = DefaultMaxLineBytes
 )
 
 // MaxMaxLineBytes bounds max_line_bytes: a batch of lines, the longest
@@ -27,8 +44,7 @@ const (
 // (spool.MaxAppendBytes).
 const MaxMaxLineBytes = 128 << 10
 
-// FileConfig configures one file input. Zero values of StartAt,
-// PollInterval, MaxLineBytes and Priority mean their defaults.
+// FileConfig configures one file input. Zero values mean their defaults.
 type FileConfig struct {
 	// Name is the source name, e.g. "syslog", used in records.
 	Name string `mapstructure:"name" yaml:"name"`
@@ -46,6 +62,35 @@ type FileConfig struct {
 	MaxLineBytes int `mapstructure:"max_line_bytes" yaml:"max_line_bytes"`
 	// Priority is the records' priority class: normal, critical or bulk.
 	Priority string `mapstructure:"priority" yaml:"priority"`
+	// Watch is "auto" (default: inotify, polling as a fallback) or "poll".
+	Watch string `mapstructure:"watch" yaml:"watch"`
+	// RescanInterval is how often the globs are expanded and files read
+	// when inotify watches them: a safety net for missed events.
+	RescanInterval time.Duration `mapstructure:"rescan_interval" yaml:"rescan_interval"`
+	// CloseInactive releases the descriptor of a file that has not grown
+	// for so long; it is opened again (and recognised by its fingerprint)
+	// when it grows. A file deleted while closed is gone, with anything
+	// written to it after it was closed.
+	CloseInactive time.Duration `mapstructure:"close_inactive" yaml:"close_inactive"`
+	// Multiline joins lines into events; off unless start_pattern is set.
+	Multiline MultilineConfig `mapstructure:"multiline" yaml:"multiline"`
+}
+
+// MultilineConfig joins the lines of one event, such as a stack trace: a
+// line matching StartPattern starts an event, the lines that follow and do
+// not match are joined to it with their newlines. An event ends at the next
+// start, after Timeout without a new line, or when MaxLines or MaxBytes
+// would be exceeded (the rest goes on as a new event flagged continued).
+type MultilineConfig struct {
+	// StartPattern is a regular expression (Go RE2 syntax) matched against
+	// each line; empty turns multiline joining off.
+	StartPattern string `mapstructure:"start_pattern" yaml:"start_pattern"`
+	// MaxLines bounds an event's lines (default 500).
+	MaxLines int `mapstructure:"max_lines" yaml:"max_lines"`
+	// MaxBytes bounds an event's message (default 64 KiB, at most 128 KiB).
+	MaxBytes int `mapstructure:"max_bytes" yaml:"max_bytes"`
+	// Timeout flushes an event that got no line for so long (default 5s).
+	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"`
 }
 
 // DefaultFileConfig returns a FileConfig with every default filled in and
@@ -56,6 +101,14 @@ func DefaultFileConfig() FileConfig {
 		PollInterval: DefaultPollInterval,
 		MaxLineBytes: DefaultMaxLineBytes,
 		Priority:     event.PriorityNormal.String(),
+		Watch:          WatchAuto,
+		RescanInterval: DefaultRescanInterval,
+		CloseInactive:  DefaultCloseInactive,
+		Multiline: MultilineConfig{
+			MaxLines: DefaultMultilineMaxLines,
+			MaxBytes: DefaultMultilineMaxBytes,
+			Timeout:  DefaultMultilineTimeout,
+		},
 	}
 }
 
@@ -102,6 +155,34 @@ func (c FileConfig) Validate() error {
 			add("priority: %q is not normal, critical or bulk", c.Priority)
 		}
 	}
+	switch c.Watch {
+	case "", WatchAuto, WatchPoll:
+	default:
+		add("watch: %q is not auto or poll", c.Watch)
+	}
+	if c.RescanInterval < 0 {
+		add("rescan_interval: %s is negative", c.RescanInterval)
+	}
+	if c.CloseInactive < 0 {
+		add("close_inactive: %s is negative", c.CloseInactive)
+	}
+	m := c.Multiline
+	if m.StartPattern != "" {
+		if _, err := regexp.Compile(m.StartPattern); err != nil {
+			add("multiline.start_pattern: %q is not a regular expression: %v", m.StartPattern, err)
+		}
+	}
+	if m.MaxLines < 0 {
+		add("multiline.max_lines: %d is negative", m.MaxLines)
+	}
+	if m.MaxBytes < 0 {
+		add("multiline.max_bytes: %d is negative", m.MaxBytes)
+	} else if m.MaxBytes > MaxMaxLineBytes {
+		add("multiline.max_bytes: %d is more than the %d a record can carry", m.MaxBytes, MaxMaxLineBytes)
+	}
+	if m.Timeout < 0 {
+		add("multiline.timeout: %s is negative", m.Timeout)
+	}
 	return errors.Join(errs...)
 }
 
@@ -119,6 +200,24 @@ func (c FileConfig) withDefaults() FileConfig {
 	}
 	if c.Priority == "" {
 		c.Priority = d.Priority
+	}
+	if c.Watch == "" {
+		c.Watch = d.Watch
+	}
+	if c.RescanInterval == 0 {
+		c.RescanInterval = d.RescanInterval
+	}
+	if c.CloseInactive == 0 {
+		c.CloseInactive = d.CloseInactive
+	}
+	if c.Multiline.MaxLines == 0 {
+		c.Multiline.MaxLines = d.Multiline.MaxLines
+	}
+	if c.Multiline.MaxBytes == 0 {
+		c.Multiline.MaxBytes = d.Multiline.MaxBytes
+	}
+	if c.Multiline.Timeout == 0 {
+		c.Multiline.Timeout = d.Multiline.Timeout
 	}
 	return c
 }

@@ -30,10 +30,15 @@ type fakeSpool struct {
 
 // line is one emitted record, reduced to what the tests check.
 type line struct {
-	Msg       string
-	Path      string
-	Offset    uint64
-	Truncated bool
+	Msg         string
+	Path        string
+	Offset      uint64
+	Truncated   bool
+	Part        uint64
+	Lines       uint64
+	Continued   bool
+	InvalidUTF8 bool
+	Fingerprint string
 }
 
 func newFakeSpool() *fakeSpool { return &fakeSpool{cps: map[string][]byte{}} }
@@ -45,8 +50,8 @@ func (s *fakeSpool) Emit(ctx context.Context, evs []event.Event, cps []spool.Che
 		s.failNext--
 		return errors.New("spool full")
 	}
-	if len(cps) != 1 {
-		return errors.New("fake: want one checkpoint per batch")
+	if len(cps) == 0 || len(evs) > 0 && len(cps) != 1 {
+		return errors.New("fake: want one checkpoint with records, some without")
 	}
 	size := 0
 	for _, e := range evs {
@@ -73,6 +78,18 @@ func (s *fakeSpool) Emit(ctx context.Context, evs []event.Event, cps []spool.Che
 				l.Offset = f.Value.Num
 			case "truncated":
 				l.Truncated = f.Value.Bool()
+			case "part":
+				l.Part = f.Value.Num
+			case "lines":
+				l.Lines = f.Value.Num
+			case "continued":
+				l.Continued = f.Value.Bool()
+			case "invalid_utf8":
+				l.InvalidUTF8 = f.Value.Bool()
+			case "fingerprint":
+				l.Fingerprint = f.Value.Str
+			default:
+				return errors.New("fake: unexpected field " + f.Key)
 			}
 		}
 		s.lines = append(s.lines, l)

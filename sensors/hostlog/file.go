@@ -1,13 +1,15 @@
 package hostlog
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
 
 	"github.com/weirgw/weir/gateway/event"
 	"github.com/weirgw/weir/spool"
@@ -18,26 +20,39 @@ type tailedFile struct {
 	t    *Tailer
 	path string // absolute
 	key  string // checkpoint source: checkpointPrefix + path
-	f    *os.File
-	id   fileID
+	// f is the open descriptor; nil while closed for close_inactive.
+	f  *os.File
+	id fileID
+	fp fingerprint // of the file's start, as far as it was read
 	// off is the committed offset: every byte before it was emitted and
 	// its checkpoint is durable (unless dirty).
 	off int64
-	// cont says the bytes at off continue an overlong line whose earlier
-	// pieces were emitted.
-	cont bool
-	// dirty says off is not yet this file's checkpoint (a new file, or a
-	// restart after truncation): the next Emit commits it, lines or none.
+	// part and split are the splitter's state at off (see position).
+	part  int
+	split bool
+	// dirty says off is not yet this file's checkpoint (a new file, a
+	// restart after truncation, a rename): the next Emit commits it,
+	// records or none.
 	dirty bool
+	// moved says the file follows a new name, or was resumed from the
+	// checkpoint of another path: its key must be committed before any
+	// other (see run.commitMoved).
+	moved bool
 	// pend holds the bytes from off on that were read but not emitted: a
-	// partial last line, or lines of a batch the sink has not taken yet.
-	pend  []byte
-	size  int64 // at the last look
-	lines uint64
+	// partial last line, an open multiline event, or records of a batch
+	// the sink has not taken yet.
+	pend   []byte
+	cut    splitter
+	size   int64 // at the last look
+	lines  uint64
+	active time.Time // when it last grew or was opened
 }
 
-func newTailedFile(t *Tailer, path string, f *os.File, id fileID, size int64) *tailedFile {
-	return &tailedFile{t: t, path: path, key: checkpointPrefix + path, f: f, id: id, size: size, dirty: true}
+func newTailedFile(t *Tailer, path string, f *os.File, id fileID, size int64, now time.Time) *tailedFile {
+	return &tailedFile{
+		t: t, path: path, key: checkpointPrefix + path, f: f, id: id, size: size, dirty: true,
+		cut: newSplitter(t.cfg, t.start), active: now,
+	}
 }
 
 // rename follows the file under a new name; its checkpoint moves there.
@@ -45,14 +60,37 @@ func (f *tailedFile) rename(path string) {
 	f.path, f.key, f.dirty = path, checkpointPrefix+path, true
 }
 
-func (f *tailedFile) close() { f.f.Close() }
+// close releases the descriptor; the state stays.
+func (f *tailedFile) close() {
+	if f.f != nil {
+		f.f.Close()
+		f.f = nil
+	}
+}
 
 func (f *tailedFile) status() FileStatus {
-	return FileStatus{Path: f.path, Offset: f.off, Size: f.size, Lines: f.lines}
+	return FileStatus{Path: f.path, Offset: f.off, Size: f.size, Lines: f.lines, Open: f.f != nil}
+}
+
+// position is what the checkpoint after pend[:pos] says.
+func (f *tailedFile) position(pos, part int, split bool) position {
+	return position{
+		Dev: f.id.dev, Ino: f.id.ino, Off: f.off + int64(pos),
+		Cont: part > 0, Part: part, Split: split,
+		FpLen: f.fp.n, Fp: f.fp.sum,
+	}
+}
+
+// restart reads the file again from its first byte: it was truncated, or
+// its start changed under the same inode.
+func (f *tailedFile) restart() {
+	f.off, f.pend, f.part, f.split, f.dirty, f.fp = 0, f.pend[:0], 0, false, true, fingerprint{}
+	f.cut.reset(0, false)
 }
 
 // drain reads the file to its end from the open descriptor. When last,
-// the file is about to be dropped and a partial last line goes out too.
+// the file is about to be dropped and a partial last line (or an open
+// multiline event) goes out too.
 func (f *tailedFile) drain(ctx context.Context, r *run, last bool) error {
 	if _, err := f.read(ctx, r, 0, last); err != nil {
 		return err
@@ -63,36 +101,34 @@ func (f *tailedFile) drain(ctx context.Context, r *run, last bool) error {
 	return nil
 }
 
-// read emits the complete lines between off and the end of the file, in
+// read emits the records between off and the end of the file, in
 // batches, at most budget of them (0: no limit); more says it stopped at
 // the budget. final treats the end of the file as the end of its last
 // line. An error is the sink's: nothing of the refused batch is consumed.
 // Failures to read the file itself are logged and counted, not returned.
+// A closed file (close_inactive) has nothing to read, but what it holds in
+// pend still goes out when final.
 func (f *tailedFile) read(ctx context.Context, r *run, budget int, final bool) (more bool, err error) {
-	fi, err := f.f.Stat()
-	if err != nil {
-		r.fail(f.path, fmt.Errorf("hostlog: stat %s: %w", f.path, err))
-		return false, nil
+	now := time.Now()
+	if f.f != nil {
+		if err := f.check(now); err != nil {
+			r.fail(f.path, err)
+			return false, nil
+		}
 	}
-	f.size = fi.Size()
-	if read := f.off + int64(len(f.pend)); f.size < read {
-		f.t.log.Warn("file truncated; reading it from the beginning", "path", f.path, "offset", read, "size", f.size)
-		f.off, f.pend, f.cont, f.dirty = 0, f.pend[:0], false, true
-	}
-
-	maxLine := f.t.cfg.MaxLineBytes
-	// What a line's record costs beyond its text: the path and source in
-	// its fields and the record's own fields, generously.
-	b := lineBatch{lineCost: len(f.path) + len(f.t.cfg.Name) + 128}
-	pos, cont := 0, f.cont
-	eof := false
+	// What a record costs beyond its text: the path, fingerprint and
+	// source in its fields and the record's own fields, generously.
+	b := lineBatch{lineCost: len(f.path) + len(f.t.cfg.Name) + 192}
+	eof := f.f == nil
 	for batches := 0; ; {
-		pos, cont = b.take(f.pend, pos, cont, maxLine, final && eof)
-		if b.full() || eof && (len(b.lines) > 0 || f.dirty) {
-			if err := f.emit(ctx, r, &b, pos, cont); err != nil {
+		f.cut.take(&b, f.pend, now, final && eof)
+		if eof {
+			f.cut.expire(&b, now, final)
+		}
+		if b.full() || eof && (len(b.recs) > 0 || f.dirty) {
+			if err := f.emit(ctx, r, &b); err != nil {
 				return false, err
 			}
-			pos = 0
 			if batches++; budget > 0 && batches >= budget {
 				return true, nil
 			}
@@ -112,6 +148,38 @@ func (f *tailedFile) read(ctx context.Context, r *run, budget int, final bool) (
 	}
 }
 
+// check looks at the open file's size and start: a file shorter than what
+// was read, or whose first bytes changed (copytruncate followed by new
+// writes, or an inode reused), is read again from its start.
+func (f *tailedFile) check(now time.Time) error {
+	fi, err := f.f.Stat()
+	if err != nil {
+		return fmt.Errorf("hostlog: stat %s: %w", f.path, err)
+	}
+	size := fi.Size()
+	read := f.off + int64(len(f.pend))
+	switch {
+	case size < read:
+		f.t.log.Warn("file truncated; reading it from the beginning", "path", f.path, "offset", read, "size", size)
+		f.restart()
+	case size != f.size && f.fp.n > 0:
+		ok, err := f.fp.matches(f.f, size)
+		if err != nil {
+			return fmt.Errorf("hostlog: fingerprint of %s: %w", f.path, err)
+		}
+		if !ok {
+			f.t.log.Warn("file's first bytes changed (truncated and rewritten); reading it from the beginning",
+				"path", f.path, "offset", read, "size", size)
+			f.restart()
+		}
+	}
+	if size != f.size {
+		f.active = now
+	}
+	f.size = size
+	return nil
+}
+
 // fill reads up to readChunk bytes onto pend.
 func (f *tailedFile) fill() (int, error) {
 	f.pend = slices.Grow(f.pend, readChunk)
@@ -120,118 +188,110 @@ func (f *tailedFile) fill() (int, error) {
 	return n, err
 }
 
-// emit hands the batch and the checkpoint after pend[:pos] to the sink
-// and, once it took them, consumes pend[:pos].
-func (f *tailedFile) emit(ctx context.Context, r *run, b *lineBatch, pos int, cont bool) error {
-	defer b.reset()
-	end := f.off + int64(pos)
-	cp := spool.Checkpoint{
-		Source:   f.key,
-		Position: position{Dev: f.id.dev, Ino: f.id.ino, Off: end, Cont: cont}.marshal(),
+// refingerprint extends the fingerprint while the file is shorter than
+// fingerprintBytes; a failure keeps the old one, which still matches.
+func (f *tailedFile) refingerprint() {
+	if f.f == nil || f.fp.complete() || f.size <= int64(f.fp.n) {
+		return
 	}
+	if fp, err := takeFingerprint(f.f, f.size); err == nil {
+		f.fp = fp
+	}
+}
+
+// emit hands the batch and the checkpoint after it to the sink and, once
+// it took them, consumes what the checkpoint covers. When the sink
+// refuses, the splitter starts over at the committed position.
+func (f *tailedFile) emit(ctx context.Context, r *run, b *lineBatch) error {
+	defer b.reset()
+	f.refingerprint()
+	pos, part, split := f.cut.commit()
+	p := f.position(pos, part, split)
+	cp := spool.Checkpoint{Source: f.key, Position: p.marshal()}
 	evs := b.events(f)
 	if err := r.sink.Emit(ctx, evs, []spool.Checkpoint{cp}); err != nil {
+		f.cut.reset(f.part, f.split)
 		return fmt.Errorf("hostlog: emit %d lines of %s at offset %d: %w", len(evs), f.path, f.off, err)
 	}
-	f.pend = f.pend[:copy(f.pend, f.pend[pos:])]
-	f.off, f.cont, f.dirty = end, cont, false
+	r.committed(f.key, p)
+	f.committed(p, pos)
 	f.lines += uint64(len(evs))
 	f.t.addLines(len(evs))
 	return nil
 }
 
-// lineBatch collects the lines of one Emit as ranges of a file's pend.
-type lineBatch struct {
-	lines    []lineRange
-	bytes    int // the records' estimated encoded size
-	lineCost int // a record's size beyond its text
-}
-
-type lineRange struct {
-	start, end int // in pend
-	truncated  bool
-}
-
-func (b *lineBatch) full() bool {
-	return len(b.lines) >= maxBatchLines || b.bytes >= maxBatchBytes
-}
-
-func (b *lineBatch) reset() {
-	b.lines = b.lines[:0]
-	b.bytes = 0
-}
-
-func (b *lineBatch) add(start, end int, truncated bool) {
-	b.lines = append(b.lines, lineRange{start, end, truncated})
-	b.bytes += end - start + b.lineCost
-}
-
-// take adds the lines of pend from pos on until the batch is full or
-// pend holds no more complete line, and returns the position after the
-// last one taken. A line is cut at '\n', less a trailing '\r'; one longer
-// than maxLine goes in pieces of maxLine, all flagged truncated, and cont
-// says a piece was taken and the rest of its line was not. A partial line
-// is taken only once it is certain to be overlong (at least maxLine+2
-// bytes without '\n', so not a maxLine line still waiting for "\r\n"), or
-// at the end of a file being finished (atEOF).
-func (b *lineBatch) take(pend []byte, pos int, cont bool, maxLine int, atEOF bool) (int, bool) {
-	for !b.full() && pos < len(pend) {
-		rest := pend[pos:]
-		var line []byte
-		var next int // after the line and its '\n'
-		switch i := bytes.IndexByte(rest, '\n'); {
-		case i >= 0:
-			line, next = bytes.TrimSuffix(rest[:i], []byte{'\r'}), i+1
-		case atEOF:
-			line, next = rest, len(rest)
-		case len(rest) >= maxLine+2:
-			line = rest // overlong and incomplete: only a piece is taken
-		default:
-			return pos, cont
-		}
-		if len(line) > maxLine {
-			b.add(pos, pos+maxLine, true)
-			pos, cont = pos+maxLine, true
-			continue
-		}
-		b.add(pos, pos+len(line), cont)
-		pos, cont = pos+next, false
-	}
-	return pos, cont
+// committed consumes pend[:pos], now covered by the durable position p.
+func (f *tailedFile) committed(p position, pos int) {
+	f.pend = f.pend[:copy(f.pend, f.pend[pos:])]
+	f.cut.shift(pos)
+	f.off, f.part, f.split, f.dirty, f.moved = p.Off, p.part(), p.Split, false, false
 }
 
 // events makes the batch's records. Their messages share one string and
 // their fields one array, so a batch costs a few allocations, not a few
 // per line.
 func (b *lineBatch) events(f *tailedFile) []event.Event {
-	if len(b.lines) == 0 {
+	if len(b.recs) == 0 {
 		return nil
 	}
-	lo, hi := b.lines[0].start, b.lines[len(b.lines)-1].end
-	text := string(f.pend[lo:hi])
+	lo, hi := b.recs[0].start, b.recs[0].end
 	nf := 0
-	for _, l := range b.lines {
-		nf += 2
-		if l.truncated {
+	for _, r := range b.recs {
+		lo, hi = min(lo, r.start), max(hi, r.end)
+		nf += 4 // path, offset, fingerprint; invalid_utf8 perhaps
+		if r.truncated {
+			nf += 2
+		}
+		if r.lines > 1 {
+			nf++
+		}
+		if r.continued {
 			nf++
 		}
 	}
+	text := string(f.pend[lo:hi])
+	fp := fingerprintField(f.id, f.fp)
 	fields := make([]event.Field, 0, nf)
-	evs := make([]event.Event, len(b.lines))
-	for i, l := range b.lines {
+	evs := make([]event.Event, len(b.recs))
+	for i, r := range b.recs {
 		s := len(fields)
-		fields = append(fields, event.Str("path", f.path), event.Uint("offset", uint64(f.off)+uint64(l.start)))
-		if l.truncated {
-			fields = append(fields, event.Bool("truncated", true))
+		msg := text[r.start-lo : r.end-lo]
+		fields = append(fields, event.Str("path", f.path), event.Uint("offset", uint64(f.off)+uint64(r.start)), fp)
+		if r.truncated {
+			fields = append(fields, event.Bool("truncated", true), event.Uint("part", uint64(r.part)))
+		}
+		if r.lines > 1 {
+			fields = append(fields, event.Uint("lines", uint64(r.lines)))
+		}
+		if r.continued {
+			fields = append(fields, event.Bool("continued", true))
+		}
+		if !utf8.ValidString(msg) {
+			// The message keeps the bytes as they are; the flag tells a
+			// consumer not to take it for text.
+			fields = append(fields, event.Bool("invalid_utf8", true))
 		}
 		evs[i] = event.Event{
 			Source:   f.t.cfg.Name,
 			Kind:     event.KindLog,
 			Severity: event.SevInfo,
 			Priority: f.t.priority,
-			Message:  text[l.start-lo : l.end-lo],
+			Message:  msg,
 			Fields:   fields[s:len(fields):len(fields)],
 		}
 	}
 	return evs
+}
+
+// fingerprintField names the file a record came from independently of its
+// path: "dev:inode:crc64 of its first bytes". For a file shorter than
+// fingerprintBytes the hash covers the bytes it held at the time.
+func fingerprintField(id fileID, fp fingerprint) event.Field {
+	b := make([]byte, 0, 64)
+	b = strconv.AppendUint(b, id.dev, 10)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, id.ino, 10)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, fp.sum, 16)
+	return event.Str("fingerprint", string(b))
 }

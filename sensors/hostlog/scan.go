@@ -3,15 +3,17 @@ package hostlog
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/weirgw/weir/spool"
 )
 
 // compressedSuffixes are rotated archives, never tailed.
-var compressedSuffixes = [...]string{".gz", ".bz2", ".xz", ".zst"}
+var compressedSuffixes = [...]string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip"}
 
 // run is the state of one call to Tailer.Run; only its goroutine uses it.
 type run struct {
@@ -22,15 +24,26 @@ type run struct {
 	initial map[string]bool   // paths present at the first scan
 	tracked map[string]bool   // paths followed at some time in this run
 	failed  map[string]string // path → the last error logged for it
+	// known holds the checkpoints of this tailer by key: those read from
+	// the spool for the paths the globs matched, updated with every
+	// commit. A file is resumed from the one that names it (device, inode
+	// and fingerprint), whichever path it was committed under, so a file
+	// renamed while the gateway was down keeps its position.
+	known      map[string]position
+	loaded     map[string]bool // keys read from the spool
+	unreadable map[string]bool // keys whose checkpoint did not parse
 }
 
 func newRun(t *Tailer, sink Sink) *run {
 	return &run{
 		t: t, sink: sink,
-		files:   map[string]*tailedFile{},
-		initial: map[string]bool{},
-		tracked: map[string]bool{},
-		failed:  map[string]string{},
+		files:      map[string]*tailedFile{},
+		initial:    map[string]bool{},
+		tracked:    map[string]bool{},
+		failed:     map[string]string{},
+		known:      map[string]position{},
+		loaded:     map[string]bool{},
+		unreadable: map[string]bool{},
 	}
 }
 
@@ -40,6 +53,13 @@ func (r *run) closeAll() {
 		delete(r.files, p)
 	}
 	r.t.publishFiles([]FileStatus{})
+}
+
+// committed records that key's checkpoint is now p.
+func (r *run) committed(key string, p position) {
+	r.known[key] = p
+	r.loaded[key] = true
+	delete(r.unreadable, key)
 }
 
 // found is a regular file a glob matched.
@@ -74,8 +94,9 @@ func compressed(name string) bool {
 
 // poll reconciles the followed files with what the globs match now, then
 // reads every followed file. busy says a file has more to read at once;
-// err is the sink's refusal of a batch (the lines are read again later).
-func (r *run) poll(ctx context.Context) (busy bool, err error) {
+// next is when an open multiline event times out (zero: none); err is the
+// sink's refusal of a batch (the records are read again later).
+func (r *run) poll(ctx context.Context) (busy bool, next time.Time, err error) {
 	defer r.publish()
 	now := r.scan()
 	first := r.scans == 0
@@ -112,7 +133,7 @@ func (r *run) poll(ctx context.Context) (busy bool, err error) {
 		np, renamed := byID[f.id]
 		renamed = renamed && f.id.known
 		if err := f.drain(ctx, r, !renamed); err != nil {
-			return false, err
+			return false, time.Time{}, err
 		}
 		if renamed {
 			moves[p] = np
@@ -135,6 +156,11 @@ func (r *run) poll(ctx context.Context) (busy bool, err error) {
 			r.tracked[np] = true
 		}
 	}
+	// A file's position moves to its new key before anything else is
+	// committed: a new file at its old path overwrites the old key.
+	if err := r.commitMoved(ctx); err != nil {
+		return false, time.Time{}, err
+	}
 
 	// New files.
 	ids := map[fileID]bool{}
@@ -148,7 +174,7 @@ func (r *run) poll(ctx context.Context) (busy bool, err error) {
 		if id := now[p].id; id.known && ids[id] {
 			continue // another name (link) of a file already followed
 		}
-		f, err := r.open(p)
+		f, err := r.open(p, now)
 		if err != nil {
 			r.fail(p, err)
 			continue
@@ -161,23 +187,111 @@ func (r *run) poll(ctx context.Context) (busy bool, err error) {
 		r.tracked[p] = true
 		ids[f.id] = true
 	}
+	if err := r.commitMoved(ctx); err != nil {
+		return false, time.Time{}, err
+	}
 
 	for _, p := range sortedKeys(r.files) {
 		if ctx.Err() != nil {
-			return false, nil
+			return false, time.Time{}, nil
 		}
-		more, err := r.files[p].read(ctx, r, maxBatchesPerPoll, false)
+		f := r.files[p]
+		if f.f == nil {
+			if cur := now[p]; cur.size == f.size {
+				continue // closed for close_inactive and still idle
+			}
+			if err := r.reopen(f); err != nil {
+				r.fail(p, err)
+				continue
+			}
+		}
+		more, err := f.read(ctx, r, maxBatchesPerPoll, false)
 		if err != nil {
-			return false, err
+			return false, time.Time{}, err
 		}
 		busy = busy || more
+		if d := f.cut.deadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
 	}
-	return busy, nil
+	r.closeInactive(time.Now())
+	return busy, next, nil
+}
+
+// commitMoved commits the positions of files that follow a new name (or
+// were resumed from the checkpoint of another path) under their new keys,
+// all in one Emit: a chain of renames (a→b, b→c) overwrites keys that
+// other files' positions are still under.
+func (r *run) commitMoved(ctx context.Context) error {
+	var moved []*tailedFile
+	var cps []spool.Checkpoint
+	var ps []position
+	for _, p := range sortedKeys(r.files) {
+		f := r.files[p]
+		if !f.moved {
+			continue
+		}
+		f.refingerprint()
+		pos, part, split := f.cut.commit()
+		ps = append(ps, f.position(pos, part, split))
+		cps = append(cps, spool.Checkpoint{Source: f.key, Position: ps[len(ps)-1].marshal()})
+		moved = append(moved, f)
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	if len(cps) > spool.MaxAppendRecords {
+		return fmt.Errorf("hostlog: %d files renamed at once; more than one commit holds", len(cps))
+	}
+	if err := r.sink.Emit(ctx, nil, cps); err != nil {
+		return fmt.Errorf("hostlog: commit the positions of %d renamed files: %w", len(cps), err)
+	}
+	for i, f := range moved {
+		f.committed(ps[i], 0)
+		r.committed(f.key, ps[i])
+	}
+	return nil
+}
+
+// closeInactive releases the descriptors of files that did not grow for
+// close_inactive and hold no open multiline event.
+func (r *run) closeInactive(now time.Time) {
+	for _, p := range sortedKeys(r.files) {
+		f := r.files[p]
+		if f.f == nil || f.dirty || f.cut.ev.open || now.Sub(f.active) < r.t.cfg.CloseInactive {
+			continue
+		}
+		r.t.log.Debug("file inactive; closing it until it grows", "path", p, "offset", f.off)
+		f.close()
+	}
+}
+
+// reopen opens a file closed for close_inactive again; it must still be
+// the same inode (its start is checked when it is read).
+func (r *run) reopen(f *tailedFile) error {
+	osf, err := os.Open(f.path)
+	if err != nil {
+		return fmt.Errorf("hostlog: open %s: %w", f.path, err)
+	}
+	fi, err := osf.Stat()
+	if err != nil {
+		osf.Close()
+		return fmt.Errorf("hostlog: stat %s: %w", f.path, err)
+	}
+	if !idOf(fi).same(f.id) {
+		osf.Close()
+		return nil // replaced since the scan; the next one sees it
+	}
+	f.f, f.active = osf, time.Now()
+	return nil
 }
 
 // open opens the file at path p and decides where to start reading it. It
 // returns nil and no error for a file to skip.
-func (r *run) open(p string) (*tailedFile, error) {
+func (r *run) open(p string, now map[string]found) (*tailedFile, error) {
+	if err := r.load(now); err != nil {
+		return nil, err
+	}
 	osf, err := os.Open(p)
 	if err != nil {
 		return nil, fmt.Errorf("hostlog: open %s: %w", p, err)
@@ -198,48 +312,97 @@ func (r *run) open(p string) (*tailedFile, error) {
 			return nil, nil // replaced since the scan by a file already followed
 		}
 	}
-	f := newTailedFile(r.t, p, osf, id, fi.Size())
+	f := newTailedFile(r.t, p, osf, id, fi.Size(), time.Now())
 	log := r.t.log.With("path", p)
-	switch {
-	case r.tracked[p]:
+	if r.tracked[p] {
 		// Followed earlier in this run, so whatever is at the path now is
 		// a new file: its checkpoint describes the old one.
 		log.Info("new file at a followed path; reading it from the beginning")
+		return f, nil
+	}
+	key, pos, ok, err := r.match(f)
+	if err != nil {
+		osf.Close()
+		return nil, err
+	}
+	_, had := r.known[f.key]
+	switch {
+	case ok && pos.Off > f.size:
+		log.Warn("file shorter than its checkpoint (truncated); reading it from the beginning",
+			"offset", pos.Off, "size", f.size)
+	case ok:
+		f.off, f.part, f.split, f.fp = pos.Off, pos.part(), pos.Split, pos.fingerprint()
+		f.cut.reset(f.part, f.split)
+		if key == f.key {
+			f.dirty = false
+			log.Info("resuming file", "offset", f.off)
+		} else {
+			f.moved = true
+			log.Info("file renamed since its checkpoint; resuming it under its new name",
+				"old_path", strings.TrimPrefix(key, checkpointPrefix), "offset", f.off)
+		}
+	case r.unreadable[f.key]:
+		// Starting over may repeat lines; guessing may lose them.
+		log.Warn("unreadable checkpoint; reading from the beginning")
+	case had:
+		log.Info("file replaced since its checkpoint (rotated); reading it from the beginning")
 	default:
-		b, err := r.t.cps.Checkpoint(f.key)
-		if err != nil {
-			osf.Close()
-			return nil, fmt.Errorf("hostlog: checkpoint of %s: %w", p, err)
-		}
-		if len(b) > 0 {
-			r.resume(f, b, log)
-			break
-		}
 		if r.initial[p] && r.t.cfg.StartAt == StartAtEnd {
-			f.off = fi.Size()
+			f.off = f.size
 		}
 		log.Info("following file", "offset", f.off)
 	}
 	return f, nil
 }
 
-// resume places f at its checkpoint, or at the start when the checkpoint
-// belongs to another file or lies past the end.
-func (r *run) resume(f *tailedFile, cp []byte, log *slog.Logger) {
-	pos, err := parsePosition(cp)
-	switch {
-	case err != nil:
-		// Starting over may repeat lines; guessing may lose them.
-		log.Warn("unreadable checkpoint; reading from the beginning", "err", err)
-	case !pos.id().same(f.id):
-		log.Info("file replaced since the last run (rotated); reading it from the beginning")
-	case pos.Off > f.size:
-		log.Warn("file shorter than its checkpoint (truncated); reading from the beginning",
-			"offset", pos.Off, "size", f.size)
-	default:
-		f.off, f.cont, f.dirty = pos.Off, pos.Cont, false
-		log.Info("resuming file", "offset", f.off)
+// load reads the checkpoints of the paths in now that were not read yet.
+func (r *run) load(now map[string]found) error {
+	for _, p := range sortedKeys(now) {
+		key := checkpointPrefix + p
+		if r.loaded[key] {
+			continue
+		}
+		b, err := r.t.cps.Checkpoint(key)
+		if err != nil {
+			return fmt.Errorf("hostlog: checkpoint of %s: %w", p, err)
+		}
+		r.loaded[key] = true
+		if len(b) == 0 {
+			continue
+		}
+		pos, err := parsePosition(b)
+		if err != nil {
+			r.t.log.Warn("unreadable checkpoint", "path", p, "err", err)
+			r.unreadable[key] = true
+			continue
+		}
+		r.known[key] = pos
 	}
+	return nil
+}
+
+// match finds the checkpoint of f's file among those known: same device
+// and inode, and a fingerprint that f's first bytes match. When several
+// do (a file renamed, its position committed under both names) the one
+// furthest on is the newer.
+func (r *run) match(f *tailedFile) (key string, pos position, ok bool, err error) {
+	if !f.id.known {
+		pos, ok = r.known[f.key]
+		return f.key, pos, ok, nil
+	}
+	for k, p := range r.known {
+		if p.id() != f.id || ok && (p.Off < pos.Off || p.Off == pos.Off && k > key) {
+			continue
+		}
+		same, err := p.fingerprint().matches(f.f, f.size)
+		if err != nil {
+			return "", position{}, false, fmt.Errorf("hostlog: fingerprint of %s: %w", f.path, err)
+		}
+		if same {
+			key, pos, ok = k, p, true
+		}
+	}
+	return key, pos, ok, nil
 }
 
 // fail logs and counts err for path p once, until it changes or clears.

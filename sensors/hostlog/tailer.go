@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,7 @@ type Tailer struct {
 	cfg      FileConfig
 	globs    []string // absolute
 	priority event.Priority
+	start    *regexp.Regexp // multiline.start_pattern; nil when off
 	cps      Checkpoints
 	log      *slog.Logger
 	running  atomic.Bool
@@ -61,9 +63,11 @@ type Tailer struct {
 	status TailStatus
 }
 
-// TailStatus is a snapshot for `weir status`.
+// TailStatus is a snapshot for `weir status`. Watching says inotify
+// reports changes; false: the files are polled.
 type TailStatus struct {
 	Name      string       `json:"name"`
+	Watching  bool         `json:"inotify"`
 	Files     []FileStatus `json:"files"`
 	Lines     uint64       `json:"lines"` // lines emitted since start
 	Errors    uint64       `json:"errors"`
@@ -71,12 +75,14 @@ type TailStatus struct {
 }
 
 // FileStatus is one followed file: its committed offset, its size at the
-// last poll and the lines emitted from it since start.
+// last poll, the records emitted from it since start, and whether its
+// descriptor is open (false: closed for close_inactive).
 type FileStatus struct {
 	Path   string `json:"path"`
 	Offset int64  `json:"offset"`
 	Size   int64  `json:"size"`
 	Lines  uint64 `json:"lines"`
+	Open   bool   `json:"open"`
 }
 
 // NewTailer makes a Tailer for cfg; zero values in cfg take their
@@ -100,11 +106,17 @@ func NewTailer(cfg FileConfig, cps Checkpoints, logger *slog.Logger) (*Tailer, e
 			return nil, fmt.Errorf("hostlog: %s: glob %q: %w", cfg.Name, p, err)
 		}
 	}
+	var start *regexp.Regexp
+	if cfg.Multiline.StartPattern != "" {
+		if start, err = regexp.Compile(cfg.Multiline.StartPattern); err != nil {
+			return nil, fmt.Errorf("hostlog: %s: multiline.start_pattern: %w", cfg.Name, err)
+		}
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Tailer{
-		cfg: cfg, globs: globs, priority: prio, cps: cps,
+		cfg: cfg, globs: globs, priority: prio, start: start, cps: cps,
 		log:    logger.With("source", cfg.Name),
 		status: TailStatus{Name: cfg.Name, Files: []FileStatus{}},
 	}, nil
@@ -125,31 +137,57 @@ func (t *Tailer) Run(ctx context.Context, sink Sink) error {
 
 	r := newRun(t, sink)
 	defer r.closeAll()
+	var w *watcher
+	if t.cfg.Watch == WatchAuto {
+		w = newWatcher(t.globs, t.log)
+		defer func() { w.close() }()
+	}
+	t.setWatching(w != nil)
 	failures := 0
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var nudge <-chan struct{}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-timer.C:
+		case <-nudge:
 		}
-		busy, err := r.poll(ctx)
+		if w != nil && !w.sync() {
+			w.close()
+			w = nil
+			t.setWatching(false)
+		}
+		busy, next, err := r.poll(ctx)
 		wait := t.cfg.PollInterval
+		nudge = nil
+		if w != nil {
+			nudge = w.nudge
+			// A file that failed to open, or a directory not there yet,
+			// is tried again at the poll interval.
+			if !w.missing && len(r.failed) == 0 {
+				wait = t.cfg.RescanInterval
+			}
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
-			// The sink refused a batch: every line of it is read again.
+			// The sink refused a batch: every line of it is read again,
+			// after the back-off whatever inotify says.
 			failures++
 			t.recordError(err)
 			t.log.Warn("emit failed; retrying the same lines", "err", err, "failures", failures)
-			wait = retryWait(t.cfg.PollInterval, failures)
+			wait, nudge = retryWait(t.cfg.PollInterval, failures), nil
 		case busy:
 			failures = 0
 			wait = 0
 		default:
 			failures = 0
+		}
+		if !next.IsZero() {
+			wait = min(wait, max(time.Until(next), 0))
 		}
 		timer.Reset(wait)
 	}
@@ -190,5 +228,11 @@ func (t *Tailer) addLines(n int) {
 func (t *Tailer) publishFiles(fs []FileStatus) {
 	t.mu.Lock()
 	t.status.Files = fs
+	t.mu.Unlock()
+}
+
+func (t *Tailer) setWatching(on bool) {
+	t.mu.Lock()
+	t.status.Watching = on
 	t.mu.Unlock()
 }

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package hostlog
+
+func isNotDir(error) bool { return false }
