@@ -30,13 +30,13 @@ const (
 
 // Defaults, also used for zero values in a FileConfig.
 const (
-	DefaultPollInterval       = 250 * time.Millisecond
-	DefaultRescanInterval     = 10 * time.Second
-	DefaultMaxLineBytes       = 64 << 10
-	DefaultCloseInactive      = 5 * time.Minute
-	DefaultMultilineMaxLines  = 500
-	DefaultMultilineTimeout   = 5 * time.Second
-	DefaultMultilineMaxBytes  = DefaultMaxLineBytes
+	DefaultPollInterval      = 250 * time.Millisecond
+	DefaultRescanInterval    = 10 * time.Second
+	DefaultMaxLineBytes      = 64 << 10
+	DefaultCloseInactive     = 5 * time.Minute
+	DefaultMultilineMaxLines = 500
+	DefaultMultilineTimeout  = 5 * time.Second
+	DefaultMultilineMaxBytes = DefaultMaxLineBytes
 )
 
 // MaxMaxLineBytes bounds max_line_bytes: a batch of lines, the longest
@@ -97,10 +97,10 @@ type MultilineConfig struct {
 // no name or paths.
 func DefaultFileConfig() FileConfig {
 	return FileConfig{
-		StartAt:      StartAtEnd,
-		PollInterval: DefaultPollInterval,
-		MaxLineBytes: DefaultMaxLineBytes,
-		Priority:     event.PriorityNormal.String(),
+		StartAt:        StartAtEnd,
+		PollInterval:   DefaultPollInterval,
+		MaxLineBytes:   DefaultMaxLineBytes,
+		Priority:       event.PriorityNormal.String(),
 		Watch:          WatchAuto,
 		RescanInterval: DefaultRescanInterval,
 		CloseInactive:  DefaultCloseInactive,

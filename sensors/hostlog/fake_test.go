@@ -24,8 +24,10 @@ type fakeSpool struct {
 	cps      map[string][]byte
 	batches  []int // events per Emit
 	encoded  []int // encoded bytes per Emit, as the gateway would spool them
-	failNext int   // so many coming Emits fail
-	cpErr    error // returned by Checkpoint
+	failNext int           // so many coming Emits fail
+	cpErr    error         // returned by Checkpoint
+	delay    time.Duration // each Emit takes so long (a slow spool)
+	maxMsg   int           // the longest message emitted
 }
 
 // line is one emitted record, reduced to what the tests check.
@@ -46,6 +48,9 @@ func newFakeSpool() *fakeSpool { return &fakeSpool{cps: map[string][]byte{}} }
 func (s *fakeSpool) Emit(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.delay > 0 {
+		time.Sleep(s.delay)
+	}
 	if s.failNext > 0 {
 		s.failNext--
 		return errors.New("spool full")
@@ -70,6 +75,7 @@ func (s *fakeSpool) Emit(ctx context.Context, evs []event.Event, cps []spool.Che
 			return errors.New("fake: unexpected record header")
 		}
 		l := line{Msg: e.Message}
+		s.maxMsg = max(s.maxMsg, len(e.Message))
 		for _, f := range e.Fields {
 			switch f.Key {
 			case "path":
@@ -109,6 +115,28 @@ func (s *fakeSpool) Checkpoint(source string) ([]byte, error) {
 	}
 	return s.cps[source], nil
 }
+
+// Checkpoints lists checkpoints as the spool does.
+func (s *fakeSpool) Checkpoints(prefix string, fn func(source string, position []byte) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cpErr != nil {
+		return s.cpErr
+	}
+	for _, k := range sortedKeys(s.cps) {
+		if strings.HasPrefix(k, prefix) {
+			if err := fn(k, s.cps[k]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// pathOnly hides fakeSpool's Checkpoints: a store that cannot list.
+type pathOnly struct{ s *fakeSpool }
+
+func (p pathOnly) Checkpoint(source string) ([]byte, error) { return p.s.Checkpoint(source) }
 
 func (s *fakeSpool) got() []line {
 	s.mu.Lock()
@@ -162,11 +190,23 @@ func testConfig(globs ...string) FileConfig {
 	return c
 }
 
+// forWatch runs f once with inotify and once polling.
+func forWatch(t *testing.T, f func(t *testing.T, watch string)) {
+	for _, w := range []string{WatchAuto, WatchPoll} {
+		t.Run(w, func(t *testing.T) { f(t, w) })
+	}
+}
+
 // start runs a Tailer for cfg on s until the returned stop is called (or
 // the test ends).
 func start(t *testing.T, cfg FileConfig, s *fakeSpool) (tl *Tailer, stop func()) {
 	t.Helper()
-	tl, err := NewTailer(cfg, s, nil)
+	return startWith(t, cfg, s, s)
+}
+
+func startWith(t *testing.T, cfg FileConfig, s *fakeSpool, cps Checkpoints) (tl *Tailer, stop func()) {
+	t.Helper()
+	tl, err := NewTailer(cfg, cps, nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

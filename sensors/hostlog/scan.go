@@ -31,6 +31,7 @@ type run struct {
 	// renamed while the gateway was down keeps its position.
 	known      map[string]position
 	loaded     map[string]bool // keys read from the spool
+	listed     bool            // every key the globs match was read
 	unreadable map[string]bool // keys whose checkpoint did not parse
 }
 
@@ -355,30 +356,75 @@ func (r *run) open(p string, now map[string]found) (*tailedFile, error) {
 	return f, nil
 }
 
-// load reads the checkpoints of the paths in now that were not read yet.
+// checkpointLister is a checkpoint store that also lists them (the
+// spool): with it, the checkpoints of every path the globs match are read
+// at the first open, those of paths that hold no file now included, so a
+// file renamed while the gateway was down to a name nothing was committed
+// under is still recognised.
+type checkpointLister interface {
+	Checkpoints(prefix string, fn func(source string, position []byte) error) error
+}
+
+// load reads the checkpoints of the paths in now that were not read yet
+// (at the first call, every checkpoint of a path the globs match, when the
+// store can list them).
 func (r *run) load(now map[string]found) error {
+	if l, ok := r.t.cps.(checkpointLister); ok && !r.listed {
+		got := map[string][]byte{}
+		err := l.Checkpoints(checkpointPrefix, func(source string, b []byte) error {
+			if r.matches(strings.TrimPrefix(source, checkpointPrefix)) {
+				got[source] = append([]byte(nil), b...)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("hostlog: list checkpoints: %w", err)
+		}
+		for _, key := range sortedKeys(got) {
+			if !r.loaded[key] {
+				r.remember(key, got[key])
+			}
+		}
+		r.listed = true
+	}
 	for _, p := range sortedKeys(now) {
 		key := checkpointPrefix + p
-		if r.loaded[key] {
+		if r.loaded[key] || r.listed {
+			r.loaded[key] = true
 			continue
 		}
 		b, err := r.t.cps.Checkpoint(key)
 		if err != nil {
 			return fmt.Errorf("hostlog: checkpoint of %s: %w", p, err)
 		}
-		r.loaded[key] = true
-		if len(b) == 0 {
-			continue
-		}
-		pos, err := parsePosition(b)
-		if err != nil {
-			r.t.log.Warn("unreadable checkpoint", "path", p, "err", err)
-			r.unreadable[key] = true
-			continue
-		}
-		r.known[key] = pos
+		r.remember(key, b)
 	}
 	return nil
+}
+
+// remember keeps a checkpoint read from the store.
+func (r *run) remember(key string, b []byte) {
+	r.loaded[key] = true
+	if len(b) == 0 {
+		return
+	}
+	pos, err := parsePosition(b)
+	if err != nil {
+		r.t.log.Warn("unreadable checkpoint", "path", strings.TrimPrefix(key, checkpointPrefix), "err", err)
+		r.unreadable[key] = true
+		return
+	}
+	r.known[key] = pos
+}
+
+// matches says a glob of the tailer matches path.
+func (r *run) matches(path string) bool {
+	for _, g := range r.t.globs {
+		if ok, _ := filepath.Match(g, path); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // match finds the checkpoint of f's file among those known: same device
