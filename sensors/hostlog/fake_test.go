@@ -22,8 +22,8 @@ type fakeSpool struct {
 	mu       sync.Mutex
 	lines    []line
 	cps      map[string][]byte
-	batches  []int // events per Emit
-	encoded  []int // encoded bytes per Emit, as the gateway would spool them
+	batches  []int         // events per Emit
+	encoded  []int         // encoded bytes per Emit, as the gateway would spool them
 	failNext int           // so many coming Emits fail
 	cpErr    error         // returned by Checkpoint
 	delay    time.Duration // each Emit takes so long (a slow spool)
