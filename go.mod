@@ -15,6 +15,8 @@ require (
 
 require github.com/facebook/time v0.0.0-20260822211804-f81aedc1c1e3
 
+require github.com/sirupsen/logrus v1.9.1 // indirect
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -12,6 +12,7 @@ type Config struct {
 	Mode     Mode           `mapstructure:"mode" yaml:"mode"`
 	Holdover HoldoverConfig `mapstructure:"holdover" yaml:"holdover"`
 	LinuxPTP LinuxPTPConfig `mapstructure:"linuxptp" yaml:"linuxptp"`
+	Builtin  BuiltinConfig  `mapstructure:"builtin" yaml:"builtin"`
 }
 
 // HoldoverConfig says when a synchronised clock stops being trusted as
@@ -32,7 +33,7 @@ type HoldoverConfig struct {
 // DefaultConfig is the system clock, which every board has, with the
 // default holdover.
 func DefaultConfig() Config {
-	return Config{Mode: ModeSystem, Holdover: DefaultHoldover(), LinuxPTP: DefaultLinuxPTP()}
+	return Config{Mode: ModeSystem, Holdover: DefaultHoldover(), LinuxPTP: DefaultLinuxPTP(), Builtin: DefaultBuiltin()}
 }
 
 // DefaultHoldover: lock is lost beyond 1 ms of offset (software time
@@ -54,8 +55,14 @@ func (c Config) Validate() error {
 				errs = append(errs, fmt.Errorf("linuxptp.%w", e))
 			}
 		}
+	case ModeBuiltin:
+		if err := c.Builtin.Validate(); err != nil {
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				errs = append(errs, fmt.Errorf("builtin.%w", e))
+			}
+		}
 	default:
-		errs = append(errs, fmt.Errorf("mode: %q is not supported (want system or linuxptp)", c.Mode))
+		errs = append(errs, fmt.Errorf("mode: %q is not supported (want system, linuxptp or builtin)", c.Mode))
 	}
 	if err := c.Holdover.Validate(); err != nil {
 		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
