@@ -37,7 +37,7 @@ type summary struct {
 	first       string // type of the first record
 	hasSyscall  bool
 	syscall     string // name or number
-	success     int // -1 unknown, 0 no, 1 yes
+	success     int    // -1 unknown, 0 no, 1 yes
 	exit        string
 	avc         string // "denied { read }"
 	avcType     string
@@ -387,7 +387,7 @@ func (b *builder) message(s *summary, fields []event.Field) string {
 			}
 		}
 	}
-	if s.hasSyscall || s.avc != "" {
+	if s.avc != "" || s.hasSyscall && s.first == "SYSCALL" {
 		switch s.success {
 		case 1:
 			m = append(m, " success=yes"...)
