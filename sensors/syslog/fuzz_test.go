@@ -92,7 +92,7 @@ func yearIn(s string) bool {
 
 func checkRecord(t *testing.T, b []byte) {
 	var p Parser
-	ev := p.Parse(b, time.Now(), &Meta{Peer: "127.0.0.1:1", PeerIP: "127.0.0.1", Transport: "udp"})
+	ev, _ := p.Parse(b, time.Now(), &Meta{Peer: "127.0.0.1:1", PeerIP: "127.0.0.1", Transport: "udp"})
 	enc, err := ev.MarshalBinary()
 	if err != nil {
 		t.Fatalf("%q: record does not encode: %v", b, err)

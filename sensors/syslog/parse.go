@@ -22,8 +22,11 @@ const (
 	keyTransport     = "transport"      // string: udp, tcp or tls
 	keyTLSPeer       = "tls_peer"       // string: the client certificate's subject
 	keyTruncated     = "truncated"      // bool: longer than max_message_bytes
-	keyOriginalBytes = "original_bytes" // uint: length an octet-counted frame announced
+	keyOriginalBytes = "original_bytes" // uint: full length of a truncated stream message
+	keyPartial       = "partial"        // bool: the stream ended inside the frame
 )
+
+var partialField = event.Bool(keyPartial, true)
 
 // Meta is what the listener knows about a message besides its bytes.
 type Meta struct {
@@ -32,8 +35,9 @@ type Meta struct {
 	Transport string
 	TLSPeer   string
 	Truncated bool
-	// OriginalBytes is the size an octet-counted frame announced, when it
-	// was truncated; 0 when unknown.
+	// OriginalBytes is, for a truncated stream message, the size its
+	// octet count announced or the bytes counted up to its LF; 0 when
+	// unknown (UDP).
 	OriginalBytes int
 }
 
@@ -60,8 +64,9 @@ func is5424(s string) bool {
 // parse is kept whole as the record's Message (any bytes, UTF-8 or not)
 // with format raw and a parse_error field; it is never dropped. now
 // decides the year of RFC 3164 timestamps. The record's Time is left 0
-// for the sink to stamp.
-func (p *Parser) Parse(raw []byte, now time.Time, meta *Meta) event.Event {
+// for the sink to stamp. The error, if any, is the parse error the record
+// carries; the record is complete either way.
+func (p *Parser) Parse(raw []byte, now time.Time, meta *Meta) (event.Event, error) {
 	s := string(raw) // one copy; every string below is a part of it
 	m := &p.msg
 	var err error
@@ -126,7 +131,7 @@ func (p *Parser) Parse(raw []byte, now time.Time, meta *Meta) event.Event {
 		}
 	}
 	ev.Fields = fs
-	return ev
+	return ev, err
 }
 
 // trimTrailer drops the line ends and NULs senders leave at the end of a

@@ -64,7 +64,7 @@ func TestParseRealWorld(t *testing.T) {
 				require.NoError(t, err)
 			}
 			p := Parser{Source: "syslog", Loc: time.UTC}
-			ev := p.Parse([]byte(c.Raw), now, nil)
+			ev, _ := p.Parse([]byte(c.Raw), now, nil)
 			f := fieldMap(ev.Fields)
 			w := c.Want
 
@@ -132,7 +132,7 @@ func TestParseMalformedKeepsBytes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var p Parser
-			ev := p.Parse([]byte(c.raw), time.Now(), &Meta{Peer: "192.0.2.7:514", PeerIP: "192.0.2.7", Transport: "udp"})
+			ev, _ := p.Parse([]byte(c.raw), time.Now(), &Meta{Peer: "192.0.2.7:514", PeerIP: "192.0.2.7", Transport: "udp"})
 			f := fieldMap(ev.Fields)
 			assert.Equal(t, c.raw, ev.Message, "raw bytes kept")
 			assert.Equal(t, "raw", f[keyFormat].Str)
@@ -159,7 +159,7 @@ func TestParseSDBounded(t *testing.T) {
 	}
 	b.WriteString("] tail")
 	var p Parser
-	ev := p.Parse([]byte(b.String()), time.Now(), nil)
+	ev, _ := p.Parse([]byte(b.String()), time.Now(), nil)
 	f := fieldMap(ev.Fields)
 	require.Equal(t, "rfc5424", f[keyFormat].Str, f[keyParseError].Str)
 	assert.True(t, f[keySDTruncated].Bool())
@@ -194,7 +194,7 @@ func TestParse3164YearInference(t *testing.T) {
 func TestParseMeta(t *testing.T) {
 	var p Parser
 	meta := Meta{Peer: "[::1]:40000", PeerIP: "::1", Transport: "tls", TLSPeer: "CN=plc7", Truncated: true, OriginalBytes: 70000}
-	ev := p.Parse([]byte("<13>Nov 23 14:40:00 h t: x"), time.Now(), &meta)
+	ev, _ := p.Parse([]byte("<13>Nov 23 14:40:00 h t: x"), time.Now(), &meta)
 	f := fieldMap(ev.Fields)
 	assert.Equal(t, "h", ev.Host, "the message's own hostname wins")
 	assert.Equal(t, "tls", f[keyTransport].Str)

@@ -10,9 +10,9 @@ import (
 type Format uint8
 
 const (
-	FormatRaw     Format = iota // not parsed: Message holds the whole raw message
-	Format3164                  // BSD syslog and its common variants
-	Format5424                  // RFC 5424
+	FormatRaw  Format = iota // not parsed: Message holds the whole raw message
+	Format3164               // BSD syslog and its common variants
+	Format5424               // RFC 5424
 )
 
 var formatNames = [...]string{"raw", "rfc3164", "rfc5424"}

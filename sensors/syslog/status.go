@@ -1,0 +1,149 @@
+package syslog
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/weirgw/weir/gateway/event"
+)
+
+// listenerStats are one listener's counters, updated by its goroutines and
+// read by Status from any goroutine.
+type listenerStats struct {
+	addr                                      atomic.Value // string: configured, then bound address
+	received, parseErrors, truncated, limited atomic.Uint64
+	bytes                                     atomic.Uint64
+	connsOpen                                 atomic.Int64
+	connsTotal, connsRefused, handshakeErrors atomic.Uint64
+	socketDrops                               atomic.Uint64 // UDP: the kernel's SO_RXQ_OVFL count
+	readErrors                                atomic.Uint64
+}
+
+// Status is a snapshot for the admin socket (`weir status`).
+type Status struct {
+	Name      string           `json:"name"`
+	Listeners []ListenerStatus `json:"listeners"`
+	// Emitted counts records the sink took; EmitErrors its failed calls
+	// (retried); Lost records the sink refused at shutdown.
+	Emitted    uint64 `json:"emitted"`
+	EmitErrors uint64 `json:"emit_errors"`
+	Lost       uint64 `json:"lost"`
+	// Queued is records parsed and waiting for the sink.
+	Queued    int64  `json:"queued"`
+	LastError string `json:"last_error,omitempty"`
+	// RateLimited is messages dropped by the per-sender rate limit since
+	// start (of senders still tracked), TopRateLimited the senders with
+	// most such drops.
+	RateLimited    uint64        `json:"rate_limited"`
+	TopRateLimited []SenderDrops `json:"top_rate_limited,omitempty"`
+	// ConnectionsOpen is TCP and TLS connections open now, of at most
+	// MaxConnections.
+	ConnectionsOpen int64 `json:"connections_open"`
+	MaxConnections  int   `json:"max_connections"`
+}
+
+// ListenerStatus is one listener's counters since start.
+type ListenerStatus struct {
+	Transport string `json:"transport"`
+	Address   string `json:"address"`
+	// Received counts messages (records made, parse errors included);
+	// RateLimited the messages dropped by the rate limit, not in Received.
+	Received    uint64 `json:"received"`
+	ParseErrors uint64 `json:"parse_errors"`
+	Truncated   uint64 `json:"truncated"`
+	RateLimited uint64 `json:"rate_limited"`
+	Bytes       uint64 `json:"bytes"`
+	ReadErrors  uint64 `json:"read_errors"`
+	// Streams only: connections open now, accepted since start, refused
+	// for max_connections, and failed TLS handshakes.
+	ConnectionsOpen    int64  `json:"connections_open,omitempty"`
+	ConnectionsTotal   uint64 `json:"connections_total,omitempty"`
+	ConnectionsRefused uint64 `json:"connections_refused,omitempty"`
+	HandshakeErrors    uint64 `json:"handshake_errors,omitempty"`
+	// UDP only: datagrams the kernel dropped because the socket buffer was
+	// full (SO_RXQ_OVFL; Linux).
+	SocketDrops uint64 `json:"socket_drops,omitempty"`
+}
+
+// Status returns a snapshot; it is safe to call at any time.
+func (s *Server) Status() Status {
+	st := Status{
+		Name:            s.cfg.Name,
+		Emitted:         s.emitted.Load(),
+		EmitErrors:      s.emitErrs.Load(),
+		Lost:            s.lost.Load(),
+		Queued:          s.queued.Load(),
+		ConnectionsOpen: s.open.Load(),
+		MaxConnections:  s.cfg.MaxConnections,
+	}
+	s.mu.Lock()
+	st.LastError = s.lastError
+	s.mu.Unlock()
+	st.RateLimited, st.TopRateLimited = s.lim.top(topSenders)
+	for i, name := range transportNames {
+		addr, _ := s.stats[i].addr.Load().(string)
+		if addr == "" {
+			continue
+		}
+		c := &s.stats[i]
+		st.Listeners = append(st.Listeners, ListenerStatus{
+			Transport: name, Address: addr,
+			Received: c.received.Load(), ParseErrors: c.parseErrors.Load(), Truncated: c.truncated.Load(),
+			RateLimited: c.limited.Load(), Bytes: c.bytes.Load(), ReadErrors: c.readErrors.Load(),
+			ConnectionsOpen: c.connsOpen.Load(), ConnectionsTotal: c.connsTotal.Load(),
+			ConnectionsRefused: c.connsRefused.Load(), HandshakeErrors: c.handshakeErrors.Load(),
+			SocketDrops: c.socketDrops.Load(),
+		})
+	}
+	return st
+}
+
+// dropCounts are the totals at the last drop report.
+type dropCounts struct {
+	socketDrops, refused uint64
+}
+
+// dropReport makes the record that tells what was dropped since the last
+// one: messages over the rate limit (per sender, busiest first), UDP
+// datagrams the socket buffer overflowed with, and connections refused.
+// ok is false when nothing was.
+//
+// Fields: dropped_rate_limit, senders, dropped.<ip> (top 10),
+// dropped_socket, refused_connections.
+func (s *Server) dropReport(last *dropCounts) (event.Event, bool) {
+	limited, senders, top := s.lim.report(topSenders)
+	sock := s.stats[iUDP].socketDrops.Load()
+	refused := s.stats[iTCP].connsRefused.Load() + s.stats[iTLS].connsRefused.Load()
+	dSock, dRefused := sock-last.socketDrops, refused-last.refused
+	last.socketDrops, last.refused = sock, refused
+	if limited == 0 && dSock == 0 && dRefused == 0 {
+		return event.Event{}, false
+	}
+	var parts []string
+	fs := make([]event.Field, 0, 5+len(top))
+	if limited > 0 {
+		parts = append(parts, fmt.Sprintf("%d messages from %d senders over the rate limit", limited, senders))
+		fs = append(fs, event.Uint("dropped_rate_limit", limited), event.Uint("senders", uint64(senders)))
+		for _, d := range top {
+			fs = append(fs, event.Uint("dropped."+d.Sender, d.Dropped))
+		}
+	}
+	if dSock > 0 {
+		parts = append(parts, fmt.Sprintf("%d UDP datagrams the socket buffer overflowed with", dSock))
+		fs = append(fs, event.Uint("dropped_socket", dSock))
+	}
+	if dRefused > 0 {
+		parts = append(parts, fmt.Sprintf("%d connections refused at max_connections", dRefused))
+		fs = append(fs, event.Uint("refused_connections", dRefused))
+	}
+	fs = append(fs, event.Str(keyFormat, "drop_report"), event.Uint("report", s.reportSeq.Add(1)))
+	return event.Event{
+		Source:   s.cfg.Name,
+		Kind:     event.KindLog,
+		Severity: event.SevWarning,
+		Priority: event.PriorityNormal,
+		Message:  "syslog: dropped " + strings.Join(parts, "; "),
+		Fields:   fs,
+	}, true
+}
