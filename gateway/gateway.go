@@ -170,6 +170,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("gateway: inputs.lines %s: %w", lc.Name, err)
 		}
+		s.UseClock(g.clock)
 		g.lines = append(g.lines, s)
 	}
 	g.sender, err = sender.New(g.cfg.Uplink, g.cfg.Gateway.ID, g.bootID, g.spool, g.log.With("part", "uplink"))
@@ -192,6 +193,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	run("admin", func(ctx context.Context) error { return serveAdmin(ctx, admin, g) })
 	run("clock", g.clock.Run)
+	run("clock watch", g.runClockWatch)
 	if g.cfg.Metrics.Listen != "" {
 		run("metrics", g.metrics.serve(g.cfg.Metrics.Listen))
 	}

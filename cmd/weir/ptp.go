@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,6 +36,20 @@ func printPTP(w io.Writer, st *ptp.Status, now time.Time) {
 		row("grandmaster", fmt.Sprintf("%s (present %t)", gm, st.GrandmasterPresent))
 		row("offset", time.Duration(st.OffsetNS).String())
 		row("path_delay", time.Duration(st.PathDelayNS).String())
+	}
+	if st.Mode == ptp.ModeBuiltin {
+		row("correction", time.Duration(st.CorrectionNS).String())
+		row("frequency", fmt.Sprintf("%+.1f ppb", st.FrequencyPPB))
+		row("servo", st.Servo)
+		row("timestamping", st.Timestamping)
+		if len(st.Messages) > 0 {
+			keys := slices.Sorted(maps.Keys(st.Messages))
+			parts := make([]string, len(keys))
+			for i, k := range keys {
+				parts[i] = fmt.Sprintf("%s=%d", k, st.Messages[k])
+			}
+			row("messages", strings.Join(parts, " "))
+		}
 	}
 	bound := "unknown"
 	if st.ErrorBoundNS >= 0 {

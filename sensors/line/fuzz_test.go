@@ -69,8 +69,8 @@ func FuzzParse(f *testing.F) {
 		cfg.Checksum, cfg.Separator, cfg.MaxLineLength = kind, string(sep), 16
 		cfg.Terminator = [...]Terminator{TermLF, TermCRLF, TermCR}[int(k)%3]
 		s := newSensor(cfg, nil, nil)
-		evs := s.cutLine(&lineState{}, s.take(&lineState{}, line, nil, 0), 0)
-		evs = s.cutLine(&lineState{}, s.take(&lineState{}, good, evs, 0), 0)
+		evs := s.cutLine(&lineState{}, s.take(&lineState{}, line, nil, stamp{}), stamp{})
+		evs = s.cutLine(&lineState{}, s.take(&lineState{}, good, evs, stamp{}), stamp{})
 		for _, ev := range evs {
 			if len(ev.Message) > cfg.MaxLineLength {
 				t.Fatalf("record of %d bytes, max_line_length %d", len(ev.Message), cfg.MaxLineLength)

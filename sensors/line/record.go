@@ -23,7 +23,7 @@ type lineFlags struct {
 //	                ones kept
 //	overlong, part  pieces of a split line
 //	partial         a line without its terminator
-func (s *Sensor) record(raw []byte, fl lineFlags, now int64) event.Event {
+func (s *Sensor) record(raw []byte, fl lineFlags, now stamp) event.Event {
 	var r Result
 	if fl.overlong {
 		r = Result{Payload: raw, Verdict: VerdictMalformed}
@@ -35,11 +35,11 @@ func (s *Sensor) record(raw []byte, fl lineFlags, now int64) event.Event {
 		s.c.partial.Add(1)
 	}
 	s.c.verdict(r.Verdict)
-	s.c.lastLine.Store(now)
+	s.c.lastLine.Store(now.ns)
 
 	ev := event.Event{
-		Time:     now,
-		Quality:  event.Quality{Source: event.TimeSystem, ErrorBound: -1},
+		Time:     now.ns,
+		Quality:  now.q,
 		Source:   s.cfg.Name,
 		Kind:     event.KindReading,
 		Severity: event.SevInfo,

@@ -24,6 +24,7 @@ type Sensor struct {
 	priority event.Priority
 	open     func() (io.ReadCloser, error)
 	log      *slog.Logger
+	clock    Clock
 	c        counters
 
 	// Run's scratch, reused across lines.
@@ -66,8 +67,35 @@ func newSensor(cfg Config, open func() (io.ReadCloser, error), log *slog.Logger)
 		log = slog.New(slog.DiscardHandler)
 	}
 	prio, _ := event.ParsePriority(cfg.Priority) // validated
-	return &Sensor{cfg: cfg, parser: cfg.parser(), priority: prio, open: open,
+	return &Sensor{cfg: cfg, parser: cfg.parser(), priority: prio, open: open, clock: systemClock{},
 		log: log.With("sensor", cfg.Name)}
+}
+
+// Clock stamps records: the gateway's PTP clock, with its quality.
+type Clock interface {
+	Now() (time.Time, event.Quality)
+}
+
+// stamp is an arrival time on the gateway's clock and its quality then.
+type stamp struct {
+	ns int64
+	q  event.Quality
+}
+
+// systemClock stands in when no clock is given: CLOCK_REALTIME, claiming
+// nothing about its accuracy.
+type systemClock struct{}
+
+func (systemClock) Now() (time.Time, event.Quality) {
+	return time.Now(), event.Quality{Source: event.TimeSystem, State: event.ClockFreerun, ErrorBound: -1}
+}
+
+// UseClock makes the sensor stamp lines with c (before Run).
+func (s *Sensor) UseClock(c Clock) { s.clock = c }
+
+func (s *Sensor) now() stamp {
+	t, q := s.clock.Now()
+	return stamp{ns: t.UnixNano(), q: q}
 }
 
 // Name is the sensor's record source.
@@ -80,7 +108,7 @@ func (s *Sensor) Stats() Stats { return s.c.snapshot() }
 type chunk struct {
 	buf []byte
 	n   int
-	at  int64 // arrival, ns since the epoch
+	at  stamp // arrival
 	err error
 }
 
@@ -128,7 +156,7 @@ func (s *Sensor) Run(ctx context.Context, emit func(ctx context.Context, evs []e
 	shutdown := func() error {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
-		batch = s.cutLine(st, batch, time.Now().UnixNano())
+		batch = s.cutLine(st, batch, s.now())
 		return flush(sctx)
 	}
 	for {
@@ -164,7 +192,7 @@ func (s *Sensor) Run(ctx context.Context, emit func(ctx context.Context, evs []e
 		}
 		// The port failed: what was read of the line will never be
 		// completed by the bytes after the reopen.
-		batch = s.cutLine(st, batch, time.Now().UnixNano())
+		batch = s.cutLine(st, batch, s.now())
 		if err := flush(ctx); err != nil {
 			return err
 		}
@@ -209,7 +237,7 @@ func (s *Sensor) read(ctx context.Context, rc io.ReadCloser, st *lineState, batc
 				err = nil // a read timeout: nothing arrived
 			}
 			select {
-			case data <- chunk{buf: buf, n: n, at: time.Now().UnixNano(), err: err}:
+			case data <- chunk{buf: buf, n: n, at: s.now(), err: err}:
 			case <-done:
 				return
 			}

@@ -282,6 +282,38 @@ func TestBatchSize(t *testing.T) {
 	}
 }
 
+// fixedClock is a PTP clock that always reads the same, locked.
+type fixedClock struct {
+	t time.Time
+	q event.Quality
+}
+
+func (c fixedClock) Now() (time.Time, event.Quality) { return c.t, c.q }
+
+func TestRecordsCarryClockQuality(t *testing.T) {
+	cfg := testConfig()
+	cfg.Checksum = ChecksumNone
+	s, err := NewFromReader(cfg, io.NopCloser(strings.NewReader("a\nb\npartial")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := fixedClock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC),
+		q: event.Quality{Source: event.TimePTP, State: event.ClockLocked, ErrorBound: 1234}}
+	s.UseClock(clk)
+	col := newCollector()
+	if err := s.Run(context.Background(), col.emit); err != nil {
+		t.Fatal(err)
+	}
+	if len(col.evs) != 3 {
+		t.Fatalf("%d records, want 3", len(col.evs))
+	}
+	for _, ev := range col.evs {
+		if ev.Time != clk.t.UnixNano() || ev.Quality != clk.q {
+			t.Errorf("record %q stamped %d %+v, want the clock's %d %+v", ev.Message, ev.Time, ev.Quality, clk.t.UnixNano(), clk.q)
+		}
+	}
+}
+
 // BenchmarkRecords measures the splitter and record building per line:
 // what a sensor costs besides the port.
 func BenchmarkRecords(b *testing.B) {
@@ -293,7 +325,7 @@ func BenchmarkRecords(b *testing.B) {
 	b.ReportAllocs()
 	var evs []event.Event
 	for b.Loop() {
-		evs = s.take(st, in, evs[:0], 0)
+		evs = s.take(st, in, evs[:0], stamp{})
 	}
 	if len(evs) != 16 || str(evs[0], "verdict") != "ok" {
 		b.Fatalf("%d records", len(evs))

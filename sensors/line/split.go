@@ -13,7 +13,7 @@ type lineState struct {
 // the configured terminator; with lf a "\r" before the "\n" is dropped and
 // with cr a "\n" after the "\r" (instruments that send "\r\n" anyway).
 // Empty lines carry nothing and make no record.
-func (s *Sensor) take(st *lineState, p []byte, batch []event.Event, at int64) []event.Event {
+func (s *Sensor) take(st *lineState, p []byte, batch []event.Event, at stamp) []event.Event {
 	for _, b := range p {
 		switch s.cfg.Terminator {
 		case TermLF:
@@ -56,7 +56,7 @@ func (s *Sensor) take(st *lineState, p []byte, batch []event.Event, at int64) []
 
 // addByte appends b to the line, first emitting the line as an overlong
 // piece if it is full.
-func (s *Sensor) addByte(st *lineState, batch []event.Event, b byte, at int64) []event.Event {
+func (s *Sensor) addByte(st *lineState, batch []event.Event, b byte, at stamp) []event.Event {
 	if len(st.line) >= s.cfg.MaxLineLength {
 		st.part++
 		batch = append(batch, s.record(st.line, lineFlags{overlong: true, part: st.part}, at))
@@ -67,13 +67,13 @@ func (s *Sensor) addByte(st *lineState, batch []event.Event, b byte, at int64) [
 }
 
 // endLine emits the line at a terminator.
-func (s *Sensor) endLine(st *lineState, batch []event.Event, at int64) []event.Event {
+func (s *Sensor) endLine(st *lineState, batch []event.Event, at stamp) []event.Event {
 	return s.finish(st, batch, at, false)
 }
 
 // cutLine emits what was read of a line whose terminator will never come
 // (shutdown, port reopened), flagged partial.
-func (s *Sensor) cutLine(st *lineState, batch []event.Event, at int64) []event.Event {
+func (s *Sensor) cutLine(st *lineState, batch []event.Event, at stamp) []event.Event {
 	if s.cfg.Terminator == TermCRLF && st.cr {
 		batch = s.addByte(st, batch, '\r', at)
 	}
@@ -81,7 +81,7 @@ func (s *Sensor) cutLine(st *lineState, batch []event.Event, at int64) []event.E
 	return s.finish(st, batch, at, true)
 }
 
-func (s *Sensor) finish(st *lineState, batch []event.Event, at int64, partial bool) []event.Event {
+func (s *Sensor) finish(st *lineState, batch []event.Event, at stamp, partial bool) []event.Event {
 	if len(st.line) == 0 && st.part == 0 {
 		return batch
 	}
