@@ -204,6 +204,16 @@ func (f *tailedFile) refingerprint() {
 // refuses, the splitter starts over at the committed position.
 func (f *tailedFile) emit(ctx context.Context, r *run, b *lineBatch) error {
 	defer b.reset()
+	if len(b.recs) > 0 && f.f != nil && f.fp.n > 0 {
+		// Truncated and written again between check and the reads:
+		// the bytes read may be the new file's. Checked after reading,
+		// so what was read came from the file the fingerprint names.
+		if ok, err := f.fp.matches(f.f, f.size); err == nil && !ok {
+			f.t.log.Warn("file's first bytes changed while it was read; reading it from the beginning", "path", f.path)
+			f.restart()
+			return nil
+		}
+	}
 	f.refingerprint()
 	pos, part, split := f.cut.commit()
 	p := f.position(pos, part, split)
