@@ -189,6 +189,21 @@ func TestChanges(t *testing.T) {
 			want:   []string{"deleted d", "deleted d/e", "deleted d/e/f", "deleted d/g"},
 		},
 		{
+			name:   "chmod directory",
+			setup:  func(h *harness) { h.write("d/f", "x") },
+			change: func(t *testing.T, h *harness) { require.NoError(t, os.Chmod(h.path("d"), 0o700)) },
+			want:   []string{"mode d"},
+		},
+		{
+			name:  "directory becomes file",
+			setup: func(h *harness) { h.write("d/f", "x") },
+			change: func(t *testing.T, h *harness) {
+				require.NoError(t, os.RemoveAll(h.path("d")))
+				h.write("d", "now a file")
+			},
+			want: []string{"type d", "deleted d/f"},
+		},
+		{
 			name:  "directory renamed",
 			setup: func(h *harness) { h.write("d/f", "x") },
 			change: func(t *testing.T, h *harness) {

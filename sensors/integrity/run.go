@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -17,6 +18,11 @@ const maxSettleFactor = 20
 
 // maxRetryWait caps the wait before a failed scan is tried again.
 const maxRetryWait = 5 * time.Minute
+
+// maxPending bounds the paths waiting to settle. A flood of events beyond
+// it (a package upgrade unpacking into /etc) is dropped for one full
+// rescan, which finds the same changes with bounded memory.
+const maxPending = 4096
 
 // pendingPath is a path with events waiting to settle.
 type pendingPath struct{ first, last time.Time }
@@ -92,7 +98,12 @@ func (r *runner) loop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case ev := <-events:
-			r.note(ev, time.Now())
+			if !r.note(ev, time.Now()) {
+				clear(r.pending)
+				m.update(func(s *Status) { s.Overflows++ })
+				m.log.Warn("integrity: too many paths changing at once; rescanning", "paths", maxPending)
+				rescan.Reset(m.cfg.Settle)
+			}
 		case err := <-errs:
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
 				m.update(func(s *Status) { s.Overflows++ })
@@ -154,21 +165,26 @@ func retryWait(settle time.Duration, failures int) time.Duration {
 	return min(w, maxRetryWait)
 }
 
-// note takes one watch event: the path it names waits to settle.
-func (r *runner) note(ev fsnotify.Event, now time.Time) {
+// note takes one watch event: the path it names waits to settle. It
+// returns false if that would make too many paths wait.
+func (r *runner) note(ev fsnotify.Event, now time.Time) bool {
 	p := filepath.Clean(ev.Name)
 	root, ok := r.m.rootOf(p)
 	if !ok || !r.baselined[root] {
 		// Outside the paths (a sibling of a watched file), or under a
 		// root whose baseline is still being made.
-		return
+		return true
 	}
 	pp, ok := r.pending[p]
 	if !ok {
+		if len(r.pending) >= maxPending {
+			return false
+		}
 		pp.first = now
 	}
 	pp.last = now
 	r.pending[p] = pp
+	return true
 }
 
 // settle looks at the paths that have been quiet for Settle, or waited
@@ -197,7 +213,7 @@ func (r *runner) settle(ctx context.Context, now time.Time) error {
 		if covered {
 			continue
 		}
-		if err := r.scanTree(ctx, p, false); err != nil {
+		if err := r.settlePath(ctx, p); err != nil {
 			return err
 		}
 	}
@@ -205,6 +221,27 @@ func (r *runner) settle(ctx context.Context, now time.Time) error {
 		return err
 	}
 	return nil
+}
+
+// settlePath looks at p after its events. A directory that is still the
+// same directory (same inode) is compared by itself: an event on it, such
+// as a chmod, says nothing about its entries, which have events of their
+// own. Anything else, a new or replaced directory above all, is looked at
+// with everything under it.
+func (r *runner) settlePath(ctx context.Context, p string) error {
+	if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+		old, err := r.load(p)
+		if err != nil {
+			return err
+		}
+		var cur entry
+		fill(&cur, fi)
+		if old != nil && old.Type == TypeDir && old.Inode == cur.Inode {
+			r.watch(p)
+			return r.observe(ctx, p, &cur, false)
+		}
+	}
+	return r.scanTree(ctx, p, false)
 }
 
 // watch puts an inotify watch on the directory dir. Adding one that is
