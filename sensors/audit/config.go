@@ -29,9 +29,9 @@ const (
 )
 
 // MaxMaxLineBytes bounds max_line_bytes: an event holds at most
-// maxEventBytes of lines, and a batch of events must fit one spool append.
-// The kernel's records are under 9 KiB.
-const MaxMaxLineBytes = 32 << 10
+// maxEventBytes of lines plus one, and a batch of events must fit one
+// spool append (208 KiB). The kernel's records are under 9 KiB.
+const MaxMaxLineBytes = 16 << 10
 
 // Config is the audit log input. Zero values mean their defaults.
 type Config struct {

@@ -18,7 +18,7 @@ const (
 	maxPending      = 16       // events open at once; the oldest is closed beyond
 	maxGapRecords   = 64       // records of other events after an event's last one
 	maxEventRecords = 256      // records in one Group
-	maxEventBytes   = 48 << 10 // line bytes in one Group
+	maxEventBytes   = 24 << 10 // line bytes in one Group (then one more line)
 )
 
 type eventKey struct {

@@ -64,6 +64,9 @@ type Reader struct {
 	cps     Checkpoints
 	log     *slog.Logger
 	running atomic.Bool
+	// batchEvents is maxBatchEvents; tests make it small to see many
+	// Emits.
+	batchEvents int
 
 	mu     sync.Mutex // guards status
 	status Status
@@ -109,7 +112,7 @@ func New(cfg Config, cps Checkpoints, logger *slog.Logger) (*Reader, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Reader{
-		cfg: cfg, abs: abs, key: checkpointPrefix + abs, cps: cps,
+		cfg: cfg, abs: abs, key: checkpointPrefix + abs, cps: cps, batchEvents: maxBatchEvents,
 		log:    logger.With("source", cfg.Name, "path", abs),
 		status: Status{Name: cfg.Name, Path: abs, State: StateStopped},
 	}, nil

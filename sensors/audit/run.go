@@ -46,8 +46,9 @@ type run struct {
 	skip map[int64]bool
 	tail []int64
 
+	ready      []Group // completed events not yet in the batch
 	batch      []event.Event
-	batchLines []int64
+	batchLines []int64 // offsets of the batch's lines
 	batchBytes int
 
 	opened  bool   // a file was opened in this run (start_at applies only before)
@@ -385,17 +386,24 @@ func (r *run) feed(line []byte, off int64, piece bool, now time.Time) {
 // drain builds the records of the completed events and emits each batch
 // that is full. false means ctx is done.
 func (r *run) drain(ctx context.Context) bool {
-	for _, grp := range r.g.Take() {
+	r.ready = append(r.ready, r.g.Take()...)
+	for len(r.ready) > 0 {
+		grp := r.ready[0]
+		r.ready[0] = Group{}
+		r.ready = r.ready[1:]
 		ev := r.b.event(grp)
 		r.batch = append(r.batch, ev)
 		for i := range grp.Records {
 			r.batchLines = append(r.batchLines, grp.Records[i].Offset)
 		}
 		r.batchBytes += eventBytes(&ev)
+		if len(r.batch) >= r.rd.batchEvents || r.batchBytes >= maxBatchBytes {
+			if !r.emit(ctx) {
+				return false
+			}
+		}
 	}
-	if len(r.batch) >= maxBatchEvents || r.batchBytes >= maxBatchBytes {
-		return r.emit(ctx)
-	}
+	r.ready = r.ready[:0]
 	return true
 }
 
@@ -415,6 +423,13 @@ func (r *run) emit(ctx context.Context) bool {
 	off, cont := r.fed, r.cont
 	if o, ok := r.g.OldestOffset(); ok && o < off {
 		off, cont = o, false
+	}
+	for _, grp := range r.ready { // complete, not yet in a batch
+		for i := range grp.Records {
+			if o := grp.Records[i].Offset; o < off {
+				off, cont = o, false
+			}
+		}
 	}
 	var skip []int64
 	for _, l := range r.tail {
