@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -328,4 +329,88 @@ func TestShutdownHandsOverQueued(t *testing.T) {
 	require.NoError(t, <-done)
 	assert.Len(t, sink.events(), 2000)
 	assert.Equal(t, uint64(2000), s.Status().Emitted)
+}
+
+// TestUDPSocketDropsCounted: while the sink is stuck, datagrams beyond
+// the queue and the socket buffer are dropped by the kernel; the drops
+// are counted (SO_RXQ_OVFL) in Status and in a drop report.
+func TestUDPSocketDropsCounted(t *testing.T) {
+	if !dropCountSupported {
+		t.Skip("socket drop counts need Linux")
+	}
+	cfg := loopbackConfig(t, nil)
+	cfg.UDPReadBuffer = 4096
+	cfg.DropReportInterval = 50 * time.Millisecond
+	s, err := New(cfg, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	require.NoError(t, s.Listen(ctx))
+	sink := newFakeSink()
+	sink.gate = make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, sink) }()
+
+	u := dial(t, "udp", s.Addr(TransportUDP))
+	line := []byte("<13>Nov 23 14:40:00 h t: " + strings.Repeat("d", 500))
+	// Send until the reader has blocked on the full queue, then some more
+	// for the socket buffer to overflow.
+	require.Eventually(t, func() bool {
+		for range 100 {
+			_, _ = u.Write(line)
+		}
+		return s.Status().Queued >= queueLen
+	}, 10*time.Second, time.Millisecond)
+	for range 100 {
+		_, _ = u.Write(line)
+	}
+	// Reading again, the next datagram carries the drop counter.
+	close(sink.gate)
+	require.Eventually(t, func() bool {
+		_, _ = u.Write(line)
+		return s.Status().Listeners[iUDP].SocketDrops > 0
+	}, 10*time.Second, 20*time.Millisecond)
+	sink.waitFor(t, "a report of socket drops", func(e []event.Event) bool {
+		for _, ev := range e {
+			if fieldMap(ev.Fields)["dropped_socket"].Num > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	cancel()
+	require.NoError(t, <-done)
+}
+
+// TestTLSFilesReread: a certificate replaced in its files is served from
+// the next handshake on, without a restart.
+func TestTLSFilesReread(t *testing.T) {
+	pki := newTestPKI(t)
+	s, _ := startServer(t, loopbackConfig(t, pki))
+	leaf := func(cfg *tls.Config) []byte {
+		c := dialTLS(t, s.Addr(TransportTLS), cfg)
+		require.NoError(t, c.Handshake())
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].Raw
+	}
+	first := leaf(pki.clientConfig(true))
+
+	other := newTestPKI(t)
+	for _, f := range [][2]string{{other.serverCert, pki.serverCert}, {other.serverKey, pki.serverKey}} {
+		b, err := os.ReadFile(f[0])
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(f[1], b, 0o600))
+	}
+	cfg := pki.clientConfig(true)
+	cfg.RootCAs = other.caPool // the new server certificate's CA
+	second := leaf(cfg)
+	assert.NotEqual(t, first, second)
+	b, _ := pem.Decode(mustRead(t, other.serverCert))
+	assert.Equal(t, b.Bytes, second, "the certificate now in the file")
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return b
 }

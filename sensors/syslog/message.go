@@ -27,6 +27,9 @@ type Message struct {
 	SDTruncated bool
 	// Msg is the free-form message, without a leading UTF-8 BOM.
 	Msg string
+
+	keys map[string]string // SD keys seen, reused across messages
+	kbuf []byte
 }
 
 // maxSDFields bounds the fields structured data may produce: an event
@@ -38,6 +41,5 @@ const maxSDFields = 64
 const bom = "\xef\xbb\xbf"
 
 func (m *Message) reset() {
-	sd := m.SD[:0]
-	*m = Message{SD: sd}
+	*m = Message{SD: m.SD[:0], keys: m.keys, kbuf: m.kbuf}
 }

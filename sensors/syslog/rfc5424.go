@@ -103,7 +103,7 @@ func parseSD(s string, m *Message) (string, error) {
 		return s, fmt.Errorf("rfc5424: structured data: starts with %q, want '[' or '-'", s[0])
 	}
 	for len(s) > 0 && s[0] == '[' {
-		id, rest, err := sdName(s[1:], "sd-id")
+		id, rest, err := sdName(s[1:], "sd-id", "")
 		if err != nil {
 			return s, err
 		}
@@ -121,7 +121,7 @@ func parseSD(s string, m *Message) (string, error) {
 				return s, fmt.Errorf("rfc5424: structured data [%s: %q where a space or ']' belongs", id, s[0])
 			}
 			var name, val string
-			if name, s, err = sdName(s[1:], "param-name in ["+id); err != nil {
+			if name, s, err = sdName(s[1:], "param-name in [", id); err != nil {
 				return s, err
 			}
 			if len(s) < 2 || s[0] != '=' || s[1] != '"' {
@@ -131,26 +131,51 @@ func parseSD(s string, m *Message) (string, error) {
 				return s, fmt.Errorf("rfc5424: structured data [%s %s: %w", id, name, err)
 			}
 			params++
-			m.addSD("sd."+id+"."+name, val)
+			m.addSD(id, name, val)
 		}
 		if params == 0 {
-			m.addSD("sd."+id, "")
+			m.addSD(id, "", "")
 		}
 	}
 	return s, nil
 }
 
-func (m *Message) addSD(key, val string) {
+func (m *Message) addSD(id, name, val string) {
 	if len(m.SD) >= maxSDFields {
 		m.SDTruncated = true
 		return
 	}
-	m.SD = append(m.SD, event.Str(key, val))
+	m.SD = append(m.SD, event.Str(m.sdKey(id, name), val))
+}
+
+// maxKeyCache bounds the SD keys a Message remembers.
+const maxKeyCache = 256
+
+// sdKey returns "sd.<id>.<name>" ("sd.<id>" without a name). Keys are
+// cached, since a sender repeats the same few, so a steady stream
+// allocates none.
+func (m *Message) sdKey(id, name string) string {
+	b := append(append(m.kbuf[:0], "sd."...), id...)
+	if name != "" {
+		b = append(append(b, '.'), name...)
+	}
+	m.kbuf = b
+	if k, ok := m.keys[string(b)]; ok {
+		return k
+	}
+	k := string(b)
+	if m.keys == nil {
+		m.keys = map[string]string{}
+	}
+	if len(m.keys) < maxKeyCache {
+		m.keys[k] = k
+	}
+	return k
 }
 
 // sdName reads an SD-NAME: 1 to 32 printable ASCII characters except
-// '=', ' ', ']' and '"'.
-func sdName(s, what string) (name, rest string, err error) {
+// '=', ' ', ']' and '"'. what and id name it in errors.
+func sdName(s, what, id string) (name, rest string, err error) {
 	i := 0
 	for i < len(s) {
 		c := s[i]
@@ -158,15 +183,15 @@ func sdName(s, what string) (name, rest string, err error) {
 			break
 		}
 		if !isPrintASCII(c) {
-			return "", s, fmt.Errorf("rfc5424: structured data: %s: byte 0x%02x is not printable ASCII", what, c)
+			return "", s, fmt.Errorf("rfc5424: structured data: %s%s: byte 0x%02x is not printable ASCII", what, id, c)
 		}
 		i++
 	}
 	switch {
 	case i == 0:
-		return "", s, fmt.Errorf("rfc5424: structured data: %s: empty", what)
+		return "", s, fmt.Errorf("rfc5424: structured data: %s%s: empty", what, id)
 	case i > 32:
-		return "", s, fmt.Errorf("rfc5424: structured data: %s: %d characters, more than 32", what, i)
+		return "", s, fmt.Errorf("rfc5424: structured data: %s%s: %d characters, more than 32", what, id, i)
 	}
 	return s[:i], s[i:], nil
 }

@@ -42,3 +42,5 @@ func dropCount(oob []byte) (uint32, bool) {
 }
 
 func truncatedDatagram(flags int) bool { return flags&unix.MSG_TRUNC != 0 }
+
+const dropCountSupported = true

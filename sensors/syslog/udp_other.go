@@ -17,3 +17,5 @@ func dropCount([]byte) (uint32, bool) { return 0, false }
 
 // truncatedDatagram cannot tell; the buffer holds max_message_bytes.
 func truncatedDatagram(int) bool { return false }
+
+const dropCountSupported = false
