@@ -116,9 +116,7 @@ func (f *tailedFile) read(ctx context.Context, r *run, budget int, final bool) (
 			return false, nil
 		}
 	}
-	// What a record costs beyond its text: the path, fingerprint and
-	// source in its fields and the record's own fields, generously.
-	b := lineBatch{lineCost: len(f.path) + len(f.t.cfg.Name) + 192}
+	b := lineBatch{lineCost: len(f.path) + len(f.t.cfg.Name) + recordCost}
 	eof := f.f == nil
 	for batches := 0; ; {
 		f.cut.take(&b, f.pend, now, final && eof)

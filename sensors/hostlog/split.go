@@ -107,32 +107,44 @@ func (s *splitter) take(b *lineBatch, pend []byte, now time.Time, atEOF bool) {
 		}
 		if s.part > 0 || le > s.maxLine {
 			if s.ev.open {
-				s.flush(b)
+				if !s.flush(b) {
+					return
+				}
 				continue
 			}
 			if le > s.maxLine {
-				b.add(record{start: s.scan, end: s.scan + s.maxLine, truncated: true, part: s.part, lines: 1})
+				if !b.offer(record{start: s.scan, end: s.scan + s.maxLine, truncated: true, part: s.part, lines: 1}) {
+					return
+				}
 				s.scan += s.maxLine
 				s.part++
 				continue
 			}
-			b.add(record{start: s.scan, end: s.scan + le, truncated: true, part: s.part, lines: 1})
+			if !b.offer(record{start: s.scan, end: s.scan + le, truncated: true, part: s.part, lines: 1}) {
+				return
+			}
 			s.scan += next
 			s.part = 0
 			continue
 		}
 		if s.start == nil {
-			b.add(record{start: s.scan, end: s.scan + le, lines: 1})
+			if !b.offer(record{start: s.scan, end: s.scan + le, lines: 1}) {
+				return
+			}
 			s.scan += next
 			continue
 		}
 		if s.ev.open {
 			if s.start.Match(rest[:le]) {
-				s.flush(b) // the line starts the next event
+				if !s.flush(b) { // the line starts the next event
+					return
+				}
 				continue
 			}
 			if s.ev.lines >= s.maxLines || s.scan+le-s.ev.start > s.maxBytes {
-				s.flush(b)
+				if !s.flush(b) {
+					return
+				}
 				s.split = true
 				continue
 			}
@@ -150,21 +162,28 @@ func (s *splitter) take(b *lineBatch, pend []byte, now time.Time, atEOF bool) {
 // expire ends the open event when the file is finished or when no line
 // came for the timeout; the caller has read everything the file holds.
 func (s *splitter) expire(b *lineBatch, now time.Time, final bool) {
-	if s.ev.open && !b.full() && (final || !now.Before(s.deadline())) {
+	if s.ev.open && (final || !now.Before(s.deadline())) {
 		s.flush(b)
 	}
 }
 
-func (s *splitter) flush(b *lineBatch) {
-	b.add(record{start: s.ev.start, end: s.ev.end, lines: s.ev.lines, continued: s.ev.continued})
+// flush ends the open event; false when the batch has no room for it.
+func (s *splitter) flush(b *lineBatch) bool {
+	if !b.offer(record{start: s.ev.start, end: s.ev.end, lines: s.ev.lines, continued: s.ev.continued}) {
+		return false
+	}
 	s.ev = openEvent{}
+	return true
 }
 
 // lineBatch collects the records of one Emit as ranges of a file's pend.
+// It takes records while their estimated encoded size stays within
+// maxBatchBytes (the first always: at most MaxMaxLineBytes and its cost).
 type lineBatch struct {
 	recs     []record
-	bytes    int // the records' estimated encoded size
-	lineCost int // a record's size beyond its text
+	bytes    int  // the records' estimated encoded size
+	lineCost int  // a record's size beyond its text
+	closed   bool // a record did not fit
 }
 
 // record is one record of a batch: pend[start:end] and how it was cut.
@@ -177,15 +196,23 @@ type record struct {
 }
 
 func (b *lineBatch) full() bool {
-	return len(b.recs) >= maxBatchLines || b.bytes >= maxBatchBytes
+	return b.closed || len(b.recs) >= maxBatchLines
 }
 
 func (b *lineBatch) reset() {
 	b.recs = b.recs[:0]
 	b.bytes = 0
+	b.closed = false
 }
 
-func (b *lineBatch) add(r record) {
+// offer adds r if the batch has room for it.
+func (b *lineBatch) offer(r record) bool {
+	cost := r.end - r.start + b.lineCost
+	if b.full() || len(b.recs) > 0 && b.bytes+cost > maxBatchBytes {
+		b.closed = true
+		return false
+	}
 	b.recs = append(b.recs, r)
-	b.bytes += r.end - r.start + b.lineCost
+	b.bytes += cost
+	return true
 }

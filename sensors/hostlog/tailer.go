@@ -31,13 +31,18 @@ type Checkpoints interface {
 	Checkpoint(source string) ([]byte, error)
 }
 
-// Batch limits: one Emit carries at most this many lines, and stops taking
-// more once it holds this many message bytes (it keeps memory bounded when
-// lines are long).
+// Batch limits: one Emit carries at most this many records, of at most
+// this many bytes once encoded (estimated from above: the spool takes at
+// most spool.MaxAppendBytes in one append).
 const (
 	maxBatchLines = 512
-	maxBatchBytes = 64 << 10
+	maxBatchBytes = spool.MaxAppendBytes - 8<<10
 )
+
+// recordCost bounds what a record costs in the spool beyond its message,
+// path and source name: the gateway id (64) and host name (253) at their
+// longest, the fingerprint (58), the other fields and the header.
+const recordCost = 512
 
 // readChunk is how much one read asks of a file.
 const readChunk = 64 << 10
