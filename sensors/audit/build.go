@@ -26,10 +26,39 @@ type builder struct {
 	keepRaw bool
 	seen    map[string]struct{}
 	msg     []byte
+	// keys interns the field names made of parts ("path.1.name",
+	// "uid_name"), so an event does not allocate them again.
+	keys map[string]string
+	kb   []byte
 }
 
+// maxInterned bounds keys: names come from the log, which may hold any.
+const maxInterned = 1024
+
 func newBuilder(source string, keepRaw bool) *builder {
-	return &builder{source: source, keepRaw: keepRaw, seen: map[string]struct{}{}}
+	return &builder{source: source, keepRaw: keepRaw, seen: map[string]struct{}{}, keys: map[string]string{}}
+}
+
+// key returns a+b+c, lower-casing b when lower, interned.
+func (b *builder) key(a, mid, c string, lower bool) string {
+	kb := append(b.kb[:0], a...)
+	for i := 0; i < len(mid); i++ {
+		ch := mid[i]
+		if lower && 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		kb = append(kb, ch)
+	}
+	kb = append(kb, c...)
+	b.kb = kb
+	if k, ok := b.keys[string(kb)]; ok {
+		return k
+	}
+	k := string(kb)
+	if len(b.keys) < maxInterned {
+		b.keys[k] = k
+	}
+	return k
 }
 
 // summary is what the message and the severity are made from.
@@ -150,11 +179,11 @@ func (b *builder) event(g Group) event.Event {
 			case "ARCH", "SYSCALL":
 				continue // syscallFields took them
 			}
-			fields = b.add(fields, event.Str(strings.ToLower(f.Key)+"_name", f.Value))
+			fields = b.add(fields, event.Str(b.key("", f.Key, "_name", true), f.Value))
 		}
 	}
 	for n, a := range args {
-		fields = b.add(fields, event.Str("execve.a"+strconv.Itoa(n), a))
+		fields = b.add(fields, event.Str(b.key("execve.a", strconv.Itoa(n), "", false), a))
 	}
 	if s.success >= 0 {
 		fields = b.add(fields, event.Bool("success", s.success == 1))
@@ -273,16 +302,15 @@ func (b *builder) pathFields(fields []event.Field, r *Record, i int) []event.Fie
 	if n, err := strconv.ParseUint(item, 10, 16); err != nil || n > 999 {
 		item = strconv.Itoa(i)
 	}
-	prefix := "path." + item + "."
 	for _, f := range r.Fields {
 		switch f.Key {
 		case "name", "dev", "mode", "nametype":
 			if f.Value != "(null)" {
-				fields = b.add(fields, event.Str(prefix+f.Key, f.Value))
+				fields = b.add(fields, event.Str(b.key("path.", item, "."+f.Key, false), f.Value))
 			}
 		case "inode", "ouid", "ogid":
 			if n, err := strconv.ParseUint(f.Value, 10, 64); err == nil {
-				fields = b.add(fields, event.Uint(prefix+f.Key, n))
+				fields = b.add(fields, event.Uint(b.key("path.", item, "."+f.Key, false), n))
 			}
 		}
 	}

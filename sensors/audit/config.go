@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -76,7 +77,7 @@ func (c Config) Validate() error {
 	if c.Name != "" && !validName(c.Name) {
 		add("name: %q may hold only letters, digits, '.', '_' and '-' (at most 64)", c.Name)
 	}
-	if c.Path != "" && filepath.Base(c.Path) == "." {
+	if c.Path != "" && (strings.HasSuffix(c.Path, "/") || filepath.Base(c.Path) == ".") {
 		add("path: %q does not name a file", c.Path)
 	}
 	switch c.StartAt {

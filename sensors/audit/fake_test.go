@@ -40,7 +40,9 @@ type got struct {
 	Msg    string
 }
 
-func (g got) String() string { return fmt.Sprintf("%s@%d:%s", filepath.Base(g.Path), g.Offset, g.Types) }
+func (g got) String() string {
+	return fmt.Sprintf("%s@%d:%s", filepath.Base(g.Path), g.Offset, g.Types)
+}
 
 func newFakeSpool() *fakeSpool { return &fakeSpool{cps: map[string][]byte{}} }
 
