@@ -1,24 +1,40 @@
 // Package syslog owns syslog intake: UDP, TCP and TLS listeners (mutual
 // TLS optional) that turn what local devices and hosts send into records
-// of kind log.
+// of kind log. It does not own the gateway wiring (inputs.syslog), the
+// spool, or syslog output (uplink/siem).
 //
-// Parsing. A message whose PRI is followed by version "1 " is RFC 5424;
-// anything else is RFC 3164 in the forms real senders use (rsyslog,
-// util-linux logger, busybox, appliances with a year or milliseconds, no
-// PRI at all). Severity comes from the PRI, the facility is a field, the
-// message's own timestamp is the record's Observed time; the record's Time
-// and clock quality are stamped by the sink. Structured data is kept as
-// string fields "sd.<SD-ID>.<PARAM-NAME>", unescaped. A message that does
-// not parse is never dropped: the record carries the raw bytes (any bytes,
+// Parsing ([Parser], [Parse5424], [Parse3164]). A message whose PRI is
+// followed by version "1 " is RFC 5424; anything else is RFC 3164 in the
+// forms real senders use (rsyslog, util-linux logger, busybox, appliances
+// with a year or milliseconds, RFC 3339 timestamps, no PRI at all).
+// Severity comes from the PRI and the facility is a field; the message's
+// own timestamp is the record's Observed time, while Time and clock
+// quality are stamped by the sink. Structured data is kept as string
+// fields "sd.<SD-ID>.<PARAM-NAME>", unescaped. A message that does not
+// parse is never dropped: the record carries the raw bytes (any bytes,
 // UTF-8 or not) as its Message, format raw and a parse_error field naming
-// what was wrong.
+// what was wrong. Records whose message names no host get the sender's
+// IP as Host.
 //
 // Framing. A UDP datagram is one message. On TCP and TLS each frame is
-// detected on its own (RFC 6587): one starting with a digit is
+// detected on its own (RFC 6587): one starting with digits and a space is
 // octet-counted, anything else ends at LF or NUL. Messages longer than
-// max_message_bytes are cut to it and flagged truncated, never dropped
-// silently.
+// max_message_bytes are cut to it and flagged truncated (with
+// original_bytes), never dropped silently; a frame cut by the end of the
+// stream is kept and flagged partial.
 //
-// Every record carries the sender's address (peer) and transport; records
-// whose message names no host get the sender's IP as Host.
+// Flow. Readers parse in their own goroutines and queue records (bounded)
+// for one batcher, which hands batches of at most 512 records or 64 KiB
+// to the sink after at most 50 ms. When the sink is slow the queue fills
+// and reading stops: TCP and TLS senders are held back by their socket
+// windows, UDP datagrams wait in the socket buffer and, when it is full,
+// are dropped by the kernel, which counts them (SO_RXQ_OVFL, Linux).
+// Nothing is queued without bound.
+//
+// Protection. A token bucket per sender IP drops messages over
+// rate_limit; at most max_connections streams are open (more are closed
+// at once); a silent stream is closed after idle_timeout. Drops are never
+// silent: rate-limited messages (per sender), socket drops and refused
+// connections are counted in [Server.Status] and summarised in a record
+// (format drop_report, severity warning) every drop_report_interval.
 package syslog

@@ -29,6 +29,7 @@ type framer struct {
 	r   *bufio.Reader
 	max int
 	buf []byte
+	err error // the error that ended a partial message, returned next
 }
 
 func newFramer(r *bufio.Reader, max int) *framer {
@@ -39,6 +40,11 @@ func newFramer(r *bufio.Reader, max int) *framer {
 // end of the stream it returns a message cut short (flagged partial)
 // first, then io.EOF or the reader's error.
 func (f *framer) next() ([]byte, frameFlags, error) {
+	if f.err != nil {
+		// bufio.Reader hands out an error once; another read would wait
+		// for another deadline, or block.
+		return nil, frameFlags{}, f.err
+	}
 	for {
 		f.buf = f.buf[:0]
 		c, err := f.r.ReadByte()
@@ -57,6 +63,7 @@ func (f *framer) next() ([]byte, frameFlags, error) {
 		for {
 			c, err = f.r.ReadByte()
 			if err != nil {
+				f.err = err
 				return f.capped(frameFlags{partial: true})
 			}
 			switch {
@@ -103,6 +110,7 @@ func (f *framer) counted(n int64) ([]byte, frameFlags, error) {
 		if got == 0 && errors.Is(err, io.EOF) {
 			return nil, frameFlags{}, io.ErrUnexpectedEOF
 		}
+		f.err = err
 		fl.partial = true
 		return f.buf, fl, nil
 	}
@@ -112,6 +120,7 @@ func (f *framer) counted(n int64) ([]byte, frameFlags, error) {
 			d, err := f.r.Discard(int(min(rest, 1<<20)))
 			rest -= int64(d)
 			if err != nil {
+				f.err = err
 				fl.partial = true
 				return f.buf, fl, nil
 			}
@@ -132,6 +141,7 @@ func (f *framer) line(have int) ([]byte, frameFlags, error) {
 	for {
 		if f.r.Buffered() == 0 {
 			if _, err := f.r.Peek(1); err != nil {
+				f.err = err
 				fl.partial = true
 				fl.original = origIf(fl.truncated, total)
 				return f.buf, fl, nil

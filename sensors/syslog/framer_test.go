@@ -59,3 +59,40 @@ func TestFramer(t *testing.T) {
 		})
 	}
 }
+
+// onceReader yields its data, then its error, and fails the test if read
+// after that: a reader with a deadline would wait a whole idle period.
+type onceReader struct {
+	t    *testing.T
+	data []byte
+	err  error
+	done bool
+}
+
+func (r *onceReader) Read(b []byte) (int, error) {
+	if r.done {
+		r.t.Fatal("read again after the error")
+	}
+	if len(r.data) > 0 {
+		n := copy(b, r.data)
+		r.data = r.data[n:]
+		return n, nil
+	}
+	r.done = true
+	return 0, r.err
+}
+
+// TestFramerErrorAfterPartial: the error that cut a message short is
+// returned next, without reading again.
+func TestFramerErrorAfterPartial(t *testing.T) {
+	for _, stream := range []string{"<13>cut", "12", "10 <13>"} {
+		boom := errors.New("deadline")
+		fr := newFramer(bufio.NewReaderSize(&onceReader{t: t, data: []byte(stream), err: boom}, 16), 100)
+		msg, fl, err := fr.next()
+		require.NoError(t, err, stream)
+		assert.True(t, fl.partial, stream)
+		assert.Equal(t, strings.TrimPrefix(stream, "10 "), string(msg))
+		_, _, err = fr.next()
+		assert.ErrorIs(t, err, boom, stream)
+	}
+}

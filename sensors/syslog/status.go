@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/weirgw/weir/gateway/event"
 )
@@ -18,6 +19,19 @@ type listenerStats struct {
 	connsTotal, connsRefused, handshakeErrors atomic.Uint64
 	socketDrops                               atomic.Uint64 // UDP: the kernel's SO_RXQ_OVFL count
 	readErrors                                atomic.Uint64
+	lastWarn                                  atomic.Int64 // ns, see warnAllowed
+}
+
+// warnInterval spaces the warnings a listener logs about its peers (failed
+// handshakes), so a scanner cannot flood the board's log; the counters
+// hold the full story.
+const warnInterval = 10 * time.Second
+
+// warnAllowed reports whether a warning may be logged now.
+func (st *listenerStats) warnAllowed() bool {
+	now := time.Now().UnixNano()
+	last := st.lastWarn.Load()
+	return now-last >= int64(warnInterval) && st.lastWarn.CompareAndSwap(last, now)
 }
 
 // Status is a snapshot for the admin socket (`weir status`).

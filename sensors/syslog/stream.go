@@ -108,7 +108,11 @@ func (r *run) serveStream(ctx context.Context, c net.Conn, i int) {
 		cancel()
 		if err != nil {
 			st.handshakeErrors.Add(1)
-			log.Warn("TLS handshake failed", "err", err)
+			if st.warnAllowed() {
+				log.Warn("TLS handshake failed (further failures within 10s are only counted)", "err", err)
+			} else {
+				log.Debug("TLS handshake failed", "err", err)
+			}
 			return
 		}
 		_ = c.SetDeadline(time.Time{})
