@@ -385,8 +385,8 @@ func TestOwnFilesAreCritical(t *testing.T) {
 func TestBaselineCutShort(t *testing.T) {
 	h := newHarness(t)
 	// Enough entries for several commits.
-	for i := range 1500 {
-		h.write(fmt.Sprintf("d%02d/f%04d", i%30, i), "x")
+	for i := range 1200 {
+		h.write(fmt.Sprintf("d%02d/f%04d", i%20, i), "x")
 	}
 	cfg := h.testConfig()
 	h.run(cfg)
@@ -399,14 +399,14 @@ func TestBaselineCutShort(t *testing.T) {
 	var cps int
 	require.NoError(t, h.sp.Checkpoints(sourcePrefix, func(string, []byte) error { cps++; return nil }))
 	require.Positive(t, cps, "the first commit went through")
-	require.Less(t, cps, 1531)
+	require.Less(t, cps, 1221)
 
 	h.stop()
 	h.start(cfg)
 	got := h.settled()
 	require.Len(t, got, 1)
-	require.Contains(t, got[0].Message, "baseline created: 1531 files") // tree, 30 dirs, 1500 files
-	require.Equal(t, int64(1531), h.m.Status().Files)
+	require.Contains(t, got[0].Message, "baseline created: 1221 files") // tree, 20 dirs, 1200 files
+	require.Equal(t, int64(1221), h.m.Status().Files)
 }
 
 // A new directory is watched as soon as it is seen.
@@ -418,4 +418,30 @@ func TestNewDirectoryWatched(t *testing.T) {
 	require.Equal(t, []change{{h.path("d"), ChangeCreated}}, changes(h.awaitRecords(1)))
 	h.write("d/f", "x")
 	require.Equal(t, []change{{h.path("d/f"), ChangeCreated}}, changes(h.awaitRecords(1)))
+}
+
+// More paths changing at once than may wait to settle are left to one
+// rescan, which reports each of them once, over several commits.
+func TestFloodRescans(t *testing.T) {
+	h := newHarness(t)
+	require.NoError(t, os.Mkdir(h.path("d"), 0o755))
+	cfg := h.testConfig()
+	cfg.Settle = 10 * time.Second // nothing settles by itself during the test
+	h.start(cfg)
+	h.settled()
+
+	const n = maxPending + 100
+	for i := range n {
+		require.NoError(t, os.WriteFile(h.path(fmt.Sprintf("d/f%05d", i)), nil, 0o644))
+	}
+	h.waitFor("an overflow", func() bool { return h.m.Status().Overflows > 0 })
+	got := changes(h.settled())
+	require.Len(t, got, n)
+	seen := map[string]bool{}
+	for _, c := range got {
+		require.Equal(t, ChangeCreated, c.Change)
+		require.False(t, seen[c.Path], "reported twice: %s", c.Path)
+		seen[c.Path] = true
+	}
+	require.Equal(t, int64(n+2), h.m.Status().Files)
 }

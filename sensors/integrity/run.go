@@ -38,6 +38,9 @@ type runner struct {
 	// baselined holds the roots whose baseline exists: their own entry is
 	// committed, last of the first scan.
 	baselined map[string]bool
+	// flooded is set when events were lost or too many; until the next
+	// scan begins, events are dropped.
+	flooded bool
 	// watchFull is set once a watch could not be added in this scan, so
 	// the log says it once per scan.
 	watchFull bool
@@ -98,11 +101,13 @@ func (r *runner) loop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case ev := <-events:
+			if r.flooded {
+				break // the coming rescan looks at everything
+			}
 			if !r.note(ev, time.Now()) {
-				clear(r.pending)
 				m.update(func(s *Status) { s.Overflows++ })
 				m.log.Warn("integrity: too many paths changing at once; rescanning", "paths", maxPending)
-				rescan.Reset(m.cfg.Settle)
+				r.flood(rescan)
 			}
 		case err := <-errs:
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
@@ -111,8 +116,7 @@ func (r *runner) loop(ctx context.Context) error {
 			} else {
 				m.recordError("integrity: watch failed; rescanning", err)
 			}
-			// Soon, not at once: an overflow comes with a burst of changes.
-			rescan.Reset(m.cfg.Settle)
+			r.flood(rescan)
 		case <-tickC:
 			if err := r.settle(ctx, time.Now()); err != nil {
 				if ctx.Err() != nil {
@@ -153,6 +157,14 @@ func (r *runner) loop(ctx context.Context) error {
 		n := len(r.pending)
 		m.update(func(s *Status) { s.Pending = n })
 	}
+}
+
+// flood drops the paths waiting to settle, and the events until the next
+// scan begins, and has that scan start once the burst is likely over.
+func (r *runner) flood(rescan *time.Timer) {
+	clear(r.pending)
+	r.flooded = true
+	rescan.Reset(r.m.cfg.Settle)
 }
 
 // retryWait doubles with each consecutive failure, from one second (or

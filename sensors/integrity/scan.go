@@ -23,7 +23,7 @@ func (t *tally) total() int { return t[TypeFile] + t[TypeDir] + t[TypeSymlink] +
 func (r *runner) scanAll(ctx context.Context) error {
 	m := r.m
 	start := time.Now()
-	r.watchFull = false
+	r.watchFull, r.flooded = false, false
 	r.read.skipped = 0
 	var (
 		fresh   []string // roots whose baseline this scan makes
