@@ -197,3 +197,27 @@ func TestDirectoryCreatedLater(t *testing.T) {
 	s.waitMsgs(t, "hello")
 	require.True(t, tl.Status().Watching)
 }
+
+// With inotify the tailer follows appends, new files and rotations from
+// the events alone: the safety scan is an hour away.
+func TestInotifyAloneFollowsEverything(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	cfg := testConfig(filepath.Join(dir, "*.log"))
+	cfg.RescanInterval = time.Hour
+	s := newFakeSpool()
+	tl, _ := start(t, cfg, s)
+	require.Eventually(t, func() bool { return tl.Status().Watching }, 5*time.Second, time.Millisecond)
+	write(t, p, "one\n")
+	s.waitMsgs(t, "one")
+	write(t, p, "two\n")
+	s.waitMsgs(t, "one", "two")
+	require.NoError(t, os.Rename(p, filepath.Join(dir, "app-1.log")))
+	write(t, filepath.Join(dir, "app-1.log"), "late\n")
+	s.waitMsgs(t, "one", "two", "late")
+	write(t, p, "three\n")
+	s.waitMsgs(t, "one", "two", "late", "three")
+	require.NoError(t, os.Truncate(p, 0))
+	write(t, p, "four\n")
+	s.waitMsgs(t, "one", "two", "late", "three", "four")
+}

@@ -109,6 +109,18 @@ func (f *tailedFile) drain(ctx context.Context, r *run, last bool) error {
 // A closed file (close_inactive) has nothing to read, but what it holds in
 // pend still goes out when final.
 func (f *tailedFile) read(ctx context.Context, r *run, budget int, final bool) (more bool, err error) {
+	// The reads go to the run's scratch buffer; the file keeps only what
+	// is left over (a partial line, an open event), so a thousand idle
+	// files do not hold a read buffer each.
+	own := f.pend
+	f.pend = append(r.scratch[:0], own...)
+	defer func() {
+		r.scratch = f.pend[:0]
+		f.pend = append(own[:0], f.pend...)
+		if cap(f.pend) > 2*len(f.pend)+4096 {
+			f.pend = slices.Clip(slices.Clone(f.pend))
+		}
+	}()
 	now := time.Now()
 	if f.f != nil {
 		if err := f.check(now); err != nil {

@@ -33,6 +33,7 @@ type run struct {
 	loaded     map[string]bool // keys read from the spool
 	listed     bool            // every key the globs match was read
 	unreadable map[string]bool // keys whose checkpoint did not parse
+	scratch    []byte          // the read buffer, lent to the file being read
 }
 
 func newRun(t *Tailer, sink Sink) *run {
@@ -211,12 +212,48 @@ func (r *run) poll(ctx context.Context) (busy bool, next time.Time, err error) {
 			return false, time.Time{}, err
 		}
 		busy = busy || more
+	}
+	r.closeInactive(time.Now())
+	return busy, r.deadline(), nil
+}
+
+// canReadOnly says the files written to are all followed and open, so
+// reading just them (readOnly) is enough: no scan.
+func (r *run) canReadOnly(written map[string]bool) bool {
+	for p := range written {
+		if f := r.files[p]; f == nil || f.f == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// readOnly reads the given followed files, as poll does, without a scan:
+// inotify said they were only written to.
+func (r *run) readOnly(ctx context.Context, written map[string]bool) (busy bool, next time.Time, err error) {
+	defer r.publish()
+	for _, p := range sortedKeys(written) {
+		if ctx.Err() != nil {
+			return false, time.Time{}, nil
+		}
+		more, err := r.files[p].read(ctx, r, maxBatchesPerPoll, false)
+		if err != nil {
+			return false, time.Time{}, err
+		}
+		busy = busy || more
+	}
+	return busy, r.deadline(), nil
+}
+
+// deadline is when the first open multiline event times out; zero: none.
+func (r *run) deadline() time.Time {
+	var next time.Time
+	for _, f := range r.files {
 		if d := f.cut.deadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
 			next = d
 		}
 	}
-	r.closeInactive(time.Now())
-	return busy, next, nil
+	return next
 }
 
 // commitMoved commits the positions of files that follow a new name (or

@@ -152,19 +152,33 @@ func (t *Tailer) Run(ctx context.Context, sink Sink) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var nudge <-chan struct{}
+	var lastScan time.Time
 	for {
+		var written map[string]bool // nil: scan
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-timer.C:
 		case <-nudge:
+			var full bool
+			if written, full = w.take(); full {
+				written = nil
+			}
 		}
-		if w != nil && !w.sync() {
+		if written == nil && w != nil && !w.sync() {
 			w.close()
 			w = nil
 			t.setWatching(false)
 		}
-		busy, next, err := r.poll(ctx)
+		var busy bool
+		var next time.Time
+		var err error
+		if written != nil && r.canReadOnly(written) {
+			busy, next, err = r.readOnly(ctx, written)
+		} else {
+			busy, next, err = r.poll(ctx)
+			lastScan = time.Now()
+		}
 		wait := t.cfg.PollInterval
 		nudge = nil
 		if w != nil {
@@ -172,7 +186,7 @@ func (t *Tailer) Run(ctx context.Context, sink Sink) error {
 			// A file that failed to open, or a directory not there yet,
 			// is tried again at the poll interval.
 			if !w.missing && len(r.failed) == 0 {
-				wait = t.cfg.RescanInterval
+				wait = max(time.Until(lastScan.Add(t.cfg.RescanInterval)), 0)
 			}
 		}
 		switch {

@@ -24,6 +24,10 @@ type watcher struct {
 	// missing says a directory the globs name could not be watched (it
 	// does not exist yet): the tailer then polls at poll_interval.
 	missing bool
+
+	mu      sync.Mutex
+	written map[string]bool // files only written to since the last take
+	full    bool            // something else happened: scan
 }
 
 // newWatcher watches the globs' directories; nil when inotify is
@@ -34,7 +38,7 @@ func newWatcher(globs []string, log *slog.Logger) *watcher {
 		log.Warn("inotify unavailable; polling the files instead", "err", err)
 		return nil
 	}
-	w := &watcher{w: fw, globs: globs, log: log, nudge: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &watcher{w: fw, globs: globs, log: log, nudge: make(chan struct{}, 1), done: make(chan struct{}), written: map[string]bool{}}
 	go w.loop()
 	return w
 }
@@ -47,8 +51,14 @@ func (w *watcher) loop() {
 			if !ok {
 				return
 			}
-			if ev.Op != fsnotify.Chmod && w.relevant(ev.Name) {
-				w.poke()
+			if ev.Op == fsnotify.Chmod {
+				continue
+			}
+			switch file, dir := w.relevant(ev.Name); {
+			case file && ev.Op == fsnotify.Write:
+				w.note(ev.Name)
+			case file || dir:
+				w.note("")
 			}
 		case err, ok := <-w.w.Errors:
 			if !ok {
@@ -59,30 +69,49 @@ func (w *watcher) loop() {
 			} else {
 				w.log.Warn("inotify error; scanning", "err", err)
 			}
-			w.poke()
+			w.note("")
 		}
 	}
 }
 
-func (w *watcher) poke() {
+// note records a write to path, or with "" anything else, and nudges.
+func (w *watcher) note(path string) {
+	w.mu.Lock()
+	if path == "" {
+		w.full = true
+	} else {
+		w.written[path] = true
+	}
+	w.mu.Unlock()
 	select {
 	case w.nudge <- struct{}{}:
 	default:
 	}
 }
 
+// take returns what happened since the last take: the files written to,
+// and whether anything else happened (created, renamed, removed, lost
+// events), which needs a scan.
+func (w *watcher) take() (written map[string]bool, full bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	written, full = w.written, w.full
+	w.written, w.full = map[string]bool{}, false
+	return written, full
+}
+
 // relevant says name is a file a glob matches, or a directory one of
 // them names (created, renamed or removed).
-func (w *watcher) relevant(name string) bool {
+func (w *watcher) relevant(name string) (file, dir bool) {
 	for _, g := range w.globs {
 		if ok, _ := filepath.Match(g, name); ok {
-			return true
+			return true, false
 		}
 		if ok, _ := filepath.Match(filepath.Dir(g), name); ok {
-			return true
+			dir = true
 		}
 	}
-	return false
+	return false, dir
 }
 
 // sync watches the directories the globs name now (inotify drops the
