@@ -38,6 +38,7 @@ type got struct {
 	Offset uint64
 	Types  string
 	Msg    string
+	Serial uint64
 }
 
 func (g got) String() string {
@@ -93,6 +94,8 @@ func (s *fakeSpool) Emit(ctx context.Context, evs []event.Event, cps []spool.Che
 				g.Offset = f.Value.Num
 			case "types":
 				g.Types = f.Value.Str
+			case "serial":
+				g.Serial = f.Value.Num
 			case "parse_error":
 				g.Types = "ERR"
 			}
@@ -200,6 +203,8 @@ func want(t testing.TB, path string, lines []string) []got {
 				g.Offset = f.Value.Num
 			case "types":
 				g.Types = f.Value.Str
+			case "serial":
+				g.Serial = f.Value.Num
 			case "parse_error":
 				g.Types = "ERR"
 			}

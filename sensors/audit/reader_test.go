@@ -87,7 +87,7 @@ func TestReaderRotation(t *testing.T) {
 func withoutMsg(gs []got) []got {
 	out := make([]got, len(gs))
 	for i, g := range gs {
-		g.Msg = ""
+		g.Msg, g.Serial = "", 0
 		out[i] = g
 	}
 	return out
