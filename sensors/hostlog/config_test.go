@@ -34,6 +34,16 @@ func TestValidate(t *testing.T) {
 		{"negative max_line_bytes", valid(func(c *FileConfig) { c.MaxLineBytes = -1 }), []string{"max_line_bytes: -1 is negative"}},
 		{"huge max_line_bytes", valid(func(c *FileConfig) { c.MaxLineBytes = 1 << 30 }), []string{"max_line_bytes: 1073741824 is more than"}},
 		{"priority", valid(func(c *FileConfig) { c.Priority = "urgent" }), []string{`priority: "urgent" is not normal, critical or bulk`}},
+		{"poll", valid(func(c *FileConfig) { c.Watch = "poll" }), nil},
+		{"watch", valid(func(c *FileConfig) { c.Watch = "fanotify" }), []string{`watch: "fanotify" is not auto or poll`}},
+		{"rescan_interval", valid(func(c *FileConfig) { c.RescanInterval = -time.Second }), []string{"rescan_interval: -1s is negative"}},
+		{"close_inactive", valid(func(c *FileConfig) { c.CloseInactive = -time.Second }), []string{"close_inactive: -1s is negative"}},
+		{"multiline", valid(func(c *FileConfig) { c.Multiline.StartPattern = `^\d{4}-` }), nil},
+		{"multiline.start_pattern", valid(func(c *FileConfig) { c.Multiline.StartPattern = `^(\d` }),
+			[]string{`multiline.start_pattern: "^(\\d" is not a regular expression`}},
+		{"multiline.max_lines", valid(func(c *FileConfig) { c.Multiline.MaxLines = -1 }), []string{"multiline.max_lines: -1 is negative"}},
+		{"multiline.max_bytes", valid(func(c *FileConfig) { c.Multiline.MaxBytes = 1 << 20 }), []string{"multiline.max_bytes: 1048576 is more than"}},
+		{"multiline.timeout", valid(func(c *FileConfig) { c.Multiline.Timeout = -time.Second }), []string{"multiline.timeout: -1s is negative"}},
 		{"several at once", FileConfig{StartAt: "x", Priority: "y"}, []string{"name:", "paths:", "start_at:", "priority:"}},
 	}
 	for _, tt := range tests {
@@ -57,6 +67,11 @@ func TestNewTailerAppliesDefaults(t *testing.T) {
 	require.Equal(t, DefaultPollInterval, tl.cfg.PollInterval)
 	require.Equal(t, DefaultMaxLineBytes, tl.cfg.MaxLineBytes)
 	require.Equal(t, StartAtEnd, tl.cfg.StartAt)
+	require.Equal(t, WatchAuto, tl.cfg.Watch)
+	require.Equal(t, DefaultRescanInterval, tl.cfg.RescanInterval)
+	require.Equal(t, DefaultCloseInactive, tl.cfg.CloseInactive)
+	require.Equal(t, MultilineConfig{MaxLines: 500, MaxBytes: 64 << 10, Timeout: 5 * time.Second}, tl.cfg.Multiline)
+	require.Nil(t, tl.start, "multiline is off without a start pattern")
 	require.True(t, len(tl.globs) == 1 && tl.globs[0][0] == '/', "globs are made absolute: %q", tl.globs)
 
 	_, err = NewTailer(FileConfig{Name: "x"}, newFakeSpool(), nil)
