@@ -75,9 +75,7 @@ func (r *runner) flush(ctx context.Context) error {
 	}
 	err := r.sink.Emit(ctx, b.evs, b.cps)
 	changes, delta := b.changes, b.delta
-	clear(b.evs)
-	clear(b.cps)
-	b.evs, b.cps, b.bytes, b.changes, b.delta = b.evs[:0], b.cps[:0], 0, 0, 0
+	r.discard()
 	if err != nil {
 		return fmt.Errorf("integrity: commit: %w", err)
 	}
@@ -86,4 +84,14 @@ func (r *runner) flush(ctx context.Context) error {
 		s.Files += int64(delta)
 	})
 	return nil
+}
+
+// discard empties the batch without emitting it. A scan that failed
+// leaves its batch this way: the next one finds the same changes again
+// and must not find them queued twice.
+func (r *runner) discard() {
+	b := &r.batch
+	clear(b.evs)
+	clear(b.cps)
+	b.evs, b.cps, b.bytes, b.changes, b.delta = b.evs[:0], b.cps[:0], 0, 0, 0
 }

@@ -445,3 +445,22 @@ func TestFloodRescans(t *testing.T) {
 	}
 	require.Equal(t, int64(n+2), h.m.Status().Files)
 }
+
+// With follow_symlinks a link is hashed as what it points at, and a link
+// back up the tree does not make the walk go round.
+func TestFollowSymlinks(t *testing.T) {
+	h := newHarness(t)
+	h.write("d/f", "1")
+	require.NoError(t, os.Symlink("d/f", h.path("lf")))
+	require.NoError(t, os.Symlink("..", h.path("d/up")))
+	cfg := h.testConfig()
+	cfg.FollowSymlinks = true
+	h.start(cfg)
+	// tree, d, d/f, lf (as a file), d/up (the tree again, not descended)
+	require.Contains(t, h.settled()[0].Message, "baseline created: 5 files under "+h.tree+" (2 regular, 3 directories, 0 symlinks")
+
+	h.write("d/f", "2")
+	h.m.Rescan() // the link's own directory has no event for it
+	got := changes(h.settled())
+	require.ElementsMatch(t, []change{{h.path("d/f"), ChangeModified}, {h.path("lf"), ChangeModified}}, got)
+}

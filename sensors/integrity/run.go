@@ -100,7 +100,13 @@ func (r *runner) loop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev := <-events:
+		case ev, ok := <-events:
+			if !ok {
+				// The watcher gave up; rescans still run.
+				events = nil
+				m.recordError("integrity: watches stopped; changes are found by rescans only", errors.New("event channel closed"))
+				break
+			}
 			if r.flooded {
 				break // the coming rescan looks at everything
 			}
@@ -109,7 +115,11 @@ func (r *runner) loop(ctx context.Context) error {
 				m.log.Warn("integrity: too many paths changing at once; rescanning", "paths", maxPending)
 				r.flood(rescan)
 			}
-		case err := <-errs:
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				break
+			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
 				m.update(func(s *Status) { s.Overflows++ })
 				m.log.Warn("integrity: watch queue overflowed; rescanning")
@@ -119,6 +129,7 @@ func (r *runner) loop(ctx context.Context) error {
 			r.flood(rescan)
 		case <-tickC:
 			if err := r.settle(ctx, time.Now()); err != nil {
+				r.discard()
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -133,6 +144,7 @@ func (r *runner) loop(ctx context.Context) error {
 		}
 		if scan {
 			if err := r.scanAll(ctx); err != nil {
+				r.discard()
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -160,11 +172,14 @@ func (r *runner) loop(ctx context.Context) error {
 }
 
 // flood drops the paths waiting to settle, and the events until the next
-// scan begins, and has that scan start once the burst is likely over.
+// scan begins, and has that scan start once the burst is likely over
+// (not later: more overflows do not put it off).
 func (r *runner) flood(rescan *time.Timer) {
 	clear(r.pending)
-	r.flooded = true
-	rescan.Reset(r.m.cfg.Settle)
+	if !r.flooded {
+		r.flooded = true
+		rescan.Reset(r.m.cfg.Settle)
+	}
 }
 
 // retryWait doubles with each consecutive failure, from one second (or

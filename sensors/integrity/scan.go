@@ -50,7 +50,7 @@ func (r *runner) scanAll(ctx context.Context) error {
 			fresh = append(fresh, root)
 			rootCPs = append(rootCPs, cp)
 		}
-		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		if fi, err := os.Lstat(root); err != nil || !fi.IsDir() {
 			// A file or a missing path: its directory tells when it is
 			// replaced, deleted or created.
 			r.watch(filepath.Dir(root))
