@@ -464,3 +464,26 @@ func TestFollowSymlinks(t *testing.T) {
 	got := changes(h.settled())
 	require.ElementsMatch(t, []change{{h.path("d/f"), ChangeModified}, {h.path("lf"), ChangeModified}}, got)
 }
+
+// A change whose commit failed is neither lost nor reported twice: the
+// baseline did not move, so the retry finds it again.
+func TestCommitFailureRetried(t *testing.T) {
+	h := newHarness(t)
+	h.write("f", "1")
+	h.start(h.testConfig())
+	h.settled()
+
+	h.sink.mu.Lock()
+	h.sink.failFrom = h.sink.calls + 1
+	h.sink.mu.Unlock()
+	h.write("f", "2")
+	h.waitFor("a failed commit", func() bool { return h.m.Status().Errors > 0 })
+	require.Empty(t, h.read())
+	h.sink.mu.Lock()
+	h.sink.failFrom = 0
+	h.sink.mu.Unlock()
+
+	got := h.awaitRecords(1) // from the retry, not from a rescan asked for
+	require.Equal(t, []change{{h.path("f"), ChangeModified}}, changes(got))
+	require.Equal(t, sum("2"), fields(got[0])["new_sha256"].Str)
+}
