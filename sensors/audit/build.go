@@ -349,18 +349,21 @@ func proctitle(v string) string {
 	return strings.TrimRight(strings.ReplaceAll(v, "\x00", " "), " ")
 }
 
-// avcVerdict is "denied { read }" (or granted) of an AVC record.
+// avcVerdict is "denied { read }" (or granted) of an AVC or USER_AVC
+// record: the words after "avc:" up to the first key=value.
 func avcVerdict(r *Record) string {
 	var words []string
+	in := false
 	for _, f := range r.Fields {
-		if f.Key != "" {
-			break
+		switch {
+		case f.Key == "" && f.Value == "avc:":
+			in = true
+		case !in:
+		case f.Key != "":
+			return strings.Join(words, " ")
+		case f.Value != "for":
+			words = append(words, f.Value)
 		}
-		switch f.Value {
-		case "avc:", "for":
-			continue
-		}
-		words = append(words, f.Value)
 	}
 	return strings.Join(words, " ")
 }

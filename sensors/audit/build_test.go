@@ -183,7 +183,7 @@ func TestEventFields(t *testing.T) {
 			ev:   findEvent(t, docs, 4568),
 			sev:  event.SevInfo, prio: event.PriorityNormal,
 			fields: map[string]any{
-				"arch": "arm", "syscall": uint64(322), "syscall_name": "openat", "key": "watch-etc,integrity\n",
+				"arch": "arm", "syscall": uint64(322), "syscall_name": "openat", "key": "watch-etc,integrity",
 			},
 		},
 		{

@@ -318,3 +318,24 @@ func interleavedLog() []string {
 	}
 	return l
 }
+
+func TestReaderTruncatedLog(t *testing.T) {
+	for _, longer := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rewritten longer=%v", longer), func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "audit.log")
+			appendFile(t, p, joinLines([]string{rec(1, "USER_END", "res=success"), rec(2, "USER_END", "res=success")}))
+			s := newFakeSpool()
+			start(t, testConfig(p), s)
+			s.wait(t, 2)
+			fresh := []string{rec(3, "USER_LOGIN", "res=failed")}
+			if longer {
+				fresh = append(fresh, rec(4, "USER_LOGIN", `res=failed exe="/usr/sbin/sshd" addr=10.0.0.1`), rec(5, "USER_END", ""))
+			}
+			require.NoError(t, os.WriteFile(p, []byte(joinLines(fresh)), 0o640))
+			evs := s.wait(t, 2+len(fresh))
+			require.Equal(t, uint64(0), evs[2].Offset)
+			require.Equal(t, uint64(3), evs[2].Serial)
+			require.Equal(t, int64(len(joinLines(fresh))), s.position(t, p).Off)
+		})
+	}
+}

@@ -279,10 +279,14 @@ func (r *run) next() error {
 func (r *run) read(ctx context.Context, final bool) bool {
 	if fi, err := r.f.Stat(); err == nil {
 		r.size = fi.Size()
-		if r.size < r.bufOff+int64(len(r.buf)) {
+		// Truncated, or truncated and written past the old size since the
+		// last look: its first bytes changed.
+		if r.size < r.bufOff+int64(len(r.buf)) || !r.id.matches(r.f, fi) {
 			r.rd.log.Warn("log truncated; reading it from the beginning", "file", r.name, "offset", r.fed, "size", r.size)
+			// What was read of the old contents goes out with its own
+			// position first.
 			r.g.Flush()
-			if !r.drain(ctx) {
+			if !r.drain(ctx) || !r.emit(ctx) {
 				return false
 			}
 			r.buf, r.bufOff, r.fed, r.cont, r.skip, r.tail, r.dirty = r.buf[:0], 0, 0, false, nil, nil, true
