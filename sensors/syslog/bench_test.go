@@ -112,3 +112,56 @@ func BenchmarkTCPListener(b *testing.B) {
 }
 
 func bufioReader(r *bytes.Reader) *bufio.Reader { return bufio.NewReaderSize(r, streamBuf) }
+
+// BenchmarkUDPListener: datagrams/s from one sender into a discarding
+// sink. Datagrams the socket buffer drops are not counted as received;
+// the figure is what was received per second of sending.
+func BenchmarkUDPListener(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.UDP.Listen, cfg.TCP.Listen = "127.0.0.1:0", ""
+	cfg.RateLimit = RateLimitConfig{}
+	cfg.UDPReadBuffer = 4 << 20
+	s, err := New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.Listen(ctx); err != nil {
+		b.Fatal(err)
+	}
+	sink := &discardSink{}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, sink) }()
+	c, err := net.Dial("udp", s.Addr(TransportUDP).String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.SetBytes(int64(len(bench5424)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Write(bench5424); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Wait until what was not dropped has arrived.
+	for {
+		st := s.Status().Listeners[0]
+		if st.Received+st.SocketDrops >= uint64(b.N) || sink.n.Load() >= int64(b.N) {
+			break
+		}
+		before := st.Received
+		time.Sleep(20 * time.Millisecond)
+		if s.Status().Listeners[0].Received == before && s.Status().Queued == 0 {
+			break
+		}
+	}
+	b.StopTimer()
+	st := s.Status().Listeners[0]
+	b.ReportMetric(float64(st.Received)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(st.SocketDrops), "socket_drops")
+	cancel()
+	<-done
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"math"
 )
 
 // frameFlags say how a stream message ended.
@@ -101,7 +102,7 @@ func (f *framer) counted(n int64) ([]byte, frameFlags, error) {
 	fl := frameFlags{octet: true}
 	want := n
 	if n > int64(f.max) {
-		want, fl.truncated, fl.original = int64(f.max), true, int(min(n, 1<<40))
+		want, fl.truncated, fl.original = int64(f.max), true, int(min(n, math.MaxInt32))
 	}
 	f.buf = growTo(f.buf[:0], int(want))
 	got, err := io.ReadFull(f.r, f.buf)
