@@ -137,16 +137,27 @@ func (g *Grouper) Flush() {
 func (g *Grouper) Pending() int { return len(g.pending) }
 
 // OldestOffset is the smallest Offset of a record of an open event; ok is
-// false when none is open.
+// false when none is open. An event's records are added in file order, so
+// its first is its oldest.
 func (g *Grouper) OldestOffset() (off int64, ok bool) {
-	for _, p := range g.pending {
-		for i := range p.g.Records {
-			if o := p.g.Records[i].Offset; !ok || o < off {
-				off, ok = o, true
-			}
+	_, off, ok = g.oldest()
+	return off, ok
+}
+
+// CloseOldest ends the open event whose first record is the oldest.
+func (g *Grouper) CloseOldest() {
+	if i, _, ok := g.oldest(); ok {
+		g.complete(i)
+	}
+}
+
+func (g *Grouper) oldest() (i int, off int64, ok bool) {
+	for j, p := range g.pending {
+		if o := p.g.Records[0].Offset; !ok || o < off {
+			i, off, ok = j, o, true
 		}
 	}
-	return off, ok
+	return i, off, ok
 }
 
 // Take returns the completed events and forgets them. The slice is

@@ -339,3 +339,23 @@ func TestReaderTruncatedLog(t *testing.T) {
 		})
 	}
 }
+
+// TestReaderBoundsTheCheckpointWindow: an event still open 64 KiB of
+// other events later (a SYSCALL whose PROCTITLE never comes) is closed, so
+// the checkpoint does not fall further back nor list more lines to skip.
+func TestReaderBoundsTheCheckpointWindow(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "audit.log")
+	lines := []string{rec(1, "SYSCALL", "syscall=2")}
+	for i := range 8 {
+		lines = append(lines, rec(10+i, "USER_END", `msg='text=`+strings.Repeat("x", 12000)+`'`))
+	}
+	appendFile(t, p, joinLines(lines))
+	s := newFakeSpool()
+	start(t, testConfig(p), s)
+	evs := s.wait(t, len(lines))
+	var order []string
+	for _, g := range evs {
+		order = append(order, fmt.Sprint(g.Serial))
+	}
+	require.Equal(t, []string{"10", "11", "12", "13", "14", "1", "15", "16", "17"}, order)
+}

@@ -16,6 +16,11 @@ import (
 	"github.com/weirgw/weir/spool"
 )
 
+// maxWindowBytes bounds the distance between the checkpoint (the start
+// of the oldest open event) and the read position, and so the lines a
+// checkpoint lists as already emitted.
+const maxWindowBytes = 64 << 10
+
 // run is the state of one call to Reader.Run; only its goroutine uses it.
 type run struct {
 	rd   *Reader
@@ -345,6 +350,11 @@ func (r *run) cut(ctx context.Context, atEOF bool) bool {
 		r.feed(line, r.bufOff+int64(p), piece, now)
 		p += next
 		r.fed = r.bufOff + int64(p)
+		// Bound what a checkpoint lists in Skip: an event that began
+		// this far back is not going to see more records.
+		for o, ok := r.g.OldestOffset(); ok && r.fed-o > maxWindowBytes; o, ok = r.g.OldestOffset() {
+			r.g.CloseOldest()
+		}
 		if !r.drain(ctx) {
 			return false
 		}
