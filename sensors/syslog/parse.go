@@ -80,11 +80,7 @@ func (p *Parser) Parse(raw []byte, now time.Time, meta *Meta) (event.Event, erro
 		Kind:     event.KindLog,
 		Priority: p.Priority,
 	}
-	n := 4 + len(m.SD)
-	if meta != nil {
-		n += 4
-	}
-	fs := make([]event.Field, 0, n)
+	fs := make([]event.Field, 0, fieldCount(m, err, meta))
 	if err != nil {
 		// The PRI may still have been good; keep what it said.
 		pri, _, ok, perr := parsePRI(s)
@@ -132,6 +128,30 @@ func (p *Parser) Parse(raw []byte, now time.Time, meta *Meta) (event.Event, erro
 	}
 	ev.Fields = fs
 	return ev, err
+}
+
+// fieldCount is the number of fields Parse gives a record, so the slice
+// is allocated once; one spare for the listener's partial flag.
+func fieldCount(m *Message, err error, meta *Meta) int {
+	n := 3 // format, facility, parse_error
+	if err == nil {
+		n = 2 + len(m.SD)
+		for _, b := range [...]bool{m.NoPRI, m.AppName != "", m.ProcID != "", m.MsgID != "", m.SDTruncated} {
+			if b {
+				n++
+			}
+		}
+	}
+	if meta != nil {
+		n += 3 // peer, transport, partial
+		if meta.TLSPeer != "" {
+			n++
+		}
+		if meta.Truncated {
+			n += 2
+		}
+	}
+	return n
 }
 
 // trimTrailer drops the line ends and NULs senders leave at the end of a
