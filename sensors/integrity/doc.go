@@ -25,9 +25,10 @@
 // appear. A path with events is looked at once it has been quiet for
 // settle (300ms), so an editor's write-and-rename or a burst of writes
 // makes one record, and only if it differs from the baseline. A full
-// rescan every rescan_interval (1h), and after a watch queue overflow or a
-// failure, catches what the watches missed; at start it reports what
-// changed while the gateway was stopped.
+// rescan every rescan_interval (1h) catches what the watches missed, as
+// does one soon after a watch queue overflow, more than 4096 paths
+// changing at once (their events are dropped, bounding memory) or a failed
+// commit; at start it reports what changed while the gateway was stopped.
 //
 // Each change is one record of kind integrity, priority critical, severity
 // warning (critical for the gateway's own binary and configuration), with
