@@ -218,10 +218,17 @@ func (r *run) poll(ctx context.Context) (busy bool, next time.Time, err error) {
 }
 
 // canReadOnly says the files written to are all followed and open, so
-// reading just them (readOnly) is enough: no scan.
+// reading just them (readOnly) is enough: no scan. Not while a renamed
+// file's position waits to be committed under its new key (commitMoved
+// failed): that goes first, in poll.
 func (r *run) canReadOnly(written map[string]bool) bool {
 	for p := range written {
 		if f := r.files[p]; f == nil || f.f == nil {
+			return false
+		}
+	}
+	for _, f := range r.files {
+		if f.moved {
 			return false
 		}
 	}
