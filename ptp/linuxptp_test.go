@@ -24,6 +24,10 @@ type ptp4lState struct {
 	offsetNS  int64
 	delayNS   int64
 	silent    bool // answer nothing, as a dead ptp4l
+	// time properties
+	utcOffset  int16
+	tpFlags    uint8
+	timeSource protocol.TimeSource
 }
 
 // fakePTP4L is ptp4l's management socket: a unixgram server answering GETs
@@ -86,6 +90,14 @@ func (f *fakePTP4L) serve(t *testing.T, conn *net.UnixConn) {
 			answer = &protocol.ParentDataSetTLV{ManagementTLVHead: th, GrandmasterIdentity: st.gm}
 		case protocol.IDPortDataSet:
 			b, err := (&PortDataSetTLV{ManagementTLVHead: th, PortState: st.port, VersionNumber: 2}).MarshalBinary(head)
+			if err != nil {
+				t.Errorf("fake ptp4l: %v", err)
+				return
+			}
+			_, _ = conn.WriteToUnix(b, from)
+			continue
+		case protocol.IDTimePropertiesDataSet:
+			b, err := (&TimePropertiesTLV{ManagementTLVHead: th, CurrentUTCOffset: st.utcOffset, Flags: st.tpFlags, TimeSource: st.timeSource}).MarshalBinary(head)
 			if err != nil {
 				t.Errorf("fake ptp4l: %v", err)
 				return
@@ -219,7 +231,9 @@ func TestPortDataSetRoundTrip(t *testing.T) {
 	in := &PortDataSetTLV{ManagementTLVHead: req.TLV.(*PortDataSetTLV).ManagementTLVHead,
 		PortIdentity: protocol.PortIdentity{ClockIdentity: gm, PortNumber: 1}, PortState: protocol.PortStateSlave,
 		PeerMeanPathDelay: protocol.NewTimeInterval(1234), LogSyncInterval: -3, VersionNumber: 2}
-	b, err := in.MarshalBinary(req.ManagementMsgHead)
+	head := req.ManagementMsgHead
+	head.ActionField = protocol.RESPONSE
+	b, err := in.MarshalBinary(head)
 	require.NoError(t, err)
 	out, err := DecodePortDataSet(b)
 	require.NoError(t, err)

@@ -34,6 +34,21 @@ type Status struct {
 	// Messages counts what the slave received, by verdict: malformed and
 	// ignored messages are counted here and otherwise dropped.
 	Messages map[string]uint64 `json:"messages,omitempty"`
+
+	// linuxptp only: the grandmaster's time properties, from the local
+	// ptp4l's TIME_PROPERTIES_DATA_SET; all zero until UTCOffsetKnown.
+	UTCOffsetKnown     bool   `json:"utc_offset_known"`
+	UTCOffset          int    `json:"utc_offset"`       // TAI − UTC in s, as announced
+	UTCOffsetValid     bool   `json:"utc_offset_valid"` // the grandmaster vouches for it
+	Leap61             bool   `json:"leap61,omitempty"`
+	Leap59             bool   `json:"leap59,omitempty"`
+	PTPTimescale       bool   `json:"ptp_timescale"` // TAI; false: arbitrary (ARB)
+	TimeTraceable      bool   `json:"time_traceable"`
+	FrequencyTraceable bool   `json:"frequency_traceable"`
+	TimeSource         string `json:"time_source,omitempty"` // GNSS, INTERNAL_OSCILLATOR, ...
+	// PHC is the PTP hardware clock time is read from (clock.linuxptp.phc);
+	// empty for CLOCK_REALTIME.
+	PHC string `json:"phc,omitempty"`
 }
 
 // snapshot is one immutable view of the clock's synchronisation, replaced
