@@ -122,6 +122,11 @@ func (r *run) poll(ctx context.Context) (busy bool, next time.Time, err error) {
 		}
 	}
 
+	// A rename whose commit failed last time goes before anything else.
+	if err := r.commitMoved(ctx); err != nil {
+		return false, time.Time{}, err
+	}
+
 	// Files no longer at their path (rotated, deleted) are first read to
 	// the end from the open descriptor, so a file is finished before its
 	// successor at the same path is opened. Then those renamed within the
