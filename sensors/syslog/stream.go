@@ -37,7 +37,7 @@ func (r *run) accept(ctx context.Context, ln net.Listener, i int) {
 		if n := s.open.Add(1); n > int64(s.cfg.MaxConnections) {
 			s.open.Add(-1)
 			st.connsRefused.Add(1)
-			s.log.Debug("connection refused", "transport", transportNames[i], "peer", c.RemoteAddr(), "err", errTooMany)
+			s.log.Debug("connection refused", "transport", transportNames[i], "peer", c.RemoteAddr(), "max_connections", s.cfg.MaxConnections)
 			_ = c.Close()
 			continue
 		}
@@ -121,7 +121,7 @@ func (r *run) serveStream(ctx context.Context, c net.Conn, i int) {
 	}
 	log.Debug("connection open", "tls_peer", meta.TLSPeer)
 
-	fr := newFramer(bufio.NewReaderSize(&idleReader{c: c, idle: s.cfg.IdleTimeout, st: st}, streamBuf), s.cfg.MaxMessageBytes)
+	fr := newFramer(bufio.NewReaderSize(&idleReader{c: c, idle: s.cfg.IdleTimeout}, streamBuf), s.cfg.MaxMessageBytes)
 	p := Parser{Source: s.cfg.Name, Priority: s.priority, Loc: s.loc}
 	for {
 		msg, fl, err := fr.next()
@@ -176,7 +176,6 @@ func (r *run) handle(p *Parser, msg []byte, ip netip.Addr, meta *Meta, st *liste
 type idleReader struct {
 	c    net.Conn
 	idle time.Duration
-	st   *listenerStats
 }
 
 func (r *idleReader) Read(b []byte) (int, error) {

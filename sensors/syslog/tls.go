@@ -3,7 +3,6 @@ package syslog
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 )
@@ -60,5 +59,3 @@ func peerName(cs tls.ConnectionState) string {
 	}
 	return cs.VerifiedChains[0][0].Subject.String()
 }
-
-var errTooMany = errors.New("max_connections reached")
