@@ -221,3 +221,27 @@ func TestInotifyAloneFollowsEverything(t *testing.T) {
 	write(t, p, "four\n")
 	s.waitMsgs(t, "one", "two", "late", "three", "four")
 }
+
+// The commit that moves a renamed file's position to its new key fails
+// once: it is retried before the new file at the old path commits there,
+// so a restart afterwards repeats nothing.
+func TestRenameCommitFailureIsRetriedFirst(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	cfg := testConfig(filepath.Join(dir, "app*.log"))
+	s := newFakeSpool()
+	_, stop := start(t, cfg, s)
+	write(t, p, "x1\n")
+	s.waitMsgs(t, "x1")
+	s.mu.Lock()
+	s.failNext = 1
+	s.mu.Unlock()
+	require.NoError(t, os.Rename(p, filepath.Join(dir, "app-1.log")))
+	write(t, p, "y1\n")
+	s.waitMsgs(t, "x1", "y1")
+	stop()
+	start(t, cfg, s)
+	write(t, p, "y2\n")
+	s.waitMsgs(t, "x1", "y1", "y2")
+	require.Equal(t, int64(3), s.checkpoint(t, filepath.Join(dir, "app-1.log")).Off)
+}
