@@ -419,3 +419,46 @@ func mustRead(t *testing.T, path string) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// TestTLSClientAuthRequest: with request, clients with and without a
+// certificate are served; only the first carries tls_peer.
+func TestTLSClientAuthRequest(t *testing.T) {
+	pki := newTestPKI(t)
+	cfg := loopbackConfig(t, pki)
+	cfg.TLS.ClientAuth = ClientAuthRequest
+	s, sink := startServer(t, cfg)
+	for _, withCert := range []bool{true, false} {
+		c := dialTLS(t, s.Addr(TransportTLS), pki.clientConfig(withCert))
+		_, err := fmt.Fprintf(c, "<13>cert %v\n", withCert)
+		require.NoError(t, err)
+	}
+	evs := sink.waitFor(t, "both", func(e []event.Event) bool { return len(e) >= 2 })
+	assert.Equal(t, "CN=plc7", fieldMap(findMessage(evs, "cert true").Fields)[keyTLSPeer].Str)
+	assert.NotContains(t, fieldMap(findMessage(evs, "cert false").Fields), keyTLSPeer)
+}
+
+// TestIPv6Peer: a sender over IPv6 is named [addr]:port in peer and addr
+// in Host.
+func TestIPv6Peer(t *testing.T) {
+	probe, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	_ = probe.Close()
+	cfg := loopbackConfig(t, nil)
+	cfg.UDP.Listen, cfg.TCP.Listen = "[::1]:0", "[::1]:0"
+	s, sink := startServer(t, cfg)
+	u := dial(t, "udp", s.Addr(TransportUDP))
+	_, err = u.Write([]byte("<13>v6 udp"))
+	require.NoError(t, err)
+	c := dial(t, "tcp", s.Addr(TransportTCP))
+	_, err = c.Write([]byte("<13>v6 tcp\n"))
+	require.NoError(t, err)
+	evs := sink.waitFor(t, "both", func(e []event.Event) bool { return len(e) >= 2 })
+	for _, m := range []string{"v6 udp", "v6 tcp"} {
+		e := findMessage(evs, m)
+		require.NotNil(t, e, m)
+		assert.Equal(t, "::1", e.Host, m)
+		assert.True(t, strings.HasPrefix(fieldMap(e.Fields)[keyPeer].Str, "[::1]:"), m)
+	}
+}
