@@ -51,8 +51,8 @@ func (w *watcher) loop() {
 			if !ok {
 				return
 			}
-			if ev.Op == fsnotify.Chmod {
-				continue
+			if ev.Op == fsnotify.Chmod || compressed(ev.Name) {
+				continue // archives being compressed write a lot
 			}
 			switch file, dir := w.relevant(ev.Name); {
 			case file && ev.Op == fsnotify.Write:
