@@ -16,5 +16,9 @@
 // bound. linuxptp is CLOCK_REALTIME as ptp4l (or phc2sys) disciplines it,
 // its quality polled from ptp4l's management socket with facebook/time's
 // ptp/protocol (TIME_STATUS_NP, CURRENT_DATA_SET, PARENT_DATA_SET, and
-// PORT_DATA_SET decoded here). The built-in PTPv2 slave is still to come.
+// PORT_DATA_SET and TIME_PROPERTIES_DATA_SET decoded here); or, with
+// clock.linuxptp.phc, the PTP hardware clock ptp4l disciplines, read
+// directly and made UTC with the offset TIME_PROPERTIES_DATA_SET gives
+// (until it is known, time is CLOCK_REALTIME claiming nothing). The
+// built-in PTPv2 slave is still to come.
 package ptp

@@ -24,6 +24,7 @@ type ptp4lState struct {
 	offsetNS  int64
 	delayNS   int64
 	silent    bool // answer nothing, as a dead ptp4l
+	stale     bool // send the previous answer again before each answer, as a late one would come
 	// time properties
 	utcOffset  int16
 	tpFlags    uint8
@@ -55,6 +56,7 @@ func (f *fakePTP4L) set(st ptp4lState) { f.mu.Lock(); f.st = st; f.mu.Unlock() }
 
 func (f *fakePTP4L) serve(t *testing.T, conn *net.UnixConn) {
 	buf := make([]byte, 1500)
+	var prev []byte
 	for {
 		n, from, err := conn.ReadFromUnix(buf)
 		if err != nil {
@@ -72,6 +74,13 @@ func (f *fakePTP4L) serve(t *testing.T, conn *net.UnixConn) {
 		f.mu.Unlock()
 		if st.silent {
 			continue
+		}
+		send := func(b []byte) {
+			if st.stale && prev != nil {
+				_, _ = conn.WriteToUnix(prev, from)
+			}
+			_, _ = conn.WriteToUnix(b, from)
+			prev = b
 		}
 		head.ActionField = protocol.RESPONSE
 		th := protocol.ManagementTLVHead{TLVHead: protocol.TLVHead{TLVType: protocol.TLVManagement}, ManagementID: tlv.ManagementID}
@@ -94,7 +103,7 @@ func (f *fakePTP4L) serve(t *testing.T, conn *net.UnixConn) {
 				t.Errorf("fake ptp4l: %v", err)
 				return
 			}
-			_, _ = conn.WriteToUnix(b, from)
+			send(b)
 			continue
 		case protocol.IDTimePropertiesDataSet:
 			b, err := (&TimePropertiesTLV{ManagementTLVHead: th, CurrentUTCOffset: st.utcOffset, Flags: st.tpFlags, TimeSource: st.timeSource}).MarshalBinary(head)
@@ -102,7 +111,7 @@ func (f *fakePTP4L) serve(t *testing.T, conn *net.UnixConn) {
 				t.Errorf("fake ptp4l: %v", err)
 				return
 			}
-			_, _ = conn.WriteToUnix(b, from)
+			send(b)
 			continue
 		default:
 			t.Errorf("fake ptp4l: unexpected management id 0x%04x", uint16(tlv.ManagementID))
@@ -113,7 +122,7 @@ func (f *fakePTP4L) serve(t *testing.T, conn *net.UnixConn) {
 			t.Errorf("fake ptp4l: %v", err)
 			return
 		}
-		_, _ = conn.WriteToUnix(b, from)
+		send(b)
 	}
 }
 
@@ -200,6 +209,18 @@ func TestLinuxPTPHoldover(t *testing.T) {
 	f.set(ptp4lState{silent: true}) // ptp4l stopped answering
 	require.Eventually(t, func() bool { return clk.Status().State == "holdover" }, 5*time.Second, 5*time.Millisecond)
 	require.Contains(t, clk.Status().Error, "TIME_STATUS_NP")
+}
+
+// An answer that comes after its poll gave up on it is not taken for the
+// answer to the next request.
+func TestLinuxPTPDropsStaleAnswers(t *testing.T) {
+	f := startFakePTP4L(t, ptp4lState{port: protocol.PortStateSlave, gmPresent: true, gm: gm, offsetNS: 300, delayNS: 900, utcOffset: 37, stale: true})
+	clk := runClock(t, linuxPTPConfig(f.path))
+	require.Eventually(t, func() bool { return clk.Status().State == "locked" }, 5*time.Second, 5*time.Millisecond)
+	st := clk.Status()
+	require.Empty(t, st.Error)
+	require.Equal(t, int64(300), st.OffsetNS)
+	require.Equal(t, 37, st.UTCOffset)
 }
 
 func TestLinuxPTPNoSocket(t *testing.T) {
