@@ -77,17 +77,22 @@ func (l *LinuxPTP) Now() (time.Time, event.Quality) {
 }
 
 // Status returns the latest snapshot evaluated now; with a PHC whose
-// time cannot be used (not open, its UTC offset not learnt), Now falls
-// back to CLOCK_REALTIME and Status says so.
+// time cannot be used (not open, unreadable, its UTC offset not learnt),
+// Now falls back to CLOCK_REALTIME and Status says so.
 func (l *LinuxPTP) Status() Status {
 	st := l.published.Status()
 	if l.cfg.PHC == "" {
 		return st
 	}
-	if v := l.phc.Load(); v == nil || v.dev == nil || !v.known {
+	if v := l.phc.Load(); v == nil || v.dev == nil || !v.known || !readable(v.dev) {
 		st.Source, st.State, st.ErrorBoundNS = phcUnknown.Source.String(), phcUnknown.State.String(), phcUnknown.ErrorBound
 	}
 	return st
+}
+
+func readable(d *phcDevice) bool {
+	_, err := d.read()
+	return err == nil
 }
 
 // Run polls ptp4l until ctx is done. A failed poll is a sample without a

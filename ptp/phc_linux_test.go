@@ -141,6 +141,24 @@ func TestLinuxPTPPHCUnknown(t *testing.T) {
 	})
 }
 
+// A device that opened but fails to read (a NIC gone under it) spoils
+// the samples, and Now does not use it.
+func TestLinuxPTPPHCUnreadable(t *testing.T) {
+	f := startFakePTP4L(t, ptp4lState{port: protocol.PortStateSlave, gmPresent: true, gm: gm, utcOffset: 37,
+		tpFlags: uint8(protocol.FlagPTPTimescale)})
+	c := linuxPTPConfig(f.path)
+	c.LinuxPTP.PHC = "/dev/ptp-weir-test"
+	clk := runPHCClock(t, c, &phcDevice{clockID: 1 << 20}) // no such clock: EINVAL
+	require.Eventually(t, func() bool { return clk.Status().Error != "" }, 5*time.Second, 5*time.Millisecond)
+	s := clk.Status()
+	require.Equal(t, "phc /dev/ptp-weir-test: invalid argument", s.Error)
+	require.True(t, s.UTCOffsetKnown)
+	require.Equal(t, "system", s.Source)
+	require.Equal(t, "freerun", s.State)
+	_, q := clk.Now()
+	require.Equal(t, phcUnknown, q)
+}
+
 func TestLinuxPTPConfigPHC(t *testing.T) {
 	c := linuxPTPConfig("/run/ptp4l")
 	c.LinuxPTP.PHC = "ptp0"
