@@ -14,7 +14,13 @@ FUZZ_TARGETS := \
 	./sensors/modbus:FuzzDecodeRTU \
 	./sensors/modbus:FuzzDecodeTCP \
 	./sensors/line:FuzzParse \
-	./sensors/modbus/poll:FuzzDecodeRegisters
+	./sensors/modbus/poll:FuzzDecodeRegisters \
+	./sensors/syslog:FuzzParse5424 \
+	./sensors/syslog:FuzzParse3164 \
+	./sensors/syslog:FuzzFramer \
+	./sensors/audit:FuzzParseLine \
+	./sensors/audit:FuzzGroup \
+	./sensors/integrity:FuzzDecodeEntry
 
 .PHONY: all build deps test test-arm vet lint unit fuzz demo bench clean
 

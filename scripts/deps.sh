@@ -30,6 +30,11 @@ packages+=(iproute2 nftables ethtool)
 # small libmodbus server compiled by the test (gcc, libc6-dev, pkg-config,
 # libmodbus-dev), and mbpoll as an independent master.
 packages+=(socat gcc libc6-dev pkg-config libmodbus-dev mbpoll)
+# Syslog interop tests (sensors/syslog): util-linux's logger (bsdutils) and
+# a private rsyslogd forwarding over mutual TLS with each of its drivers
+# (gtls: rsyslog-gnutls, ossl: rsyslog-openssl). Audit integration test
+# (sensors/audit, as root): the real auditd writing its own log.
+packages+=(rsyslog rsyslog-gnutls rsyslog-openssl bsdutils auditd)
 # `make test-arm` runs the arm64 and armv7 unit tests under qemu-user
 # (qemu-aarch64-static, qemu-arm-static), invoked directly, so binfmt_misc
 # need not be registered.
