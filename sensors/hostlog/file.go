@@ -228,7 +228,7 @@ func (f *tailedFile) emit(ctx context.Context, r *run, b *lineBatch) error {
 	pos, part, split := f.cut.commit()
 	p := f.position(pos, part, split)
 	cp := spool.Checkpoint{Source: f.key, Position: p.marshal()}
-	evs := b.events(f)
+	evs := b.events(f, r)
 	if err := r.sink.Emit(ctx, evs, []spool.Checkpoint{cp}); err != nil {
 		f.cut.reset(f.part, f.split)
 		return fmt.Errorf("hostlog: emit %d lines of %s at offset %d: %w", len(evs), f.path, f.off, err)
@@ -247,43 +247,45 @@ func (f *tailedFile) committed(p position, pos int) {
 	f.off, f.part, f.split, f.dirty, f.moved = p.Off, p.part(), p.Split, false, false
 }
 
-// events makes the batch's records. Their messages share one string and
-// their fields one array, so a batch costs a few allocations, not a few
-// per line.
-func (b *lineBatch) events(f *tailedFile) []event.Event {
+// events makes the batch's records. Their messages share one string, and
+// the records and their fields live in arrays the run reuses (the Sink
+// keeps none of them), so a batch costs one allocation, not a few per
+// line.
+func (b *lineBatch) events(f *tailedFile, r *run) []event.Event {
 	if len(b.recs) == 0 {
 		return nil
 	}
 	lo, hi := b.recs[0].start, b.recs[0].end
 	nf := 0
-	for _, r := range b.recs {
-		lo, hi = min(lo, r.start), max(hi, r.end)
+	for _, rec := range b.recs {
+		lo, hi = min(lo, rec.start), max(hi, rec.end)
 		nf += 4 // path, offset, fingerprint; invalid_utf8 perhaps
-		if r.truncated {
+		if rec.truncated {
 			nf += 2
 		}
-		if r.lines > 1 {
+		if rec.lines > 1 {
 			nf++
 		}
-		if r.continued {
+		if rec.continued {
 			nf++
 		}
 	}
 	text := string(f.pend[lo:hi])
 	fp := fingerprintField(f.id, f.fp)
-	fields := make([]event.Field, 0, nf)
-	evs := make([]event.Event, len(b.recs))
-	for i, r := range b.recs {
+	fields := slices.Grow(r.fields[:0], nf)
+	evs := slices.Grow(r.events[:0], len(b.recs))[:len(b.recs)]
+	defer func() { r.fields, r.events = fields[:0], evs[:0] }()
+	for i, rec := range b.recs {
 		s := len(fields)
-		msg := text[r.start-lo : r.end-lo]
-		fields = append(fields, event.Str("path", f.path), event.Uint("offset", uint64(f.off)+uint64(r.start)), fp)
-		if r.truncated {
-			fields = append(fields, event.Bool("truncated", true), event.Uint("part", uint64(r.part)))
+		msg := text[rec.start-lo : rec.end-lo]
+		fields = append(fields, event.Str("path", f.path), event.Uint("offset", uint64(f.off)+uint64(rec.start)), fp)
+		if rec.truncated {
+			fields = append(fields, event.Bool("truncated", true), event.Uint("part", uint64(rec.part)))
 		}
-		if r.lines > 1 {
-			fields = append(fields, event.Uint("lines", uint64(r.lines)))
+		if rec.lines > 1 {
+			fields = append(fields, event.Uint("lines", uint64(rec.lines)))
 		}
-		if r.continued {
+		if rec.continued {
 			fields = append(fields, event.Bool("continued", true))
 		}
 		if !utf8.ValidString(msg) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weirgw/weir/gateway/event"
 	"github.com/weirgw/weir/spool"
 )
 
@@ -34,6 +35,8 @@ type run struct {
 	listed     bool            // every key the globs match was read
 	unreadable map[string]bool // keys whose checkpoint did not parse
 	scratch    []byte          // the read buffer, lent to the file being read
+	events     []event.Event   // the records of a batch, reused
+	fields     []event.Field   // their fields, reused
 }
 
 func newRun(t *Tailer, sink Sink) *run {
