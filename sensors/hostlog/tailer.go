@@ -19,14 +19,17 @@ import (
 // records AND the checkpoints are durable (the gateway stamps, encodes and
 // appends them to the spool in one transaction). It may block
 // (backpressure). A call may carry checkpoints and no events: a file's
-// start position is committed before its first line. Emit must not keep
-// the slices after it returns.
+// start position is committed before its first line, and the positions of
+// renamed files move to their new names together. Emit must not keep the
+// slices after it returns: the tailer reuses them.
 type Sink interface {
 	Emit(ctx context.Context, events []event.Event, checkpoints []spool.Checkpoint) error
 }
 
 // Checkpoints gives the last committed position of a source: nil and no
-// error when there is none.
+// error when there is none. A store that can also list them by prefix
+// (the spool's Checkpoints method; see checkpointLister) lets a file
+// renamed while the gateway was down keep its position under any name.
 type Checkpoints interface {
 	Checkpoint(source string) ([]byte, error)
 }
