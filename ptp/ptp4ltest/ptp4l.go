@@ -93,9 +93,9 @@ func requirements(t testing.TB) {
 	if err := linklab.Available(); err != nil {
 		t.Skipf("ptp4ltest: %v", err)
 	}
-	for _, c := range []string{"ptp4l", "pmc"} {
-		if _, err := exec.LookPath(c); err != nil {
-			t.Skipf("ptp4ltest: %s not found: Debian package linuxptp (scripts/deps.sh installs it)", c)
+	for _, c := range []struct{ cmd, pkg string }{{"ptp4l", "linuxptp"}, {"pmc", "linuxptp"}, {"stdbuf", "coreutils"}} {
+		if _, err := exec.LookPath(c.cmd); err != nil {
+			t.Skipf("ptp4ltest: %s not found: Debian package %s (scripts/deps.sh installs it)", c.cmd, c.pkg)
 		}
 	}
 }
