@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/weirgw/weir/spool"
 )
 
 func multilineConfig(p string) FileConfig {
@@ -245,3 +247,6 @@ func TestRenameCommitFailureIsRetriedFirst(t *testing.T) {
 	s.waitMsgs(t, "x1", "y1", "y2")
 	require.Equal(t, int64(3), s.checkpoint(t, filepath.Join(dir, "app-1.log")).Off)
 }
+
+// The gateway hands the tailer its spool, which lists checkpoints.
+var _ checkpointLister = (*spool.Spool)(nil)
