@@ -55,10 +55,13 @@ type FileConfig struct {
 	// that exist at the first scan and have no checkpoint. Files that
 	// appear later are always read from the beginning.
 	StartAt string `mapstructure:"start_at" yaml:"start_at"`
-	// PollInterval is how often the globs are expanded and files read.
+	// PollInterval is how often the globs are expanded and files read
+	// when they are polled (watch: poll, or inotify unavailable), and the
+	// retry period of a file that failed to open.
 	PollInterval time.Duration `mapstructure:"poll_interval" yaml:"poll_interval"`
 	// MaxLineBytes bounds a record's message; longer lines are split into
-	// pieces of this size, each flagged truncated=true, never dropped.
+	// pieces of this size, each flagged truncated=true with its index in
+	// part (from 0), never dropped.
 	MaxLineBytes int `mapstructure:"max_line_bytes" yaml:"max_line_bytes"`
 	// Priority is the records' priority class: normal, critical or bulk.
 	Priority string `mapstructure:"priority" yaml:"priority"`
