@@ -33,6 +33,7 @@ type run struct {
 	known      map[string]position
 	loaded     map[string]bool // keys read from the spool
 	listed     bool            // every key the globs match was read
+	loadedScan int             // the scan whose paths were all loaded
 	unreadable map[string]bool // keys whose checkpoint did not parse
 	scratch    []byte          // the read buffer, lent to the file being read
 	events     []event.Event   // the records of a batch, reused
@@ -421,6 +422,9 @@ type checkpointLister interface {
 // (at the first call, every checkpoint of a path the globs match, when the
 // store can list them).
 func (r *run) load(now map[string]found) error {
+	if r.loadedScan == r.scans {
+		return nil // every path of this scan was loaded by an earlier open
+	}
 	if l, ok := r.t.cps.(checkpointLister); ok && !r.listed {
 		got := map[string][]byte{}
 		err := l.Checkpoints(checkpointPrefix, func(source string, b []byte) error {
@@ -451,6 +455,7 @@ func (r *run) load(now map[string]found) error {
 		}
 		r.remember(key, b)
 	}
+	r.loadedScan = r.scans
 	return nil
 }
 
