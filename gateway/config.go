@@ -20,9 +20,12 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/weirgw/weir/ptp"
+	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/sensors/hostlog"
+	"github.com/weirgw/weir/sensors/integrity"
 	"github.com/weirgw/weir/sensors/line"
 	"github.com/weirgw/weir/sensors/modbus/poll"
+	"github.com/weirgw/weir/sensors/syslog"
 	"github.com/weirgw/weir/spool"
 	"github.com/weirgw/weir/uplink"
 	"github.com/weirgw/weir/uplink/pki"
@@ -89,6 +92,15 @@ type InputsConfig struct {
 	Files  []hostlog.FileConfig `mapstructure:"files" yaml:"files"`
 	Modbus poll.Config          `mapstructure:"modbus" yaml:"modbus"`
 	Lines  []line.Config        `mapstructure:"lines" yaml:"lines"`
+	// Syslog, Audit and Integrity are off while nil (null, or absent, in
+	// the file): syslog would open ports, and audit and integrity read
+	// what only a hardened site wants read. A section given, even empty
+	// ({}), turns its input on, keys it omits taking the package's
+	// defaults (syslog: UDP and TCP on 127.0.0.1:514; integrity: /etc,
+	// plus the gateway's own binary and configuration file).
+	Syslog    *syslog.Config    `mapstructure:"syslog" yaml:"syslog"`
+	Audit     *audit.Config     `mapstructure:"audit" yaml:"audit"`
+	Integrity *integrity.Config `mapstructure:"integrity" yaml:"integrity"`
 }
 
 // Loaded is a configuration with where it came from.
@@ -167,6 +179,15 @@ func Load(path string, explicit bool) (*Loaded, error) {
 		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
 	}
 	if err := decodeItems(v, "inputs.lines", line.DefaultConfig, &l.Inputs.Lines); err != nil {
+		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
+	}
+	if err := decodeSection(v, "inputs.syslog", syslog.DefaultConfig, &l.Inputs.Syslog); err != nil {
+		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
+	}
+	if err := decodeSection(v, "inputs.audit", audit.DefaultConfig, &l.Inputs.Audit); err != nil {
+		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
+	}
+	if err := decodeSection(v, "inputs.integrity", integrity.DefaultConfig, &l.Inputs.Integrity); err != nil {
 		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
 	}
 	if l.Gateway.ID == "" {
@@ -269,12 +290,33 @@ func decodeItems[T any](v *viper.Viper, key string, defaults func() T, out *[]T)
 	return nil
 }
 
+// decodeSection decodes the optional section at key onto the defaults, so
+// omitted keys keep them; a section absent or null leaves *out nil (off).
+func decodeSection[T any](v *viper.Viper, key string, defaults func() T, out **T) error {
+	raw := v.Get(key)
+	if raw == nil {
+		*out = nil
+		return nil
+	}
+	if _, ok := raw.(map[string]any); !ok {
+		return fmt.Errorf("%s: want a mapping of its keys ({} for every default) or null for off, got %q", key, fmt.Sprint(raw))
+	}
+	c := defaults()
+	if err := decodeStrict(raw, &c); err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	*out = &c
+	return nil
+}
+
 func decodeStrict(in, out any) error {
 	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		Result:           out,
 		ErrorUnused:      true,
 		WeaklyTypedInput: true,
-		DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
+		// Text unmarshalers for sizes such as integrity's max_file_bytes
+		// ("64MiB"), as the whole file's decoding has.
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc(), mapstructure.TextUnmarshallerHookFunc()),
 	})
 	if err != nil {
 		return err
@@ -337,6 +379,15 @@ func (c *Config) Validate() error {
 		}
 		names["line:"+lc.Name] = i
 	}
+	if c.Inputs.Syslog != nil {
+		add("inputs.syslog", c.Inputs.Syslog.Validate())
+	}
+	if c.Inputs.Audit != nil {
+		add("inputs.audit", c.Inputs.Audit.Validate())
+	}
+	if c.Inputs.Integrity != nil {
+		add("inputs.integrity", c.Inputs.Integrity.Validate())
+	}
 	add("uplink", c.Uplink.Validate())
 	return errors.Join(errs...)
 }
@@ -355,7 +406,22 @@ func (c Config) Redacted() Config {
 	c.Inputs.Modbus.Buses = slices.Clone(c.Inputs.Modbus.Buses)
 	c.Inputs.Modbus.Devices = slices.Clone(c.Inputs.Modbus.Devices)
 	c.Inputs.Lines = slices.Clone(c.Inputs.Lines)
+	c.Inputs.Syslog = clonePtr(c.Inputs.Syslog)
+	c.Inputs.Audit = clonePtr(c.Inputs.Audit)
+	if c.Inputs.Integrity = clonePtr(c.Inputs.Integrity); c.Inputs.Integrity != nil {
+		c.Inputs.Integrity.Paths = slices.Clone(c.Inputs.Integrity.Paths)
+		c.Inputs.Integrity.Exclude = slices.Clone(c.Inputs.Integrity.Exclude)
+	}
 	return c
+}
+
+// clonePtr copies what p points at, so a redacted copy shares nothing.
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
 }
 
 // Map renders c as nested maps keyed like the YAML file, durations as
@@ -365,6 +431,13 @@ func (c Config) Map() map[string]any {
 }
 
 func toMap(v reflect.Value) any {
+	if v.Kind() == reflect.Pointer {
+		// An optional section: null while off.
+		if v.IsNil() {
+			return nil
+		}
+		return toMap(v.Elem())
+	}
 	if v.Type() == reflect.TypeFor[time.Duration]() {
 		return time.Duration(v.Int()).String()
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,9 +17,12 @@ import (
 
 	"github.com/weirgw/weir/gateway/event"
 	"github.com/weirgw/weir/ptp"
+	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/sensors/hostlog"
+	"github.com/weirgw/weir/sensors/integrity"
 	"github.com/weirgw/weir/sensors/line"
 	"github.com/weirgw/weir/sensors/modbus/poll"
+	"github.com/weirgw/weir/sensors/syslog"
 	"github.com/weirgw/weir/spool"
 	"github.com/weirgw/weir/uplink/sender"
 )
@@ -26,6 +30,7 @@ import (
 // Gateway is the assembled pipeline: sources → clock → spool → uplink.
 type Gateway struct {
 	cfg     Config
+	cfgFile string // the configuration file read, watched by integrity
 	version string
 	log     *slog.Logger
 	dataDir string
@@ -41,6 +46,11 @@ type Gateway struct {
 	lines   []*line.Sensor
 	sender  *sender.Sender
 	metrics *metrics
+
+	// Optional inputs, nil while their section is.
+	syslog    *syslog.Server
+	audit     *audit.Reader
+	integrity *integrity.Monitor
 
 	appended atomic.Uint64
 }
@@ -61,6 +71,11 @@ func New(cfg Config, version string, log *slog.Logger) (*Gateway, error) {
 	}
 	return &Gateway{cfg: cfg, version: version, log: log, host: host, bootID: bootID(), clock: clock}, nil
 }
+
+// SetConfigFile names the configuration file cfg was read from
+// (Loaded.File; "" for built-in defaults only). inputs.integrity watches it
+// with the gateway's binary, whatever its paths say. Call it before Run.
+func (g *Gateway) SetConfigFile(path string) { g.cfgFile = path }
 
 // ResolveDataDir returns the configured data directory, or the first of
 // /var/lib/weir and ./weir-data that can be written, creating it.
@@ -173,9 +188,33 @@ func (g *Gateway) Run(ctx context.Context) error {
 		s.UseClock(g.clock)
 		g.lines = append(g.lines, s)
 	}
+	if ac := g.cfg.Inputs.Audit; ac != nil {
+		g.audit, err = audit.New(*ac, g.spool, g.log.With("part", "audit"))
+		if err != nil {
+			return fmt.Errorf("gateway: inputs.audit: %w", err)
+		}
+	}
+	if ic := g.cfg.Inputs.Integrity; ic != nil {
+		g.integrity, err = integrity.New(integrityConfig(*ic, dir), g.cfgFile, g.spool, g.log.With("part", "integrity"))
+		if err != nil {
+			return fmt.Errorf("gateway: inputs.integrity: %w", err)
+		}
+	}
 	g.sender, err = sender.New(g.cfg.Uplink, g.cfg.Gateway.ID, g.bootID, g.spool, g.log.With("part", "uplink"))
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
+	}
+	if sc := g.cfg.Inputs.Syslog; sc != nil {
+		g.syslog, err = syslog.New(*sc, g.log.With("part", "syslog"))
+		if err != nil {
+			return fmt.Errorf("gateway: inputs.syslog: %w", err)
+		}
+		// Bound now, the last step that can fail, so an address in use
+		// stops start-up with the key named, and no port stays open when
+		// start-up fails (Run closes the listeners).
+		if err := g.syslog.Listen(ctx); err != nil {
+			return fmt.Errorf("gateway: inputs.syslog: %w", err)
+		}
 	}
 	g.metrics = newMetrics(g)
 
@@ -208,6 +247,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 			return s.Run(ctx, func(ctx context.Context, evs []event.Event) error { return g.Emit(ctx, evs, nil) })
 		})
 	}
+	if g.syslog != nil {
+		run("inputs.syslog", func(ctx context.Context) error { return g.syslog.Run(ctx, g) })
+	}
+	if g.audit != nil {
+		run("inputs.audit", func(ctx context.Context) error { return g.audit.Run(ctx, g) })
+	}
+	if g.integrity != nil {
+		run("inputs.integrity", func(ctx context.Context) error { return g.integrity.Run(ctx, g) })
+	}
 	run("uplink", g.sender.Run)
 	run("telemetry", func(ctx context.Context) error { return g.runTelemetry(ctx, g.cfg.TelemetryInterval) })
 	run("link telemetry", func(ctx context.Context) error { return g.runLinkTelemetry(ctx, g.cfg.Uplink.TelemetryInterval) })
@@ -215,7 +263,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.log.Warn("no uplink endpoint configured: records stay in the spool")
 	}
 	g.log.Info("gateway running", "id", g.cfg.Gateway.ID, "version", g.version, "data_dir", dir,
-		"admin_socket", g.socket, "inputs", len(g.tailers), "modbus_devices", len(g.cfg.Inputs.Modbus.Devices), "line_sensors", len(g.lines), "uplink_endpoints", len(g.cfg.Uplink.Endpoints))
+		"admin_socket", g.socket, "inputs", len(g.tailers), "modbus_devices", len(g.cfg.Inputs.Modbus.Devices), "line_sensors", len(g.lines),
+		"syslog", g.syslog != nil, "audit", g.audit != nil, "integrity", g.integrity != nil, "uplink_endpoints", len(g.cfg.Uplink.Endpoints))
 
 	<-ctx.Done()
 	cancel(nil)
@@ -225,6 +274,28 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.log.Info("gateway stopped")
 	return nil
+}
+
+// integrityConfig is ic with the data directory excluded: the spool
+// changes with every record, and reporting its changes would make records
+// without end.
+func integrityConfig(ic integrity.Config, dataDir string) integrity.Config {
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		ic.Exclude = append(slices.Clone(ic.Exclude), globQuote(abs))
+	}
+	return ic
+}
+
+// globQuote escapes what filepath.Match would take for a pattern.
+func globQuote(p string) string {
+	var b strings.Builder
+	for _, r := range p {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Emit stamps, encodes and spools events with the checkpoints of the

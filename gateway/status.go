@@ -3,7 +3,10 @@ package gateway
 import (
 	"time"
 
+	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/sensors/hostlog"
+	"github.com/weirgw/weir/sensors/integrity"
+	"github.com/weirgw/weir/sensors/syslog"
 	"github.com/weirgw/weir/spool"
 	"github.com/weirgw/weir/uplink/sender"
 )
@@ -19,6 +22,11 @@ type Status struct {
 	Sources  []hostlog.TailStatus `json:"sources"`
 	Spool    spool.Stats          `json:"spool"`
 	Uplink   sender.Status        `json:"uplink"`
+
+	// The optional inputs, absent while off.
+	Syslog    *syslog.Status    `json:"syslog,omitempty"`
+	Audit     *audit.Status     `json:"audit,omitempty"`
+	Integrity *integrity.Status `json:"integrity,omitempty"`
 }
 
 // Status takes a snapshot.
@@ -29,6 +37,18 @@ func (g *Gateway) Status() Status {
 	}
 	for _, t := range g.tailers {
 		st.Sources = append(st.Sources, t.Status())
+	}
+	if g.syslog != nil {
+		s := g.syslog.Status()
+		st.Syslog = &s
+	}
+	if g.audit != nil {
+		s := g.audit.Status()
+		st.Audit = &s
+	}
+	if g.integrity != nil {
+		s := g.integrity.Status()
+		st.Integrity = &s
 	}
 	st.Spool = g.spool.Stats()
 	return st
