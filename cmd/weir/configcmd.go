@@ -6,17 +6,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/weirgw/weir/gateway"
+	"github.com/weirgw/weir/sensors/audit"
+	"github.com/weirgw/weir/sensors/integrity"
 	"github.com/weirgw/weir/sensors/line"
 	"github.com/weirgw/weir/sensors/modbus/poll"
+	"github.com/weirgw/weir/sensors/syslog"
 )
 
 func newConfigCmd() *cobra.Command {
 	c := &cobra.Command{Use: "config", Short: "Configuration helpers"}
 	c.AddCommand(&cobra.Command{
-		Use:       "example [modbus|lines]",
+		Use:       "example [modbus|lines|syslog|audit|integrity]",
 		Short:     "Print the built-in default configuration, every key commented; or an example of one input",
 		Args:      cobra.MaximumNArgs(1),
-		ValidArgs: []string{"modbus", "lines"},
+		ValidArgs: []string{"modbus", "lines", "syslog", "audit", "integrity"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b := gateway.DefaultYAML()
 			if len(args) == 1 {
@@ -25,8 +28,14 @@ func newConfigCmd() *cobra.Command {
 					b = poll.ExampleYAML()
 				case "lines":
 					b = line.ExampleYAML()
+				case "syslog":
+					b = syslog.ExampleYAML()
+				case "audit":
+					b = audit.ExampleYAML()
+				case "integrity":
+					b = integrity.ExampleYAML()
 				default:
-					return fmt.Errorf("config example: %q is not modbus or lines", args[0])
+					return fmt.Errorf("config example: %q is not modbus, lines, syslog, audit or integrity", args[0])
 				}
 			}
 			_, err := cmd.OutOrStdout().Write(b)

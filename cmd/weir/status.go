@@ -41,6 +41,7 @@ func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
 			fmt.Fprintf(w, "           %s  offset %d of %d, %d lines\n", f.Path, f.Offset, f.Size, f.Lines)
 		}
 	}
+	printInputs(w, st, now)
 	sp := st.Spool
 	oldest := ""
 	if !sp.Oldest.IsZero() {
@@ -73,6 +74,52 @@ func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
 	}
 	if len(u.Endpoints) > 1 || (len(u.Endpoints) == 1 && u.Endpoints[0].HandshakeFailures > 0) {
 		fmt.Fprintln(w, "         `weir link` shows each endpoint's RTT, loss, handshakes and outages")
+	}
+}
+
+// printInputs shows the optional inputs that are on, a line each, and
+// their last error.
+func printInputs(w io.Writer, st *gateway.Status, now time.Time) {
+	if s := st.Syslog; s != nil {
+		var ls []string
+		var received, parseErrs, drops uint64
+		for _, l := range s.Listeners {
+			ls = append(ls, l.Transport+" "+l.Address)
+			received += l.Received
+			parseErrs += l.ParseErrors
+			drops += l.SocketDrops
+		}
+		fmt.Fprintf(w, "source   %s: %s; %d messages, %d unparsed, %d emitted, %d queued, %d of %d connections",
+			s.Name, strings.Join(ls, ", "), received, parseErrs, s.Emitted, s.Queued, s.ConnectionsOpen, s.MaxConnections)
+		if s.RateLimited+drops+s.Lost > 0 {
+			fmt.Fprintf(w, "; dropped %d over the rate limit, %d by the socket buffer, %d lost", s.RateLimited, drops, s.Lost)
+		}
+		fmt.Fprintln(w)
+		if s.LastError != "" {
+			fmt.Fprintf(w, "         last error: %s\n", s.LastError)
+		}
+	}
+	if a := st.Audit; a != nil {
+		file := a.File
+		if file == "" {
+			file = a.Path
+		}
+		fmt.Fprintf(w, "source   %s: %s %s, offset %d of %d; %d events, %d pending, %d unparsed",
+			a.Name, a.State, file, a.Offset, a.Size, a.Events, a.Pending, a.ParseErrors)
+		if a.Errors > 0 {
+			fmt.Fprintf(w, ", %d errors (last: %s)", a.Errors, a.LastError)
+		}
+		fmt.Fprintln(w)
+	}
+	if f := st.Integrity; f != nil {
+		fmt.Fprintf(w, "source   integrity: %d paths, %d in the baseline, %d watched directories; %d changes", len(f.Paths), f.Files, f.Watches, f.Changes)
+		if !f.LastScan.IsZero() {
+			fmt.Fprintf(w, "; last scan %s ago (%dms)", since(now, f.LastScan), f.LastScanMillis)
+		}
+		if f.Errors > 0 {
+			fmt.Fprintf(w, ", %d errors (last: %s)", f.Errors, f.LastError)
+		}
+		fmt.Fprintln(w)
 	}
 }
 
