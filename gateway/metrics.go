@@ -35,6 +35,7 @@ func newMetrics(g *Gateway) *metrics {
 		spoolCollector{g},
 		linkCollector{g},
 		sensorsCollector{g},
+		inputsCollector{g},
 		uplinkGauge("weir_uplink_acked_seq", "Highest sequence the collector acknowledged.",
 			func() float64 { return float64(g.sender.Status().LastAckSeq) }),
 		uplinkGauge("weir_uplink_connected", "1 while a collector session is up.",
@@ -92,6 +93,63 @@ func (c spoolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSpoolAppended, prometheus.CounterValue, float64(st.Appended))
 	ch <- prometheus.MustNewConstMetric(descSpoolCommits, prometheus.CounterValue, float64(st.Commits))
 	ch <- prometheus.MustNewConstMetric(descSpoolDisk, prometheus.GaugeValue, float64(st.DiskBytes))
+}
+
+// inputsCollector reads the optional inputs' counters once per scrape;
+// an input that is off has no series.
+type inputsCollector struct{ g *Gateway }
+
+var (
+	descSyslogMessages    = prometheus.NewDesc("weir_syslog_messages_total", "Syslog messages received (parse errors included), by transport.", []string{"transport"}, nil)
+	descSyslogParseErrors = prometheus.NewDesc("weir_syslog_parse_errors_total", "Syslog messages kept raw because they did not parse, by transport.", []string{"transport"}, nil)
+	descSyslogDropped     = prometheus.NewDesc("weir_syslog_dropped_total", "Syslog messages or connections dropped, by reason (rate_limit, socket_buffer, connection_refused, lost at shutdown).", []string{"reason"}, nil)
+	descSyslogConnections = prometheus.NewDesc("weir_syslog_connections_open", "TCP and TLS syslog connections open.", nil, nil)
+	descAuditEvents       = prometheus.NewDesc("weir_audit_events_total", "Audit events emitted since start.", nil, nil)
+	descAuditParseErrors  = prometheus.NewDesc("weir_audit_parse_errors_total", "Audit log lines that did not parse (emitted flagged).", nil, nil)
+	descAuditErrors       = prometheus.NewDesc("weir_audit_errors_total", "Audit log read or emit failures (retried).", nil, nil)
+	descIntegrityChanges  = prometheus.NewDesc("weir_integrity_changes_total", "File integrity change records committed since start.", nil, nil)
+	descIntegrityFiles    = prometheus.NewDesc("weir_integrity_baseline_paths", "Paths in the file integrity baseline.", nil, nil)
+	descIntegrityErrors   = prometheus.NewDesc("weir_integrity_errors_total", "File integrity scan, watch or commit failures (retried).", nil, nil)
+)
+
+func (inputsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSyslogMessages, descSyslogParseErrors, descSyslogDropped, descSyslogConnections,
+		descAuditEvents, descAuditParseErrors, descAuditErrors, descIntegrityChanges, descIntegrityFiles, descIntegrityErrors} {
+		ch <- d
+	}
+}
+
+func (c inputsCollector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	if s := c.g.syslog; s != nil {
+		st := s.Status()
+		var socket, refused uint64
+		for _, l := range st.Listeners {
+			counter(descSyslogMessages, l.Received, l.Transport)
+			counter(descSyslogParseErrors, l.ParseErrors, l.Transport)
+			socket += l.SocketDrops
+			refused += l.ConnectionsRefused
+		}
+		counter(descSyslogDropped, st.RateLimited, "rate_limit")
+		counter(descSyslogDropped, socket, "socket_buffer")
+		counter(descSyslogDropped, refused, "connection_refused")
+		counter(descSyslogDropped, st.Lost, "lost")
+		ch <- prometheus.MustNewConstMetric(descSyslogConnections, prometheus.GaugeValue, float64(st.ConnectionsOpen))
+	}
+	if a := c.g.audit; a != nil {
+		st := a.Status()
+		counter(descAuditEvents, st.Events)
+		counter(descAuditParseErrors, st.ParseErrors)
+		counter(descAuditErrors, st.Errors)
+	}
+	if f := c.g.integrity; f != nil {
+		st := f.Status()
+		counter(descIntegrityChanges, st.Changes)
+		ch <- prometheus.MustNewConstMetric(descIntegrityFiles, prometheus.GaugeValue, float64(st.Files))
+		counter(descIntegrityErrors, st.Errors)
+	}
 }
 
 func (m *metrics) serve(addr string) func(context.Context) error {
