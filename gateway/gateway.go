@@ -213,7 +213,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		// stops start-up with the key named, and no port stays open when
 		// start-up fails (Run closes the listeners).
 		if err := g.syslog.Listen(ctx); err != nil {
-			return fmt.Errorf("gateway: inputs.syslog: %w", err)
+			return fmt.Errorf("gateway: %w", keyed("inputs.syslog", err))
 		}
 	}
 	g.metrics = newMetrics(g)
@@ -274,6 +274,21 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.log.Info("gateway stopped")
 	return nil
+}
+
+// keyed names each error a package joined under its prefix ("syslog:
+// udp.listen ...: in use") by the full key ("inputs.syslog.udp.listen
+// ...: in use"); other errors get the key in front.
+func keyed(key string, err error) error {
+	j, ok := errors.Unwrap(err).(interface{ Unwrap() []error })
+	if !ok {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	var errs []error
+	for _, e := range j.Unwrap() {
+		errs = append(errs, fmt.Errorf("%s.%w", key, e))
+	}
+	return errors.Join(errs...)
 }
 
 // integrityConfig is ic with the data directory excluded: the spool

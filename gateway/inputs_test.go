@@ -228,8 +228,7 @@ func TestSyslogAddressInUse(t *testing.T) {
 	defer cancel()
 	err = g.Run(ctx)
 	require.Error(t, err, "an address in use must fail start-up")
-	require.ErrorContains(t, err, "inputs.syslog")
-	require.ErrorContains(t, err, "udp.listen "+busy.LocalAddr().String())
+	require.ErrorContains(t, err, "inputs.syslog.udp.listen "+busy.LocalAddr().String()+": ", "the error names the key")
 	require.ErrorContains(t, err, "address already in use")
 }
 
