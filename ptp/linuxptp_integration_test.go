@@ -64,12 +64,14 @@ func TestLinuxPTPWithPTP4L(t *testing.T) {
 	require.False(t, st.PTPTimescale, "a grandmaster on software time stamps is ARB")
 	require.Equal(t, "INTERNAL_OSCILLATOR", st.TimeSource)
 
-	now, q := clk.Now()
+	var now time.Time
+	var q event.Quality
+	require.Eventually(t, func() bool { now, q = clk.Now(); return q.State == event.ClockLocked }, 5*time.Second, 20*time.Millisecond)
 	require.WithinDuration(t, time.Now(), now, time.Second)
 	require.Equal(t, event.TimePTP, q.Source)
-	require.Equal(t, event.ClockLocked, q.State)
 	require.Positive(t, q.ErrorBound)
-	require.Less(t, q.ErrorBound, c.Holdover.OffsetThreshold.Nanoseconds()+int64(time.Second/1000))
+	// Locked: |offset| within the 1 ms threshold, plus a path delay of µs.
+	require.Less(t, q.ErrorBound, int64(2*time.Millisecond))
 
 	// ptp4l's own view of the link, for the bound a slave can claim here.
 	time.Sleep(8 * time.Second)
