@@ -134,8 +134,10 @@ func TestCapturePTP4L(t *testing.T) {
 
 	// A grandmaster told (as phc2sys or a GNSS receiver's daemon would)
 	// that its time is TAI from GNSS with a leap second coming. Asked on
-	// the grandmaster itself: a slave on software time stamps would take
-	// the PTP timescale as 36 s of offset to remove from the host clock.
+	// the grandmaster itself, with the slave stopped first: a slave on
+	// software time stamps would take the PTP timescale for 37 s of
+	// offset and slew the host clock at its maximum rate.
+	require.NoError(t, slave.Stop())
 	_, err := gmPTP4L.PMC(ctx, "SET GRANDMASTER_SETTINGS_NP clockClass 6 clockAccuracy 0x21 offsetScaledLogVariance 0x4e5d "+
 		"currentUtcOffset 37 leap61 1 leap59 0 currentUtcOffsetValid 1 ptpTimescale 1 timeTraceable 1 frequencyTraceable 1 timeSource 0x20")
 	require.NoError(t, err)
