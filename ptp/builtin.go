@@ -120,6 +120,16 @@ type softSteer struct{ *softClock }
 func (s softSteer) Step(d time.Duration) error     { s.softClock.Step(d); return nil }
 func (s softSteer) SetFrequency(ppb float64) error { s.softClock.SetFrequency(ppb); return nil }
 
+// PI servo gains for software time stamps (see newServoLoop).
+const (
+	softwareKp = 0.1
+	softwareKi = 0.008
+)
+
+// freqEstimate is how far apart the PI servo wants its first two samples
+// (0.016 / ki seconds, in facebook/time's servo as in linuxptp's).
+const freqEstimate = time.Duration(0.016 / softwareKi * float64(time.Second))
+
 // maxFreqPPB bounds the servo's frequency correction: 500 ppm, the
 // kernel's own limit for CLOCK_REALTIME and far beyond any crystal.
 const maxFreqPPB = 500_000
@@ -134,7 +144,18 @@ type Builtin struct {
 	// inNamespace, when set, opens the sockets: tests run the slave in a
 	// network namespace.
 	inNamespace func(func() error) error
-	extra       atomic.Pointer[builtinStatus]
+	// onSample, when set, sees every measurement (tests and benchmarks).
+	onSample func(builtinSample)
+	extra    atomic.Pointer[builtinStatus]
+}
+
+// builtinSample is one measurement as the servo loop handled it.
+type builtinSample struct {
+	at         time.Time     // local
+	offset     time.Duration // disciplined clock − master, as measured
+	delay      time.Duration
+	correction time.Duration // disciplined − local at the Sync's arrival
+	locked     bool          // the servo was locked and took the sample
 }
 
 // builtinStatus is what the run loop publishes beside the sample.
@@ -322,6 +343,7 @@ type servoLoop struct {
 	stamping string
 	state    servo.State
 	lastMeas time.Time // local time of the last measurement
+	first    time.Time // local time of the servo's first sample
 	lastErr  string
 	offset   time.Duration
 	delay    time.Duration
@@ -332,7 +354,13 @@ func newServoLoop(b *Builtin, s *slave, stamping string) *servoLoop {
 	cfg.FirstUpdate = true
 	cfg.FirstStepThreshold = int64(b.cfg.FirstStepThreshold)
 	cfg.StepThreshold = int64(b.cfg.StepThreshold)
-	pi := servo.NewPiServo(cfg, servo.DefaultPiServoCfg(), 0)
+	pcfg := servo.DefaultPiServoCfg()
+	// facebook/time's defaults (kp 0.7, ki 0.3) suit hardware stamps;
+	// software stamps carry microseconds of jitter that such gains pass
+	// straight into the clock. linuxptp uses kp 0.1, ki 0.001 for software
+	// stamps; ki 0.008 makes the first frequency estimate take 2 s, not 16.
+	pcfg.PiKpScale, pcfg.PiKiScale = softwareKp, softwareKi
+	pi := servo.NewPiServo(cfg, pcfg, 0)
 	pi.SetMaxFreq(maxFreqPPB)
 	servo.NewPiServoFilter(pi, servo.DefaultPiServoFilterCfg())
 	l := &servoLoop{b: b, s: s, pi: pi, stamping: stamping}
@@ -354,13 +382,31 @@ func (l *servoLoop) measured(m *measurement) {
 	l.setInterval(l.s.syncInterval())
 	l.lastMeas = m.local
 	l.offset, l.delay = m.offset, m.delay
+	spikes := l.s.counts["spike"]
+	if l.b.onSample != nil {
+		// Taken before this sample's steering: the correction that was
+		// in force when the Sync arrived.
+		defer func(corr time.Duration) {
+			l.b.onSample(builtinSample{at: m.local, offset: m.offset, delay: m.delay, correction: corr,
+				locked: l.state == servo.StateLocked && l.s.counts["spike"] == spikes})
+		}(l.b.clock.Correction(m.local))
+	}
 	offset := int64(m.offset)
 	if l.pi.IsSpike(offset) {
 		l.s.counts["spike"]++
 		l.publish(false)
 		return
 	}
+	if l.pi.GetState() == servo.StateJump && m.local.Sub(l.first) < freqEstimate {
+		// The servo estimates the frequency from two samples this far
+		// apart; one sooner it would refuse (and log so through logrus).
+		l.publish(false)
+		return
+	}
 	ppb, state := l.pi.Sample(offset, uint64(m.local.UnixNano()))
+	if state == servo.StateInit && l.pi.GetState() == servo.StateJump {
+		l.first = m.local // the first of the two
+	}
 	l.state = state
 	var err error
 	switch state {

@@ -202,7 +202,11 @@ func TestSlaveMalformed(t *testing.T) {
 		{"length beyond datagram", func() []byte { b := append([]byte(nil), good...); b[3] = 200; return b }()},
 		{"length below header", func() []byte { b := append([]byte(nil), good...); b[3] = 10; return b }()},
 		{"sync body cut", func() []byte { b := append([]byte(nil), good[:40]...); b[3] = 40; return b }()},
-		{"nanoseconds ≥ 1e9", func() []byte { b := append([]byte(nil), good...); b[40], b[41], b[42], b[43] = 0xff, 0xff, 0xff, 0xff; return b }()},
+		{"nanoseconds ≥ 1e9", func() []byte {
+			b := append([]byte(nil), good...)
+			b[40], b[41], b[42], b[43] = 0xff, 0xff, 0xff, 0xff
+			return b
+		}()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSlave(testSelf, 0, netip.Addr{}, 10, 7)

@@ -1,0 +1,267 @@
+package ptp
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/ptp/ptp4ltest"
+	"github.com/weirgw/weir/uplink/linklab"
+)
+
+// skewedClock is a local oscillator off true time by a fixed error: the
+// test-only clock source for the injected-error acceptance test.
+type skewedClock struct{ err time.Duration }
+
+func (c skewedClock) Now() time.Time                   { return time.Now().Add(c.err) }
+func (c skewedClock) FromKernel(t time.Time) time.Time { return t.Add(c.err) }
+
+// slaveRun is one built-in slave in the lab with the samples it took.
+type slaveRun struct {
+	name   string
+	clock  *Builtin
+	mu     sync.Mutex
+	all    []builtinSample
+	locked time.Time // first time Status said locked
+}
+
+func (r *slaveRun) samples() []builtinSample {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.all)
+}
+
+func startBuiltin(ctx context.Context, t testing.TB, ns linklab.Namespace, name, identity string, local LocalClock) *slaveRun {
+	t.Helper()
+	c := DefaultConfig()
+	c.Mode = ModeBuiltin
+	c.Builtin.Interface = linklab.Iface
+	c.Builtin.ClockIdentity = identity
+	require.NoError(t, c.Validate())
+	b := newBuiltin(c, local)
+	b.inNamespace = ns.Do
+	r := &slaveRun{name: name, clock: b}
+	b.onSample = func(s builtinSample) {
+		r.mu.Lock()
+		r.all = append(r.all, s)
+		r.mu.Unlock()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	return r
+}
+
+// waitLocked polls until every run is locked or the deadline passes, and
+// notes when each locked.
+func waitLocked(t testing.TB, start time.Time, within time.Duration, runs ...*slaveRun) {
+	t.Helper()
+	for time.Since(start) < within {
+		all := true
+		for _, r := range runs {
+			if r.locked.IsZero() && r.clock.Status().State == "locked" {
+				r.locked = time.Now()
+			}
+			all = all && !r.locked.IsZero()
+		}
+		if all {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, r := range runs {
+		if r.locked.IsZero() {
+			t.Fatalf("%s: not locked within %s: %+v", r.name, within, r.clock.Status())
+		}
+	}
+}
+
+// offsetStats is what a window of samples says, in |ns|.
+type offsetStats struct {
+	n                int
+	median, p90, p99 time.Duration
+}
+
+func absStats(d []time.Duration) offsetStats {
+	if len(d) == 0 {
+		return offsetStats{}
+	}
+	abs := make([]time.Duration, len(d))
+	for i, v := range d {
+		abs[i] = v.Abs()
+	}
+	slices.Sort(abs)
+	q := func(p float64) time.Duration { return abs[min(int(p*float64(len(abs))), len(abs)-1)] }
+	return offsetStats{n: len(abs), median: q(0.5), p90: q(0.9), p99: q(0.99)}
+}
+
+func (s offsetStats) String() string {
+	return fmt.Sprintf("median %v p90 %v p99 %v (n=%d)", s.median, s.p90, s.p99, s.n)
+}
+
+// window picks the locked samples taken in [from, to) with f.
+func window(samples []builtinSample, from, to time.Time, err time.Duration, f func(builtinSample) time.Duration) []time.Duration {
+	var out []time.Duration
+	for _, s := range samples {
+		at := s.at.Add(-err) // the skewed clock's local times are err ahead
+		if s.locked && !at.Before(from) && at.Before(to) {
+			out = append(out, f(s))
+		}
+	}
+	return out
+}
+
+// comparison is a measured lab run: the built-in slaves against a ptp4l
+// slave on the same link, over the same window.
+type comparison struct {
+	ptp4l            offsetStats // ptp4l's "master offset": its estimate of the shared clock's offset
+	measured         offsetStats // the built-in's offset of its disciplined clock (servo residual)
+	shared           offsetStats // the built-in's estimate of the shared clock's offset, as ptp4l's
+	trueErr          offsetStats // disciplined − true time: the correction, true time being the shared clock
+	skewed           offsetStats // the +250 ms slave's correction + 250 ms
+	lockIn           [2]time.Duration
+	sp, spd, sb, sbd time.Duration
+}
+
+func signedMedian(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	d = slices.Clone(d)
+	slices.Sort(d)
+	return d[len(d)/2]
+}
+
+// runComparison starts a grandmaster in one namespace and, in the other,
+// a ptp4l slave and two built-in slaves side by side (one on the true
+// clock, one on a clock 250 ms fast), waits for lock, and measures for
+// measure.
+func runComparison(ctx context.Context, t testing.TB, measure time.Duration) comparison {
+	lab := ptp4ltest.NewLab(ctx, t)
+	o := ptp4ltest.DefaultOptions()
+	ptp4ltest.StartGrandmaster(ctx, t, lab.Collector, o)
+	ref := ptp4ltest.StartSlave(ctx, t, lab.Gateway, o)
+	const skew = 250 * time.Millisecond
+	start := time.Now()
+	exact := startBuiltin(ctx, t, lab.Gateway, "builtin", "aabbcc.fffe.000001", realtime{})
+	skewed := startBuiltin(ctx, t, lab.Gateway, "builtin+250ms", "aabbcc.fffe.000002", skewedClock{err: skew})
+	waitLocked(t, start, 30*time.Second, exact, skewed)
+	require.NoError(t, ref.WaitPortState(ctx, "SLAVE"))
+	// Let the servos settle past the lock before measuring.
+	time.Sleep(5 * time.Second)
+	from := time.Now()
+	time.Sleep(measure)
+	to := time.Now()
+
+	var ptp4l, ptp4ld []time.Duration
+	for _, s := range ptp4ltest.Locked(ref.Offsets(), from) {
+		if s.At.Before(to) {
+			ptp4l = append(ptp4l, s.Offset)
+			ptp4ld = append(ptp4ld, s.Delay)
+		}
+	}
+	es := exact.samples()
+	return comparison{
+		sp: signedMedian(ptp4l), spd: signedMedian(ptp4ld),
+		sb:       signedMedian(window(es, from, to, 0, func(s builtinSample) time.Duration { return s.offset - s.correction })),
+		sbd:      signedMedian(window(es, from, to, 0, func(s builtinSample) time.Duration { return s.delay })),
+		ptp4l:    absStats(ptp4l),
+		measured: absStats(window(es, from, to, 0, func(s builtinSample) time.Duration { return s.offset })),
+		shared:   absStats(window(es, from, to, 0, func(s builtinSample) time.Duration { return s.offset - s.correction })),
+		trueErr:  absStats(window(es, from, to, 0, func(s builtinSample) time.Duration { return s.correction })),
+		skewed: absStats(window(skewed.samples(), from, to, skew, func(s builtinSample) time.Duration {
+			return s.correction + skew
+		})),
+		lockIn: [2]time.Duration{exact.locked.Sub(start), skewed.locked.Sub(start)},
+	}
+}
+
+// TestBuiltinAgainstPTP4L is the acceptance test of the built-in slave:
+// lock within 30 s, and over 60 s an error within twice what ptp4l itself
+// measures on the same link at the same time (ARCHITECTURE.md's target).
+//
+// Both namespaces share one CLOCK_REALTIME, so the true offset is zero and
+// whatever ptp4l's slave reports is its measurement error: software time
+// stamps carry scheduling jitter and a bias of some hundreds of ns (the
+// two directions are stamped at different points of the stack), which no
+// servo can remove because it is in the measurement. ptp4l's median
+// |offset| is therefore the yardstick for the error of any
+// software-stamped slave here, and the bound is twice it. The built-in
+// slave is held to it three ways: its own estimate of the shared clock's
+// offset (the quantity ptp4l reports), the true error of its disciplined
+// clock (its correction, the truth being zero) and, for the slave whose
+// clock runs 250 ms fast, how far its correction is from −250 ms. make
+// bench prints the same figures (BenchmarkBuiltinVsPTP4L).
+func TestBuiltinAgainstPTP4L(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 90 s namespace test")
+	}
+	c := runComparison(context.Background(), t, 60*time.Second)
+	t.Logf("lock after %v (true clock), %v (+250 ms)", c.lockIn[0], c.lockIn[1])
+	t.Logf("ptp4l slave, |offset|:            %v", c.ptp4l)
+	t.Logf("builtin, |offset| of its clock:   %v", c.measured)
+	t.Logf("builtin, |offset| of shared clock: %v", c.shared)
+	t.Logf("builtin, |true error|:            %v", c.trueErr)
+	t.Logf("builtin +250ms, |correction+250ms|: %v", c.skewed)
+	t.Logf("signed medians: ptp4l offset %v delay %v; builtin shared %v delay %v", c.sp, c.spd, c.sb, c.sbd)
+	require.Greater(t, c.ptp4l.n, 60, "ptp4l slave samples over 60 s at 4 Sync/s")
+	bound := 2 * c.ptp4l.median
+	for _, s := range []struct {
+		name string
+		st   offsetStats
+	}{{"estimate of the shared clock's offset", c.shared}, {"true error", c.trueErr}, {"+250 ms clock's error", c.skewed}} {
+		require.Greater(t, s.st.n, 100, s.name)
+		require.LessOrEqual(t, s.st.median, bound, "%s: median %v, bound %v (ptp4l: %v)", s.name, s.st.median, bound, c.ptp4l)
+	}
+}
+
+// TestBuiltinHoldover: the grandmaster stops; the slave goes to holdover
+// with a growing bound, then freerun after the holdover limit.
+func TestBuiltinHoldover(t *testing.T) {
+	ctx := context.Background()
+	lab := ptp4ltest.NewLab(ctx, t)
+	gm := ptp4ltest.StartGrandmaster(ctx, t, lab.Collector, ptp4ltest.DefaultOptions())
+	c := DefaultConfig()
+	c.Mode = ModeBuiltin
+	c.Builtin.Interface = linklab.Iface
+	c.Builtin.ClockIdentity = "aabbcc.fffe.000003"
+	c.Holdover.Limit = 5 * time.Second
+	b := newBuiltin(c, realtime{})
+	b.inNamespace = lab.Gateway.Do
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = b.Run(rctx) }()
+	r := &slaveRun{name: "builtin", clock: b}
+	waitLocked(t, time.Now(), 30*time.Second, r)
+	st := b.Status()
+	require.Equal(t, gm.Identity, st.Grandmaster)
+	require.Equal(t, "SLAVE", st.PortState)
+
+	require.NoError(t, gm.Stop())
+	stopped := time.Now()
+	var bounds []int64
+	for time.Since(stopped) < 15*time.Second {
+		_, q := b.Now()
+		if q.State == event.ClockHoldover {
+			bounds = append(bounds, q.ErrorBound)
+		}
+		if q.State == event.ClockFreerun {
+			require.Equal(t, int64(-1), q.ErrorBound)
+			require.NotEmpty(t, bounds, "holdover before freerun")
+			require.Greater(t, bounds[len(bounds)-1], bounds[0], "the bound grows in holdover")
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no freerun 15 s after the grandmaster stopped: %+v", b.Status())
+}
