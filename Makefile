@@ -20,7 +20,11 @@ FUZZ_TARGETS := \
 	./sensors/syslog:FuzzFramer \
 	./sensors/audit:FuzzParseLine \
 	./sensors/audit:FuzzGroup \
-	./sensors/integrity:FuzzDecodeEntry
+	./sensors/integrity:FuzzDecodeEntry \
+	./sensors/hostlog:FuzzSplitter \
+	./sensors/hostlog:FuzzParsePosition \
+	./ptp:FuzzSlaveHandle \
+	./ptp:FuzzDecodeManagement
 
 .PHONY: all build deps test test-arm vet lint unit fuzz demo bench clean
 
@@ -73,13 +77,17 @@ test-arm:
 demo: deps build
 	@scripts/demo.sh
 
-# Go benchmarks, then the spool's load run: durable append rates, read+ack,
-# and the RSS of a process holding a 1 GiB backlog (small profile); then
-# uplink goodput for tls and dtls across a lossy namespace link (as root).
+# Go benchmarks (among them ptp's Now() cost and, as root, the built-in PTP
+# slave's offsets beside a ptp4l slave on a namespace link), then the
+# spool's load run: durable append rates, read+ack, and the RSS of a
+# process holding a 1 GiB backlog (small profile); lines/s tailed into the
+# spool; uplink goodput for tls and dtls across a lossy namespace link (as
+# root).
 bench: deps
 	go test -run '^$$' -bench . -benchmem ./...
 	$(GOBUILD) -o bin/weir-bench ./cmd/weir-bench
 	bin/weir-bench spool
+	bin/weir-bench tail
 	bin/weir-bench link
 
 clean:

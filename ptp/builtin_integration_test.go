@@ -265,3 +265,19 @@ func TestBuiltinHoldover(t *testing.T) {
 	}
 	t.Fatalf("no freerun 15 s after the grandmaster stopped: %+v", b.Status())
 }
+
+// BenchmarkBuiltinVsPTP4L is make bench's report of the built-in slave's
+// offsets beside a ptp4l slave on the namespace link (as root; one 60 s
+// run whatever b.N asks): median and p99 |offset| in ns.
+func BenchmarkBuiltinVsPTP4L(b *testing.B) {
+	c := runComparison(context.Background(), b, 60*time.Second)
+	for _, m := range []struct {
+		name string
+		st   offsetStats
+	}{{"ptp4l", c.ptp4l}, {"builtin-shared", c.shared}, {"builtin-true", c.trueErr}, {"builtin+250ms", c.skewed}} {
+		b.ReportMetric(float64(m.st.median), m.name+"-median-ns")
+		b.ReportMetric(float64(m.st.p99), m.name+"-p99-ns")
+	}
+	b.ReportMetric(c.lockIn[0].Seconds(), "lock-s")
+	b.ReportMetric(0, "ns/op")
+}

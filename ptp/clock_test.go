@@ -42,6 +42,7 @@ func BenchmarkNow(b *testing.B) {
 	}{
 		{"system", System{}},
 		{"published", newPublished("linuxptp", event.TimePTP, testHold)},
+		{"builtin", newBuiltin(Config{Mode: ModeBuiltin, Holdover: testHold, Builtin: DefaultBuiltin()}, realtime{})},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -35,6 +35,10 @@ packages+=(socat gcc libc6-dev pkg-config libmodbus-dev mbpoll)
 # (gtls: rsyslog-gnutls, ossl: rsyslog-openssl). Audit integration test
 # (sensors/audit, as root): the real auditd writing its own log.
 packages+=(rsyslog rsyslog-gnutls rsyslog-openssl bsdutils auditd)
+# PTP tests (ptp, as root): ptp4l as grandmaster and as a reference slave in
+# namespaces, pmc to query them (linuxptp); stdbuf keeps ptp4l's output
+# line-buffered through a pipe (coreutils).
+packages+=(linuxptp coreutils)
 # `make test-arm` runs the arm64 and armv7 unit tests under qemu-user
 # (qemu-aarch64-static, qemu-arm-static), invoked directly, so binfmt_misc
 # need not be registered.

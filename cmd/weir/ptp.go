@@ -37,6 +37,15 @@ func printPTP(w io.Writer, st *ptp.Status, now time.Time) {
 		row("offset", time.Duration(st.OffsetNS).String())
 		row("path_delay", time.Duration(st.PathDelayNS).String())
 	}
+	if st.PHC != "" {
+		row("phc", st.PHC)
+	}
+	if st.UTCOffsetKnown {
+		row("utc_offset", fmt.Sprintf("%ds (valid %t, ptp timescale %t)", st.UTCOffset, st.UTCOffsetValid, st.PTPTimescale))
+		if st.TimeSource != "" {
+			row("time_source", fmt.Sprintf("%s (time traceable %t)", st.TimeSource, st.TimeTraceable))
+		}
+	}
 	if st.Mode == ptp.ModeBuiltin {
 		row("correction", time.Duration(st.CorrectionNS).String())
 		row("frequency", fmt.Sprintf("%+.1f ppb", st.FrequencyPPB))
