@@ -33,6 +33,15 @@ type foreignMasters struct {
 	// receiptTimeout is announceReceiptTimeout: a master silent for this
 	// many of its own announce intervals is forgotten.
 	receiptTimeout int
+	// minInterval is the Announce interval granted by unicast
+	// negotiation: a master may fill the message's field with its
+	// multicast interval while sending at the granted one.
+	minInterval time.Duration
+}
+
+// interval is the announce interval to time a master's Announces by.
+func (f *foreignMasters) interval(l protocol.LogInterval) time.Duration {
+	return max(logInterval(l), f.minInterval)
 }
 
 func newForeignMasters(self protocol.PortIdentity) *foreignMasters {
@@ -63,7 +72,7 @@ func (f *foreignMasters) observe(a *protocol.Announce, from netip.Addr, at time.
 	m.addr = from
 	m.last = protocol.Announce{Header: a.Header, AnnounceBody: a.AnnounceBody}
 	m.received = append(m.received, at)
-	window := foreignWindowIntervals * logInterval(a.LogMessageInterval)
+	window := foreignWindowIntervals * f.interval(a.LogMessageInterval)
 	for len(m.received) > 0 && at.Sub(m.received[0]) > window {
 		m.received = m.received[1:]
 	}
@@ -76,7 +85,7 @@ func (f *foreignMasters) observe(a *protocol.Announce, from netip.Addr, at time.
 // expire forgets masters not heard from within their receipt timeout.
 func (f *foreignMasters) expire(now time.Time) {
 	for id, m := range f.masters {
-		if len(m.received) == 0 || now.Sub(m.received[len(m.received)-1]) > time.Duration(f.receiptTimeout)*logInterval(m.last.LogMessageInterval) {
+		if len(m.received) == 0 || now.Sub(m.received[len(m.received)-1]) > time.Duration(f.receiptTimeout)*f.interval(m.last.LogMessageInterval) {
 			delete(f.masters, id)
 		}
 	}

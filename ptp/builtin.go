@@ -27,9 +27,17 @@ type BuiltinConfig struct {
 	Interface string `mapstructure:"interface" yaml:"interface"`
 	Domain    uint8  `mapstructure:"domain" yaml:"domain"`
 	// UnicastMaster, when set (an IPv4 address), is the only master
-	// followed, and Delay_Req goes to it by unicast (hybrid mode) instead
-	// of to the multicast group.
+	// followed: Announce, Sync and Delay_Resp are requested from it by
+	// unicast negotiation (IEEE 1588-2019 16.1; a ptp4l master grants them
+	// with unicast_listen) and Delay_Req goes to it by unicast. Multicast
+	// from it is still taken.
 	UnicastMaster string `mapstructure:"unicast_master" yaml:"unicast_master"`
+	// UnicastGrantDuration is how long each unicast grant is asked for;
+	// it is renewed at half its life.
+	UnicastGrantDuration time.Duration `mapstructure:"unicast_grant_duration" yaml:"unicast_grant_duration"`
+	// UnicastSyncInterval is the Sync (and Delay_Resp) interval asked for,
+	// a power of two seconds.
+	UnicastSyncInterval time.Duration `mapstructure:"unicast_sync_interval" yaml:"unicast_sync_interval"`
 	// ClockIdentity is this slave's identity ("001122.fffe.334455" or 16
 	// hex digits); empty derives it from the interface's MAC, as ptp4l
 	// does.
@@ -58,6 +66,7 @@ type BuiltinConfig struct {
 func DefaultBuiltin() BuiltinConfig {
 	return BuiltinConfig{
 		Interface: "eth0", Timestamping: "auto", DelayFilterLength: 10,
+		UnicastGrantDuration: time.Minute, UnicastSyncInterval: time.Second,
 		FirstStepThreshold: 20 * time.Microsecond, StepThreshold: 100 * time.Millisecond,
 	}
 }
@@ -72,6 +81,12 @@ func (b BuiltinConfig) Validate() error {
 		if a, err := netip.ParseAddr(b.UnicastMaster); err != nil || !a.Is4() {
 			errs = append(errs, fmt.Errorf("unicast_master: %q is not an IPv4 address", b.UnicastMaster))
 		}
+	}
+	if b.UnicastGrantDuration < 10*time.Second || b.UnicastGrantDuration > time.Hour || b.UnicastGrantDuration%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("unicast_grant_duration: %s must be whole seconds in 10s..1h", b.UnicastGrantDuration))
+	}
+	if d := b.UnicastSyncInterval; d <= 0 || logInterval(logOf(d)) != d || d < time.Second/128 || d > 64*time.Second {
+		errs = append(errs, fmt.Errorf("unicast_sync_interval: %s must be a power of two seconds in 1/128s..64s", d))
 	}
 	if b.ClockIdentity != "" {
 		if _, err := parseClockIdentity(b.ClockIdentity); err != nil {
@@ -297,12 +312,16 @@ func (b *Builtin) run(ctx context.Context) error {
 		only = netip.MustParseAddr(b.cfg.UnicastMaster)
 	}
 	s := newSlave(self, b.cfg.Domain, only, b.cfg.DelayFilterLength, uint16(rand.Uint32()))
+	if only.IsValid() {
+		s.uni = newUnicastState(only, b.cfg.UnicastGrantDuration, b.cfg.UnicastSyncInterval)
+		s.fm.minInterval = logInterval(unicastAnnounceLog)
+	}
 	loop := newServoLoop(b, s, tr.stamping)
 
 	pkts := make(chan packet, 64)
 	go reader(ctx, tr.readEvent, pkts)
 	go reader(ctx, tr.readGeneral, pkts)
-	context.AfterFunc(ctx, tr.close)
+	context.AfterFunc(ctx, tr.unblock)
 
 	delayTimer := time.NewTimer(time.Second)
 	defer delayTimer.Stop()
@@ -329,6 +348,16 @@ func (b *Builtin) run(ctx context.Context) error {
 			// master's logMinDelayReqInterval, so slaves do not bunch.
 			delayTimer.Reset(time.Duration(rand.Int64N(int64(2*s.delayInterval())) + 1))
 		case <-tick.C:
+			if req := s.unicastRequest(b.clock.local.Now()); req != nil {
+				if err := tr.sendGeneral(req, netip.AddrPortFrom(only, 320)); err != nil {
+					loop.lastErr = fmt.Sprintf("unicast request to %s: %v", only, err)
+				}
+			}
+			if r := s.unicastRefused(); len(r) > 0 {
+				loop.lastErr = fmt.Sprintf("unicast_master %s refused %s", only, strings.Join(r, ", "))
+			} else if strings.HasPrefix(loop.lastErr, "unicast_master") {
+				loop.lastErr = ""
+			}
 			loop.idle()
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -280,4 +281,45 @@ func BenchmarkBuiltinVsPTP4L(b *testing.B) {
 	}
 	b.ReportMetric(c.lockIn[0].Seconds(), "lock-s")
 	b.ReportMetric(0, "ns/op")
+}
+
+// TestBuiltinUnicast: with clock.builtin.unicast_master the slave
+// negotiates unicast Announce, Sync and Delay_Resp from a ptp4l master
+// (unicast_listen) and locks with the grandmaster's multicast dropped
+// where it arrives, so nothing but unicast reaches it.
+func TestBuiltinUnicast(t *testing.T) {
+	ctx := context.Background()
+	lab := ptp4ltest.NewLab(ctx, t)
+	// Dropped where it arrives: a drop on the way out fails ptp4l's
+	// sendto with EPERM, which real loss never does.
+	nft := lab.Gateway.CommandContext(ctx, "nft", "-f", "-")
+	nft.Stdin = strings.NewReader("table ip weirptp {\n chain in {\n  type filter hook input priority 0;\n  ip daddr 224.0.1.129 counter drop\n }\n}\n")
+	out, err := nft.CombinedOutput()
+	require.NoError(t, err, "nft: %s", out)
+	o := ptp4ltest.DefaultOptions()
+	o.Config = append(o.Config, "unicast_listen 1")
+	gm := ptp4ltest.StartGrandmaster(ctx, t, lab.Collector, o)
+
+	c := DefaultConfig()
+	c.Mode = ModeBuiltin
+	c.Builtin.Interface = linklab.Iface
+	c.Builtin.ClockIdentity = "aabbcc.fffe.000004"
+	c.Builtin.UnicastMaster = lab.Collector.Addr.String()
+	c.Builtin.UnicastSyncInterval = time.Second / 4
+	require.NoError(t, c.Validate())
+	b := newBuiltin(c, realtime{})
+	b.inNamespace = lab.Gateway.Do
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = b.Run(rctx) }()
+	r := &slaveRun{name: "builtin unicast", clock: b}
+	waitLocked(t, time.Now(), 30*time.Second, r)
+	st := b.Status()
+	require.Equal(t, gm.Identity, st.Grandmaster)
+	require.Positive(t, st.Messages[msgGrant], "grants received")
+	require.Positive(t, st.Messages[msgDelayResp], "unicast Delay_Resp received")
+	// The multicast really was dropped: the counter saw packets.
+	list, err := lab.Gateway.CommandContext(ctx, "nft", "list", "table", "ip", "weirptp").CombinedOutput()
+	require.NoError(t, err)
+	require.NotContains(t, string(list), "packets 0 ", "multicast from the grandmaster was dropped: %s", list)
 }

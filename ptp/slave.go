@@ -21,6 +21,7 @@ const (
 	msgSync       = "sync"
 	msgFollowUp   = "follow_up"
 	msgDelayResp  = "delay_resp"
+	msgGrant      = "unicast_grant"
 )
 
 // headerLen is the PTPv2 common header; the message bodies a slave reads.
@@ -87,6 +88,10 @@ type slave struct {
 	delayLen  int
 	nextDelay uint16
 
+	// uni, when set, negotiates unicast service from the master at only.
+	uni        *unicastState
+	nextSignal uint16
+
 	counts map[string]uint64
 }
 
@@ -130,6 +135,9 @@ func (s *slave) handle(b []byte, event bool, rx, local time.Time, from netip.Add
 		return s.followUp(b)
 	case t == protocol.MessageDelayResp && !event:
 		return s.delayResp(b)
+	case t == protocol.MessageSignaling && !event:
+		s.signaling(b, local)
+		return nil
 	default:
 		s.counts[msgUnexpected]++
 		return nil
@@ -269,7 +277,13 @@ func (s *slave) delayRequest() []byte {
 		return nil
 	}
 	s.nextDelay++
+	var flags uint16
+	if s.only.IsValid() {
+		// Sent by unicast: the flag asks the master to answer by unicast.
+		flags = protocol.FlagUnicast
+	}
 	m := protocol.SyncDelayReq{Header: protocol.Header{
+		FlagField:          flags,
 		SdoIDAndMsgType:    protocol.NewSdoIDAndMsgType(protocol.MessageDelayReq, 0),
 		Version:            protocol.Version,
 		MessageLength:      syncLen,

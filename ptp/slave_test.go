@@ -311,6 +311,64 @@ type stepClock struct{ t time.Time }
 func (c *stepClock) Now() time.Time                   { return c.t }
 func (c *stepClock) FromKernel(t time.Time) time.Time { return t }
 
+func grantMsg(to protocol.PortIdentity, grants map[protocol.MessageType]uint32) []byte {
+	var tlvs []protocol.TLV
+	for mt, d := range grants {
+		tlvs = append(tlvs, &protocol.GrantUnicastTransmissionTLV{
+			TLVHead:            protocol.TLVHead{TLVType: protocol.TLVGrantUnicastTransmission, LengthField: 8},
+			MsgTypeAndReserved: protocol.NewUnicastMsgTypeAndFlags(mt, 0), DurationField: d,
+		})
+	}
+	m := protocol.Signaling{Header: header(protocol.MessageSignaling, testMaster, 1, protocol.FlagUnicast, 0),
+		TargetPortIdentity: to, TLVs: tlvs}
+	b := make([]byte, 256)
+	n, err := m.MarshalBinaryTo(b)
+	if err != nil {
+		panic(err)
+	}
+	b[2], b[3] = byte(n>>8), byte(n)
+	return b[:n]
+}
+
+func TestUnicastNegotiation(t *testing.T) {
+	s := newSlave(testSelf, 0, testMasterA, 10, 7)
+	s.uni = newUnicastState(testMasterA, time.Minute, time.Second/4)
+	req := s.unicastRequest(t0)
+	require.NotNil(t, req)
+	var m protocol.Signaling
+	require.NoError(t, m.UnmarshalBinary(req))
+	require.Equal(t, testSelf, m.SourcePortIdentity)
+	got := map[protocol.MessageType]protocol.LogInterval{}
+	for _, tlv := range m.TLVs {
+		r := tlv.(*protocol.RequestUnicastTransmissionTLV)
+		require.Equal(t, uint32(60), r.DurationField)
+		got[r.MsgTypeAndReserved.MsgType()] = r.LogInterMessagePeriod
+	}
+	require.Equal(t, map[protocol.MessageType]protocol.LogInterval{
+		protocol.MessageAnnounce: 1, protocol.MessageSync: -2, protocol.MessageDelayResp: -2}, got)
+	require.Nil(t, s.unicastRequest(t0.Add(time.Second)), "no repeat before the retry interval")
+	require.NotNil(t, s.unicastRequest(t0.Add(3*time.Second)), "no grant: asked again")
+
+	// Granted for 60 s: nothing due until half of it has passed.
+	all := map[protocol.MessageType]uint32{protocol.MessageAnnounce: 60, protocol.MessageSync: 60, protocol.MessageDelayResp: 60}
+	s.handle(grantMsg(testSelf, all), false, t0.Add(4*time.Second), t0.Add(4*time.Second), testMasterA)
+	require.Equal(t, uint64(1), s.counts[msgGrant])
+	require.Nil(t, s.unicastRequest(t0.Add(20*time.Second)))
+	require.NotNil(t, s.unicastRequest(t0.Add(35*time.Second)), "renewed at half life")
+	require.Empty(t, s.unicastRefused())
+
+	// A refusal is remembered and named.
+	s.handle(grantMsg(testSelf, map[protocol.MessageType]uint32{protocol.MessageSync: 0}), false, t0.Add(40*time.Second), t0.Add(40*time.Second), testMasterA)
+	require.Equal(t, []string{"SYNC"}, s.unicastRefused())
+	// Another slave's grant is not ours.
+	other := protocol.PortIdentity{ClockIdentity: 0x99, PortNumber: 1}
+	s.handle(grantMsg(other, all), false, t0, t0, testMasterA)
+	require.Equal(t, uint64(1), s.counts[msgUnexpected])
+	// Nor is anything from another address.
+	s.handle(grantMsg(testSelf, all), false, t0, t0, netip.MustParseAddr("10.0.0.9"))
+	require.Equal(t, uint64(1), s.counts[msgNotMaster])
+}
+
 // FuzzSlaveHandle feeds arbitrary datagrams to a slave that already follows
 // a master: every datagram gets exactly one verdict, and a malformed one
 // changes nothing.
@@ -321,12 +379,14 @@ func FuzzSlaveHandle(f *testing.F) {
 		syncMsg(testMaster, 3, false, t0),
 		followUpMsg(testMaster, 3, t0),
 		delayRespMsg(testMaster, 8, testSelf, t0),
+		grantMsg(testSelf, map[protocol.MessageType]uint32{protocol.MessageSync: 60, protocol.MessageAnnounce: 0}),
 	} {
 		f.Add(b, true)
 		f.Add(b, false)
 	}
 	f.Fuzz(func(t *testing.T, b []byte, event bool) {
-		s := newSlave(testSelf, 0, netip.Addr{}, 10, 7)
+		s := newSlave(testSelf, 0, testMasterA, 10, 7)
+		s.uni = newUnicastState(testMasterA, time.Minute, time.Second)
 		qualified(t, s, t0)
 		exchange(t, s, t0.Add(2*time.Second), 0, 0, 1)
 		total := func() (n uint64) {

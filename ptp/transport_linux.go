@@ -214,12 +214,20 @@ func (t *transport) enableStamps(want string, ifi *net.Interface) (string, error
 	return got, nil
 }
 
-func (t *transport) close() {
+// unblock closes the receiving sockets, ending the readers; safe to call
+// from any goroutine, and more than once.
+func (t *transport) unblock() {
 	for _, c := range []*net.UDPConn{t.event, t.general} {
 		if c != nil {
 			c.Close()
 		}
 	}
+}
+
+// close releases everything; only the goroutine that sends calls it, once
+// it no longer sends.
+func (t *transport) close() {
+	t.unblock()
 	if t.txfd > 0 {
 		unix.Close(t.txfd)
 		t.txfd = 0
@@ -334,4 +342,11 @@ func (t *transport) drainStamps() {
 			return
 		}
 	}
+}
+
+// sendGeneral sends a message that needs no time stamp (Signaling) from
+// the general port.
+func (t *transport) sendGeneral(b []byte, to netip.AddrPort) error {
+	_, err := t.general.WriteToUDPAddrPort(b, to)
+	return err
 }

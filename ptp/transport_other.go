@@ -29,7 +29,9 @@ func openTransport(context.Context, BuiltinConfig) (*transport, error) {
 	return nil, errors.New("the built-in PTP slave needs Linux")
 }
 
-func (*transport) close()                             {}
-func (*transport) readEvent([]byte) (packet, error)   { return packet{}, errors.New("unsupported") }
-func (*transport) readGeneral([]byte) (packet, error) { return packet{}, errors.New("unsupported") }
-func (*transport) send([]byte) (time.Time, error)     { return time.Time{}, errors.New("unsupported") }
+func (*transport) close()                                   {}
+func (*transport) unblock()                                 {}
+func (*transport) readEvent([]byte) (packet, error)         { return packet{}, errors.New("unsupported") }
+func (*transport) readGeneral([]byte) (packet, error)       { return packet{}, errors.New("unsupported") }
+func (*transport) send([]byte) (time.Time, error)           { return time.Time{}, errors.New("unsupported") }
+func (*transport) sendGeneral([]byte, netip.AddrPort) error { return errors.New("unsupported") }
