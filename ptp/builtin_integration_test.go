@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/weirgw/weir/gateway/event"
 	"github.com/weirgw/weir/ptp/ptp4ltest"
@@ -322,4 +323,48 @@ func TestBuiltinUnicast(t *testing.T) {
 	list, err := lab.Gateway.CommandContext(ctx, "nft", "list", "table", "ip", "weirptp").CombinedOutput()
 	require.NoError(t, err)
 	require.NotContains(t, string(list), "packets 0 ", "multicast from the grandmaster was dropped: %s", list)
+}
+
+// TestBuiltinSystemClock: by default the slave steers only its software
+// clock and leaves CLOCK_REALTIME alone; with adjust_system_clock it
+// steers CLOCK_REALTIME's frequency and its own correction stays zero.
+// Steps are turned off: the host's clock must not jump under a test.
+func TestBuiltinSystemClock(t *testing.T) {
+	ctx := context.Background()
+	lab := ptp4ltest.NewLab(ctx, t)
+	ptp4ltest.HoldHostClock(ctx, t)
+	ptp4ltest.StartGrandmaster(ctx, t, lab.Collector, ptp4ltest.DefaultOptions())
+	kernelFreq := func() int64 {
+		var tx unix.Timex // modes 0: read only
+		_, err := unix.Adjtimex(&tx)
+		require.NoError(t, err)
+		return int64(tx.Freq)
+	}
+	run := func(adjust bool, id string) *Builtin {
+		c := DefaultConfig()
+		c.Mode = ModeBuiltin
+		c.Builtin.Interface = linklab.Iface
+		c.Builtin.ClockIdentity = id
+		c.Builtin.AdjustSystemClock = adjust
+		c.Builtin.FirstStepThreshold, c.Builtin.StepThreshold = 0, 0
+		b := newBuiltin(c, realtime{})
+		b.inNamespace = lab.Gateway.Do
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- b.Run(rctx) }()
+		waitLocked(t, time.Now(), 30*time.Second, &slaveRun{name: "builtin", clock: b})
+		time.Sleep(3 * time.Second)
+		cancel()
+		require.NoError(t, <-done)
+		return b
+	}
+	before := kernelFreq()
+	soft := run(false, "aabbcc.fffe.000005")
+	require.Equal(t, before, kernelFreq(), "the system clock's frequency is left alone")
+	require.NotZero(t, soft.clock.Frequency(), "the software clock was steered")
+
+	sys := run(true, "aabbcc.fffe.000006")
+	require.NotEqual(t, before, kernelFreq(), "adjust_system_clock steers CLOCK_REALTIME")
+	require.Zero(t, sys.clock.Frequency())
+	require.Zero(t, sys.clock.Correction(time.Now()))
 }
