@@ -23,6 +23,9 @@ var capture = flag.Bool("ptp4l.capture", false, "write real ptp4l's management a
 // time properties; then the grandmaster stops, and the clock goes to
 // holdover with a growing bound, and to freerun after the holdover limit.
 func TestLinuxPTPWithPTP4L(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a namespace test against ptp4l; make test runs it")
+	}
 	ctx := t.Context()
 	lab := ptp4ltest.NewLab(ctx, t)
 	o := ptp4ltest.DefaultOptions()
