@@ -343,6 +343,11 @@ func TestUDPSocketDropsCounted(t *testing.T) {
 	if !dropCountSupported {
 		t.Skip("socket drop counts need Linux")
 	}
+	if testing.Short() {
+		// make test-arm runs -short under qemu-user, which does not pass
+		// the SO_RXQ_OVFL control message through; make test runs it.
+		t.Skip("socket drop counts: not under -short (qemu-user drops the SO_RXQ_OVFL control message)")
+	}
 	cfg := loopbackConfig(t, nil)
 	cfg.UDPReadBuffer = 4096
 	cfg.DropReportInterval = 50 * time.Millisecond
