@@ -368,6 +368,7 @@ type servoLoop struct {
 	b        *Builtin
 	s        *slave
 	pi       *servo.PiServo
+	pcfg     *servo.PiServoCfg // the servo's gains, read again on SyncInterval
 	interval time.Duration
 	stamping string
 	state    servo.State
@@ -392,9 +393,17 @@ func newServoLoop(b *Builtin, s *slave, stamping string) *servoLoop {
 	pi := servo.NewPiServo(cfg, pcfg, 0)
 	pi.SetMaxFreq(maxFreqPPB)
 	servo.NewPiServoFilter(pi, servo.DefaultPiServoFilterCfg())
-	l := &servoLoop{b: b, s: s, pi: pi, stamping: stamping}
+	l := &servoLoop{b: b, s: s, pi: pi, pcfg: pcfg, stamping: stamping}
 	l.setInterval(time.Second)
 	return l
+}
+
+// softwareGains puts the software-stamp gains back: the servo's resets
+// (Unlock, its spike filter giving up) restore facebook/time's hardware
+// gains (makePiFast).
+func (l *servoLoop) softwareGains() {
+	l.pcfg.PiKpScale, l.pcfg.PiKiScale = softwareKp, softwareKi
+	l.pi.SyncInterval(l.interval.Seconds())
 }
 
 func (l *servoLoop) setInterval(d time.Duration) {
@@ -423,6 +432,9 @@ func (l *servoLoop) measured(m *measurement) {
 	offset := int64(m.offset)
 	if l.pi.IsSpike(offset) {
 		l.s.counts["spike"]++
+		if l.pi.GetState() == servo.StateInit {
+			l.softwareGains() // the filter gave up and reset the servo
+		}
 		l.publish(false)
 		return
 	}
@@ -463,6 +475,7 @@ func (l *servoLoop) idle() {
 			// Keep the last frequency (holdover) but relearn the offset
 			// from scratch with the next master.
 			l.pi.Unlock()
+			l.softwareGains()
 			l.state = servo.StateHoldover
 		}
 		l.publish(false)

@@ -1,0 +1,32 @@
+package ptp
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestServoKeepsSoftwareGains: losing the master unlocks the servo, and
+// facebook/time's Unlock puts its hardware gains (kp 0.7, ki 0.3) back;
+// the loop must restore the software-stamp gains.
+func TestServoKeepsSoftwareGains(t *testing.T) {
+	c := DefaultConfig()
+	c.Mode = ModeBuiltin
+	b := newBuiltin(c, &stepClock{t: t0})
+	s := newSlave(testSelf, 0, netip.Addr{}, 10, 7)
+	l := newServoLoop(b, s, stampSoftware)
+	qualified(t, s, t0)
+	// Lock: two samples a frequency window apart, then a third.
+	for i, at := range []time.Duration{0, freqEstimate, freqEstimate + time.Second} {
+		l.measured(&measurement{offset: time.Duration(100 + i), delay: time.Microsecond, local: t0.Add(at)})
+	}
+	require.Equal(t, "LOCKED", l.state.String())
+	// The master goes silent: idle unlocks.
+	b.clock.local.(*stepClock).t = t0.Add(time.Minute)
+	l.idle()
+	require.Equal(t, "HOLDOVER", l.state.String())
+	require.Equal(t, softwareKp, l.pcfg.PiKpScale)
+	require.Equal(t, softwareKi, l.pcfg.PiKiScale)
+}
