@@ -57,10 +57,11 @@ unit:
 
 # Minimizing a new interesting input counts against -fuzztime; with the
 # default 60 s a long input made a 10 s run end in "context deadline exceeded".
-# Even with 10x it still does now and then (seen once in ~20 runs of
-# sensors/audit FuzzGroup) when the deadline falls inside a minimization:
-# the fuzzer's own error, with no failing input written. Such a run is
-# repeated once; a real failure ("Failing input written") never is.
+# Even with 10x a run now and then ends in that error at its deadline
+# (seen on sensors/audit FuzzGroup, and on sensors/modbus/poll
+# FuzzDecodeRegisters with no new input to minimize): the fuzzer's own
+# error, with no failing input written. Such a run is repeated once; a real
+# failure ("Failing input written") never is.
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
