@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/weirgw/weir/gateway/event"
 )
 
 // Start positions for a log that has no checkpoint yet.
@@ -74,8 +76,10 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.Name != "" && !validName(c.Name) {
-		add("name: %q may hold only letters, digits, '.', '_' and '-' (at most 64)", c.Name)
+	if c.Name != "" {
+		if err := event.CheckSourceName(c.Name); err != nil {
+			add("name: %v", err)
+		}
 	}
 	if c.Path != "" && (strings.HasSuffix(c.Path, "/") || filepath.Base(c.Path) == ".") {
 		add("path: %q does not name a file", c.Path)
@@ -127,17 +131,4 @@ func (c Config) withDefaults() Config {
 		c.Raw = d.Raw
 	}
 	return c
-}
-
-func validName(s string) bool {
-	if len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }

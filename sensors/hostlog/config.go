@@ -124,8 +124,10 @@ func (c FileConfig) Validate() error {
 	switch {
 	case c.Name == "":
 		add("name: must not be empty")
-	case !validName(c.Name):
-		add("name: %q may hold only letters, digits, '.', '_' and '-' (at most 64)", c.Name)
+	default:
+		if err := event.CheckSourceName(c.Name); err != nil {
+			add("name: %v", err)
+		}
 	}
 	if len(c.Paths) == 0 {
 		add("paths: must list at least one glob")
@@ -223,17 +225,4 @@ func (c FileConfig) withDefaults() FileConfig {
 		c.Multiline.Timeout = d.Multiline.Timeout
 	}
 	return c
-}
-
-func validName(s string) bool {
-	if len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }

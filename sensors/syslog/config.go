@@ -127,8 +127,10 @@ func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if c.Name != "" && !validName(c.Name) {
-		add("name: %q may hold only letters, digits, '.', '_' and '-' (at most 64)", c.Name)
+	if c.Name != "" {
+		if err := event.CheckSourceName(c.Name); err != nil {
+			add("name: %v", err)
+		}
 	}
 	if c.UDP.Listen == "" && c.TCP.Listen == "" && c.TLS.Listen == "" {
 		add("udp.listen, tcp.listen, tls.listen: none is set, so nothing would listen")
@@ -225,17 +227,4 @@ func (c Config) withDefaults() Config {
 		c.RateLimit.Burst = max(1, int(c.RateLimit.MessagesPerSecond))
 	}
 	return c
-}
-
-func validName(s string) bool {
-	if len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
