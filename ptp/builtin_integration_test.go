@@ -95,16 +95,8 @@ type offsetStats struct {
 }
 
 func absStats(d []time.Duration) offsetStats {
-	if len(d) == 0 {
-		return offsetStats{}
-	}
-	abs := make([]time.Duration, len(d))
-	for i, v := range d {
-		abs[i] = v.Abs()
-	}
-	slices.Sort(abs)
-	q := func(p float64) time.Duration { return abs[min(int(p*float64(len(abs))), len(abs)-1)] }
-	return offsetStats{n: len(abs), median: q(0.5), p90: q(0.9), p99: q(0.99)}
+	q := func(p float64) time.Duration { return ptp4ltest.AbsQuantileOf(d, p) }
+	return offsetStats{n: len(d), median: q(0.5), p90: q(0.9), p99: q(0.99)}
 }
 
 func (s offsetStats) String() string {

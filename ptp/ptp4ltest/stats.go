@@ -19,12 +19,23 @@ func Locked(samples []Sample, from time.Time) []Sample {
 // AbsQuantile is the q-quantile (0 to 1, nearest rank) of |offset| over
 // samples; zero when there are none.
 func AbsQuantile(samples []Sample, q float64) time.Duration {
-	if len(samples) == 0 {
+	d := make([]time.Duration, len(samples))
+	for i, s := range samples {
+		d[i] = s.Offset
+	}
+	return AbsQuantileOf(d, q)
+}
+
+// AbsQuantileOf is the q-quantile (0 to 1, nearest rank) of |d|; zero
+// when d is empty. Tests comparing another slave with ptp4l use it for
+// both, so both are ranked alike.
+func AbsQuantileOf(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
 		return 0
 	}
-	abs := make([]time.Duration, len(samples))
-	for i, s := range samples {
-		abs[i] = s.Offset.Abs()
+	abs := make([]time.Duration, len(d))
+	for i, v := range d {
+		abs[i] = v.Abs()
 	}
 	slices.Sort(abs)
 	i := int(q*float64(len(abs))+0.5) - 1
