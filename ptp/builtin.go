@@ -156,8 +156,8 @@ type Builtin struct {
 	cfg   BuiltinConfig
 	clock *softClock
 	steer steerer
-	// inNamespace, when set, opens the sockets: tests run the slave in a
-	// network namespace.
+	// inNamespace runs what opens the sockets and reads the interface:
+	// tests run the slave in a network namespace; otherwise it just calls.
 	inNamespace func(func() error) error
 	// onSample, when set, sees every measurement (tests and benchmarks).
 	onSample func(builtinSample)
@@ -181,6 +181,7 @@ type builtinStatus struct {
 
 func newBuiltin(c Config, local LocalClock) *Builtin {
 	b := &Builtin{published: newPublished(ModeBuiltin, event.TimePTP, c.Holdover), cfg: c.Builtin, clock: newSoftClock(local)}
+	b.inNamespace = func(f func() error) error { return f() }
 	b.steer = softSteer{b.clock}
 	if c.Builtin.AdjustSystemClock {
 		b.steer = kernelSteer{}
@@ -229,25 +230,6 @@ func (b *Builtin) Run(ctx context.Context) error {
 	}
 }
 
-func (b *Builtin) open(ctx context.Context) (*transport, error) {
-	var tr *transport
-	open := func() error {
-		var err error
-		tr, err = openTransport(ctx, b.cfg)
-		return err
-	}
-	var err error
-	if b.inNamespace != nil {
-		err = b.inNamespace(open)
-	} else {
-		err = open()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("ptp: builtin: %w", err)
-	}
-	return tr, nil
-}
-
 func (b *Builtin) identity() (protocol.PortIdentity, error) {
 	if b.cfg.ClockIdentity != "" {
 		id, err := parseClockIdentity(b.cfg.ClockIdentity)
@@ -273,6 +255,7 @@ func reader(ctx context.Context, read func([]byte) (packet, error), out chan<- p
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
+			time.Sleep(10 * time.Millisecond) // a failing socket must not spin
 			continue
 		}
 		p.b = append([]byte(nil), p.b...)
@@ -286,22 +269,17 @@ func reader(ctx context.Context, read func([]byte) (packet, error), out chan<- p
 
 func (b *Builtin) run(ctx context.Context) error {
 	var self protocol.PortIdentity
-	identity := func() error {
+	var tr *transport
+	if err := b.inNamespace(func() error {
 		var err error
-		self, err = b.identity()
-		return err
-	}
-	var err error
-	if b.inNamespace != nil {
-		err = b.inNamespace(identity)
-	} else {
-		err = identity()
-	}
-	if err != nil {
-		return err
-	}
-	tr, err := b.open(ctx)
-	if err != nil {
+		if self, err = b.identity(); err != nil {
+			return err
+		}
+		if tr, err = openTransport(ctx, b.cfg); err != nil {
+			return fmt.Errorf("ptp: builtin: %w", err)
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
