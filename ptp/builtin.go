@@ -291,7 +291,7 @@ func (b *Builtin) run(ctx context.Context) error {
 	}
 	s := newSlave(self, b.cfg.Domain, only, b.cfg.DelayFilterLength, uint16(rand.Uint32()))
 	if only.IsValid() {
-		s.uni = newUnicastState(only, b.cfg.UnicastGrantDuration, b.cfg.UnicastSyncInterval)
+		s.uni = newUnicastState(b.cfg.UnicastGrantDuration, b.cfg.UnicastSyncInterval)
 		s.fm.minInterval = logInterval(unicastAnnounceLog)
 	}
 	loop := newServoLoop(b, s, tr.stamping)

@@ -332,7 +332,7 @@ func grantMsg(to protocol.PortIdentity, grants map[protocol.MessageType]uint32) 
 
 func TestUnicastNegotiation(t *testing.T) {
 	s := newSlave(testSelf, 0, testMasterA, 10, 7)
-	s.uni = newUnicastState(testMasterA, time.Minute, time.Second/4)
+	s.uni = newUnicastState(time.Minute, time.Second/4)
 	req := s.unicastRequest(t0)
 	require.NotNil(t, req)
 	var m protocol.Signaling
@@ -386,7 +386,7 @@ func FuzzSlaveHandle(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte, event bool) {
 		s := newSlave(testSelf, 0, testMasterA, 10, 7)
-		s.uni = newUnicastState(testMasterA, time.Minute, time.Second)
+		s.uni = newUnicastState(time.Minute, time.Second)
 		qualified(t, s, t0)
 		exchange(t, s, t0.Add(2*time.Second), 0, 0, 1)
 		total := func() (n uint64) {

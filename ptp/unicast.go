@@ -2,7 +2,6 @@ package ptp
 
 import (
 	"math"
-	"net/netip"
 	"time"
 
 	"github.com/facebook/time/ptp/protocol"
@@ -13,7 +12,6 @@ import (
 // by unicast for a while, and asks again before each grant runs out. A
 // ptp4l master grants such requests with unicast_listen.
 type unicastState struct {
-	master   netip.Addr
 	duration time.Duration
 	wanted   []unicastWant
 	grants   map[protocol.MessageType]*unicastGrant
@@ -37,8 +35,8 @@ const unicastAnnounceLog protocol.LogInterval = 1
 // requestRetry spaces requests that got no grant.
 const requestRetry = 2 * time.Second
 
-func newUnicastState(master netip.Addr, duration, sync time.Duration) *unicastState {
-	u := &unicastState{master: master, duration: duration, grants: map[protocol.MessageType]*unicastGrant{}}
+func newUnicastState(duration, sync time.Duration) *unicastState {
+	u := &unicastState{duration: duration, grants: map[protocol.MessageType]*unicastGrant{}}
 	syncLog := logOf(sync)
 	u.wanted = []unicastWant{
 		{protocol.MessageAnnounce, unicastAnnounceLog},
