@@ -89,6 +89,7 @@ func TestJSON(t *testing.T) {
 	e := sample()
 	e.Seq = 42
 	e.Message = "caf\xe9"
+	e.Fields = append(e.Fields, Str("path", "/tmp/\xfex"), Str("plain", "ok"))
 	b, err := json.Marshal(&e)
 	require.NoError(t, err)
 	var m map[string]any
@@ -105,6 +106,8 @@ func TestJSON(t *testing.T) {
 	f := m["fields"].(map[string]any)
 	require.Equal(t, 12.5, f["flow_m3h"])
 	require.Equal(t, "070302ff", f["raw"])
+	require.Equal(t, "L3RtcC/+eA==", f["path_base64"], "invalid UTF-8 in a field keeps its bytes")
+	require.NotContains(t, f, "plain_base64")
 	require.Equal(t, "2025-11-13T02:13:20.123456789Z", m["time"])
 
 	e.Quality.ErrorBound = -1

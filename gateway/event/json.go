@@ -68,6 +68,12 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 		j.Fields = make(map[string]any, len(e.Fields))
 		for _, f := range e.Fields {
 			j.Fields[f.Key] = f.Value.jsonValue()
+			// As for the message: JSON turns invalid UTF-8 into U+FFFD,
+			// so the exact bytes (a hex-decoded audit path, a syslog SD
+			// value) ride beside it in base64.
+			if f.Value.Type == TypeString && !utf8.ValidString(f.Value.Str) {
+				j.Fields[f.Key+"_base64"] = base64.StdEncoding.EncodeToString([]byte(f.Value.Str))
+			}
 		}
 	}
 	return json.Marshal(&j)
