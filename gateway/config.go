@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"encoding"
 	"errors"
@@ -361,32 +362,38 @@ func (c *Config) Validate() error {
 	}
 	add("clock", c.Clock.Validate())
 	add("spool", c.Spool.Validate())
-	names := map[string]int{}
+	// Every input's records carry its name as their source (and its
+	// checkpoints are keyed by it): two inputs may not share one.
+	claimed := map[string]string{}
+	claim := func(key, source string) {
+		if other, dup := claimed[source]; dup {
+			errs = append(errs, fmt.Errorf("%s.name: %q is already used by %s", key, source, other))
+			return
+		}
+		claimed[source] = key
+	}
 	for i, f := range c.Inputs.Files {
 		key := fmt.Sprintf("inputs.files[%d]", i)
 		add(key, f.Validate())
-		if j, dup := names[f.Name]; dup {
-			errs = append(errs, fmt.Errorf("%s.name: %q is already used by inputs.files[%d]", key, f.Name, j))
-		}
-		names[f.Name] = i
+		claim(key, f.Name)
 	}
 	add("inputs.modbus", c.Inputs.Modbus.Validate())
 	for i, lc := range c.Inputs.Lines {
 		key := fmt.Sprintf("inputs.lines[%d]", i)
 		add(key, lc.Validate())
-		if j, dup := names["line:"+lc.Name]; dup {
-			errs = append(errs, fmt.Errorf("%s.name: %q is already used by inputs.lines[%d]", key, lc.Name, j))
-		}
-		names["line:"+lc.Name] = i
+		claim(key, lc.Name)
 	}
-	if c.Inputs.Syslog != nil {
-		add("inputs.syslog", c.Inputs.Syslog.Validate())
+	if sc := c.Inputs.Syslog; sc != nil {
+		add("inputs.syslog", sc.Validate())
+		claim("inputs.syslog", cmp.Or(sc.Name, syslog.DefaultConfig().Name))
 	}
-	if c.Inputs.Audit != nil {
-		add("inputs.audit", c.Inputs.Audit.Validate())
+	if ac := c.Inputs.Audit; ac != nil {
+		add("inputs.audit", ac.Validate())
+		claim("inputs.audit", cmp.Or(ac.Name, audit.DefaultConfig().Name))
 	}
 	if c.Inputs.Integrity != nil {
 		add("inputs.integrity", c.Inputs.Integrity.Validate())
+		claim("inputs.integrity", integrity.Source)
 	}
 	add("uplink", c.Uplink.Validate())
 	return errors.Join(errs...)
