@@ -158,6 +158,12 @@ func (id *Identity) ClientConfig(serverName string) (*tls.Config, error) {
 // signed by the CA are required, and every handshake takes the files as
 // they are then (GetConfigForClient).
 func (id *Identity) ServerConfig() (*tls.Config, error) {
+	return id.ServerConfigAuth(tls.RequireAndVerifyClientCert)
+}
+
+// ServerConfigAuth is ServerConfig with another client certificate policy
+// (a syslog listener may take senders without one).
+func (id *Identity) ServerConfigAuth(auth tls.ClientAuthType) (*tls.Config, error) {
 	build := func() (*tls.Config, error) {
 		pair, pool, err := id.current()
 		if err != nil {
@@ -168,7 +174,7 @@ func (id *Identity) ServerConfig() (*tls.Config, error) {
 			CipherSuites: AEADSuites(),
 			Certificates: []tls.Certificate{pair},
 			ClientCAs:    pool,
-			ClientAuth:   tls.RequireAndVerifyClientCert,
+			ClientAuth:   auth,
 		}, nil
 	}
 	base, err := build()
@@ -193,6 +199,11 @@ func (c TLSConfig) load() (tls.Certificate, *x509.CertPool, []*x509.Certificate,
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return tls.Certificate{}, nil, nil, fmt.Errorf("certificate %s and its key: %w", c.Cert, err)
+	}
+	if c.CA == "" {
+		// A server that does not verify clients (syslog's client_auth
+		// none); the uplink's configuration always names a CA.
+		return pair, nil, nil, nil
 	}
 	caPEM, err := os.ReadFile(c.CA)
 	if err != nil {
