@@ -49,10 +49,11 @@ func rank(c Class) int {
 	return 2
 }
 
-// Append stores entries and checkpoints in one fsynced transaction and
-// returns the sequence of the first entry; the others follow it without
-// gaps. Zero entries with some checkpoints commits the checkpoints and
-// returns 0. Concurrent Appends share a commit.
+// Append stores entries and checkpoints (or deletes checkpoints, see
+// Checkpoint.Delete) in one fsynced transaction and returns the sequence of
+// the first entry; the others follow it without gaps. Zero entries with
+// some checkpoints commits the checkpoints and returns 0. Concurrent
+// Appends share a commit.
 //
 // When the spool is full Append waits for room (backpressure) until ctx is
 // done: bulk records wait from 90 % of max_bytes, normal ones from 100 %,

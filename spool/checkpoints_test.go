@@ -2,6 +2,7 @@ package spool
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -90,4 +91,101 @@ func TestCheckpointsSurviveReopen(t *testing.T) {
 		return nil
 	}))
 	require.Equal(t, map[string]string{"fim:/a": "A"}, got)
+}
+
+func TestCheckpointDelete(t *testing.T) {
+	dir := t.TempDir()
+	s := openAt(t, dir)
+	list := func(s *Spool) map[string]string {
+		t.Helper()
+		got := map[string]string{}
+		require.NoError(t, s.Checkpoints("fim:", func(source string, pos []byte) error {
+			got[source] = string(pos)
+			return nil
+		}))
+		return got
+	}
+	_, err := s.appendBytes(nil, []Checkpoint{
+		{Source: "fim:/a", Position: []byte("A")},
+		{Source: "fim:/b", Position: []byte("B")},
+		{Source: "fim:/c", Position: []byte("C")},
+	})
+	require.NoError(t, err)
+
+	t.Run("alone", func(t *testing.T) {
+		first, err := s.appendBytes(nil, []Checkpoint{{Source: "fim:/a", Position: []byte("ignored"), Delete: true}})
+		require.NoError(t, err)
+		require.Zero(t, first)
+		pos, err := s.Checkpoint("fim:/a")
+		require.NoError(t, err)
+		require.Nil(t, pos)
+		require.Equal(t, map[string]string{"fim:/b": "B", "fim:/c": "C"}, list(s))
+	})
+
+	t.Run("with records", func(t *testing.T) {
+		before := s.Stats().Records
+		first, err := s.appendBytes(payloads("d", 2), []Checkpoint{
+			{Source: "fim:/b", Delete: true},
+			{Source: "fim:/d", Position: []byte("D")},
+		})
+		require.NoError(t, err)
+		require.NotZero(t, first)
+		require.Equal(t, before+2, s.Stats().Records)
+		recs, err := s.Read(first, 10, 0)
+		require.NoError(t, err)
+		require.Len(t, recs, 2)
+		require.Equal(t, map[string]string{"fim:/c": "C", "fim:/d": "D"}, list(s))
+	})
+
+	t.Run("missing", func(t *testing.T) {
+		_, err := s.appendBytes(payloads("m", 1), []Checkpoint{
+			{Source: "fim:/never", Delete: true},
+			{Source: "fim:/a", Delete: true}, // deleted already
+		})
+		require.NoError(t, err)
+		pos, err := s.Checkpoint("fim:/never")
+		require.NoError(t, err)
+		require.Nil(t, pos)
+		require.Equal(t, map[string]string{"fim:/c": "C", "fim:/d": "D"}, list(s))
+	})
+
+	t.Run("last wins", func(t *testing.T) {
+		_, err := s.appendBytes(nil, []Checkpoint{
+			{Source: "fim:/e", Position: []byte("E")},
+			{Source: "fim:/e", Delete: true},
+			{Source: "fim:/d", Delete: true},
+			{Source: "fim:/d", Position: []byte("D2")},
+		})
+		require.NoError(t, err)
+		require.Equal(t, map[string]string{"fim:/c": "C", "fim:/d": "D2"}, list(s))
+	})
+
+	t.Run("no source", func(t *testing.T) {
+		_, err := s.appendBytes(nil, []Checkpoint{{Delete: true}})
+		require.Error(t, err)
+	})
+
+	t.Run("survives reopen", func(t *testing.T) {
+		require.NoError(t, s.Close())
+		s = openAt(t, dir)
+		for _, src := range []string{"fim:/a", "fim:/b", "fim:/e"} {
+			pos, err := s.Checkpoint(src)
+			require.NoError(t, err)
+			require.Nil(t, pos, src)
+		}
+		require.Equal(t, map[string]string{"fim:/c": "C", "fim:/d": "D2"}, list(s))
+	})
+}
+
+// Deletions count against MaxAppendRecords as any checkpoint does.
+func TestCheckpointDeleteLimit(t *testing.T) {
+	s := openTemp(t)
+	cps := make([]Checkpoint, MaxAppendRecords)
+	for i := range cps {
+		cps[i] = Checkpoint{Source: fmt.Sprintf("fim:/%d", i), Delete: true}
+	}
+	_, err := s.appendBytes(payloads("x", 1), cps)
+	require.ErrorContains(t, err, "split the batch")
+	_, err = s.appendBytes(nil, cps)
+	require.NoError(t, err)
 }

@@ -15,7 +15,8 @@
 //   - Ack acknowledges every record up to a sequence, once the next hop
 //     holds them durably; their space comes back when their segment is
 //     dropped (below).
-//   - Checkpoint returns a source's last committed position.
+//   - Checkpoint returns a source's last committed position. An Append
+//     may also delete a checkpoint, in the same transaction.
 //   - The backlog is bounded by max_bytes. Bulk records wait for room from
 //     90 % of it, normal ones at 100 % (Append blocks: backpressure, never a
 //     silent drop); critical records evict the oldest bulk, then normal,

@@ -34,10 +34,15 @@ type Entry struct {
 }
 
 // Checkpoint is a source's read position, committed with the records it
-// produced.
+// produced. With Delete set it removes the source's checkpoint instead, in
+// the same transaction (Position is ignored): Checkpoint then returns nil
+// and Checkpoints skips it, as if none had ever been committed. Deleting
+// one that does not exist is harmless. When an Append names a source more
+// than once, the last of its checkpoints wins.
 type Checkpoint struct {
 	Source   string // e.g. "file:/var/log/app.log"
 	Position []byte // opaque to the spool
+	Delete   bool   // remove the source's checkpoint
 }
 
 // Record is one spooled record.

@@ -225,7 +225,13 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 			records++
 		}
 		for _, cp := range r.cps {
-			if err := txn.Set(checkpointKey(cp.Source), cp.Position); err != nil {
+			var err error
+			if cp.Delete {
+				err = txn.Delete(checkpointKey(cp.Source))
+			} else {
+				err = txn.Set(checkpointKey(cp.Source), cp.Position)
+			}
+			if err != nil {
 				return err
 			}
 		}
