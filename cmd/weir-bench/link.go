@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -128,7 +129,7 @@ func benchLink(ctx context.Context, o linkOptions) error {
 		if err != nil {
 			return err
 		}
-		o.weir, o.collector = cmp(o.weir, w), cmp(o.collector, c)
+		o.weir, o.collector = cmp.Or(o.weir, w), cmp.Or(o.collector, c)
 	}
 	if o.tcpCC != "" {
 		// A namespace may only default to an algorithm the host allows
@@ -246,13 +247,6 @@ func linkTable(ctx context.Context, o linkOptions, d time.Duration, dir, p strin
 	}
 	printLinkTable(o, cells)
 	return nil
-}
-
-func cmp(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func printLinkTable(o linkOptions, cells map[string]map[int]*linkCell) {

@@ -2,8 +2,8 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -62,7 +62,7 @@ and MB/s of line bytes.`,
 					}
 					res = append(res, r)
 				}
-				slices.SortFunc(res, func(a, b tailResult) int { return int(a.lines - b.lines) })
+				slices.SortFunc(res, func(a, b tailResult) int { return cmp.Compare(a.lines, b.lines) })
 				m := res[len(res)/2]
 				fmt.Printf("%-8d %12.0f %10.1f %12.0f\n", files, m.lines, m.lines*tailLineSize/1e6, m.emits)
 			}
@@ -184,7 +184,7 @@ func benchTail(dir string, files int, d time.Duration, watch string) (tailResult
 	cancel()
 	wg.Wait()
 	close(errs)
-	if err := errors.Join(<-errs); err != nil {
+	if err := <-errs; err != nil {
 		return tailResult{}, err
 	}
 	return tailResult{lines: float64(l1-l0) / el.Seconds(), emits: float64(e1-e0) / el.Seconds()}, nil

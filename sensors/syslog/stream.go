@@ -102,10 +102,10 @@ func (r *run) serveStream(ctx context.Context, c net.Conn, i int) {
 
 	if i == iTLS {
 		tc := tls.Server(c, s.tls)
+		// The deadline bounds the handshake; shutdown closes the
+		// connection, which ends it too.
 		_ = c.SetDeadline(time.Now().Add(min(handshakeWait, s.cfg.IdleTimeout)))
-		hctx, cancel := context.WithTimeout(ctx, handshakeWait)
-		err := tc.HandshakeContext(hctx)
-		cancel()
+		err := tc.Handshake()
 		if err != nil {
 			st.handshakeErrors.Add(1)
 			if st.warnAllowed() {
