@@ -11,8 +11,13 @@
 // checkpoint per path, source "fim:<path>", so the gateway commits a
 // change record and the new baseline entry in ONE transaction (Sink.Emit):
 // a crash never loses a change nor reports it twice, and no second database
-// takes memory. A deleted path keeps a tombstone entry (type absent), since
-// the spool has no way to remove a checkpoint.
+// takes memory. A deleted path's entry is deleted in the transaction of
+// its "deleted" record. Only a root keeps an entry while it is absent
+// (type absent): a root's own entry says its baseline was made, so a root
+// that appears later is reported as created, not baselined silently.
+// Versions before kept such a tombstone for every deleted path; the first
+// scan deletes those whose path is still gone, and one whose path is back
+// is taken as no entry (the path is reported as created).
 //
 // The first scan of a path makes its baseline silently: one summary record
 // "baseline created: N files under ...", none per file. It is committed in

@@ -11,7 +11,7 @@ import (
 type FileType uint8
 
 const (
-	TypeAbsent FileType = iota // nothing there: a deleted path's tombstone
+	TypeAbsent FileType = iota // nothing there; stored only for a root (older versions: for any deleted path)
 	TypeFile
 	TypeDir
 	TypeSymlink
@@ -56,7 +56,7 @@ const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 // Encoding of an entry, the position of its checkpoint "fim:<path>":
 //
 //	version  byte (1)
-//	type     byte; TypeAbsent ends the encoding (a tombstone)
+//	type     byte; TypeAbsent ends the encoding (an absent root)
 //	flags    byte: 1 hashed, 2 hash skipped, 4 unreadable
 //	mode, uid, gid, size: uvarint each
 //	mtime    zig-zag varint, ns
@@ -124,7 +124,7 @@ func decodeEntry(b []byte) (entry, error) {
 	b = b[2:]
 	if e.Type == TypeAbsent {
 		if len(b) != 0 {
-			return e, fmt.Errorf("tombstone with %d trailing bytes", len(b))
+			return e, fmt.Errorf("absent entry with %d trailing bytes", len(b))
 		}
 		return e, nil
 	}

@@ -41,7 +41,7 @@ func TestDecodeEntryRefuses(t *testing.T) {
 		{"empty", nil, "truncated"},
 		{"version", []byte{2, 1}, "entry version 2"},
 		{"type", []byte{1, 9}, "entry type 9 unknown"},
-		{"tombstone tail", []byte{1, 0, 0}, "tombstone with 1 trailing"},
+		{"absent tail", []byte{1, 0, 0}, "absent entry with 1 trailing"},
 		{"flags", []byte{1, 1, 0x80}, "flags 0x80 unknown"},
 		{"contradicting flags", []byte{1, 1, flagHashed | flagHashSkipped}, "contradict"},
 		{"no flags", []byte{1, 1}, "truncated"},

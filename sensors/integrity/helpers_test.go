@@ -213,3 +213,16 @@ func changes(evs []event.Event) []change {
 	}
 	return out
 }
+
+// entries returns the baseline's entries by path, as their type.
+func (h *harness) entries() map[string]FileType {
+	h.t.Helper()
+	out := map[string]FileType{}
+	require.NoError(h.t, h.sp.Checkpoints(sourcePrefix, func(source string, pos []byte) error {
+		e, err := decodeEntry(pos)
+		require.NoError(h.t, err, source)
+		out[source[len(sourcePrefix):]] = e.Type
+		return nil
+	}))
+	return out
+}

@@ -199,6 +199,9 @@ func (m *Monitor) excludedBetween(root, p string) bool {
 	return false
 }
 
+// isRoot says whether p is one of the roots.
+func (m *Monitor) isRoot(p string) bool { return slices.Contains(m.roots, p) }
+
 // rootOf returns the root that covers p, if one does.
 func (m *Monitor) rootOf(p string) (string, bool) {
 	for _, r := range m.roots {

@@ -101,7 +101,7 @@ func (r *runner) makeBaseline(ctx context.Context, root string, counts *tally) (
 		if e.Type != TypeAbsent {
 			counts[e.Type]++
 		}
-		cp := checkpoint(p, e)
+		cp := r.checkpoint(p, e)
 		if p == root {
 			rootCP = cp
 			return nil
@@ -142,6 +142,11 @@ func (r *runner) observe(ctx context.Context, p string, cur *entry, silent bool)
 	}
 	kind, attrs := compare(old, cur)
 	if kind == "" {
+		if old != nil && old.Type == TypeAbsent && !r.m.isRoot(p) {
+			// A deleted path's entry kept by an older version (a
+			// tombstone): dropped now, with no record.
+			return r.add(ctx, nil, []spool.Checkpoint{r.checkpoint(p, cur)}, 0, 0)
+		}
 		return nil
 	}
 	delta := 0
@@ -151,7 +156,7 @@ func (r *runner) observe(ctx context.Context, p string, cur *entry, silent bool)
 	case ChangeDeleted:
 		delta = -1
 	}
-	cps := []spool.Checkpoint{checkpoint(p, cur)}
+	cps := []spool.Checkpoint{r.checkpoint(p, cur)}
 	if silent {
 		return r.add(ctx, nil, cps, 0, delta)
 	}
@@ -160,13 +165,10 @@ func (r *runner) observe(ctx context.Context, p string, cur *entry, silent bool)
 }
 
 // sweep finds what the baseline holds below p that is gone, and observes
-// it as absent.
+// it as absent: its entry is deleted.
 func (r *runner) sweep(ctx context.Context, p string, silent bool) error {
 	var gonePaths []string
-	err := r.m.store.Checkpoints(childPrefix(p), func(source string, pos []byte) error {
-		if len(pos) >= 2 && FileType(pos[1]) == TypeAbsent {
-			return nil
-		}
+	err := r.m.store.Checkpoints(childPrefix(p), func(source string, _ []byte) error {
 		path := strings.TrimPrefix(source, sourcePrefix)
 		if _, ok := r.m.rootOf(path); !ok {
 			return nil // excluded since, or outside every path: left alone
@@ -281,7 +283,7 @@ func (r *runner) load(p string) (*entry, error) {
 }
 
 // count returns the number of paths present in the baseline under the
-// roots.
+// roots: an absent root's entry is not one.
 func (r *runner) count() (int64, error) {
 	var n int64
 	err := r.m.store.Checkpoints(sourcePrefix, func(source string, pos []byte) error {
@@ -298,7 +300,13 @@ func (r *runner) count() (int64, error) {
 	return n, nil
 }
 
-// checkpoint makes p's baseline entry.
-func checkpoint(p string, e *entry) spool.Checkpoint {
+// checkpoint makes what the baseline holds for p: its entry, or none if
+// nothing is there (the checkpoint is deleted). A root that is absent
+// keeps an absent entry: a root's own entry says its baseline was made, so
+// that a root that appears later is reported as created.
+func (r *runner) checkpoint(p string, e *entry) spool.Checkpoint {
+	if e.Type == TypeAbsent && !r.m.isRoot(p) {
+		return spool.Checkpoint{Source: sourcePrefix + p, Delete: true}
+	}
 	return spool.Checkpoint{Source: sourcePrefix + p, Position: appendEntry(make([]byte, 0, 64+len(e.Target)), e)}
 }
