@@ -320,29 +320,9 @@ func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Check
 		return err
 	}
 	now, q := g.clock.Now()
-	// One arena for the whole batch: the spool copies the bytes into its
-	// transaction, so nothing outlives this call.
-	size := 0
-	for i := range evs {
-		size += 64 + len(evs[i].Message) + 24*len(evs[i].Fields)
-	}
-	arena := make([]byte, 0, size)
-	recs := make([]spool.Entry, len(evs))
-	for i := range evs {
-		e := &evs[i]
-		e.Gateway = g.cfg.Gateway.ID
-		if e.Time == 0 {
-			e.Time, e.Quality = now.UnixNano(), q
-		}
-		if e.Host == "" {
-			e.Host = g.host
-		}
-		start := len(arena)
-		var err error
-		if arena, err = e.AppendBinary(arena); err != nil {
-			return fmt.Errorf("gateway: encode record from %s: %w", e.Source, err)
-		}
-		recs[i] = spool.Entry{Class: classOf(e.Priority), Data: arena[start:len(arena):len(arena)]}
+	recs, err := Entries(evs, Stamp{Gateway: g.cfg.Gateway.ID, Host: g.host, Time: now, Quality: q})
+	if err != nil {
+		return err
 	}
 	if _, err := g.spool.Append(ctx, recs, cps); err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -355,6 +335,42 @@ func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Check
 }
 
 // classOf maps a record's priority to the spool's class.
+// Stamp is what the gateway adds to every record it spools.
+type Stamp struct {
+	Gateway, Host string // Host only where the source named none
+	Time          time.Time
+	Quality       event.Quality // with Time, where the source set no time
+}
+
+// Entries stamps evs and encodes them as spool entries, by priority class.
+// One arena holds the whole batch: the spool copies the bytes into its
+// transaction, so nothing outlives the Append they are for.
+func Entries(evs []event.Event, st Stamp) ([]spool.Entry, error) {
+	size := 0
+	for i := range evs {
+		size += 64 + len(evs[i].Message) + 24*len(evs[i].Fields)
+	}
+	arena := make([]byte, 0, size)
+	recs := make([]spool.Entry, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		e.Gateway = st.Gateway
+		if e.Time == 0 {
+			e.Time, e.Quality = st.Time.UnixNano(), st.Quality
+		}
+		if e.Host == "" {
+			e.Host = st.Host
+		}
+		start := len(arena)
+		var err error
+		if arena, err = e.AppendBinary(arena); err != nil {
+			return nil, fmt.Errorf("gateway: encode record from %s: %w", e.Source, err)
+		}
+		recs[i] = spool.Entry{Class: classOf(e.Priority), Data: arena[start:len(arena):len(arena)]}
+	}
+	return recs, nil
+}
+
 func classOf(p event.Priority) spool.Class {
 	switch p {
 	case event.PriorityCritical:

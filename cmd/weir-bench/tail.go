@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/weirgw/weir/gateway"
 	"github.com/weirgw/weir/gateway/event"
 	"github.com/weirgw/weir/sensors/hostlog"
 	"github.com/weirgw/weir/spool"
@@ -89,24 +90,13 @@ type spoolSink struct {
 }
 
 func (k *spoolSink) Emit(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) error {
-	now := time.Now().UnixNano()
-	size := 0
-	for i := range evs {
-		size += 64 + len(evs[i].Message) + 24*len(evs[i].Fields)
+	// The gateway's own stamping and encoding, so the figure is the
+	// gateway's path.
+	recs, err := gateway.Entries(evs, gateway.Stamp{Gateway: "bench", Host: "bench", Time: time.Now()})
+	if err != nil {
+		return err
 	}
-	arena := make([]byte, 0, size)
-	recs := make([]spool.Entry, len(evs))
-	for i := range evs {
-		e := &evs[i]
-		e.Gateway, e.Host, e.Time = "bench", "bench", now
-		start := len(arena)
-		var err error
-		if arena, err = e.AppendBinary(arena); err != nil {
-			return err
-		}
-		recs[i] = spool.Entry{Class: spool.ClassNormal, Data: arena[start:len(arena):len(arena)]}
-	}
-	_, err := k.s.Append(ctx, recs, cps)
+	_, err = k.s.Append(ctx, recs, cps)
 	k.mu.Lock()
 	k.emits++
 	k.mu.Unlock()
