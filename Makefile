@@ -7,7 +7,7 @@ GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 # Each fuzzer runs this long in `make test`; longer runs: make fuzz FUZZTIME=5m
 FUZZTIME ?= 10s
 FUZZ_TARGETS := \
-	./gateway/event:FuzzDecode \
+	./event:FuzzDecode \
 	./uplink:FuzzDecode \
 	./uplink/collector:FuzzBatch \
 	./uplink/rudp:FuzzDecodeSegment \

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/ptp"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/sensors/modbus/modbustest"
 	"github.com/weirgw/weir/sensors/serialport/serialtest"

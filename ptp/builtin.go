@@ -17,7 +17,7 @@ import (
 	"github.com/facebook/time/ptp/protocol"
 	"github.com/facebook/time/servo"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 // BuiltinConfig tunes the built-in PTPv2 end-to-end slave.

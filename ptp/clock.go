@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 // Mode selects where time comes from.

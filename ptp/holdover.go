@@ -3,7 +3,7 @@ package ptp
 import (
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 // Sample is one observation of the synchronisation, as a mode learns it.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/facebook/time/ptp/protocol"
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 // LinuxPTPConfig points at ptp4l's management socket.

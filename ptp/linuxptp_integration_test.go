@@ -11,7 +11,7 @@ import (
 
 	"github.com/facebook/time/ptp/protocol"
 	"github.com/stretchr/testify/require"
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/ptp/ptp4ltest"
 )
 

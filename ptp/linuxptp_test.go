@@ -13,7 +13,7 @@ import (
 
 	"github.com/facebook/time/ptp/protocol"
 	"github.com/stretchr/testify/require"
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 // ptp4lState is what the fake ptp4l answers.

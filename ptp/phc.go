@@ -3,7 +3,7 @@ package ptp
 import (
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 // phcView is what Now needs to turn a PTP hardware clock's time into UTC,

@@ -8,7 +8,7 @@ import (
 
 	"github.com/facebook/time/ptp/protocol"
 	"github.com/stretchr/testify/require"
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 	"golang.org/x/sys/unix"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 // Start positions for a log that has no checkpoint yet.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 func addSeeds(f *testing.F, lineByLine bool) {

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/spool"
 )
 

@@ -7,7 +7,7 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 // Start positions for files that exist at the first scan and have no

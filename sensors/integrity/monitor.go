@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/spool"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 // change makes the record of one change at p from old (nil if p was never

@@ -3,7 +3,7 @@ package line
 import (
 	"strconv"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 // lineFlags say how a line ended.

@@ -1,6 +1,6 @@
 package line
 
-import "github.com/weirgw/weir/gateway/event"
+import "github.com/weirgw/weir/event"
 
 // lineState is the line being assembled across reads.
 type lineState struct {

@@ -1,6 +1,6 @@
 package syslog
 
-import "github.com/weirgw/weir/gateway/event"
+import "github.com/weirgw/weir/event"
 
 // Message is one parsed syslog message. Its strings are substrings of the
 // raw message (one copy for all of them), except structured-data values

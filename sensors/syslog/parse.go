@@ -3,7 +3,7 @@ package syslog
 import (
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 // Field keys of a syslog record. app_name, procid and msgid are the RFC

@@ -3,7 +3,7 @@ package syslog
 import (
 	"errors"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 // Format says which grammar a message was read with.

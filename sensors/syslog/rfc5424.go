@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 // Parse5424 parses s as an RFC 5424 message:

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 // Entry is one record for a sink: a decoded event, or the raw bytes of a

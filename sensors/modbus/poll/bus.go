@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/sensors/modbus"
 	"github.com/weirgw/weir/sensors/serialport"
 )

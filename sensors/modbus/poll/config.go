@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/sensors/modbus"
 	"github.com/weirgw/weir/sensors/serialport"
 )

@@ -3,7 +3,7 @@ package poll
 import (
 	"time"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/sensors/modbus"
 )
 

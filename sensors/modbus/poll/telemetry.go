@@ -3,7 +3,7 @@ package poll
 import (
 	"fmt"
 
-	"github.com/weirgw/weir/gateway/event"
+	"github.com/weirgw/weir/event"
 )
 
 // Telemetry makes one record per bus with its EMI accounting and each
