@@ -8,4 +8,7 @@
 // beside the bytes.
 //
 // This package imports nothing else of this module.
+//
+// docs/ARCHITECTURE.md follows a record from its source to the collector
+// ("The life of one record"); this package is its steps 3 and 7.
 package event

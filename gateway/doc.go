@@ -6,4 +6,8 @@
 //
 // It knows no input's wire format: sources hand it events, it stamps,
 // encodes and spools them.
+//
+// docs/ARCHITECTURE.md is the map: the layers, the life of one record
+// (this package stamps, encodes and spools it: steps 2 to 4) and the
+// failure model.
 package gateway

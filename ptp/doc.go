@@ -19,6 +19,11 @@
 // PORT_DATA_SET and TIME_PROPERTIES_DATA_SET decoded here); or, with
 // clock.linuxptp.phc, the PTP hardware clock ptp4l disciplines, read
 // directly and made UTC with the offset TIME_PROPERTIES_DATA_SET gives
-// (until it is known, time is CLOCK_REALTIME claiming nothing). The
-// built-in PTPv2 slave is still to come.
+// (until it is known, time is CLOCK_REALTIME claiming nothing). builtin
+// is Weir's own PTPv2 end-to-end slave over UDP (slave.go, bmca.go,
+// unicast.go), steering a software clock (softclock.go) with
+// facebook/time's PI servo, or CLOCK_REALTIME when adjust_system_clock
+// says so.
+//
+// Where time sits in the life of a record: docs/ARCHITECTURE.md, "Time".
 package ptp

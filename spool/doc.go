@@ -93,4 +93,7 @@
 // eviction and expiry find a class's oldest records without reading the
 // others. Eviction and expiry delete records one by one; they are rare, and
 // their tombstones go with the segment.
+//
+// docs/ARCHITECTURE.md places the spool in the life of a record (steps 4,
+// 5 and 8) and in the failure model.
 package spool

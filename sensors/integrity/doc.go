@@ -45,4 +45,6 @@
 // themselves), nor a symlink's mode and inode.
 //
 // The package does not own the gateway wiring nor the spool.
+//
+// docs/ARCHITECTURE.md places this package among the sensors.
 package integrity

@@ -36,4 +36,6 @@
 //
 // The package does not own the gateway wiring (inputs.lines) nor the
 // serial line itself (package serialport).
+//
+// docs/ARCHITECTURE.md places this package among the sensors.
 package line

@@ -24,4 +24,6 @@
 //
 // Bus scheduling, register maps and decoding of typed values live above this
 // package; it moves bits and registers only.
+//
+// Step 1 of a Modbus reading's life in docs/ARCHITECTURE.md.
 package modbus

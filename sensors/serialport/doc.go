@@ -15,4 +15,6 @@
 // otherwise the port drives a GPIO through a [DriverEnable] that the board
 // package supplies (mode "pin"), waiting for the transmitter to drain
 // (tcdrain) before turning around. Mode "auto" tries the kernel first.
+//
+// docs/ARCHITECTURE.md places this package among the sensors.
 package serialport

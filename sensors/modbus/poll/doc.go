@@ -17,4 +17,6 @@
 // frame (CRC error, short or overlong frame, wrong unit...) is counted per
 // bus and per device and its raw bytes kept, in hex, in a diagnostic record,
 // rate-limited per bus with a count of the ones suppressed.
+//
+// Steps 1 and 2 of a Modbus reading's life in docs/ARCHITECTURE.md.
 package poll
