@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/sensors/audit"
@@ -144,6 +145,9 @@ func Load(path string, explicit bool) (*Loaded, error) {
 			if err := v.MergeConfig(bytes.NewReader(b)); err != nil {
 				return nil, fmt.Errorf("config %s: %w", path, err)
 			}
+			if err := unknownKeys(b); err != nil {
+				return nil, fmt.Errorf("config %s: %w", path, err)
+			}
 		}
 	}
 	v.SetEnvPrefix(EnvPrefix)
@@ -256,6 +260,101 @@ func envOverrides(v *viper.Viper) ([]string, error) {
 		return nil, fmt.Errorf("config: environment %s: no such configuration key", strings.Join(unknown, ", "))
 	}
 	return used, nil
+}
+
+// unknownKeys reports every key of the file that names no field of
+// Config, with its full path (inputs.modbus.devices[0].bogus). Viper drops
+// a key whose value is an empty mapping or null before the decoder's own
+// check sees it, so the file is walked as written, against the struct.
+func unknownKeys(file []byte) error {
+	var doc any
+	if err := yaml.Unmarshal(file, &doc); err != nil {
+		return fmt.Errorf("yaml: %w", err) // viper read it, so not expected
+	}
+	var errs []error
+	walkKeys("", doc, reflect.TypeFor[Config](), &errs)
+	return errors.Join(errs...)
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// walkKeys checks the keys of doc, found at path, against t. A value of
+// the wrong shape (a list where a mapping belongs) is left to the decoder,
+// which names what it got.
+func walkKeys(path string, doc any, t reflect.Type, errs *[]error) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeFor[time.Duration]() || reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return // written as a string
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		if items, ok := doc.([]any); ok {
+			for i, item := range items {
+				walkKeys(fmt.Sprintf("%s[%d]", path, i), item, t.Elem(), errs)
+			}
+		}
+	case reflect.Map:
+		m, _ := doc.(map[string]any)
+		for k, v := range m {
+			walkKeys(joinKey(path, k), v, t.Elem(), errs)
+		}
+	case reflect.Struct:
+		var keys []string
+		m := map[string]any{}
+		switch d := doc.(type) {
+		case map[string]any:
+			m = d
+		case map[any]any: // a key YAML does not read as a string, e.g. 1 or true
+			for k, v := range d {
+				m[fmt.Sprint(k)] = v
+			}
+		default:
+			return
+		}
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			f, ok := fieldByKey(t, k)
+			if !ok {
+				*errs = append(*errs, fmt.Errorf("%s: no such configuration key", joinKey(path, k)))
+				continue
+			}
+			walkKeys(joinKey(path, k), m[k], f.Type, errs)
+		}
+	}
+}
+
+// fieldByKey finds the field of struct t that key k decodes into, as
+// mapstructure matches it: by tag, or by name, ignoring case.
+func fieldByKey(t reflect.Type, k string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if strings.EqualFold(name, k) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func joinKey(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
 }
 
 var quotedKey = regexp.MustCompile(`'([A-Za-z0-9_.\[\]]+)'`)

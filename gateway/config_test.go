@@ -149,3 +149,50 @@ func TestDefaultYAMLMatchesStruct(t *testing.T) {
 	}
 	walk("", doc, printed)
 }
+
+// TestLoadUnknownKeys: every key naming nothing is refused with its full
+// path, whatever its value; viper alone drops keys whose value is an empty
+// mapping or null.
+func TestLoadUnknownKeys(t *testing.T) {
+	cases := []struct {
+		doc  string
+		want []string // full paths; none: the file loads
+	}{
+		{"bogus: {}\n", []string{"bogus"}},
+		{"bogus: []\n", []string{"bogus"}},
+		{"bogus:\n", []string{"bogus"}},
+		{"bogus: 1\n", []string{"bogus"}},
+		{"uplink: {bogus: {}}\n", []string{"uplink.bogus"}},
+		{"uplink: {bogus: []}\n", []string{"uplink.bogus"}},
+		{"uplink: {tls: {bogus: {}}}\n", []string{"uplink.tls.bogus"}},
+		{"inputs: {modbus: {bogus: []}}\n", []string{"inputs.modbus.bogus"}},
+		{"inputs: {modbus: {bogus: {}}}\n", []string{"inputs.modbus.bogus"}},
+		{"inputs: {modbus: {buses: [{name: b, serial: {device: /dev/ttyS1, bogus: {}}}]}}\n",
+			[]string{"inputs.modbus.buses[0].serial.bogus"}},
+		{"inputs: {modbus: {buses: [{name: b, serial: {device: /dev/ttyS1}}], devices: [{name: d, bus: b, unit: 1, registers: [{name: r, register: holding, bogus: {}}]}]}}\n",
+			[]string{"inputs.modbus.devices[0].registers[0].bogus"}},
+		{"inputs: {syslog: {bogus: {}}}\n", []string{"inputs.syslog.bogus"}},
+		{"inputs: {files: [{name: a, paths: [/tmp/a.log], bogus: []}]}\n", []string{"inputs.files[0].bogus"}},
+		{"spool: {bogus: {}}\nclock: {bogus: []}\n", []string{"clock.bogus", "spool.bogus"}},
+		{"1: {}\n", []string{"1"}},
+		// Known keys with empty values are fine.
+		{"uplink: {endpoints: []}\ninputs: {syslog: {}, modbus: {buses: [], devices: []}}\n", nil},
+		{"Uplink: {Window: 8}\n", nil}, // keys match as the decoder matches them, ignoring case
+	}
+	for _, c := range cases {
+		t.Run(c.doc, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "weir.yaml")
+			require.NoError(t, os.WriteFile(p, []byte(c.doc), 0o600))
+			_, err := Load(p, true)
+			if c.want == nil {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			require.Contains(t, err.Error(), "config "+p+": ")
+			for _, w := range c.want {
+				require.Contains(t, err.Error(), w+": no such configuration key")
+			}
+		})
+	}
+}
