@@ -22,7 +22,8 @@ type Bus struct {
 	cfg     BusConfig
 	devices []*device
 	log     *slog.Logger
-	clock   Clock
+	clock   Clock      // stamps records
+	sched   schedClock // schedules polls
 	tap     tap
 	jobs    chan readJob
 
@@ -73,7 +74,7 @@ type readJob struct {
 }
 
 func newBus(cfg BusConfig, log *slog.Logger, clock Clock) *Bus {
-	return &Bus{cfg: cfg, log: log.With("bus", cfg.Name), clock: clock, jobs: make(chan readJob),
+	return &Bus{cfg: cfg, log: log.With("bus", cfg.Name), clock: clock, sched: systemSched{}, jobs: make(chan readJob),
 		state: "opening", diag: limiter{perMinute: cfg.DiagnosticsPerMinute}}
 }
 
@@ -137,7 +138,7 @@ func (b *Bus) run(ctx context.Context, sink Sink) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(b.cfg.ReopenDelay):
+		case <-b.sched.After(b.cfg.ReopenDelay):
 		}
 	}
 }
@@ -156,7 +157,7 @@ func (b *Bus) serve(ctx context.Context, m *modbus.Master, c io.Closer, sink Sin
 	defer c.Close()
 	b.mu.Lock()
 	b.master, b.closer, b.state, b.lastErr = m, c, "open", ""
-	now := time.Now()
+	now := b.sched.Now()
 	for _, d := range b.devices {
 		d.busy = false
 		for _, g := range d.groups {
@@ -222,8 +223,6 @@ func (b *Bus) pick(now time.Time) (*device, *group, time.Duration) {
 
 // worker polls due devices one at a time; one-off reads go first.
 func (b *Bus) worker(ctx context.Context, m *modbus.Master, sink Sink) error {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
 	for {
 		select { // a one-off read goes before the next poll, even on a busy bus
 		case j := <-b.jobs:
@@ -231,15 +230,14 @@ func (b *Bus) worker(ctx context.Context, m *modbus.Master, sink Sink) error {
 			continue
 		default:
 		}
-		d, g, wait := b.pick(time.Now())
+		d, g, wait := b.pick(b.sched.Now())
 		if d == nil {
-			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
 				return nil
 			case j := <-b.jobs:
 				j.reply <- b.readOnce(ctx, m, j.d)
-			case <-timer.C:
+			case <-b.sched.After(wait):
 			}
 			continue
 		}
@@ -250,10 +248,12 @@ func (b *Bus) worker(ctx context.Context, m *modbus.Master, sink Sink) error {
 		}
 		b.mu.Unlock()
 		r := b.poll(ctx, m, d, g.plan, retries)
+		// Accounted even when ctx ended during the poll: its attempts
+		// were on the line and the master has counted them.
+		evs := b.account(d, g, r)
 		if ctx.Err() != nil {
 			return nil
 		}
-		evs := b.account(d, g, r)
 		lost := b.cfg.Type == BusRTU && lineLost(r)
 		if len(evs) > 0 {
 			if err := sink.Emit(ctx, evs, nil); err != nil {
@@ -300,6 +300,7 @@ type pollResult struct {
 	requests   int
 	err        error // nil: every request answered; the fields are a reading
 	unanswered bool  // the poll failed for want of answers (timeouts, connections refused)
+	cancelled  bool  // cut short by the end of its context: only its attempts count
 }
 
 // poll reads the planned requests of d, each with up to retries more
@@ -317,7 +318,7 @@ func (b *Bus) poll(ctx context.Context, m *modbus.Master, d *device, pl []planne
 			err = m.Do(ctx, unit, &req, &res)
 			o, fe := classify(ctx, err)
 			if o == outCancelled {
-				r.err = err
+				r.err, r.cancelled = err, true
 				return r
 			}
 			r.attempts = append(r.attempts, attemptLog{req: req, err: err, outcome: o, frame: fe, retry: attempt > 0})
@@ -407,7 +408,7 @@ func verdict(a attemptLog) string {
 // the diagnostics of its damaged frames (within the bus's rate limit), then
 // the reading if the poll succeeded.
 func (b *Bus) account(d *device, g *group, r pollResult) []event.Event {
-	now := time.Now()
+	now := b.sched.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	d.busy = false
@@ -424,13 +425,16 @@ func (b *Bus) account(d *device, g *group, r pollResult) []event.Event {
 			continue
 		}
 		frameErrs++
-		if !b.diag.allow(now) {
+		if r.cancelled || !b.diag.allow(now) {
 			continue
 		}
 		evs = append(evs, b.diagnostic(d, a, r.err == nil))
 	}
 	b.window.add(now, uint64(len(r.attempts)), frameErrs)
 	d.window.add(now, uint64(len(r.attempts)), frameErrs)
+	if r.cancelled {
+		return nil // not a poll: nothing is known of the device
+	}
 	b.counters.Polls++
 	d.counters.Polls++
 	d.lastPoll = now

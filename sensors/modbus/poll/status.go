@@ -86,9 +86,9 @@ func values(d *device, fields []event.Field) []Value {
 
 // Status takes a snapshot.
 func (p *Poller) Status() Status {
-	now := time.Now()
-	st := Status{At: now}
+	st := Status{At: time.Now()}
 	for _, b := range p.buses {
+		now := b.sched.Now()
 		b.mu.Lock()
 		bs := BusStatus{Name: b.cfg.Name, Type: b.cfg.Type, Line: b.line(), State: b.state, Error: b.lastErr,
 			Counters: b.counters, FrameErrorRate1m: b.window.rate(now, time.Minute),
