@@ -62,6 +62,16 @@ func (s *Slave) Requests() int {
 
 func exception(f byte, c modbus.ExceptionCode) []byte { return []byte{f | 0x80, byte(c)} }
 
+// Exception is the exception response with code c to request pdu, for a
+// hook to answer with.
+func Exception(pdu []byte, c modbus.ExceptionCode) []byte { return exception(pdu[0], c) }
+
+// ReadAt reports whether pdu is a read (functions 1 to 4) starting at
+// address addr, for a hook to pick the requests it answers.
+func ReadAt(pdu []byte, addr uint16) bool {
+	return len(pdu) >= 5 && pdu[0] >= 1 && pdu[0] <= 4 && uint16(pdu[1])<<8|uint16(pdu[2]) == addr
+}
+
 // Handle answers one request PDU with a response PDU.
 func (s *Slave) Handle(pdu []byte) []byte {
 	s.Lock()

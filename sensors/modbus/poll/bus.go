@@ -65,6 +65,7 @@ type group struct {
 	// Guarded by Bus.mu.
 	next   time.Time
 	values []event.Field // of the last good poll
+	exc    []excState    // per planned request
 }
 
 // readJob is a one-off read asked for through the admin socket.
@@ -247,7 +248,9 @@ func (b *Bus) worker(ctx context.Context, m *modbus.Master, sink Sink) error {
 			retries = 0 // a probe of a dead device costs one timeout only
 		}
 		b.mu.Unlock()
-		r := b.poll(ctx, m, d, g.plan, retries)
+		// A poll's deadline is its group's next tick: a busy device is
+		// waited for until then at most.
+		r := b.poll(ctx, m, d, g.plan, retries, b.sched.Now().Add(g.interval))
 		// Accounted even when ctx ended during the poll: its attempts
 		// were on the line and the master has counted them.
 		evs := b.account(d, g, r)
@@ -272,7 +275,7 @@ func (b *Bus) worker(ctx context.Context, m *modbus.Master, sink Sink) error {
 // lineLost reports whether every attempt of a failed poll failed in the
 // transport (the port's read or write), not on the bus.
 func lineLost(r pollResult) bool {
-	if r.err == nil || len(r.attempts) == 0 {
+	if !r.failed || len(r.attempts) == 0 {
 		return false
 	}
 	for _, a := range r.attempts {
@@ -294,44 +297,96 @@ type attemptLog struct {
 
 // pollResult is what one poll of a device produced.
 type pollResult struct {
-	fields     []event.Field
-	sent, recv time.Time
+	fields     []event.Field // of the requests answered with data
+	sent, recv time.Time     // of the first and last answers with data
 	attempts   []attemptLog
 	requests   int
-	err        error // nil: every request answered; the fields are a reading
-	unanswered bool  // the poll failed for want of answers (timeouts, connections refused)
-	cancelled  bool  // cut short by the end of its context: only its attempts count
+	answered   int       // requests answered with data
+	refused    []refusal // requests answered with an exception, in plan order
+	// err is the first failure: the one that ended the poll, or the first
+	// exception; nil when every request was answered with data.
+	err        error
+	failed     bool // a request went without a usable answer: the poll says nothing of the registers
+	unanswered bool // the poll failed for want of answers (timeouts, connections refused)
+	cancelled  bool // cut short by the end of its context: only its attempts count
 }
 
-// poll reads the planned requests of d, each with up to retries more
-// attempts, and stops at the first request that fails: a failed poll makes
-// no reading.
-func (b *Bus) poll(ctx context.Context, m *modbus.Master, d *device, pl []planned, retries int) pollResult {
+// refusal is a request of a poll that the device answered with an
+// exception, after any retries a busy device was given.
+type refusal struct {
+	plan       int // index in the poll's plan
+	ex         *modbus.ExceptionError
+	sent, recv time.Time
+}
+
+// poll reads the planned requests of d. A request whose answer is
+// damaged or missing gets up to retries more attempts; one answered
+// SERVER DEVICE BUSY or ACKNOWLEDGE is asked again after the device's
+// busy_backoff, doubling, for at most busy_timeout and never past
+// deadline; other exceptions are final at once. A request refused with an
+// exception does not stop the poll: the others still make the reading.
+// Any other failure does, and a failed poll makes no reading.
+func (b *Bus) poll(ctx context.Context, m *modbus.Master, d *device, pl []planned, retries int, deadline time.Time) pollResult {
 	var r pollResult
 	var res modbus.Response
 	var order []int // register index of each field
 	unit := byte(d.cfg.Unit)
-	for _, p := range pl {
+	for i, p := range pl {
 		req := p.req
 		var err error
-		for attempt := 0; attempt <= retries; attempt++ {
+		var ex *modbus.ExceptionError
+		var o outcome
+		wait, busyEnd := d.cfg.BusyBackoff, time.Time{}
+		for n, again := 0, 0; ; n++ {
 			err = m.Do(ctx, unit, &req, &res)
-			o, fe := classify(ctx, err)
+			var fe *modbus.FrameError
+			o, fe = classify(ctx, err)
 			if o == outCancelled {
 				r.err, r.cancelled = err, true
 				return r
 			}
-			r.attempts = append(r.attempts, attemptLog{req: req, err: err, outcome: o, frame: fe, retry: attempt > 0})
-			if o == outOK && r.sent.IsZero() {
-				r.sent = res.Sent
-			}
-			if o == outOK || o == outException {
+			r.attempts = append(r.attempts, attemptLog{req: req, err: err, outcome: o, frame: fe, retry: n > 0})
+			if o == outOK {
 				break
 			}
+			if o == outException {
+				ex = nil
+				errors.As(err, &ex)
+				if !busy(ex) {
+					break
+				}
+				now := b.sched.Now()
+				if busyEnd.IsZero() {
+					busyEnd = now.Add(d.cfg.BusyTimeout)
+					if deadline.Before(busyEnd) {
+						busyEnd = deadline
+					}
+				}
+				if now.Add(wait).After(busyEnd) {
+					break
+				}
+				if !b.sleep(ctx, wait) {
+					r.err, r.cancelled = ctx.Err(), true
+					return r
+				}
+				wait *= 2
+				continue
+			}
+			if again >= retries {
+				break
+			}
+			again++
 		}
 		r.requests++
+		if o == outException {
+			if r.err == nil {
+				r.err = fmt.Errorf("device %s: %w", d.cfg.Name, err)
+			}
+			r.refused = append(r.refused, refusal{plan: i, ex: ex, sent: res.Sent, recv: res.Received})
+			continue
+		}
 		if err != nil {
-			r.err = fmt.Errorf("device %s: %w", d.cfg.Name, err)
+			r.err, r.failed = fmt.Errorf("device %s: %w", d.cfg.Name, err), true
 			// Unanswered: timeouts, or on TCP a device that refuses or
 			// drops connections; a damaged or refused answer is an answer.
 			r.unanswered = true
@@ -342,6 +397,10 @@ func (b *Bus) poll(ctx context.Context, m *modbus.Master, d *device, pl []planne
 			}
 			r.fields = nil
 			return r
+		}
+		r.answered++
+		if r.sent.IsZero() {
+			r.sent = res.Sent
 		}
 		r.recv = res.Received
 		for _, it := range p.items {
@@ -360,6 +419,11 @@ func (b *Bus) poll(ctx context.Context, m *modbus.Master, d *device, pl []planne
 	// Fields in the register map's order, not the requests'.
 	sort.Stable(byRegister{r.fields, order})
 	return r
+}
+
+// busy reports whether an exception asks to be asked again later.
+func busy(ex *modbus.ExceptionError) bool {
+	return ex != nil && (ex.Code == modbus.ServerDeviceBusy || ex.Code == modbus.Acknowledge)
 }
 
 type byRegister struct {
@@ -404,9 +468,10 @@ func verdict(a attemptLog) string {
 }
 
 // account updates the counters and the schedule of g (nil: a one-off read,
-// which moves no schedule) after a poll and returns the records to spool:
-// the diagnostics of its damaged frames (within the bus's rate limit), then
-// the reading if the poll succeeded.
+// which moves no schedule and spools nothing) after a poll and returns the
+// records to spool: the diagnostics of its damaged frames (within the
+// bus's rate limit), a record for each request whose exception started or
+// cleared, then the reading of the requests answered with data.
 func (b *Bus) account(d *device, g *group, r pollResult) []event.Event {
 	now := b.sched.Now()
 	b.mu.Lock()
@@ -428,7 +493,7 @@ func (b *Bus) account(d *device, g *group, r pollResult) []event.Event {
 		if r.cancelled || !b.diag.allow(now) {
 			continue
 		}
-		evs = append(evs, b.diagnostic(d, a, r.err == nil))
+		evs = append(evs, b.diagnostic(d, a, !r.failed))
 	}
 	b.window.add(now, uint64(len(r.attempts)), frameErrs)
 	d.window.add(now, uint64(len(r.attempts)), frameErrs)
@@ -446,6 +511,8 @@ func (b *Bus) account(d *device, g *group, r pollResult) []event.Event {
 		b.counters.PollsFailed++
 		d.counters.PollsFailed++
 		d.lastErr = r.err.Error()
+	}
+	if r.failed {
 		if r.unanswered {
 			d.consecutive++
 		} else {
@@ -469,14 +536,23 @@ func (b *Bus) account(d *device, g *group, r pollResult) []event.Event {
 	if d.consecutive >= d.cfg.DeadAfter {
 		b.log.Info("modbus device answers again", "device", d.cfg.Name, "unit", d.cfg.Unit)
 	}
-	d.consecutive, d.backoff, d.lastErr = 0, 0, ""
-	d.lastOK = now
-	d.lastRTT = r.recv.Sub(r.sent)
+	d.consecutive, d.backoff = 0, 0
+	if r.err == nil {
+		d.lastErr = ""
+	}
+	if r.answered > 0 {
+		d.lastOK = now
+		d.lastRTT = r.recv.Sub(r.sent)
+	}
 	if g == nil {
 		return evs
 	}
-	g.values = r.fields
 	g.next = nextTick(g.next, g.interval, now)
+	evs = b.exceptions(evs, d, g, r)
+	g.values = r.fields
+	if r.answered == 0 {
+		return evs
+	}
 	return append(evs, b.reading(d, r))
 }
 
@@ -508,12 +584,9 @@ func (b *Bus) reading(d *device, r pollResult) event.Event {
 		event.Int("uncertainty_ns", int64(half)), event.Float("round_trip_us", float64(r.recv.Sub(r.sent))/1e3),
 		event.Uint("attempts", uint64(len(r.attempts))), event.Uint("requests", uint64(r.requests)))
 	fields = append(fields, r.fields...)
-	cs := event.ChecksumOK // every RTU frame of the reading passed its CRC
-	if b.cfg.Type == BusTCP {
-		cs = event.ChecksumNone // Modbus TCP has no checksum of its own
-	}
+	// Every RTU frame of the reading passed its CRC.
 	return event.Event{Time: ts, Quality: q, Source: "modbus:" + d.cfg.Name, Kind: event.KindReading,
-		Severity: event.SevInfo, Priority: d.priority, Message: d.cfg.Name, Fields: fields, Checksum: cs}
+		Severity: event.SevInfo, Priority: d.priority, Message: d.cfg.Name, Fields: fields, Checksum: b.checksum()}
 }
 
 func (b *Bus) diagnostic(d *device, a attemptLog, recovered bool) event.Event {

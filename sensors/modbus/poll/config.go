@@ -80,6 +80,15 @@ type DeviceConfig struct {
 	// interval) until it answers.
 	DeadAfter  int           `mapstructure:"dead_after" yaml:"dead_after"`
 	MaxBackoff time.Duration `mapstructure:"max_backoff" yaml:"max_backoff"`
+	// BusyBackoff is the wait before asking again a request the device
+	// answered with exception SERVER DEVICE BUSY (0x06) or ACKNOWLEDGE
+	// (0x05); it doubles for each further one. Other exceptions are final.
+	BusyBackoff time.Duration `mapstructure:"busy_backoff" yaml:"busy_backoff"`
+	// BusyTimeout bounds how long one poll keeps asking a busy device, and
+	// never past the poll's deadline (its next tick); 0 does not ask
+	// again. The bus's worker waits meanwhile: on a serial line the other
+	// devices wait too.
+	BusyTimeout time.Duration `mapstructure:"busy_timeout" yaml:"busy_timeout"`
 	// Priority of the reading records: normal, critical or bulk.
 	Priority  string           `mapstructure:"priority" yaml:"priority"`
 	Registers []RegisterConfig `mapstructure:"registers" yaml:"registers"`
@@ -132,6 +141,8 @@ const (
 	DefaultMaxBackoff  = 5 * time.Minute
 	DefaultDiagPerMin  = 30
 	DefaultReopenDelay = 5 * time.Second
+	DefaultBusyBackoff = 100 * time.Millisecond
+	DefaultBusyTimeout = 2 * time.Second
 	maxRegisterAddress = 0xFFFF
 )
 
@@ -142,10 +153,11 @@ func DefaultBusConfig() BusConfig {
 }
 
 // DefaultDeviceConfig polls every 10 s with one retry, coalescing
-// adjacent registers only.
+// adjacent registers only, and asks a busy device again after 100 ms,
+// 200 ms ... for up to 2 s.
 func DefaultDeviceConfig() DeviceConfig {
 	return DeviceConfig{Interval: DefaultInterval, Retries: 1, Coalesce: CoalesceOn, DeadAfter: DefaultDeadAfter,
-		MaxBackoff: DefaultMaxBackoff, Priority: "normal"}
+		MaxBackoff: DefaultMaxBackoff, BusyBackoff: DefaultBusyBackoff, BusyTimeout: DefaultBusyTimeout, Priority: "normal"}
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_\-]{0,63}$`)
@@ -238,6 +250,12 @@ func (c Config) Validate() error {
 		}
 		if d.MaxBackoff < 0 {
 			bad(key+".max_backoff", "%s is negative", d.MaxBackoff)
+		}
+		if d.BusyBackoff < time.Millisecond || d.BusyBackoff > time.Minute {
+			bad(key+".busy_backoff", "%s out of range 1ms..1m", d.BusyBackoff)
+		}
+		if d.BusyTimeout < 0 || d.BusyTimeout > 10*time.Minute {
+			bad(key+".busy_timeout", "%s out of range 0..10m", d.BusyTimeout)
 		}
 		if _, err := event.ParsePriority(d.Priority); err != nil {
 			bad(key+".priority", "%q is not normal, critical or bulk", d.Priority)

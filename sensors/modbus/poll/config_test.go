@@ -37,6 +37,8 @@ func TestConfigValidateKeys(t *testing.T) {
 		{"table", func(c *Config) { c.Devices[1].Registers[0].Register = "holdings" }, `devices[1].registers[0].register: "holdings" is not coil`},
 		{"beyond 65535", func(c *Config) { c.Devices[0].Registers[0].Address = 65535 }, `devices[0].registers[0].address: 65535 (+2) beyond`},
 		{"priority", func(c *Config) { c.Devices[0].Priority = "urgent" }, `devices[0].priority: "urgent"`},
+		{"busy backoff", func(c *Config) { c.Devices[0].BusyBackoff = 0 }, `devices[0].busy_backoff: 0s out of range 1ms..1m`},
+		{"busy timeout", func(c *Config) { c.Devices[1].BusyTimeout = -time.Second }, `devices[1].busy_timeout: -1s out of range 0..10m`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := good()

@@ -10,10 +10,15 @@
 // keeps timing out is backed off exponentially (capped) and probed again, so
 // a dead meter does not starve the live ones sharing its line.
 //
-// A successful poll becomes one record (kind reading) with a typed field per
-// register, stamped at the midpoint of the first request sent and the last
-// answer received, half that span added to the clock's error bound, and the
-// checksum verdict. A failed poll never becomes a reading. Every damaged
+// A poll becomes one record (kind reading) with a typed field per register
+// of the requests answered with data, stamped at the midpoint of the first
+// request sent and the last answer received, half that span added to the
+// clock's error bound, and the checksum verdict. A request refused with an
+// exception leaves its registers out; the exception is recorded, as a
+// reading flagged quality "exception", when it starts and again when it
+// clears, not every poll. BUSY and ACKNOWLEDGE are asked again with back-off
+// within the poll's deadline; other exceptions are final. A poll in which a
+// request goes unanswered, or gets only damaged answers, is no reading. Every damaged
 // frame (CRC error, short or overlong frame, wrong unit...) is counted per
 // bus and per device and its raw bytes kept, in hex, in a diagnostic record,
 // rate-limited per bus with a count of the ones suppressed.

@@ -12,6 +12,7 @@ package poll
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -22,10 +23,18 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/sensors/serialport/serialtest"
 )
 
 func typedServer(t *testing.T) string {
+	t.Helper()
+	return buildPeer(t, "typed_server")
+}
+
+// buildPeer compiles testdata/interop/NAME.c with libmodbus into the
+// test's temporary directory.
+func buildPeer(t *testing.T, name string) string {
 	t.Helper()
 	cc, err := exec.LookPath("cc")
 	if err != nil {
@@ -35,9 +44,9 @@ func typedServer(t *testing.T) string {
 	if err != nil {
 		t.Skip("libmodbus-dev (or pkg-config) is not installed (scripts/deps.sh installs them)")
 	}
-	src, err := filepath.Abs("testdata/interop/typed_server.c")
+	src, err := filepath.Abs("testdata/interop/" + name + ".c")
 	require.NoError(t, err)
-	bin := filepath.Join(t.TempDir(), "typed_server")
+	bin := filepath.Join(t.TempDir(), name)
 	out, err := exec.Command(cc, append([]string{"-O1", "-o", bin, src}, strings.Fields(string(flags))...)...).CombinedOutput()
 	require.NoError(t, err, "cc: %s", out)
 	return bin
@@ -149,4 +158,128 @@ func TestInteropTypedTCP(t *testing.T) {
 	bus := DefaultBusConfig()
 	bus.Name, bus.Type, bus.Address = "lm", BusTCP, "127.0.0.1:"+strconv.Itoa(port)
 	checkTyped(t, bus, 1, regs, CoalesceOn)
+}
+
+// startSteered runs testdata/interop/exception_server.c until the test
+// ends; send gives it a command and waits for its "ok".
+func startSteered(t *testing.T, args ...string) (send func(cmd string)) {
+	bin := buildPeer(t, "exception_server")
+	cmd := exec.Command(bin, args...)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { stdin.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	expect := func(want string) {
+		select {
+		case l, ok := <-lines:
+			require.True(t, ok, "server ended: %s", stderr.String())
+			require.Equal(t, want, l)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("server did not say %q: %s", want, stderr.String())
+		}
+	}
+	expect("ready")
+	return func(c string) {
+		_, err := io.WriteString(stdin, c+"\n")
+		require.NoError(t, err)
+		expect("ok")
+	}
+}
+
+// checkExceptions polls a libmodbus server whose answers the test steers:
+// a register beyond its map is refused by libmodbus itself (ILLEGAL DATA
+// ADDRESS), another is answered SERVER DEVICE BUSY on command. The other
+// registers are recorded every poll; busy is waited out within the poll;
+// a lasting exception is recorded when it starts and when it clears.
+func checkExceptions(t *testing.T, bus BusConfig, unit int, send func(string)) {
+	d := dev("meter", bus.Name, unit, 200*time.Millisecond,
+		RegisterConfig{Name: "flow", Register: "holding", Address: 0},
+		RegisterConfig{Name: "level", Register: "holding", Address: 10},
+		RegisterConfig{Name: "gone", Register: "holding", Address: 200})
+	d.BusyBackoff, d.BusyTimeout = 10*time.Millisecond, 150*time.Millisecond
+	send("busy 10 2") // two refusals, then data: waited out within each poll
+	p, err := New(Config{Buses: []BusConfig{bus}, Devices: []DeviceConfig{d}}, nil, nil)
+	require.NoError(t, err)
+	out := &sink{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx, out) }()
+	defer func() { cancel(); <-done }()
+	src := "modbus:meter"
+	polls := func() uint64 { return p.Status().Buses[0].Devices[0].Counters.Polls }
+	waitPolls := func(n uint64) {
+		from := polls()
+		require.Eventually(t, func() bool { return polls() >= from+n }, 20*time.Second, 10*time.Millisecond)
+	}
+	waitPolls(3)
+	for _, e := range out.values(src) {
+		v, _ := field(e, "flow")
+		require.Equal(t, uint64(1000), v.Num)
+		v, _ = field(e, "level")
+		require.Equal(t, uint64(1010), v.Num, "busy twice, then answered within the poll")
+		_, ok := field(e, "gone")
+		require.False(t, ok)
+	}
+	exc := out.byQuality(src, "exception")
+	require.Len(t, exc, 1, "only the register libmodbus refuses")
+	require.Equal(t, "ILLEGAL DATA ADDRESS", str(exc[0], "exception"))
+	require.Equal(t, "gone", str(exc[0], "registers"))
+	c := p.Status().Buses[0].Devices[0].Counters
+	require.GreaterOrEqual(t, c.Retries, 2*c.Polls-2, "busy asked again")
+
+	send("busy 10 1000000") // busy beyond busy_timeout: an exception that lasts
+	waitPolls(4)
+	send("busy 10 0")
+	waitPolls(3)
+	cancel()
+	<-done
+	exc = out.byQuality(src, "exception")
+	require.Len(t, exc, 2, "one more: busy, once however many polls it lasted")
+	require.Equal(t, "SERVER DEVICE BUSY", str(exc[1], "exception"))
+	require.Equal(t, "level", str(exc[1], "registers"))
+	cleared := out.byQuality(src, "ok")
+	require.Len(t, cleared, 1)
+	require.Equal(t, "SERVER DEVICE BUSY", str(cleared[0], "cleared"))
+	v, _ := field(cleared[0], "exception_polls")
+	require.GreaterOrEqual(t, v.Num, uint64(3))
+	rs := out.values(src)
+	v, _ = field(rs[len(rs)-1], "level")
+	require.Equal(t, uint64(1010), v.Num, "answered again")
+	want := event.ChecksumOK
+	if bus.Type == BusTCP {
+		want = event.ChecksumNone
+	}
+	require.Equal(t, want, exc[0].Checksum)
+	t.Logf("%s: %+v", bus.Type, p.Status().Buses[0].Devices[0].Counters)
+}
+
+func TestInteropExceptionsRTU(t *testing.T) {
+	a, b := serialtest.PTYPair(t)
+	send := startSteered(t, "rtu", b, "115200", "7")
+	bus := DefaultBusConfig()
+	bus.Name, bus.Serial.Device, bus.Serial.Baud = "pty", a, 115200
+	checkExceptions(t, bus, 7, send)
+}
+
+func TestInteropExceptionsTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	send := startSteered(t, "tcp", strconv.Itoa(port))
+	bus := DefaultBusConfig()
+	bus.Name, bus.Type, bus.Address = "lm", BusTCP, "127.0.0.1:"+strconv.Itoa(port)
+	checkExceptions(t, bus, 1, send)
 }

@@ -78,7 +78,8 @@ func groups(dc DeviceConfig) []*group {
 	slices.Sort(ivs)
 	out := make([]*group, 0, len(ivs))
 	for _, iv := range ivs {
-		out = append(out, &group{interval: iv, plan: planRegisters(dc, by[iv])})
+		pl := planRegisters(dc, by[iv])
+		out = append(out, &group{interval: iv, plan: pl, exc: make([]excState, len(pl))})
 	}
 	return out
 }
@@ -132,7 +133,7 @@ func (b *Bus) readOnce(ctx context.Context, m *modbus.Master, d *device) ReadRes
 	d.busy = true
 	b.mu.Unlock()
 	b.tap.start()
-	r := b.poll(ctx, m, d, d.plan, d.cfg.Retries)
+	r := b.poll(ctx, m, d, d.plan, d.cfg.Retries, b.sched.Now().Add(d.cfg.Interval))
 	frames := b.tap.stop()
 	b.account(d, nil, r)
 	out := ReadResult{Device: d.cfg.Name, Bus: b.cfg.Name, Line: b.line(), Unit: d.cfg.Unit, Frames: frames}
@@ -145,10 +146,12 @@ func (b *Bus) readOnce(ctx context.Context, m *modbus.Master, d *device) ReadRes
 	}
 	if r.err != nil {
 		out.Error = r.err.Error()
+	}
+	if r.failed || r.answered == 0 {
 		return out
 	}
 	out.RoundTrip = r.recv.Sub(r.sent).String()
-	out.Values = values(d, r.fields)
+	out.Values = values(d, r.fields) // of the requests answered with data
 	return out
 }
 
