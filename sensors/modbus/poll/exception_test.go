@@ -134,7 +134,9 @@ func TestExceptionChanges(t *testing.T) {
 	addr := serveTCP(t, s)
 	d := dev("meter", "plc", 1, time.Second, RegisterConfig{Name: "flow", Register: "holding", Address: 0})
 	d.Retries = 0
-	_, out, fc, stop := startFake(t, Config{Buses: []BusConfig{tcpBus("plc", addr, 1)}, Devices: []DeviceConfig{d}})
+	bc := tcpBus("plc", addr, 1)
+	bc.Timeout = 300 * time.Millisecond // paid by the two polls met with silence
+	_, out, fc, stop := startFake(t, Config{Buses: []BusConfig{bc}, Devices: []DeviceConfig{d}})
 	src := "modbus:meter"
 	step := func(n int) {
 		for range n {

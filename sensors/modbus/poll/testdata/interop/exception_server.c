@@ -116,7 +116,12 @@ int main(int argc, char **argv) {
 			}
 		}
 	} else {
-		while (commands()) {
+		for (;;) {
+			/* commands are read while no master is connected too */
+			struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = sock, .events = POLLIN}};
+			if (poll(p, 2, -1) < 0) break;
+			if (!commands()) break;
+			if (!(p[1].revents & POLLIN)) continue;
 			if (modbus_tcp_accept(ctx, &sock) == -1) break;
 			while (commands()) {
 				int rc = modbus_receive(ctx, query);
