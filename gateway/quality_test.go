@@ -143,7 +143,9 @@ inputs:
 	})
 	raw, err := FetchSpoolRecords(rctx, tg.socket, 0, 10000)
 	require.NoError(t, err)
-	require.Len(t, raw, len(recs))
+	// Readings and telemetry keep coming: the second fetch holds at least
+	// the records the first saw, every source among them.
+	require.GreaterOrEqual(t, len(raw), len(recs))
 	for _, r := range raw {
 		var q struct {
 			Source  string `json:"source"`
