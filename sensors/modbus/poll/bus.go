@@ -34,6 +34,7 @@ type Bus struct {
 	counters Counters
 	window   rateWindow
 	diag     limiter
+	live     limiter // live reads through the admin socket
 }
 
 // device is one device's configuration, plans and state.
@@ -74,7 +75,7 @@ type readJob struct {
 
 func newBus(cfg BusConfig, log *slog.Logger, clock Clock) *Bus {
 	return &Bus{cfg: cfg, log: log.With("bus", cfg.Name), clock: clock, jobs: make(chan readJob),
-		state: "opening", diag: limiter{perMinute: cfg.DiagnosticsPerMinute}}
+		state: "opening", diag: limiter{perMinute: cfg.DiagnosticsPerMinute}, live: limiter{perMinute: cfg.LiveReadsPerMinute}}
 }
 
 // line names the bus's line: the serial device or the TCP address.
@@ -220,17 +221,25 @@ func (b *Bus) pick(now time.Time) (*device, *group, time.Duration) {
 	return bd, bg, 0
 }
 
-// worker polls due devices one at a time; one-off reads go first.
+// worker polls due devices one at a time. A live read goes before the
+// next poll, even on a busy bus, but takes turns with the schedule: after
+// one, a poll that is due goes first, so live reads asked for back to back
+// cannot hold the line.
 func (b *Bus) worker(ctx context.Context, m *modbus.Master, sink Sink) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	read := false // the last turn was a live read
 	for {
-		select { // a one-off read goes before the next poll, even on a busy bus
-		case j := <-b.jobs:
-			j.reply <- b.readOnce(ctx, m, j.d)
-			continue
-		default:
+		if !read {
+			select {
+			case j := <-b.jobs:
+				j.reply <- b.readOnce(ctx, m, j.d)
+				read = true
+				continue
+			default:
+			}
 		}
+		read = false
 		d, g, wait := b.pick(time.Now())
 		if d == nil {
 			timer.Reset(wait)
@@ -239,6 +248,7 @@ func (b *Bus) worker(ctx context.Context, m *modbus.Master, sink Sink) error {
 				return nil
 			case j := <-b.jobs:
 				j.reply <- b.readOnce(ctx, m, j.d)
+				read = true
 			case <-timer.C:
 			}
 			continue
