@@ -139,6 +139,7 @@ func SocketPath(cfg Config) string {
 // Run starts everything and blocks until ctx is done or a part fails.
 func (g *Gateway) Run(ctx context.Context) error {
 	g.started = time.Now()
+	g.logPrivileges()
 	dir, err := ResolveDataDir(g.cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)

@@ -11,3 +11,7 @@ import (
 func fileOwner(fs.FileInfo) (uint32, bool) { return 0, false }
 
 func userName(uid uint32) string { return "uid " + strconv.FormatUint(uint64(uid), 10) }
+
+func loginName(uid int) string { return strconv.Itoa(uid) }
+
+func groupName(gid int) string { return strconv.Itoa(gid) }

@@ -26,3 +26,21 @@ func userName(uid uint32) string {
 	}
 	return "uid " + id
 }
+
+// loginName is uid's user name, or its number.
+func loginName(uid int) string {
+	id := strconv.Itoa(uid)
+	if u, err := user.LookupId(id); err == nil {
+		return u.Username
+	}
+	return id
+}
+
+// groupName names gid: "dialout", or its number.
+func groupName(gid int) string {
+	id := strconv.Itoa(gid)
+	if g, err := user.LookupGroupId(id); err == nil {
+		return g.Name
+	}
+	return id
+}
