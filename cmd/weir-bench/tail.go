@@ -15,8 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/weirgw/weir/gateway"
 	"github.com/weirgw/weir/event"
+	"github.com/weirgw/weir/gateway"
 	"github.com/weirgw/weir/sensors/hostlog"
 	"github.com/weirgw/weir/spool"
 )
