@@ -140,12 +140,13 @@ func (r *run) serveStream(ctx context.Context, c net.Conn, i int, sl *slot) {
 	log := s.log.With("transport", meta.Transport, "peer", meta.Peer)
 
 	if i == iTLS {
-		tc := tls.Server(&heardConn{Conn: c, heard: func() { s.handshakes.hear(sl) }}, s.tls)
+		hs := sl
+		tc := tls.Server(&heardConn{Conn: c, heard: func() { s.handshakes.hear(hs) }}, s.tls)
 		// The deadline bounds the handshake; shutdown closes the
 		// connection, which ends it too.
 		_ = c.SetDeadline(time.Now().Add(s.cfg.TLS.HandshakeTimeout))
 		err := tc.Handshake()
-		evicted := s.handshakes.release(sl)
+		evicted := s.handshakes.release(hs)
 		switch {
 		case err != nil && evicted:
 			log.Debug("TLS handshake closed for a newcomer", "err", err)
