@@ -8,12 +8,14 @@ GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 FUZZTIME ?= 10s
 FUZZ_TARGETS := \
 	./event:FuzzDecode \
+	./spool:FuzzParseKeys \
 	./uplink:FuzzDecode \
 	./uplink/collector:FuzzBatch \
 	./uplink/rudp:FuzzDecodeSegment \
 	./sensors/modbus:FuzzDecodeRTU \
 	./sensors/modbus:FuzzDecodeTCP \
 	./sensors/line:FuzzParse \
+	./sensors/line:FuzzSplit \
 	./sensors/modbus/poll:FuzzDecodeRegisters \
 	./sensors/syslog:FuzzParse5424 \
 	./sensors/syslog:FuzzParse3164 \

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
+	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,18 +21,29 @@ import (
 	"github.com/weirgw/weir/ptp"
 )
 
-// listenAdmin opens the admin socket, 0660 so an operators' group can run
-// diagnostics without root. A socket left by a crashed run is replaced; one
-// that answers belongs to a running gateway and is an error.
+// listenAdmin opens the admin socket, 0660 so an operators' group
+// (admin.group) can run diagnostics without root. What is at its path
+// decides: nothing, or a socket of ours left by a crashed run (replaced),
+// starts; a socket of ours that answers belongs to a running gateway, and
+// anything else (another user's socket, a file, a link) is not ours to
+// remove: both are errors that say so. A socket outside the data
+// directory needs a directory nobody else can write (checkSocketDir), so
+// only root or the gateway's user can have put anything there.
 func (g *Gateway) listenAdmin() (net.Listener, error) {
-	if _, err := os.Stat(g.socket); err == nil {
-		if c, err := net.DialTimeout("unix", g.socket, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("gateway: admin socket %s: another weir is running", g.socket)
+	if dir := filepath.Dir(g.socket); filepath.Clean(dir) != filepath.Clean(g.dataDir) {
+		if err := checkSocketDir(dir); err != nil {
+			return nil, fmt.Errorf("gateway: admin.socket %s: %w", g.socket, err)
 		}
-		if err := os.Remove(g.socket); err != nil {
-			return nil, fmt.Errorf("gateway: remove stale admin socket %s: %w", g.socket, err)
+	}
+	gid := -1
+	if name := g.cfg.Admin.Group; name != "" {
+		var err error
+		if gid, err = lookupGroup(name); err != nil {
+			return nil, fmt.Errorf("gateway: admin.group %q: %w", name, err)
 		}
+	}
+	if err := g.clearSocket(); err != nil {
+		return nil, err
 	}
 	// The umask keeps the socket closed to others from its first instant;
 	// nothing else in the process creates files at this point of start-up.
@@ -39,7 +53,52 @@ func (g *Gateway) listenAdmin() (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: admin socket: %w", err)
 	}
+	if gid >= 0 {
+		if err := os.Chown(g.socket, -1, gid); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("gateway: admin.group %q: %w", g.cfg.Admin.Group, err)
+		}
+	}
 	return ln, nil
+}
+
+// clearSocket removes a stale admin socket of ours, and refuses anything
+// else at its path.
+func (g *Gateway) clearSocket() error {
+	fi, err := os.Lstat(g.socket)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("gateway: admin socket %s: %w", g.socket, err)
+	}
+	if fi.Mode()&fs.ModeSocket == 0 {
+		return fmt.Errorf("gateway: admin socket %s: something else is there (%s), not a socket; remove it if it is not needed", g.socket, fi.Mode().Type())
+	}
+	if uid, ok := fileOwner(fi); ok && int(uid) != os.Geteuid() {
+		return fmt.Errorf("gateway: admin socket %s: belongs to %s, not to %s that weir runs as; not removing it (remove it as its owner or root if it is stale)",
+			g.socket, userName(uid), userName(uint32(os.Geteuid())))
+	}
+	if c, err := net.DialTimeout("unix", g.socket, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("gateway: admin socket %s: another weir is running", g.socket)
+	}
+	if err := os.Remove(g.socket); err != nil {
+		return fmt.Errorf("gateway: remove stale admin socket %s: %w", g.socket, err)
+	}
+	return nil
+}
+
+// lookupGroup resolves a group name, or takes a numeric gid as it is.
+func lookupGroup(name string) (int, error) {
+	if gid, err := strconv.Atoi(name); err == nil && gid >= 0 {
+		return gid, nil
+	}
+	grp, err := user.LookupGroup(name)
+	if err != nil {
+		return -1, err
+	}
+	return strconv.Atoi(grp.Gid)
 }
 
 func serveAdmin(ctx context.Context, ln net.Listener, g *Gateway) error {

@@ -82,6 +82,13 @@ type LogConfig struct {
 // AdminConfig places the admin socket.
 type AdminConfig struct {
 	Socket string `mapstructure:"socket" yaml:"socket"`
+	// Group is the socket's group (a name or a gid): its members may run
+	// the diagnostics (weir status, sensors read ...) without being the
+	// gateway's user. Empty: the gateway's own group. They also need to
+	// reach the socket's directory (data_dir is 0750 at most, so for
+	// another group put the socket in its own directory, e.g.
+	// /run/weir/weir.sock with /run/weir 0750 weir:<group>).
+	Group string `mapstructure:"group" yaml:"group"`
 }
 
 // MetricsConfig places the Prometheus endpoint.

@@ -78,10 +78,15 @@ func New(cfg Config, version string, log *slog.Logger) (*Gateway, error) {
 func (g *Gateway) SetConfigFile(path string) { g.cfgFile = path }
 
 // ResolveDataDir returns the configured data directory, or the first of
-// /var/lib/weir and ./weir-data that can be written, creating it.
+// /var/lib/weir and ./weir-data that can be written, creating it. The
+// directory must pass checkDataDir: one another user could tamper with is
+// an error, never passed over for the next candidate.
 func ResolveDataDir(configured string) (string, error) {
 	if configured != "" {
 		if err := ensureWritableDir(configured); err != nil {
+			return "", fmt.Errorf("data_dir %s: %w", configured, err)
+		}
+		if err := checkDataDir(configured); err != nil {
 			return "", fmt.Errorf("data_dir %s: %w", configured, err)
 		}
 		return configured, nil
@@ -91,6 +96,9 @@ func ResolveDataDir(configured string) (string, error) {
 		if err := ensureWritableDir(d); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", d, err))
 			continue
+		}
+		if err := checkDataDir(d); err != nil {
+			return "", fmt.Errorf("data directory %s: %w", d, err)
 		}
 		return d, nil
 	}
@@ -112,8 +120,12 @@ func ensureWritableDir(d string) error {
 	return os.Remove(f.Name())
 }
 
-// SocketPath is where the admin socket of cfg lives: the configured one,
-// or weir.sock in the first default data directory that has one.
+// SocketPath is where the admin socket of cfg lives: admin.socket, else
+// weir.sock in data_dir, else in /var/lib/weir. Never one found under the
+// working directory (./weir-data, where a gateway without /var/lib/weir
+// falls back to): whoever can write there could answer the CLI in the
+// gateway's name. That gateway logs its socket at start; the CLI reaches
+// it with --socket or a configuration naming data_dir.
 func SocketPath(cfg Config) string {
 	if cfg.Admin.Socket != "" {
 		return cfg.Admin.Socket
@@ -121,29 +133,25 @@ func SocketPath(cfg Config) string {
 	if cfg.DataDir != "" {
 		return filepath.Join(cfg.DataDir, "weir.sock")
 	}
-	for _, d := range DataDirCandidates() {
-		p := filepath.Join(d, "weir.sock")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
 	return filepath.Join(DataDirCandidates()[0], "weir.sock")
 }
 
 // Run starts everything and blocks until ctx is done or a part fails.
 func (g *Gateway) Run(ctx context.Context) error {
 	g.started = time.Now()
+	g.logPrivileges()
 	dir, err := ResolveDataDir(g.cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
-	}
-	if g.cfg.DataDir == "" && dir != DataDirCandidates()[0] {
-		g.log.Warn("default data directory not writable; using a local one", "want", DataDirCandidates()[0], "using", dir)
 	}
 	g.dataDir = dir
 	g.socket = g.cfg.Admin.Socket
 	if g.socket == "" {
 		g.socket = filepath.Join(dir, "weir.sock")
+	}
+	if g.cfg.DataDir == "" && dir != DataDirCandidates()[0] {
+		g.log.Warn("default data directory not writable; using a local one (the CLI needs --socket or data_dir to find it)",
+			"want", DataDirCandidates()[0], "using", dir, "socket", g.socket)
 	}
 
 	// The admin socket comes first: its umask must not race files created
@@ -154,6 +162,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	defer admin.Close()
+	if err := prepareSpoolDir(filepath.Join(dir, "spool")); err != nil {
+		return fmt.Errorf("gateway: spool directory: %w", err)
+	}
 	g.spool, err = spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), Config: g.cfg.Spool, Logger: g.log})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)

@@ -42,7 +42,7 @@ func TestInputsMetrics(t *testing.T) {
 	m, err := integrity.New(integrity.Config{Paths: []string{t.TempDir()}}, "", noCheckpoints{}, nil)
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{
-		"weir_syslog_messages_total": 2, "weir_syslog_parse_errors_total": 2, "weir_syslog_dropped_total": 4,
+		"weir_syslog_messages_total": 2, "weir_syslog_parse_errors_total": 2, "weir_syslog_dropped_total": 5,
 		"weir_syslog_connections_open": 1,
 		"weir_audit_events_total":      1, "weir_audit_parse_errors_total": 1, "weir_audit_errors_total": 1,
 		"weir_integrity_changes_total": 1, "weir_integrity_baseline_paths": 1, "weir_integrity_errors_total": 1,

@@ -102,7 +102,7 @@ type inputsCollector struct{ g *Gateway }
 var (
 	descSyslogMessages    = prometheus.NewDesc("weir_syslog_messages_total", "Syslog messages received (parse errors included), by transport.", []string{"transport"}, nil)
 	descSyslogParseErrors = prometheus.NewDesc("weir_syslog_parse_errors_total", "Syslog messages kept raw because they did not parse, by transport.", []string{"transport"}, nil)
-	descSyslogDropped     = prometheus.NewDesc("weir_syslog_dropped_total", "Syslog messages or connections dropped, by reason (rate_limit, socket_buffer, connection_refused, lost at shutdown).", []string{"reason"}, nil)
+	descSyslogDropped     = prometheus.NewDesc("weir_syslog_dropped_total", "Syslog messages or connections dropped, by reason (rate_limit, socket_buffer, connection_refused, connection_evicted: silent ones closed for a newcomer, lost at shutdown).", []string{"reason"}, nil)
 	descSyslogConnections = prometheus.NewDesc("weir_syslog_connections_open", "TCP and TLS syslog connections open.", nil, nil)
 	descAuditEvents       = prometheus.NewDesc("weir_audit_events_total", "Audit events emitted since start.", nil, nil)
 	descAuditParseErrors  = prometheus.NewDesc("weir_audit_parse_errors_total", "Audit log lines that did not parse (emitted flagged).", nil, nil)
@@ -125,16 +125,18 @@ func (c inputsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s := c.g.syslog; s != nil {
 		st := s.Status()
-		var socket, refused uint64
+		var socket, refused, evicted uint64
 		for _, l := range st.Listeners {
 			counter(descSyslogMessages, l.Received, l.Transport)
 			counter(descSyslogParseErrors, l.ParseErrors, l.Transport)
 			socket += l.SocketDrops
 			refused += l.ConnectionsRefused
+			evicted += l.ConnectionsEvicted
 		}
 		counter(descSyslogDropped, st.RateLimited, "rate_limit")
 		counter(descSyslogDropped, socket, "socket_buffer")
 		counter(descSyslogDropped, refused, "connection_refused")
+		counter(descSyslogDropped, evicted, "connection_evicted")
 		counter(descSyslogDropped, st.Lost, "lost")
 		ch <- prometheus.MustNewConstMetric(descSyslogConnections, prometheus.GaugeValue, float64(st.ConnectionsOpen))
 	}

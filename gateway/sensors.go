@@ -39,15 +39,19 @@ func (g *Gateway) Sensors() Sensors {
 	return s
 }
 
-// serveSensorRead does a one-off read of ?device= between the bus's polls.
+// serveSensorRead does a one-off read of ?device= between the bus's polls,
+// within the bus's live_reads_per_minute (429 beyond).
 func (g *Gateway) serveSensorRead(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	res, err := g.modbus.Read(ctx, r.URL.Query().Get("device"))
 	if err != nil {
 		code := http.StatusServiceUnavailable // the bus is down or busy
-		if errors.Is(err, poll.ErrNoDevice) {
+		switch {
+		case errors.Is(err, poll.ErrNoDevice):
 			code = http.StatusNotFound
+		case errors.Is(err, poll.ErrLiveReadLimit):
+			code = http.StatusTooManyRequests
 		}
 		http.Error(w, err.Error(), code)
 		return

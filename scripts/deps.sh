@@ -39,6 +39,9 @@ packages+=(rsyslog rsyslog-gnutls rsyslog-openssl bsdutils auditd)
 # namespaces, pmc to query them (linuxptp); stdbuf keeps ptp4l's output
 # line-buffered through a pipe (coreutils).
 packages+=(linuxptp coreutils)
+# The least-privilege test (cmd/weir TestRunUnprivileged, as root) creates
+# the weir system user in group dialout (useradd, usermod: passwd).
+packages+=(passwd)
 # `make test-arm` runs the arm64 and armv7 unit tests under qemu-user
 # (qemu-aarch64-static, qemu-arm-static), invoked directly, so binfmt_misc
 # need not be registered.

@@ -38,8 +38,7 @@ func newConfigCmd() *cobra.Command {
 					return fmt.Errorf("config example: %q is not modbus, lines, syslog, audit or integrity", args[0])
 				}
 			}
-			_, err := cmd.OutOrStdout().Write(b)
-			return err
+			return writeText(cmd.OutOrStdout(), string(b))
 		},
 	})
 	return c

@@ -21,26 +21,26 @@ func newLinkCmd(g *globals) *cobra.Command {
 func printLink(w io.Writer, l *gateway.Link) {
 	u := l.Uplink
 	if u.State == "disabled" && len(u.Endpoints) == 0 {
-		fmt.Fprintln(w, "uplink disabled: no endpoint configured; records stay spooled")
+		printf(w, "uplink disabled: no endpoint configured; records stay spooled\n")
 		return
 	}
-	fmt.Fprintf(w, "gateway %s  mode %s  backlog %d records (%s)", l.Gateway, u.Mode, l.BacklogRecords, bytesIEC(l.BacklogBytes))
+	printf(w, "gateway %s  mode %s  backlog %d records (%s)", l.Gateway, u.Mode, l.BacklogRecords, bytesIEC(l.BacklogBytes))
 	if l.OldestUnacked > 0 {
-		fmt.Fprintf(w, ", oldest unacked %s", (time.Duration(l.OldestUnacked * float64(time.Second))).Round(time.Second))
+		printf(w, ", oldest unacked %s", (time.Duration(l.OldestUnacked * float64(time.Second))).Round(time.Second))
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "certificates: own expires %s, CA %s\n", expiry(u.CertExpiry, l.At), expiry(u.CAExpiry, l.At))
+	printf(w, "\n")
+	printf(w, "certificates: own expires %s, CA %s\n", expiry(u.CertExpiry, l.At), expiry(u.CAExpiry, l.At))
 	if u.CertWarning != "" {
-		fmt.Fprintf(w, "WARNING: %s\n", u.CertWarning)
+		printf(w, "WARNING: %s\n", u.CertWarning)
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ENDPOINT\tSTATE\tSRTT\tRTTVAR\tLOSS 1m/15m\tGOODPUT\tREC/s\tACKED\tHANDSHAKES\tFAILED\tRECONN\tOUTAGE")
+	printf(tw, "ENDPOINT\tSTATE\tSRTT\tRTTVAR\tLOSS 1m/15m\tGOODPUT\tREC/s\tACKED\tHANDSHAKES\tFAILED\tRECONN\tOUTAGE\n")
 	for _, e := range u.Endpoints {
 		state := string(e.State)
 		if e.Active {
 			state += "*"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%d\t%d\t%d\t%d\t%s\n", e.Endpoint, state,
+		printf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%d\t%d\t%d\t%d\t%s\n", e.Endpoint, state,
 			msStr(e.SRTTMillis), msStr(e.RTTVarMillis), lossStr(e.Loss1m, e.Loss15m), bps(e.GoodputBitsPS),
 			e.RecordsPerSecond, e.RecordsAcked, e.Handshakes, e.HandshakeFailures, e.Reconnects,
 			(time.Duration(e.OutageSeconds * float64(time.Second))).Round(time.Second))
@@ -66,13 +66,13 @@ func printLink(w io.Writer, l *gateway.Link) {
 			notes = append(notes, "failures: "+strings.Join(rs, ", "))
 		}
 		if len(notes) > 0 {
-			fmt.Fprintf(w, "  %s: %s\n", e.Endpoint, strings.Join(notes, "; "))
+			printf(w, "  %s: %s\n", e.Endpoint, strings.Join(notes, "; "))
 		}
 		if e.LastError != "" {
-			fmt.Fprintf(w, "  %s: last error (%s, %s ago): %s\n", e.Endpoint, e.LastReason, since(l.At, e.LastErrorAt), e.LastError)
+			printf(w, "  %s: last error (%s, %s ago): %s\n", e.Endpoint, e.LastReason, since(l.At, e.LastErrorAt), e.LastError)
 		}
 	}
-	fmt.Fprintln(w, "(* carries batches now)")
+	printf(w, "(* carries batches now)\n")
 }
 
 func expiry(t, now time.Time) string {

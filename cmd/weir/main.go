@@ -2,17 +2,14 @@
 // diagnostics that talk to it.
 package main
 
-import (
-	"fmt"
-	"os"
-)
+import "os"
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
 	if err := newRoot().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "weir:", err)
+		printf(os.Stderr, "weir: %v\n", err)
 		os.Exit(1)
 	}
 }

@@ -21,7 +21,7 @@ func newPTPCmd(g *globals) *cobra.Command {
 
 // printPTP prints st in the spirit of pmc: one "name value" per line.
 func printPTP(w io.Writer, st *ptp.Status, now time.Time) {
-	row := func(k, v string) { fmt.Fprintf(w, "%-20s %s\n", k, v) }
+	row := func(k, v string) { printf(w, "%-20s %s\n", k, v) }
 	row("mode", string(st.Mode))
 	row("state", st.State)
 	row("source", st.Source)

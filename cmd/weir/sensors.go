@@ -41,25 +41,25 @@ func valuesLine(vs []poll.Value) string {
 
 func printSensors(w io.Writer, s *gateway.Sensors) {
 	if len(s.Modbus.Buses) == 0 && len(s.Lines) == 0 {
-		fmt.Fprintln(w, "no sensors configured (inputs.modbus, inputs.lines)")
+		printf(w, "no sensors configured (inputs.modbus, inputs.lines)\n")
 		return
 	}
 	if len(s.Modbus.Buses) > 0 {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "BUS\tTYPE\tLINE\tSTATE\tATTEMPTS\tCRC\tSHORT\tLONG\tOTHER\tTIMEOUT\tEXC\tRETRY\tFER 1m/15m\tDIAG SUPPRESSED")
+		printf(tw, "BUS\tTYPE\tLINE\tSTATE\tATTEMPTS\tCRC\tSHORT\tLONG\tOTHER\tTIMEOUT\tEXC\tRETRY\tFER 1m/15m\tDIAG SUPPRESSED\n")
 		for _, b := range s.Modbus.Buses {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", b.Name, b.Type, b.Line, b.State, countersCols(b.Counters),
+			printf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", b.Name, b.Type, b.Line, b.State, countersCols(b.Counters),
 				ferStr(b.FrameErrorRate1m, b.FrameErrorRate15m), b.DiagnosticsSuppressed)
 		}
 		tw.Flush()
 		for _, b := range s.Modbus.Buses {
 			if b.Error != "" {
-				fmt.Fprintf(w, "  %s: %s\n", b.Name, b.Error)
+				printf(w, "  %s: %s\n", b.Name, b.Error)
 			}
 		}
-		fmt.Fprintln(w)
+		printf(w, "\n")
 		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DEVICE\tBUS\tUNIT\tSTATE\tLAST POLL\tRTT\tPOLLS\tFAILED\tATTEMPTS\tCRC\tSHORT\tLONG\tOTHER\tTIMEOUT\tEXC\tRETRY\tFER 1m/15m")
+		printf(tw, "DEVICE\tBUS\tUNIT\tSTATE\tLAST POLL\tRTT\tPOLLS\tFAILED\tATTEMPTS\tCRC\tSHORT\tLONG\tOTHER\tTIMEOUT\tEXC\tRETRY\tFER 1m/15m\n")
 		for _, b := range s.Modbus.Buses {
 			for _, d := range b.Devices {
 				last := "never"
@@ -74,7 +74,7 @@ func printSensors(w io.Writer, s *gateway.Sensors) {
 				if rtt == "" {
 					rtt = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.Name, b.Name, d.Unit, state, last, rtt,
+				printf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.Name, b.Name, d.Unit, state, last, rtt,
 					d.Counters.Polls, d.Counters.PollsFailed, countersCols(d.Counters), ferStr(d.FrameErrorRate1m, d.FrameErrorRate15m))
 			}
 		}
@@ -82,27 +82,27 @@ func printSensors(w io.Writer, s *gateway.Sensors) {
 		for _, b := range s.Modbus.Buses {
 			for _, d := range b.Devices {
 				if len(d.Values) > 0 {
-					fmt.Fprintf(w, "  %s: %s\n", d.Name, valuesLine(d.Values))
+					printf(w, "  %s: %s\n", d.Name, valuesLine(d.Values))
 				}
 				if d.LastError != "" {
-					fmt.Fprintf(w, "  %s: last error (%s): %s\n", d.Name, d.LastVerdict, d.LastError)
+					printf(w, "  %s: last error (%s): %s\n", d.Name, d.LastVerdict, d.LastError)
 				}
 			}
 		}
 	}
 	if len(s.Lines) > 0 {
 		if len(s.Modbus.Buses) > 0 {
-			fmt.Fprintln(w)
+			printf(w, "\n")
 		}
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "LINE SENSOR\tDEVICE\tOPEN\tLINES\tOK\tNONE\tMISMATCH\tMISSING\tMALFORMED\tLAST LINE")
+		printf(tw, "LINE SENSOR\tDEVICE\tOPEN\tLINES\tOK\tNONE\tMISMATCH\tMISSING\tMALFORMED\tLAST LINE\n")
 		for _, l := range s.Lines {
 			last := "never"
 			if l.Stats.LastLine != 0 {
 				last = since(s.At, time.Unix(0, l.Stats.LastLine)) + " ago"
 			}
 			st := l.Stats
-			fmt.Fprintf(tw, "%s\t%s\t%t\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", l.Name, l.Device, st.Open, st.Lines, st.OK, st.None,
+			printf(tw, "%s\t%s\t%t\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", l.Name, l.Device, st.Open, st.Lines, st.OK, st.None,
 				st.Mismatches, st.Missing, st.Malformed, last)
 		}
 		tw.Flush()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -54,9 +53,7 @@ func newSensorsReadCmd(g *globals) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(r)
+				return writeJSON(out, r, true)
 			}
 			printRead(out, r)
 			if r.Error != "" {
@@ -73,32 +70,32 @@ func newSensorsReadCmd(g *globals) *cobra.Command {
 }
 
 func printRead(w io.Writer, r *poll.ReadResult) {
-	fmt.Fprintf(w, "device %s  unit %d  on bus %s (%s)", r.Device, r.Unit, r.Bus, r.Line)
+	printf(w, "device %s  unit %d  on bus %s (%s)", r.Device, r.Unit, r.Bus, r.Line)
 	if r.RoundTrip != "" {
-		fmt.Fprintf(w, "  round trip %s", r.RoundTrip)
+		printf(w, "  round trip %s", r.RoundTrip)
 	}
-	fmt.Fprintln(w)
+	printf(w, "\n")
 	for _, v := range r.Values {
 		unit := ""
 		if v.Unit != "" {
 			unit = " " + v.Unit
 		}
-		fmt.Fprintf(w, "  %-24s %s%s\n", v.Name, v.Text, unit)
+		printf(w, "  %-24s %s%s\n", v.Name, v.Text, unit)
 	}
-	fmt.Fprintln(w, "requests:")
+	printf(w, "requests:\n")
 	for _, a := range r.Attempts {
-		fmt.Fprintf(w, "  %-40s %s", a.Request, a.Verdict)
+		printf(w, "  %-40s %s", a.Request, a.Verdict)
 		if a.Error != "" && a.Verdict != "ok" {
-			fmt.Fprintf(w, ": %s", a.Error)
+			printf(w, ": %s", a.Error)
 		}
-		fmt.Fprintln(w)
+		printf(w, "\n")
 	}
-	fmt.Fprintln(w, "frames:")
+	printf(w, "frames:\n")
 	for _, f := range r.Frames {
-		fmt.Fprintf(w, "  %s %s  %s\n", f.At.Format("15:04:05.000000"), f.Dir, spacedHex(f.Hex))
+		printf(w, "  %s %s  %s\n", f.At.Format("15:04:05.000000"), f.Dir, spacedHex(f.Hex))
 	}
 	if r.Error != "" {
-		fmt.Fprintf(w, "error: %s\n", r.Error)
+		printf(w, "error: %s\n", r.Error)
 	}
 }
 

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -43,9 +41,7 @@ func newShowCmd[T any](g *globals, use, short string,
 					return err
 				}
 				if asJSON {
-					enc := json.NewEncoder(out)
-					enc.SetIndent("", "  ")
-					if err := enc.Encode(v); err != nil {
+					if err := writeJSON(out, v, true); err != nil {
 						return err
 					}
 				} else {
@@ -58,7 +54,7 @@ func newShowCmd[T any](g *globals, use, short string,
 				case <-ctx.Done():
 					return nil
 				case <-time.After(watch):
-					fmt.Fprintln(out)
+					printf(out, "\n")
 				}
 			}
 		},

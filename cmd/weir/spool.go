@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -34,9 +33,7 @@ func newSpoolCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(st.Spool)
+				return writeJSON(cmd.OutOrStdout(), st.Spool, true)
 			}
 			printSpool(cmd.OutOrStdout(), st.Spool, time.Now())
 			return nil
@@ -67,14 +64,13 @@ func newSpoolCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
 			for _, r := range recs {
-				if err := enc.Encode(r); err != nil {
+				if err := writeJSON(cmd.OutOrStdout(), r, false); err != nil {
 					return err
 				}
 			}
 			if len(recs) == 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "no unacknowledged record at or after %d\n", from)
+				printf(cmd.ErrOrStderr(), "no unacknowledged record at or after %d\n", from)
 			}
 			return nil
 		},
@@ -86,19 +82,19 @@ func newSpoolCmd(g *globals) *cobra.Command {
 }
 
 func printSpool(w io.Writer, sp spool.Stats, now time.Time) {
-	fmt.Fprintf(w, "backlog     %d records, %s of data; %s of %s max (%.1f%%)\n",
+	printf(w, "backlog     %d records, %s of data; %s of %s max (%.1f%%)\n",
 		sp.Records, bytesIEC(sp.Bytes), bytesIEC(sp.Used), bytesIEC(sp.MaxBytes), percent(sp.Used, sp.MaxBytes))
 	if !sp.Oldest.IsZero() {
-		fmt.Fprintf(w, "oldest      %s (appended %s)\n", since(now, sp.Oldest), sp.Oldest.UTC().Format(time.RFC3339))
+		printf(w, "oldest      %s (appended %s)\n", since(now, sp.Oldest), sp.Oldest.UTC().Format(time.RFC3339))
 	}
-	fmt.Fprintf(w, "sequences   acked up to %d, next %d\n", sp.AckedUpTo, sp.NextSeq)
-	fmt.Fprintf(w, "since start %d records appended in %d commits (fsyncs)\n", sp.Appended, sp.Commits)
-	fmt.Fprintf(w, "disk        %s\n", bytesIEC(sp.DiskBytes))
-	fmt.Fprintf(w, "%-10s  %10s  %10s  %9s  %9s  %9s\n", "class", "records", "bytes", "evicted", "expired", "waited")
+	printf(w, "sequences   acked up to %d, next %d\n", sp.AckedUpTo, sp.NextSeq)
+	printf(w, "since start %d records appended in %d commits (fsyncs)\n", sp.Appended, sp.Commits)
+	printf(w, "disk        %s\n", bytesIEC(sp.DiskBytes))
+	printf(w, "%-10s  %10s  %10s  %9s  %9s  %9s\n", "class", "records", "bytes", "evicted", "expired", "waited")
 	for c, cs := range sp.Classes {
-		fmt.Fprintf(w, "%-10s  %10d  %10s  %9d  %9d  %9d\n", spool.Class(c), cs.Records, bytesIEC(cs.Bytes), cs.Evicted, cs.Expired, cs.Refused)
+		printf(w, "%-10s  %10d  %10s  %9d  %9d  %9d\n", spool.Class(c), cs.Records, bytesIEC(cs.Bytes), cs.Evicted, cs.Expired, cs.Refused)
 	}
 	if sp.Recovered != "" {
-		fmt.Fprintf(w, "recovered   %s\n", sp.Recovered)
+		printf(w, "recovered   %s\n", sp.Recovered)
 	}
 }

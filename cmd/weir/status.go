@@ -30,15 +30,15 @@ func (g *globals) socket(cmd *cobra.Command, flag string) (string, error) {
 }
 
 func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
-	fmt.Fprintf(w, "gateway  %s  (weir %s, up %s, data %s)\n", st.Gateway, st.Version, since(now, st.Started), st.DataDir)
+	printf(w, "gateway  %s  (weir %s, up %s, data %s)\n", st.Gateway, st.Version, since(now, st.Started), st.DataDir)
 	for _, s := range st.Sources {
-		fmt.Fprintf(w, "source   %s: %d files, %d lines", s.Name, len(s.Files), s.Lines)
+		printf(w, "source   %s: %d files, %d lines", s.Name, len(s.Files), s.Lines)
 		if s.Errors > 0 {
-			fmt.Fprintf(w, ", %d errors (last: %s)", s.Errors, s.LastError)
+			printf(w, ", %d errors (last: %s)", s.Errors, s.LastError)
 		}
-		fmt.Fprintln(w)
+		printf(w, "\n")
 		for _, f := range s.Files {
-			fmt.Fprintf(w, "           %s  offset %d of %d, %d lines\n", f.Path, f.Offset, f.Size, f.Lines)
+			printf(w, "           %s  offset %d of %d, %d lines\n", f.Path, f.Offset, f.Size, f.Lines)
 		}
 	}
 	printInputs(w, st, now)
@@ -47,33 +47,33 @@ func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
 	if !sp.Oldest.IsZero() {
 		oldest = ", oldest " + since(now, sp.Oldest)
 	}
-	fmt.Fprintf(w, "spool    backlog %d records (%s, %.0f%% of max)%s; acked up to %d, next %d; %s on disk\n",
+	printf(w, "spool    backlog %d records (%s, %.0f%% of max)%s; acked up to %d, next %d; %s on disk\n",
 		sp.Records, bytesIEC(sp.Bytes), percent(sp.Used, sp.MaxBytes), oldest, sp.AckedUpTo, sp.NextSeq, bytesIEC(sp.DiskBytes))
 	if lost := lossLine(sp); lost != "" {
-		fmt.Fprintf(w, "         %s\n", lost)
+		printf(w, "         %s\n", lost)
 	}
 	u := st.Uplink
 	if u.State == "disabled" {
-		fmt.Fprintln(w, "uplink   disabled: no endpoint configured; records stay spooled")
+		printf(w, "uplink   disabled: no endpoint configured; records stay spooled\n")
 		return
 	}
-	fmt.Fprintf(w, "uplink   %s %s", u.State, u.Endpoint)
+	printf(w, "uplink   %s %s", u.State, u.Endpoint)
 	if u.State == "connected" && !u.ConnectedAt.IsZero() {
-		fmt.Fprintf(w, " for %s", since(now, u.ConnectedAt))
+		printf(w, " for %s", since(now, u.ConnectedAt))
 	}
-	fmt.Fprintf(w, "; sent %d, acked %d; last ack %d", u.RecordsSent, u.RecordsAcked, u.LastAckSeq)
+	printf(w, "; sent %d, acked %d; last ack %d", u.RecordsSent, u.RecordsAcked, u.LastAckSeq)
 	if !u.LastAckAt.IsZero() {
-		fmt.Fprintf(w, " %s ago", since(now, u.LastAckAt))
+		printf(w, " %s ago", since(now, u.LastAckAt))
 	}
-	fmt.Fprintln(w)
+	printf(w, "\n")
 	if u.LastError != "" {
-		fmt.Fprintf(w, "         last error (%s): %s\n", u.LastReason, u.LastError)
+		printf(w, "         last error (%s): %s\n", u.LastReason, u.LastError)
 	}
 	if u.CertWarning != "" {
-		fmt.Fprintf(w, "         WARNING: %s\n", u.CertWarning)
+		printf(w, "         WARNING: %s\n", u.CertWarning)
 	}
 	if len(u.Endpoints) > 1 || (len(u.Endpoints) == 1 && u.Endpoints[0].HandshakeFailures > 0) {
-		fmt.Fprintln(w, "         `weir link` shows each endpoint's RTT, loss, handshakes and outages")
+		printf(w, "         `weir link` shows each endpoint's RTT, loss, handshakes and outages\n")
 	}
 }
 
@@ -89,14 +89,14 @@ func printInputs(w io.Writer, st *gateway.Status, now time.Time) {
 			parseErrs += l.ParseErrors
 			drops += l.SocketDrops
 		}
-		fmt.Fprintf(w, "source   %s: %s; %d messages, %d unparsed, %d emitted, %d queued, %d of %d connections",
+		printf(w, "source   %s: %s; %d messages, %d unparsed, %d emitted, %d queued, %d of %d connections",
 			s.Name, strings.Join(ls, ", "), received, parseErrs, s.Emitted, s.Queued, s.ConnectionsOpen, s.MaxConnections)
 		if s.RateLimited+drops+s.Lost > 0 {
-			fmt.Fprintf(w, "; dropped %d over the rate limit, %d by the socket buffer, %d lost", s.RateLimited, drops, s.Lost)
+			printf(w, "; dropped %d over the rate limit, %d by the socket buffer, %d lost", s.RateLimited, drops, s.Lost)
 		}
-		fmt.Fprintln(w)
+		printf(w, "\n")
 		if s.LastError != "" {
-			fmt.Fprintf(w, "         last error: %s\n", s.LastError)
+			printf(w, "         last error: %s\n", s.LastError)
 		}
 	}
 	if a := st.Audit; a != nil {
@@ -104,22 +104,22 @@ func printInputs(w io.Writer, st *gateway.Status, now time.Time) {
 		if file == "" {
 			file = a.Path
 		}
-		fmt.Fprintf(w, "source   %s: %s %s, offset %d of %d; %d events, %d pending, %d unparsed",
+		printf(w, "source   %s: %s %s, offset %d of %d; %d events, %d pending, %d unparsed",
 			a.Name, a.State, file, a.Offset, a.Size, a.Events, a.Pending, a.ParseErrors)
 		if a.Errors > 0 {
-			fmt.Fprintf(w, ", %d errors (last: %s)", a.Errors, a.LastError)
+			printf(w, ", %d errors (last: %s)", a.Errors, a.LastError)
 		}
-		fmt.Fprintln(w)
+		printf(w, "\n")
 	}
 	if f := st.Integrity; f != nil {
-		fmt.Fprintf(w, "source   integrity: %d paths, %d in the baseline, %d watched directories; %d changes", len(f.Paths), f.Files, f.Watches, f.Changes)
+		printf(w, "source   integrity: %d paths, %d in the baseline, %d watched directories; %d changes", len(f.Paths), f.Files, f.Watches, f.Changes)
 		if !f.LastScan.IsZero() {
-			fmt.Fprintf(w, "; last scan %s ago (%dms)", since(now, f.LastScan), f.LastScanMillis)
+			printf(w, "; last scan %s ago (%dms)", since(now, f.LastScan), f.LastScanMillis)
 		}
 		if f.Errors > 0 {
-			fmt.Fprintf(w, ", %d errors (last: %s)", f.Errors, f.LastError)
+			printf(w, ", %d errors (last: %s)", f.Errors, f.LastError)
 		}
-		fmt.Fprintln(w)
+		printf(w, "\n")
 	}
 }
 

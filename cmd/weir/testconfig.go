@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 )
@@ -19,14 +17,14 @@ func newTestCmd(g *globals) *cobra.Command {
 				return err
 			}
 			for _, w := range l.Warnings {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+				printf(cmd.ErrOrStderr(), "warning: %s\n", w)
 			}
 			out, err := yaml.Marshal(l.Redacted().Map())
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "# configuration OK (from %s)\n%s", l.Source(), out)
-			return nil
+			printf(cmd.OutOrStdout(), "# configuration OK (from %s)\n", l.Source())
+			return writeText(cmd.OutOrStdout(), string(out))
 		},
 	})
 	test.AddCommand(newTestOutputCmd(g))

@@ -49,26 +49,26 @@ func newTestOutputCmd(g *globals) *cobra.Command {
 }
 
 func printProbe(w io.Writer, r *sender.ProbeResult, now time.Time) {
-	fmt.Fprintf(w, "%s\n", r.Endpoint)
+	printf(w, "%s\n", r.Endpoint)
 	if r.Negotiated != "" {
-		fmt.Fprintf(w, "  negotiated  %s\n", r.Negotiated)
+		printf(w, "  negotiated  %s\n", r.Negotiated)
 	}
 	for i, c := range r.Chain {
-		fmt.Fprintf(w, "  cert[%d]     subject %q\n              issuer  %q\n              valid   %s to %s (%s)\n", i,
+		printf(w, "  cert[%d]     subject %q\n              issuer  %q\n              valid   %s to %s (%s)\n", i,
 			c.Subject.String(), c.Issuer.String(), c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), expiry(c.NotAfter, now))
 	}
 	if r.Err != nil {
-		fmt.Fprintf(w, "  FAILED (%s): %v\n", r.Reason, r.Err)
+		printf(w, "  FAILED (%s): %v\n", r.Reason, r.Err)
 		return
 	}
-	fmt.Fprintf(w, "  collector holds up to seq %d for this gateway\n", r.Highest)
+	printf(w, "  collector holds up to seq %d for this gateway\n", r.Highest)
 	if len(r.RTTs) > 0 {
 		lo, hi, sum := r.RTTs[0], r.RTTs[0], time.Duration(0)
 		for _, d := range r.RTTs {
 			lo, hi, sum = min(lo, d), max(hi, d), sum+d
 		}
-		fmt.Fprintf(w, "  rtt         min %s avg %s max %s over %d pings\n", lo.Round(time.Microsecond),
+		printf(w, "  rtt         min %s avg %s max %s over %d pings\n", lo.Round(time.Microsecond),
 			(sum / time.Duration(len(r.RTTs))).Round(time.Microsecond), hi.Round(time.Microsecond), len(r.RTTs))
 	}
-	fmt.Fprintln(w, "  OK")
+	printf(w, "  OK\n")
 }

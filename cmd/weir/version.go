@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"runtime"
 
 	"github.com/spf13/cobra"
@@ -13,7 +12,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the firmware version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "weir %s %s/%s %s\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
+			printf(cmd.OutOrStdout(), "weir %s %s/%s %s\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
 		},
 	}
 }

@@ -77,6 +77,15 @@ type FileConfig struct {
 	CloseInactive time.Duration `mapstructure:"close_inactive" yaml:"close_inactive"`
 	// Multiline joins lines into events; off unless start_pattern is set.
 	Multiline MultilineConfig `mapstructure:"multiline" yaml:"multiline"`
+	// FollowSymlinks tails what a symbolic link matching a glob points
+	// at, and descends into linked directories that a wildcard matches.
+	// Off (the default), such links are skipped and logged once: whoever
+	// can plant a link in a log directory could otherwise have the
+	// gateway ship any file it can read (a root-only key, /etc/shadow).
+	// Links in the part of a glob without wildcards ("/var/log" of
+	// "/var/log/*.log") are followed either way: the configuration names
+	// them.
+	FollowSymlinks bool `mapstructure:"follow_symlinks" yaml:"follow_symlinks"`
 }
 
 // MultilineConfig joins the lines of one event, such as a stack trace: a

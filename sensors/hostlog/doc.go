@@ -37,6 +37,13 @@
 // the checkpoint never passes the first byte of an event not yet emitted.
 // Bytes are kept exactly; a message that is not valid UTF-8 is flagged.
 //
+// Symbolic links are not followed unless follow_symlinks is set: a link
+// matching a glob, or a linked directory a wildcard matched, is skipped
+// (logged once), since whoever can write a log directory could otherwise
+// have the gateway ship any file it can read. The scan looks with Lstat
+// and files are opened with openat and O_NOFOLLOW from the glob's fixed
+// directory down, so a link swapped in between the two is refused too.
+//
 // Syslog intake, the kernel audit log and file integrity monitoring are
 // their own packages (sensors/syslog, sensors/audit, sensors/integrity).
 package hostlog

@@ -20,6 +20,7 @@ type tailedFile struct {
 	t    *Tailer
 	path string // absolute
 	key  string // checkpoint source: checkpointPrefix + path
+	base string // the globBase path lies under: where openLog starts
 	// f is the open descriptor; nil while closed for close_inactive.
 	f  *os.File
 	id fileID
@@ -48,16 +49,16 @@ type tailedFile struct {
 	active time.Time // when it last grew or was opened
 }
 
-func newTailedFile(t *Tailer, path string, f *os.File, id fileID, size int64, now time.Time) *tailedFile {
+func newTailedFile(t *Tailer, path, base string, f *os.File, id fileID, size int64, now time.Time) *tailedFile {
 	return &tailedFile{
-		t: t, path: path, key: checkpointPrefix + path, f: f, id: id, size: size, dirty: true,
+		t: t, path: path, key: checkpointPrefix + path, base: base, f: f, id: id, size: size, dirty: true,
 		cut: newSplitter(t.cfg, t.start), active: now,
 	}
 }
 
 // rename follows the file under a new name; its checkpoint moves there.
-func (f *tailedFile) rename(path string) {
-	f.path, f.key, f.dirty = path, checkpointPrefix+path, true
+func (f *tailedFile) rename(path, base string) {
+	f.path, f.key, f.base, f.dirty = path, checkpointPrefix+path, base, true
 }
 
 // close releases the descriptor; the state stays.

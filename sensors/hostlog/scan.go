@@ -2,6 +2,7 @@ package hostlog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,6 +36,7 @@ type run struct {
 	listed     bool            // every key the globs match was read
 	loadedScan int             // the scan whose paths were all loaded
 	unreadable map[string]bool // keys whose checkpoint did not parse
+	links      map[string]bool // symlinks the last scan skipped, each logged once
 	scratch    []byte          // the read buffer, lent to the file being read
 	events     []event.Event   // the records of a batch, reused
 	fields     []event.Field   // their fields, reused
@@ -50,6 +52,7 @@ func newRun(t *Tailer, sink Sink) *run {
 		known:      map[string]position{},
 		loaded:     map[string]bool{},
 		unreadable: map[string]bool{},
+		links:      map[string]bool{},
 	}
 }
 
@@ -72,24 +75,43 @@ func (r *run) committed(key string, p position) {
 type found struct {
 	id   fileID
 	size int64
+	base string // the globBase of the glob that matched it
 }
 
-// scan expands the globs into the regular files they match now.
+// scan expands the globs into the regular files they match now. Unless
+// follow_symlinks, a match that is a symlink, or lies in a directory
+// symlink a wildcard matched, is skipped (logged once while it stays).
 func (r *run) scan() map[string]found {
 	m := map[string]found{}
-	for _, g := range r.t.globs {
+	links := map[string]bool{}
+	for i, g := range r.t.globs {
 		names, _ := filepath.Glob(g) // the only error, a malformed glob, Validate refused
 		for _, n := range names {
 			if _, dup := m[n]; dup || compressed(n) {
 				continue
 			}
-			fi, err := os.Stat(n)
+			var fi os.FileInfo
+			var err error
+			if r.t.cfg.FollowSymlinks {
+				fi, err = os.Stat(n)
+			} else {
+				fi, err = lstatUnder(n, r.t.bases[i])
+			}
+			if errors.Is(err, errSymlink) {
+				links[n] = true
+				if !r.links[n] {
+					r.t.log.Warn("symbolic link skipped; set follow_symlinks to tail what links point at",
+						"path", n, "err", err)
+				}
+				continue
+			}
 			if err != nil || !fi.Mode().IsRegular() {
 				continue // gone since the glob, or a directory, fifo, device
 			}
-			m[n] = found{id: idOf(fi), size: fi.Size()}
+			m[n] = found{id: idOf(fi), size: fi.Size(), base: r.t.bases[i]}
 		}
 	}
+	r.links = links
 	return m
 }
 
@@ -162,7 +184,7 @@ func (r *run) poll(ctx context.Context) (busy bool, next time.Time, err error) {
 		for _, f := range moved {
 			np := moves[f.path]
 			r.t.log.Info("file renamed; following it under its new name", "path", f.path, "new_path", np)
-			f.rename(np)
+			f.rename(np, now[np].base)
 			r.files[np] = f
 			r.tracked[np] = true
 		}
@@ -323,7 +345,7 @@ func (r *run) closeInactive(now time.Time) {
 // reopen opens a file closed for close_inactive again; it must still be
 // the same inode (its start is checked when it is read).
 func (r *run) reopen(f *tailedFile) error {
-	osf, err := os.Open(f.path)
+	osf, err := openLog(f.path, f.base, r.t.cfg.FollowSymlinks)
 	if err != nil {
 		return fmt.Errorf("hostlog: open %s: %w", f.path, err)
 	}
@@ -346,7 +368,7 @@ func (r *run) open(p string, now map[string]found) (*tailedFile, error) {
 	if err := r.load(now); err != nil {
 		return nil, err
 	}
-	osf, err := os.Open(p)
+	osf, err := openLog(p, now[p].base, r.t.cfg.FollowSymlinks)
 	if err != nil {
 		return nil, fmt.Errorf("hostlog: open %s: %w", p, err)
 	}
@@ -366,7 +388,7 @@ func (r *run) open(p string, now map[string]found) (*tailedFile, error) {
 			return nil, nil // replaced since the scan by a file already followed
 		}
 	}
-	f := newTailedFile(r.t, p, osf, id, fi.Size(), time.Now())
+	f := newTailedFile(r.t, p, now[p].base, osf, id, fi.Size(), time.Now())
 	log := r.t.log.With("path", p)
 	if r.tracked[p] {
 		// Followed earlier in this run, so whatever is at the path now is

@@ -61,6 +61,7 @@ const maxRetryWait = 10 * time.Second
 type Tailer struct {
 	cfg      FileConfig
 	globs    []string // absolute
+	bases    []string // each glob's globBase
 	priority event.Priority
 	start    *regexp.Regexp // multiline.start_pattern; nil when off
 	cps      Checkpoints
@@ -114,6 +115,10 @@ func NewTailer(cfg FileConfig, cps Checkpoints, logger *slog.Logger) (*Tailer, e
 			return nil, fmt.Errorf("hostlog: %s: glob %q: %w", cfg.Name, p, err)
 		}
 	}
+	bases := make([]string, len(globs))
+	for i, g := range globs {
+		bases[i] = globBase(g)
+	}
 	var start *regexp.Regexp
 	if cfg.Multiline.StartPattern != "" {
 		if start, err = regexp.Compile(cfg.Multiline.StartPattern); err != nil {
@@ -124,7 +129,7 @@ func NewTailer(cfg FileConfig, cps Checkpoints, logger *slog.Logger) (*Tailer, e
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Tailer{
-		cfg: cfg, globs: globs, priority: prio, start: start, cps: cps,
+		cfg: cfg, globs: globs, bases: bases, priority: prio, start: start, cps: cps,
 		log:    logger.With("source", cfg.Name),
 		status: TailStatus{Name: cfg.Name, Files: []FileStatus{}},
 	}, nil

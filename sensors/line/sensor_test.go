@@ -216,6 +216,11 @@ func TestReader(t *testing.T) {
 		{"overlong", func(c *Config) { c.Checksum, c.MaxLineLength = ChecksumNone, 8 },
 			[]string{"0123456789abcdefXY\nshort\n"},
 			[]string{"01234567|malformed|overlong1", "89abcdef|malformed|overlong2", "XY|malformed|overlong3", "short|none|"}},
+		// A line of exactly max_line_length ended by "\r\n" in lf mode is
+		// one line, not an overlong piece and an empty one (FuzzSplit).
+		{"lf line of max length with crlf", func(c *Config) { c.Checksum, c.MaxLineLength = ChecksumNone, 8 },
+			[]string{"01234567\r", "\n0123456\r\r\nab\rc\n"},
+			[]string{"01234567|none|", "0123456\r|none|", "ab\rc|none|"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := testConfig()

@@ -6,21 +6,32 @@ import "github.com/weirgw/weir/event"
 type lineState struct {
 	line []byte
 	part int  // pieces of the current line already emitted (overlong)
-	cr   bool // crlf: a "\r" seen, not yet known to be a terminator
+	cr   bool // lf, crlf: a "\r" seen, not yet known to be (part of) a terminator
 }
 
 // take splits p into lines, appending their records to batch. Lines end at
 // the configured terminator; with lf a "\r" before the "\n" is dropped and
 // with cr a "\n" after the "\r" (instruments that send "\r\n" anyway).
-// Empty lines carry nothing and make no record.
+// Empty lines carry nothing and make no record. With lf and crlf a "\r"
+// waits for the next byte before it joins the line, so a line of exactly
+// max_line_length ended by "\r\n" is not cut as overlong.
 func (s *Sensor) take(st *lineState, p []byte, batch []event.Event, at stamp) []event.Event {
 	for _, b := range p {
 		switch s.cfg.Terminator {
 		case TermLF:
-			if b == '\n' {
-				if n := len(st.line); n > 0 && st.line[n-1] == '\r' {
-					st.line = st.line[:n-1]
+			if st.cr {
+				st.cr = false
+				if b == '\n' {
+					batch = s.endLine(st, batch, at)
+					continue
 				}
+				batch = s.addByte(st, batch, '\r', at)
+			}
+			switch b {
+			case '\r':
+				st.cr = true
+				continue
+			case '\n':
 				batch = s.endLine(st, batch, at)
 				continue
 			}
@@ -74,7 +85,7 @@ func (s *Sensor) endLine(st *lineState, batch []event.Event, at stamp) []event.E
 // cutLine emits what was read of a line whose terminator will never come
 // (shutdown, port reopened), flagged partial.
 func (s *Sensor) cutLine(st *lineState, batch []event.Event, at stamp) []event.Event {
-	if s.cfg.Terminator == TermCRLF && st.cr {
+	if st.cr && s.cfg.Terminator != TermCR { // with cr, st.cr is a terminator already taken
 		batch = s.addByte(st, batch, '\r', at)
 	}
 	st.cr = false

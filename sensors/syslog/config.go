@@ -26,7 +26,11 @@ const (
 	DefaultTCPListen          = "127.0.0.1:514"
 	DefaultMaxMessageBytes    = 64 << 10
 	DefaultMaxConnections     = 256
-	DefaultIdleTimeout        = 5 * time.Minute
+	DefaultMaxPerAddress      = 8
+	DefaultMaxHandshakes      = 16
+	DefaultHandshakeTimeout   = 5 * time.Second
+	DefaultFirstByteTimeout   = 10 * time.Second
+	DefaultIdleTimeout        = time.Minute
 	DefaultRate               = 1000
 	DefaultBurst              = 2000
 	DefaultDropReportInterval = time.Minute
@@ -55,9 +59,19 @@ type Config struct {
 	// MaxMessageBytes bounds one message; longer ones are cut to it and
 	// flagged truncated.
 	MaxMessageBytes int `mapstructure:"max_message_bytes" yaml:"max_message_bytes"`
-	// MaxConnections bounds open TCP and TLS connections together; more
-	// are closed at once and counted as refused.
+	// MaxConnections bounds the open connections of each stream listener,
+	// TCP and TLS counted apart (a TLS connection from the end of its
+	// handshake; handshakes have tls.max_handshakes). When all are taken,
+	// the oldest that has not sent a byte yet is closed for a newcomer;
+	// when every one has, the newcomer is closed at once. Both are
+	// counted.
 	MaxConnections int `mapstructure:"max_connections" yaml:"max_connections"`
+	// MaxConnectionsPerAddress bounds the streams (TLS handshakes
+	// included) of one IPv4 address or IPv6 /64 on each listener.
+	MaxConnectionsPerAddress int `mapstructure:"max_connections_per_address" yaml:"max_connections_per_address"`
+	// FirstByteTimeout closes a stream that sends nothing (after its TLS
+	// handshake) for this long after it opened.
+	FirstByteTimeout time.Duration `mapstructure:"first_byte_timeout" yaml:"first_byte_timeout"`
 	// IdleTimeout closes a stream on which nothing arrived for this long.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout" yaml:"idle_timeout"`
 	// RateLimit is per sender IP address.
@@ -93,6 +107,13 @@ type TLSConfig struct {
 	ClientCAFile string `mapstructure:"client_ca_file" yaml:"client_ca_file"`
 	// ClientAuth is none, request or require (default).
 	ClientAuth ClientAuth `mapstructure:"client_auth" yaml:"client_auth"`
+	// MaxHandshakes bounds the handshakes in progress: unauthenticated
+	// peers wait there, apart from the connections of senders that
+	// completed theirs. When all are taken, the oldest whose peer has not
+	// sent a byte is closed for a newcomer.
+	MaxHandshakes int `mapstructure:"max_handshakes" yaml:"max_handshakes"`
+	// HandshakeTimeout bounds one handshake.
+	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout" yaml:"handshake_timeout"`
 }
 
 // RateLimitConfig is a token bucket per sender IP address.
@@ -107,17 +128,20 @@ type RateLimitConfig struct {
 // and 1000 messages/s (burst 2000) per sender.
 func DefaultConfig() Config {
 	return Config{
-		Name:               DefaultName,
-		UDP:                ListenConfig{Listen: DefaultUDPListen},
-		TCP:                ListenConfig{Listen: DefaultTCPListen},
-		TLS:                TLSConfig{ClientAuth: ClientAuthRequire},
-		MaxMessageBytes:    DefaultMaxMessageBytes,
-		MaxConnections:     DefaultMaxConnections,
-		IdleTimeout:        DefaultIdleTimeout,
-		RateLimit:          RateLimitConfig{MessagesPerSecond: DefaultRate, Burst: DefaultBurst},
-		DropReportInterval: DefaultDropReportInterval,
-		Timezone:           DefaultTimezone,
-		Priority:           event.PriorityNormal.String(),
+		Name: DefaultName,
+		UDP:  ListenConfig{Listen: DefaultUDPListen},
+		TCP:  ListenConfig{Listen: DefaultTCPListen},
+		TLS: TLSConfig{ClientAuth: ClientAuthRequire, MaxHandshakes: DefaultMaxHandshakes,
+			HandshakeTimeout: DefaultHandshakeTimeout},
+		MaxMessageBytes:          DefaultMaxMessageBytes,
+		MaxConnections:           DefaultMaxConnections,
+		MaxConnectionsPerAddress: DefaultMaxPerAddress,
+		FirstByteTimeout:         DefaultFirstByteTimeout,
+		IdleTimeout:              DefaultIdleTimeout,
+		RateLimit:                RateLimitConfig{MessagesPerSecond: DefaultRate, Burst: DefaultBurst},
+		DropReportInterval:       DefaultDropReportInterval,
+		Timezone:                 DefaultTimezone,
+		Priority:                 event.PriorityNormal.String(),
 	}
 }
 
@@ -165,6 +189,18 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConnections < 0 || c.MaxConnections > MaxMaxConnections {
 		add("max_connections: %d is outside 0-%d", c.MaxConnections, MaxMaxConnections)
+	}
+	if c.MaxConnectionsPerAddress < 0 || c.MaxConnectionsPerAddress > MaxMaxConnections {
+		add("max_connections_per_address: %d is outside 0-%d", c.MaxConnectionsPerAddress, MaxMaxConnections)
+	}
+	if c.TLS.MaxHandshakes < 0 || c.TLS.MaxHandshakes > MaxMaxConnections {
+		add("tls.max_handshakes: %d is outside 0-%d", c.TLS.MaxHandshakes, MaxMaxConnections)
+	}
+	if c.TLS.HandshakeTimeout < 0 {
+		add("tls.handshake_timeout: %s is negative", c.TLS.HandshakeTimeout)
+	}
+	if c.FirstByteTimeout < 0 {
+		add("first_byte_timeout: %s is negative", c.FirstByteTimeout)
 	}
 	if c.IdleTimeout < 0 {
 		add("idle_timeout: %s is negative", c.IdleTimeout)
@@ -219,6 +255,10 @@ func (c Config) withDefaults() Config {
 	c.TLS.ClientAuth = or(c.TLS.ClientAuth, d.TLS.ClientAuth)
 	c.MaxMessageBytes = or(c.MaxMessageBytes, d.MaxMessageBytes)
 	c.MaxConnections = or(c.MaxConnections, d.MaxConnections)
+	c.MaxConnectionsPerAddress = or(c.MaxConnectionsPerAddress, d.MaxConnectionsPerAddress)
+	c.TLS.MaxHandshakes = or(c.TLS.MaxHandshakes, d.TLS.MaxHandshakes)
+	c.TLS.HandshakeTimeout = or(c.TLS.HandshakeTimeout, d.TLS.HandshakeTimeout)
+	c.FirstByteTimeout = or(c.FirstByteTimeout, d.FirstByteTimeout)
 	c.IdleTimeout = or(c.IdleTimeout, d.IdleTimeout)
 	c.DropReportInterval = or(c.DropReportInterval, d.DropReportInterval)
 	c.Timezone = or(c.Timezone, d.Timezone)

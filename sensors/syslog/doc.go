@@ -32,9 +32,19 @@
 // Nothing is queued without bound.
 //
 // Protection. A token bucket per sender IP drops messages over
-// rate_limit; at most max_connections streams are open (more are closed
-// at once); a silent stream is closed after idle_timeout. Drops are never
-// silent: rate-limited messages (per sender), socket drops and refused
-// connections are counted in [Server.Status] and summarised in a record
-// (format drop_report, severity warning) every drop_report_interval.
+// rate_limit. The TCP and TLS listeners each hold at most max_connections
+// connections, and one IPv4 address (IPv6 /64) at most
+// max_connections_per_address streams on each. TLS handshakes have their
+// own budget (tls.max_handshakes, tls.handshake_timeout), so peers that
+// have not authenticated never hold the slots of senders that have; a
+// TLS connection takes a connection slot once its handshake is done.
+// When a budget is full, the oldest stream (or handshake) whose peer has
+// not sent a byte is closed for the newcomer, and the newcomer is refused
+// only when every one has: a real sender writes as soon as it connects,
+// so idle connections cannot lock senders out. A stream that sends
+// nothing for first_byte_timeout is closed, one that falls silent after
+// idle_timeout. Drops are never silent: rate-limited messages (per
+// sender), socket drops, refused and evicted connections are counted in
+// [Server.Status] and summarised in a record (format drop_report,
+// severity warning) every drop_report_interval.
 package syslog

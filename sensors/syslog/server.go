@@ -50,7 +50,6 @@ const queueLen = 1024
 const (
 	maxRetryWait  = 10 * time.Second
 	finalEmitWait = 5 * time.Second
-	handshakeWait = 10 * time.Second
 	topSenders    = 10
 )
 
@@ -71,13 +70,16 @@ type Server struct {
 	tlsLn     net.Listener
 	lastError string
 
-	stats     [3]listenerStats // by transport index
-	open      atomic.Int64     // TCP and TLS connections open
-	emitted   atomic.Uint64
-	emitErrs  atomic.Uint64
-	lost      atomic.Uint64
-	queued    atomic.Int64
-	reportSeq atomic.Uint64
+	stats      [3]listenerStats // by transport index
+	conns      [3]*slots        // TCP and TLS connections (handshake done), by transport index
+	handshakes *slots           // TLS handshakes in progress
+	perAddr    [3]*perAddress   // TCP and TLS streams by peer, handshakes included
+	open       atomic.Int64     // TCP and TLS connections open
+	emitted    atomic.Uint64
+	emitErrs   atomic.Uint64
+	lost       atomic.Uint64
+	queued     atomic.Int64
+	reportSeq  atomic.Uint64
 }
 
 const (
@@ -117,6 +119,11 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("syslog: %w", err)
 		}
 	}
+	for _, i := range [...]int{iTCP, iTLS} {
+		s.conns[i] = newSlots(cfg.MaxConnections)
+		s.perAddr[i] = newPerAddress(cfg.MaxConnectionsPerAddress)
+	}
+	s.handshakes = newSlots(cfg.TLS.MaxHandshakes)
 	s.stats[iUDP].addr.Store(cfg.UDP.Listen)
 	s.stats[iTCP].addr.Store(cfg.TCP.Listen)
 	s.stats[iTLS].addr.Store(cfg.TLS.Listen)

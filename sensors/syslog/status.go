@@ -17,6 +17,7 @@ type listenerStats struct {
 	bytes                                     atomic.Uint64
 	connsOpen                                 atomic.Int64
 	connsTotal, connsRefused, handshakeErrors atomic.Uint64
+	connsEvicted                              atomic.Uint64
 	socketDrops                               atomic.Uint64 // UDP: the kernel's SO_RXQ_OVFL count
 	readErrors                                atomic.Uint64
 	lastWarn                                  atomic.Int64 // ns, see warnAllowed
@@ -51,8 +52,8 @@ type Status struct {
 	// most such drops.
 	RateLimited    uint64        `json:"rate_limited"`
 	TopRateLimited []SenderDrops `json:"top_rate_limited,omitempty"`
-	// ConnectionsOpen is TCP and TLS connections open now, of at most
-	// MaxConnections.
+	// ConnectionsOpen is TCP and TLS connections open now; each of the
+	// two listeners holds at most MaxConnections.
 	ConnectionsOpen int64 `json:"connections_open"`
 	MaxConnections  int   `json:"max_connections"`
 }
@@ -69,12 +70,17 @@ type ListenerStatus struct {
 	RateLimited uint64 `json:"rate_limited"`
 	Bytes       uint64 `json:"bytes"`
 	ReadErrors  uint64 `json:"read_errors"`
-	// Streams only: connections open now, accepted since start, refused
-	// for max_connections, and failed TLS handshakes.
+	// Streams only: connections open now (TLS: handshake done), accepted
+	// since start (TLS: to a handshake), refused (max_connections,
+	// max_connections_per_address, tls.max_handshakes), closed silent to
+	// make room for a newcomer, and failed TLS handshakes; TLS handshakes
+	// in progress now.
 	ConnectionsOpen    int64  `json:"connections_open,omitempty"`
 	ConnectionsTotal   uint64 `json:"connections_total,omitempty"`
 	ConnectionsRefused uint64 `json:"connections_refused,omitempty"`
+	ConnectionsEvicted uint64 `json:"connections_evicted,omitempty"`
 	HandshakeErrors    uint64 `json:"handshake_errors,omitempty"`
+	Handshakes         int    `json:"handshakes,omitempty"`
 	// UDP only: datagrams the kernel dropped because the socket buffer was
 	// full (SO_RXQ_OVFL; Linux).
 	SocketDrops uint64 `json:"socket_drops,omitempty"`
@@ -106,36 +112,40 @@ func (s *Server) Status() Status {
 			Received: c.received.Load(), ParseErrors: c.parseErrors.Load(), Truncated: c.truncated.Load(),
 			RateLimited: c.limited.Load(), Bytes: c.bytes.Load(), ReadErrors: c.readErrors.Load(),
 			ConnectionsOpen: c.connsOpen.Load(), ConnectionsTotal: c.connsTotal.Load(),
-			ConnectionsRefused: c.connsRefused.Load(), HandshakeErrors: c.handshakeErrors.Load(),
-			SocketDrops: c.socketDrops.Load(),
+			ConnectionsRefused: c.connsRefused.Load(), ConnectionsEvicted: c.connsEvicted.Load(),
+			HandshakeErrors: c.handshakeErrors.Load(), SocketDrops: c.socketDrops.Load(),
 		})
+		if i == iTLS {
+			st.Listeners[len(st.Listeners)-1].Handshakes = s.handshakes.taken()
+		}
 	}
 	return st
 }
 
 // dropCounts are the totals at the last drop report.
 type dropCounts struct {
-	socketDrops, refused uint64
+	socketDrops, refused, evicted uint64
 }
 
 // dropReport makes the record that tells what was dropped since the last
 // one: messages over the rate limit (per sender, busiest first), UDP
-// datagrams the socket buffer overflowed with, and connections refused.
-// ok is false when nothing was.
+// datagrams the socket buffer overflowed with, connections refused and
+// silent ones closed to make room. ok is false when nothing was.
 //
 // Fields: dropped_rate_limit, senders, dropped.<ip> (top 10),
-// dropped_socket, refused_connections.
+// dropped_socket, refused_connections, evicted_connections.
 func (s *Server) dropReport(last *dropCounts) (event.Event, bool) {
 	limited, senders, top := s.lim.report(topSenders)
 	sock := s.stats[iUDP].socketDrops.Load()
 	refused := s.stats[iTCP].connsRefused.Load() + s.stats[iTLS].connsRefused.Load()
-	dSock, dRefused := sock-last.socketDrops, refused-last.refused
-	last.socketDrops, last.refused = sock, refused
-	if limited == 0 && dSock == 0 && dRefused == 0 {
+	evicted := s.stats[iTCP].connsEvicted.Load() + s.stats[iTLS].connsEvicted.Load()
+	dSock, dRefused, dEvicted := sock-last.socketDrops, refused-last.refused, evicted-last.evicted
+	last.socketDrops, last.refused, last.evicted = sock, refused, evicted
+	if limited == 0 && dSock == 0 && dRefused == 0 && dEvicted == 0 {
 		return event.Event{}, false
 	}
 	var parts []string
-	fs := make([]event.Field, 0, 5+len(top))
+	fs := make([]event.Field, 0, 6+len(top))
 	if limited > 0 {
 		parts = append(parts, fmt.Sprintf("%d messages from %d senders over the rate limit", limited, senders))
 		fs = append(fs, event.Uint("dropped_rate_limit", limited), event.Uint("senders", uint64(senders)))
@@ -148,8 +158,12 @@ func (s *Server) dropReport(last *dropCounts) (event.Event, bool) {
 		fs = append(fs, event.Uint("dropped_socket", dSock))
 	}
 	if dRefused > 0 {
-		parts = append(parts, fmt.Sprintf("%d connections refused at max_connections", dRefused))
+		parts = append(parts, fmt.Sprintf("%d connections refused at a connection limit", dRefused))
 		fs = append(fs, event.Uint("refused_connections", dRefused))
+	}
+	if dEvicted > 0 {
+		parts = append(parts, fmt.Sprintf("%d silent connections closed to make room", dEvicted))
+		fs = append(fs, event.Uint("evicted_connections", dEvicted))
 	}
 	fs = append(fs, event.Str(keyFormat, "drop_report"), event.Uint("report", s.reportSeq.Add(1)))
 	return event.Event{

@@ -15,10 +15,18 @@ import (
 // streamBuf is the read buffer of a stream connection.
 const streamBuf = 32 << 10
 
-// accept serves a TCP or TLS listener until it is closed.
+// accept serves a TCP or TLS listener until it is closed. A connection
+// is admitted when its peer holds fewer than max_connections_per_address
+// streams on this listener and, for TCP, a connection slot is free or held
+// by a silent peer (see slots); a TLS connection waits for a handshake
+// slot instead, and takes a connection slot once its handshake is done.
 func (r *run) accept(ctx context.Context, ln net.Listener, i int) {
 	s := r.s
 	st := &s.stats[i]
+	pool := s.conns[i]
+	if i == iTLS {
+		pool = s.handshakes
+	}
 	backoff := 5 * time.Millisecond
 	for {
 		c, err := ln.Accept()
@@ -34,30 +42,60 @@ func (r *run) accept(ctx context.Context, ln net.Listener, i int) {
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		if n := s.open.Add(1); n > int64(s.cfg.MaxConnections) {
-			s.open.Add(-1)
-			st.connsRefused.Add(1)
-			s.log.Debug("connection refused", "transport", transportNames[i], "peer", c.RemoteAddr(), "max_connections", s.cfg.MaxConnections)
-			_ = c.Close()
+		key := addrKey(addrPort(c.RemoteAddr()).Addr())
+		if !s.perAddr[i].take(key) {
+			r.refuse(c, i, "max_connections_per_address", s.cfg.MaxConnectionsPerAddress)
 			continue
 		}
+		sl, evicted, ok := pool.take(c)
+		if !ok {
+			s.perAddr[i].release(key)
+			if i == iTLS {
+				r.refuse(c, i, "tls.max_handshakes", s.cfg.TLS.MaxHandshakes)
+			} else {
+				r.refuse(c, i, "max_connections", s.cfg.MaxConnections)
+			}
+			continue
+		}
+		r.evict(evicted, i)
 		if !r.track(c) {
-			s.open.Add(-1)
+			pool.release(sl)
+			s.perAddr[i].release(key)
 			_ = c.Close()
 			return
 		}
 		st.connsTotal.Add(1)
-		st.connsOpen.Add(1)
 		r.streams.Go(func() {
 			defer func() {
 				r.untrack(c)
 				_ = c.Close()
-				st.connsOpen.Add(-1)
-				s.open.Add(-1)
+				s.perAddr[i].release(key)
 			}()
-			r.serveStream(ctx, c, i)
+			r.serveStream(ctx, c, i, sl)
 		})
 	}
+}
+
+// refuse closes a connection over a limit and counts it.
+func (r *run) refuse(c net.Conn, i int, limit string, n int) {
+	r.s.stats[i].connsRefused.Add(1)
+	r.s.log.Debug("connection refused", "transport", transportNames[i], "peer", c.RemoteAddr(), "limit", limit, "max", n)
+	_ = c.Close()
+}
+
+// evict closes a silent connection (or handshake) whose slot went to a
+// newcomer, and counts it.
+func (r *run) evict(c net.Conn, i int) {
+	if c == nil {
+		return
+	}
+	st := &r.s.stats[i]
+	st.connsEvicted.Add(1)
+	if st.warnAllowed() {
+		r.s.log.Warn("every slot taken; closed the oldest connection that had sent nothing (further ones within 10s are only counted)",
+			"transport", transportNames[i], "peer", c.RemoteAddr())
+	}
+	_ = c.Close()
 }
 
 // track registers a connection so shutdown can close it; false when
@@ -90,9 +128,10 @@ func (r *run) closeConns() {
 	}
 }
 
-// serveStream reads messages from one connection until it ends, idles
-// out or is closed.
-func (r *run) serveStream(ctx context.Context, c net.Conn, i int) {
+// serveStream does a TLS connection's handshake, then reads messages
+// from the connection until it ends, idles out or is closed. sl is its
+// slot: for TLS, the handshake's.
+func (r *run) serveStream(ctx context.Context, c net.Conn, i int, sl *slot) {
 	s := r.s
 	st := &s.stats[i]
 	ap := addrPort(c.RemoteAddr())
@@ -101,12 +140,18 @@ func (r *run) serveStream(ctx context.Context, c net.Conn, i int) {
 	log := s.log.With("transport", meta.Transport, "peer", meta.Peer)
 
 	if i == iTLS {
-		tc := tls.Server(c, s.tls)
+		hs := sl
+		tc := tls.Server(&heardConn{Conn: c, heard: func() { s.handshakes.hear(hs) }}, s.tls)
 		// The deadline bounds the handshake; shutdown closes the
 		// connection, which ends it too.
-		_ = c.SetDeadline(time.Now().Add(min(handshakeWait, s.cfg.IdleTimeout)))
+		_ = c.SetDeadline(time.Now().Add(s.cfg.TLS.HandshakeTimeout))
 		err := tc.Handshake()
-		if err != nil {
+		evicted := s.handshakes.release(hs)
+		switch {
+		case err != nil && evicted:
+			log.Debug("TLS handshake closed for a newcomer", "err", err)
+			return
+		case err != nil:
 			st.handshakeErrors.Add(1)
 			if st.warnAllowed() {
 				log.Warn("TLS handshake failed (further failures within 10s are only counted)", "err", err)
@@ -116,12 +161,28 @@ func (r *run) serveStream(ctx context.Context, c net.Conn, i int) {
 			return
 		}
 		_ = c.SetDeadline(time.Time{})
+		var ev net.Conn
+		var ok bool
+		if sl, ev, ok = s.conns[iTLS].take(c); !ok {
+			r.refuse(c, i, "max_connections", s.cfg.MaxConnections)
+			return
+		}
+		r.evict(ev, i)
 		meta.TLSPeer = peerName(tc.ConnectionState())
 		c = tc
 	}
+	st.connsOpen.Add(1)
+	s.open.Add(1)
+	defer func() {
+		s.conns[i].release(sl)
+		st.connsOpen.Add(-1)
+		s.open.Add(-1)
+	}()
 	log.Debug("connection open", "tls_peer", meta.TLSPeer)
 
-	fr := newFramer(bufio.NewReaderSize(&idleReader{c: c, idle: s.cfg.IdleTimeout}, streamBuf), s.cfg.MaxMessageBytes)
+	in := &idleReader{c: c, first: min(s.cfg.FirstByteTimeout, s.cfg.IdleTimeout), idle: s.cfg.IdleTimeout,
+		heard: func() { s.conns[i].hear(sl) }}
+	fr := newFramer(bufio.NewReaderSize(in, streamBuf), s.cfg.MaxMessageBytes)
 	p := Parser{Source: s.cfg.Name, Priority: s.priority, Loc: s.loc}
 	for {
 		msg, fl, err := fr.next()
@@ -130,6 +191,8 @@ func (r *run) serveStream(ctx context.Context, c net.Conn, i int) {
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 			case errors.Is(err, io.ErrUnexpectedEOF):
 				log.Debug("stream ended inside an octet-counted frame's header")
+			case errors.Is(err, os.ErrDeadlineExceeded) && !in.got:
+				log.Debug("silent stream closed", "first_byte_timeout", in.first)
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				log.Debug("idle stream closed", "idle_timeout", s.cfg.IdleTimeout)
 			default:
@@ -170,17 +233,29 @@ func (r *run) handle(p *Parser, msg []byte, ip netip.Addr, meta *Meta, st *liste
 	r.submit(ev)
 }
 
-// idleReader sets the idle deadline before every read, so a stream that
-// sends nothing for idle_timeout is closed, while one held back by a slow
-// sink (no read pending) is not.
+// idleReader sets the read deadline before every read: first until the
+// first byte arrived (then heard is called), idle after, so a stream that
+// sends nothing is closed, while one held back by a slow sink (no read
+// pending) is not.
 type idleReader struct {
-	c    net.Conn
-	idle time.Duration
+	c           net.Conn
+	first, idle time.Duration
+	heard       func()
+	got         bool
 }
 
 func (r *idleReader) Read(b []byte) (int, error) {
-	_ = r.c.SetReadDeadline(time.Now().Add(r.idle))
-	return r.c.Read(b)
+	d := r.idle
+	if !r.got {
+		d = r.first
+	}
+	_ = r.c.SetReadDeadline(time.Now().Add(d))
+	n, err := r.c.Read(b)
+	if n > 0 && !r.got {
+		r.got = true
+		r.heard()
+	}
+	return n, err
 }
 
 func addrPort(a net.Addr) netip.AddrPort {

@@ -35,6 +35,7 @@ type Bus struct {
 	counters Counters
 	window   rateWindow
 	diag     limiter
+	live     limiter // live reads through the admin socket
 }
 
 // device is one device's configuration, plans and state.
@@ -76,7 +77,7 @@ type readJob struct {
 
 func newBus(cfg BusConfig, log *slog.Logger, clock Clock) *Bus {
 	return &Bus{cfg: cfg, log: log.With("bus", cfg.Name), clock: clock, sched: systemSched{}, jobs: make(chan readJob),
-		state: "opening", diag: limiter{perMinute: cfg.DiagnosticsPerMinute}}
+		state: "opening", diag: limiter{perMinute: cfg.DiagnosticsPerMinute}, live: limiter{perMinute: cfg.LiveReadsPerMinute}}
 }
 
 // line names the bus's line: the serial device or the TCP address.
@@ -222,15 +223,23 @@ func (b *Bus) pick(now time.Time) (*device, *group, time.Duration) {
 	return bd, bg, 0
 }
 
-// worker polls due devices one at a time; one-off reads go first.
+// worker polls due devices one at a time. A live read goes before the
+// next poll, even on a busy bus, but takes turns with the schedule: after
+// one, a poll that is due goes first, so live reads asked for back to back
+// cannot hold the line.
 func (b *Bus) worker(ctx context.Context, m *modbus.Master, sink Sink) error {
+	read := false // the last turn was a live read
 	for {
-		select { // a one-off read goes before the next poll, even on a busy bus
-		case j := <-b.jobs:
-			j.reply <- b.readOnce(ctx, m, j.d)
-			continue
-		default:
+		if !read {
+			select {
+			case j := <-b.jobs:
+				j.reply <- b.readOnce(ctx, m, j.d)
+				read = true
+				continue
+			default:
+			}
 		}
+		read = false
 		d, g, wait := b.pick(b.sched.Now())
 		if d == nil {
 			select {
@@ -238,6 +247,7 @@ func (b *Bus) worker(ctx context.Context, m *modbus.Master, sink Sink) error {
 				return nil
 			case j := <-b.jobs:
 				j.reply <- b.readOnce(ctx, m, j.d)
+				read = true
 			case <-b.sched.After(wait):
 			}
 			continue

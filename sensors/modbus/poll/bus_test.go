@@ -2,6 +2,7 @@ package poll
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strconv"
 	"sync"
@@ -383,4 +384,84 @@ func TestOneOffReadOnBusyBus(t *testing.T) {
 		require.Equal(t, "050300090001", r.Frames[0].Hex[:12], "our request only: unit 5, read holding addr 9")
 		require.Len(t, r.Frames, 2)
 	}
+}
+
+// TestLiveReadsRateLimited: live reads through the admin socket are
+// bounded per bus (live_reads_per_minute, a minute's worth at once); the
+// rest are refused with ErrLiveReadLimit, not queued on the line.
+func TestLiveReadsRateLimited(t *testing.T) {
+	addr := serveTCP(t, modbustest.New(3, 100))
+	bc := tcpBus("plc", addr, 1)
+	cfg := Config{Buses: []BusConfig{bc}, Devices: []DeviceConfig{
+		dev("meter", "plc", 3, time.Hour, RegisterConfig{Name: "r", Register: "input", Address: 2})}}
+	p, err := New(cfg, nil, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx, &sink{}) }()
+	defer func() { cancel(); <-done }()
+	require.Eventually(t, func() bool { return p.Status().Buses[0].Devices[0].State == "ok" }, 2*time.Second, 5*time.Millisecond)
+
+	ok, refused := 0, 0
+	for range DefaultLiveReadsPerMinute + 8 {
+		r, err := p.Read(ctx, "meter")
+		if errors.Is(err, ErrLiveReadLimit) {
+			refused++
+			require.ErrorContains(t, err, "live_reads_per_minute")
+			continue
+		}
+		require.NoError(t, err)
+		require.Empty(t, r.Error)
+		ok++
+	}
+	require.Equal(t, DefaultLiveReadsPerMinute, ok)
+	require.Equal(t, 8, refused)
+	require.Equal(t, uint64(8), p.Status().Buses[0].LiveReadsRefused)
+}
+
+// TestLiveReadsDoNotStarvePolls: live reads asked for back to back (four
+// callers, each read slower than the hog's interval, so a poll is always
+// due when one ends) take turns with the schedule: a due poll goes between
+// two of them.
+func TestLiveReadsDoNotStarvePolls(t *testing.T) {
+	bc, slaveEnd := rtuBus(t, "rs485")
+	bc.LiveReadsPerMinute = 6000
+	serveRTU(t, modbustest.New(5, 100), slaveEnd)
+	silent := dev("silent", "rs485", 9, time.Hour, RegisterConfig{Name: "r", Register: "holding", Address: 9})
+	silent.Retries = 0
+	cfg := Config{Buses: []BusConfig{bc}, Devices: []DeviceConfig{
+		dev("hog", "rs485", 5, 10*time.Millisecond, RegisterConfig{Name: "r", Register: "holding", Address: 1}),
+		silent}}
+	p, err := New(cfg, nil, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx, &sink{}) }()
+	defer func() { cancel(); <-done }()
+	hogPolls := func() uint64 { return p.Status().Buses[0].Devices[0].Counters.Polls }
+	require.Eventually(t, func() bool { return hogPolls() > 3 }, 5*time.Second, 5*time.Millisecond)
+
+	const reads = 12
+	before := hogPolls()
+	var wg sync.WaitGroup
+	next := make(chan struct{}, reads)
+	for range reads {
+		next <- struct{}{}
+	}
+	close(next)
+	for range 4 {
+		wg.Go(func() {
+			for range next {
+				r, err := p.Read(ctx, "silent") // no answer: a timeout, 60ms
+				if err != nil || r.Error == "" {
+					t.Errorf("read: %v %+v", err, r)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	polls := hogPolls() - before
+	t.Logf("%d polls of the hog during %d live reads", polls, reads)
+	require.GreaterOrEqual(t, polls, uint64(reads-1), "a due poll goes between two live reads")
 }

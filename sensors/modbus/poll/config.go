@@ -45,6 +45,10 @@ type BusConfig struct {
 	// DiagnosticsPerMinute bounds the diagnostic records (raw bytes of
 	// damaged frames) this bus spools; the rest are counted as suppressed.
 	DiagnosticsPerMinute int `mapstructure:"diagnostics_per_minute" yaml:"diagnostics_per_minute"`
+	// LiveReadsPerMinute bounds the live reads (`weir sensors read`
+	// through the admin socket) this bus does, a minute's worth at once;
+	// more are refused. 0 refuses them all.
+	LiveReadsPerMinute int `mapstructure:"live_reads_per_minute" yaml:"live_reads_per_minute"`
 	// ReopenDelay is how long a line that failed to open, or failed under
 	// a running bus (a USB adapter unplugged), waits before it is opened
 	// again.
@@ -135,21 +139,23 @@ type BitConfig struct {
 
 // Defaults.
 const (
-	DefaultInterval    = 10 * time.Second
-	DefaultTimeout     = time.Second
-	DefaultDeadAfter   = 3
-	DefaultMaxBackoff  = 5 * time.Minute
-	DefaultDiagPerMin  = 30
-	DefaultReopenDelay = 5 * time.Second
-	DefaultBusyBackoff = 100 * time.Millisecond
-	DefaultBusyTimeout = 2 * time.Second
-	maxRegisterAddress = 0xFFFF
+	DefaultInterval   = 10 * time.Second
+	DefaultTimeout    = time.Second
+	DefaultDeadAfter  = 3
+	DefaultMaxBackoff = 5 * time.Minute
+	DefaultDiagPerMin = 30
+	// DefaultLiveReadsPerMinute is a field engineer's pace, not a script's.
+	DefaultLiveReadsPerMinute = 12
+	DefaultReopenDelay        = 5 * time.Second
+	DefaultBusyBackoff        = 100 * time.Millisecond
+	DefaultBusyTimeout        = 2 * time.Second
+	maxRegisterAddress        = 0xFFFF
 )
 
 // DefaultBusConfig is an rtu bus at 19200 baud 8E1 with a 1 s timeout.
 func DefaultBusConfig() BusConfig {
 	return BusConfig{Type: BusRTU, Serial: serialport.DefaultConfig(), MaxInFlight: 1, Timeout: DefaultTimeout,
-		DiagnosticsPerMinute: DefaultDiagPerMin, ReopenDelay: DefaultReopenDelay}
+		DiagnosticsPerMinute: DefaultDiagPerMin, LiveReadsPerMinute: DefaultLiveReadsPerMinute, ReopenDelay: DefaultReopenDelay}
 }
 
 // DefaultDeviceConfig polls every 10 s with one retry, coalescing
@@ -213,6 +219,9 @@ func (c Config) Validate() error {
 		}
 		if b.DiagnosticsPerMinute < 0 || b.DiagnosticsPerMinute > 6000 {
 			bad(key+".diagnostics_per_minute", "%d out of range 0..6000", b.DiagnosticsPerMinute)
+		}
+		if b.LiveReadsPerMinute < 0 || b.LiveReadsPerMinute > 6000 {
+			bad(key+".live_reads_per_minute", "%d out of range 0..6000", b.LiveReadsPerMinute)
 		}
 	}
 	devices := map[string]int{}

@@ -27,6 +27,10 @@ type Clock interface {
 // ErrNoDevice is returned (wrapped) for a device name not configured.
 var ErrNoDevice = errors.New("no such device")
 
+// ErrLiveReadLimit is returned (wrapped) for a live read over the bus's
+// live_reads_per_minute.
+var ErrLiveReadLimit = errors.New("too many live reads")
+
 // Poller runs every configured bus.
 type Poller struct {
 	buses   []*Bus
@@ -156,7 +160,8 @@ func (b *Bus) readOnce(ctx context.Context, m *modbus.Master, d *device) ReadRes
 }
 
 // Read performs a one-off read of the named device on its running bus,
-// between the scheduler's polls.
+// between the scheduler's polls (see Bus.worker), at most
+// live_reads_per_minute a bus: more are refused with ErrLiveReadLimit.
 func (p *Poller) Read(ctx context.Context, name string) (*ReadResult, error) {
 	b, ok := p.devices[name]
 	if !ok {
@@ -170,9 +175,13 @@ func (p *Poller) Read(ctx context.Context, name string) (*ReadResult, error) {
 	}
 	b.mu.Lock()
 	state, lastErr := b.state, b.lastErr
+	allowed := state == "open" && b.live.allow(b.sched.Now())
 	b.mu.Unlock()
 	if state != "open" {
 		return nil, fmt.Errorf("modbus: bus %s (%s) is %s: %s", b.cfg.Name, b.line(), state, lastErr)
+	}
+	if !allowed {
+		return nil, fmt.Errorf("modbus: bus %s: %w (live_reads_per_minute %d)", b.cfg.Name, ErrLiveReadLimit, b.cfg.LiveReadsPerMinute)
 	}
 	j := readJob{d: d, reply: make(chan ReadResult, 1)}
 	select {

@@ -25,6 +25,8 @@ type BusStatus struct {
 	FrameErrorRate1m      float64 `json:"frame_error_rate_1m"`
 	FrameErrorRate15m     float64 `json:"frame_error_rate_15m"`
 	DiagnosticsSuppressed uint64  `json:"diagnostics_suppressed"`
+	// LiveReadsRefused counts live reads over live_reads_per_minute.
+	LiveReadsRefused uint64 `json:"live_reads_refused,omitempty"`
 	// Master is the line's master's own counters since the line was last
 	// opened (wrong unit and wrong function apart, TCP reconnects).
 	Master  modbus.Stats   `json:"master"`
@@ -92,7 +94,8 @@ func (p *Poller) Status() Status {
 		b.mu.Lock()
 		bs := BusStatus{Name: b.cfg.Name, Type: b.cfg.Type, Line: b.line(), State: b.state, Error: b.lastErr,
 			Counters: b.counters, FrameErrorRate1m: b.window.rate(now, time.Minute),
-			FrameErrorRate15m: b.window.rate(now, 15*time.Minute), DiagnosticsSuppressed: b.diag.total}
+			FrameErrorRate15m: b.window.rate(now, 15*time.Minute), DiagnosticsSuppressed: b.diag.total,
+			LiveReadsRefused: b.live.total}
 		if b.master != nil {
 			bs.Master = b.master.Stats()
 		}
