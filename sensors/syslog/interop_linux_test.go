@@ -5,10 +5,12 @@ package syslog
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -118,46 +120,14 @@ func TestRsyslogForwardsOverMutualTLS(t *testing.T) {
 	logger := need(t, "logger", "bsdutils")
 	host, err := os.Hostname()
 	require.NoError(t, err)
-	for _, c := range []struct{ driver, module, pkg string }{
-		{"gtls", "lmnsd_gtls.so", "rsyslog-gnutls"},
-		{"ossl", "lmnsd_ossl.so", "rsyslog-openssl"},
-	} {
+	for _, c := range rsyslogDrivers {
 		t.Run(c.driver, func(t *testing.T) {
-			if m, _ := filepath.Glob("/usr/lib/*/rsyslog/" + c.module); len(m) == 0 {
-				t.Skipf("rsyslog %s driver not installed (Debian package %s)", c.driver, c.pkg)
-			}
+			c.need(t)
 			pki := newTestPKI(t)
 			cfg := loopbackConfig(t, pki)
 			cfg.UDP.Listen, cfg.TCP.Listen = "", ""
 			s, sink := startServer(t, cfg)
-			addr := s.Addr(TransportTLS).String()
-
-			dir := t.TempDir()
-			require.NoError(t, os.Mkdir(filepath.Join(dir, "work"), 0o700))
-			conf := strings.NewReplacer("{{dir}}", dir, "{{ca}}", pki.caCert, "{{cert}}", pki.clientCert,
-				"{{key}}", pki.clientKey, "{{port}}", addr[strings.LastIndexByte(addr, ':')+1:], "{{driver}}", c.driver).Replace(rsyslogConf)
-			confPath := filepath.Join(dir, "rsyslog.conf")
-			require.NoError(t, os.WriteFile(confPath, []byte(conf), 0o600))
-			var out bytes.Buffer
-			cmd := exec.Command(rsyslogd, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
-			cmd.Stdout, cmd.Stderr = &out, &out
-			require.NoError(t, cmd.Start())
-			t.Cleanup(func() {
-				_ = cmd.Process.Signal(syscall.SIGTERM)
-				done := make(chan struct{})
-				go func() { _ = cmd.Wait(); close(done) }()
-				select {
-				case <-done:
-				case <-time.After(10 * time.Second):
-					_ = cmd.Process.Kill()
-					<-done
-				}
-				if t.Failed() {
-					t.Logf("rsyslogd output:\n%s", out.String())
-				}
-			})
-			sock := filepath.Join(dir, "log.sock")
-			require.Eventually(t, func() bool { _, err := os.Stat(sock); return err == nil }, 10*time.Second, 20*time.Millisecond, "rsyslogd did not create its socket: %s", &out)
+			sock := startRsyslog(t, rsyslogd, rsyslogConf, c.driver, pki, s.Addr(TransportTLS))
 
 			msg := "pump 3 pressure high via rsyslog " + c.driver
 			o, err := exec.Command(logger, "-u", sock, "-t", "weirtest", "-p", "local4.notice", "-i", msg).CombinedOutput()
@@ -191,4 +161,164 @@ func TestRsyslogForwardsOverMutualTLS(t *testing.T) {
 			assert.Equal(t, map[string]bool{"rfc5424": true, "rfc3164": true}, formats, fmt.Sprint(evs))
 		})
 	}
+}
+
+// rsyslogBurstConf forwards what arrives on the socket over TLS, RFC 5424
+// octet-counted. imuxsock's own rate limit is off so that rsyslogd passes
+// on every message of the burst.
+const rsyslogBurstConf = `
+global(
+  workDirectory="{{dir}}/work"
+  defaultNetstreamDriverCAFile="{{ca}}"
+  defaultNetstreamDriverCertFile="{{cert}}"
+  defaultNetstreamDriverKeyFile="{{key}}"
+)
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="{{dir}}/log.sock" CreatePath="on" RateLimit.Interval="0")
+action(type="omfwd" target="127.0.0.1" port="{{port}}" protocol="tcp"
+  StreamDriver="{{driver}}" StreamDriverMode="1" StreamDriverAuthMode="x509/name"
+  StreamDriverPermittedPeers="localhost"
+  template="RSYSLOG_SyslogProtocol23Format" TCP_Framing="octet-counted")
+`
+
+// burstMessages is the burst a sender's buffer releases after an outage,
+// five times the default rate limit's burst.
+const burstMessages = 10_000
+
+// TestRsyslogBurstOverMutualTLSIsPaced: a burst of 10,000 messages from
+// rsyslogd over mutual TLS, at the default rate limit (1000/s, burst
+// 2000), is stored whole: the authenticated sender is held back to the
+// rate instead of having its excess dropped.
+func TestRsyslogBurstOverMutualTLSIsPaced(t *testing.T) {
+	rsyslogd := need(t, "rsyslogd", "rsyslog")
+	logger := need(t, "logger", "bsdutils")
+	if testing.Short() {
+		t.Skip("a 10,000-message burst paced at the default 1000/s takes about 8 s; not under -short")
+	}
+	for _, c := range rsyslogDrivers {
+		t.Run(c.driver, func(t *testing.T) {
+			c.need(t)
+			t.Parallel()
+			pki := newTestPKI(t)
+			cfg := loopbackConfig(t, pki)
+			cfg.UDP.Listen, cfg.TCP.Listen = "", ""
+			cfg.RateLimit = DefaultConfig().RateLimit
+			s, sink := startServer(t, cfg)
+			sock := startRsyslog(t, rsyslogd, rsyslogBurstConf, c.driver, pki, s.Addr(TransportTLS))
+
+			var lines bytes.Buffer
+			for i := range burstMessages {
+				fmt.Fprintf(&lines, "burst %05d\n", i)
+			}
+			// With no message given, logger sends each line of its input.
+			cmd := exec.Command(logger, "-u", sock, "-t", "weirtest", "-p", "local4.notice")
+			cmd.Stdin = &lines
+			o, err := cmd.CombinedOutput()
+			require.NoError(t, err, "logger: %s", o)
+
+			// Wait until every message is accounted for: stored, or
+			// dropped by the rate limit.
+			deadline := time.Now().Add(2 * time.Minute)
+			var st ListenerStatus
+			for {
+				st = listenerStatus(t, s, TransportTLS)
+				if st.Received+st.RateLimited >= burstMessages && s.Status().Emitted >= st.Received {
+					break
+				}
+				require.True(t, time.Now().Before(deadline), "timed out: %+v", st)
+				time.Sleep(50 * time.Millisecond)
+			}
+			seen := map[string]bool{}
+			for _, e := range sink.events() {
+				if m := strings.TrimPrefix(e.Message, " "); strings.HasPrefix(m, "burst ") {
+					seen[m] = true
+				}
+			}
+			assert.Zero(t, st.RateLimited, "messages dropped by the rate limit")
+			assert.Equal(t, burstMessages, len(seen), "distinct messages stored")
+			assert.Positive(t, st.Paced, "the sender was held back")
+			t.Logf("%s: stored %d of %d, rate-limited %d, paced %d", c.driver, len(seen), burstMessages, st.RateLimited, st.Paced)
+		})
+	}
+}
+
+// listenerStatus is the Status of one transport's listener.
+func listenerStatus(t *testing.T, s *Server, transport string) ListenerStatus {
+	t.Helper()
+	for _, l := range s.Status().Listeners {
+		if l.Transport == transport {
+			return l
+		}
+	}
+	t.Fatalf("no %s listener", transport)
+	return ListenerStatus{}
+}
+
+// rsyslogDrivers are rsyslog's TLS stream drivers.
+var rsyslogDrivers = []rsyslogDriver{
+	{"gtls", "lmnsd_gtls.so", "rsyslog-gnutls"},
+	{"ossl", "lmnsd_ossl.so", "rsyslog-openssl"},
+}
+
+type rsyslogDriver struct{ driver, module, pkg string }
+
+func (d rsyslogDriver) need(t *testing.T) {
+	t.Helper()
+	if m, _ := filepath.Glob("/usr/lib/*/rsyslog/" + d.module); len(m) == 0 {
+		t.Skipf("rsyslog %s driver not installed (Debian package %s)", d.driver, d.pkg)
+	}
+}
+
+// startRsyslog runs a private rsyslogd on conf (a template: {{dir}},
+// {{ca}}, {{cert}}, {{key}}, {{port}}, {{driver}}) with the client
+// certificate of pki, forwarding to addr, until the test ends. It returns
+// the path of the Unix socket it reads local messages from.
+func startRsyslog(t *testing.T, rsyslogd, conf, driver string, pki *testPKI, addr net.Addr) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "work"), 0o700))
+	a := addr.String()
+	conf = strings.NewReplacer("{{dir}}", dir, "{{ca}}", pki.caCert, "{{cert}}", pki.clientCert,
+		"{{key}}", pki.clientKey, "{{port}}", a[strings.LastIndexByte(a, ':')+1:], "{{driver}}", driver).Replace(conf)
+	confPath := filepath.Join(dir, "rsyslog.conf")
+	require.NoError(t, os.WriteFile(confPath, []byte(conf), 0o600))
+	out := &lockedBuffer{}
+	cmd := exec.Command(rsyslogd, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("rsyslogd output:\n%s", out.String())
+		}
+	})
+	sock := filepath.Join(dir, "log.sock")
+	require.Eventually(t, func() bool { _, err := os.Stat(sock); return err == nil }, 10*time.Second, 20*time.Millisecond, "rsyslogd did not create its socket: %s", out)
+	return sock
+}
+
+// lockedBuffer is a bytes.Buffer a process writes to while a test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -12,9 +12,13 @@ import (
 // sources) new senders share one bucket, reported as "other".
 const maxSenders = 4096
 
-// limiter is a token bucket per sender IP. Messages over the limit are
-// dropped and counted per sender, and the counts are reported, so a drop
-// is never silent.
+// limiter is a token bucket per sender IP, used one of two ways. allow
+// drops a message over the limit and counts the drop per sender, and the
+// counts are reported, so a drop is never silent. reserve never drops: it
+// tells the reader how long to wait, and the reader stops reading from
+// the sender meanwhile (pacing). A server keeps one limiter for each use,
+// so a sender whose address can be forged (UDP) cannot spend the tokens of
+// one that proved who it is.
 type limiter struct {
 	rate, burst float64
 
@@ -24,6 +28,8 @@ type limiter struct {
 }
 
 type bucket struct {
+	// tokens is below zero while readers of a paced sender wait: one
+	// token owed per reader.
 	tokens   float64
 	last     time.Time
 	dropped  uint64 // since start
@@ -48,6 +54,43 @@ func (l *limiter) allow(ip netip.Addr, now time.Time) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	b := l.bucket(ip, now)
+	if b.tokens >= 1 {
+		b.tokens--
+		return true
+	}
+	b.dropped++
+	return false
+}
+
+// reserve takes a token from ip's bucket whether or not it holds one, and
+// returns how long the caller must wait before it handles the message: 0
+// while the bucket has a token, else the time it takes to refill to the
+// one taken. The balance goes below zero by one token per reader waiting,
+// so the readers of one sender (its connections) are served in turn and
+// together get no more than the rate, while every other sender has its
+// own bucket and is not slowed by them. A nil limiter never waits.
+func (l *limiter) reserve(ip netip.Addr, now time.Time) time.Duration {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.bucket(ip, now)
+	b.tokens--
+	if b.tokens >= 0 {
+		return 0
+	}
+	// Clamped, so a rate of one message in centuries cannot overflow.
+	return time.Duration(min(-b.tokens/l.rate*float64(time.Second), float64(maxPaceWait)))
+}
+
+// maxPaceWait bounds one wait (about 146 years).
+const maxPaceWait = time.Duration(1 << 62)
+
+// bucket returns ip's bucket refilled to now, making it if need be; l.mu
+// is held.
+func (l *limiter) bucket(ip netip.Addr, now time.Time) *bucket {
 	b := l.senders[ip]
 	if b == nil {
 		if len(l.senders) >= maxSenders {
@@ -66,12 +109,7 @@ func (l *limiter) allow(ip netip.Addr, now time.Time) bool {
 		b.tokens = min(l.burst, b.tokens+el.Seconds()*l.rate)
 		b.last = now
 	}
-	if b.tokens >= 1 {
-		b.tokens--
-		return true
-	}
-	b.dropped++
-	return false
+	return b
 }
 
 // prune forgets senders whose bucket has refilled and whose drops were

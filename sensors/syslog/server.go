@@ -58,7 +58,8 @@ type Server struct {
 	cfg      Config
 	loc      *time.Location
 	priority event.Priority
-	lim      *limiter
+	lim      *limiter // drops: UDP, TCP, TLS without a verified client certificate
+	pace     *limiter // waits: TLS with a verified client certificate
 	log      *slog.Logger
 	tls      *tls.Config
 	running  atomic.Bool
@@ -111,7 +112,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, loc: loc, priority: prio,
-		lim: newLimiter(cfg.RateLimit),
+		lim: newLimiter(cfg.RateLimit), pace: newLimiter(cfg.RateLimit),
 		log: logger.With("source", cfg.Name),
 	}
 	if cfg.TLS.Listen != "" {

@@ -19,6 +19,7 @@ type listenerStats struct {
 	connsTotal, connsRefused, handshakeErrors atomic.Uint64
 	connsEvicted                              atomic.Uint64
 	socketDrops                               atomic.Uint64 // UDP: the kernel's SO_RXQ_OVFL count
+	paced, pacedNanos                         atomic.Uint64 // TLS: authenticated messages that waited, and how long
 	readErrors                                atomic.Uint64
 	lastWarn                                  atomic.Int64 // ns, see warnAllowed
 }
@@ -84,6 +85,12 @@ type ListenerStatus struct {
 	// UDP only: datagrams the kernel dropped because the socket buffer was
 	// full (SO_RXQ_OVFL; Linux).
 	SocketDrops uint64 `json:"socket_drops,omitempty"`
+	// TLS only: messages from senders with a verified client certificate
+	// that were over the rate limit, so reading waited for a token
+	// instead of dropping them (kept, not in RateLimited), and the total
+	// of those waits in seconds.
+	Paced        uint64  `json:"paced,omitempty"`
+	PacedSeconds float64 `json:"paced_seconds,omitempty"`
 }
 
 // Status returns a snapshot; it is safe to call at any time.
@@ -114,6 +121,7 @@ func (s *Server) Status() Status {
 			ConnectionsOpen: c.connsOpen.Load(), ConnectionsTotal: c.connsTotal.Load(),
 			ConnectionsRefused: c.connsRefused.Load(), ConnectionsEvicted: c.connsEvicted.Load(),
 			HandshakeErrors: c.handshakeErrors.Load(), SocketDrops: c.socketDrops.Load(),
+			Paced: c.paced.Load(), PacedSeconds: time.Duration(c.pacedNanos.Load()).Seconds(),
 		})
 		if i == iTLS {
 			st.Listeners[len(st.Listeners)-1].Handshakes = s.handshakes.taken()

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -138,6 +139,7 @@ func (r *run) serveStream(ctx context.Context, c net.Conn, i int, sl *slot) {
 	ip := ap.Addr().Unmap()
 	meta := Meta{Peer: ap.String(), PeerIP: ip.String(), Transport: transportNames[i]}
 	log := s.log.With("transport", meta.Transport, "peer", meta.Peer)
+	var pc *pacer // nil: the rate limit drops
 
 	if i == iTLS {
 		hs := sl
@@ -168,7 +170,11 @@ func (r *run) serveStream(ctx context.Context, c net.Conn, i int, sl *slot) {
 			return
 		}
 		r.evict(ev, i)
-		meta.TLSPeer = peerName(tc.ConnectionState())
+		cs := tc.ConnectionState()
+		meta.TLSPeer = peerName(cs)
+		if authenticated(cs) && s.pace != nil {
+			pc = &pacer{lim: s.pace, ctx: ctx, st: st, log: log.With("tls_peer", meta.TLSPeer)}
+		}
 		c = tc
 	}
 	st.connsOpen.Add(1)
@@ -203,21 +209,24 @@ func (r *run) serveStream(ctx context.Context, c net.Conn, i int, sl *slot) {
 		}
 		m := meta
 		m.Truncated, m.OriginalBytes = fl.truncated, fl.original
-		r.handle(&p, msg, ip, &m, st, fl.partial)
+		r.handle(&p, msg, ip, &m, st, fl.partial, pc)
 	}
 }
 
-// handle rate-limits, parses and queues one message.
-func (r *run) handle(p *Parser, msg []byte, ip netip.Addr, meta *Meta, st *listenerStats, partial bool) {
+// handle rate-limits, parses and queues one message. With a pacer (a
+// sender that authenticated) the rate limit waits, else it drops.
+func (r *run) handle(p *Parser, msg []byte, ip netip.Addr, meta *Meta, st *listenerStats, partial bool, pc *pacer) {
 	msg = trimTrailer(msg)
 	if len(msg) == 0 && !meta.Truncated {
 		return
 	}
-	now := time.Now()
-	if !r.s.lim.allow(ip, now) {
+	if pc != nil {
+		pc.wait(ip)
+	} else if !r.s.lim.allow(ip, time.Now()) {
 		st.limited.Add(1)
 		return
 	}
+	now := time.Now()
 	st.received.Add(1)
 	st.bytes.Add(uint64(len(msg)))
 	if meta.Truncated {
@@ -231,6 +240,53 @@ func (r *run) handle(p *Parser, msg []byte, ip netip.Addr, meta *Meta, st *liste
 		ev.Fields = append(ev.Fields, partialField)
 	}
 	r.submit(ev)
+}
+
+// pacer holds one authenticated stream to the rate limit by making its
+// reader wait for a token instead of dropping the message: meanwhile
+// nothing is read from the connection, so TCP's window fills and the
+// sender is held back, with nothing dropped and nothing buffered here
+// beyond the message in hand and the read buffer. A message waits at
+// most one token's refill per connection of its sender, and the bucket is
+// the sender's own, so a flooding sender is slowed to rate_limit while
+// the others are not.
+type pacer struct {
+	lim   *limiter
+	ctx   context.Context
+	st    *listenerStats
+	log   *slog.Logger
+	timer *time.Timer
+	told  bool // this connection's first wait was logged
+}
+
+// wait takes a token for ip, waiting as long as the bucket needs to
+// refill to it. Shutdown ends the wait: the message, already read, is
+// still handed on.
+func (p *pacer) wait(ip netip.Addr) {
+	if p.ctx.Err() != nil {
+		return // shutting down: hand on what was read without delay
+	}
+	d := p.lim.reserve(ip, time.Now())
+	if d <= 0 {
+		return
+	}
+	p.st.paced.Add(1)
+	p.st.pacedNanos.Add(uint64(d))
+	if !p.told {
+		p.told = true
+		p.log.Info("sender over rate_limit: reading from it is paced (held back, nothing dropped)",
+			"messages_per_second", p.lim.rate, "burst", p.lim.burst)
+	}
+	if p.timer == nil {
+		p.timer = time.NewTimer(d)
+	} else {
+		p.timer.Reset(d)
+	}
+	select {
+	case <-p.timer.C:
+	case <-p.ctx.Done():
+		p.timer.Stop()
+	}
 }
 
 // idleReader sets the read deadline before every read: first until the

@@ -36,3 +36,10 @@ func peerName(cs tls.ConnectionState) string {
 	}
 	return cs.VerifiedChains[0][0].Subject.String()
 }
+
+// authenticated says the peer presented a client certificate that was
+// verified against tls.client_ca_file (mutual TLS): with client_auth
+// require always, with request only when the client sent one.
+func authenticated(cs tls.ConnectionState) bool {
+	return len(cs.VerifiedChains) > 0
+}

@@ -55,6 +55,6 @@ func (r *run) readUDP(c *net.UDPConn) {
 		}
 		m := meta
 		m.Truncated = truncatedDatagram(flags)
-		r.handle(&p, buf[:n], from.Addr().Unmap(), &m, st, false)
+		r.handle(&p, buf[:n], from.Addr().Unmap(), &m, st, false, nil)
 	}
 }
