@@ -74,7 +74,10 @@ type Config struct {
 	FirstByteTimeout time.Duration `mapstructure:"first_byte_timeout" yaml:"first_byte_timeout"`
 	// IdleTimeout closes a stream on which nothing arrived for this long.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout" yaml:"idle_timeout"`
-	// RateLimit is per sender IP address.
+	// RateLimit is per sender IP address. Over it, a TLS sender with a
+	// verified client certificate is paced (reading from it waits, so it
+	// is held back and nothing is dropped); UDP, TCP and TLS senders
+	// without one have the excess dropped, counted and reported.
 	RateLimit RateLimitConfig `mapstructure:"rate_limit" yaml:"rate_limit"`
 	// DropReportInterval is how often a record summarising the messages
 	// dropped (rate limit, UDP socket overflow) is emitted, if any were.
@@ -116,16 +119,21 @@ type TLSConfig struct {
 	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout" yaml:"handshake_timeout"`
 }
 
-// RateLimitConfig is a token bucket per sender IP address.
+// RateLimitConfig is a token bucket per sender IP address. The default,
+// 1000 messages/s with a burst of 2000, is far above a device's normal
+// logging, so it only acts on a fault or a flood and keeps one sender
+// from taking the spool from the others.
 type RateLimitConfig struct {
-	// MessagesPerSecond refills the bucket; 0 turns rate limiting off.
+	// MessagesPerSecond refills the bucket; 0 turns rate limiting off
+	// (and pacing with it).
 	MessagesPerSecond float64 `mapstructure:"messages_per_second" yaml:"messages_per_second"`
 	// Burst is the bucket's size; 0 means one second's worth.
 	Burst int `mapstructure:"burst" yaml:"burst"`
 }
 
 // DefaultConfig listens on UDP and TCP port 514 at loopback, with TLS off
-// and 1000 messages/s (burst 2000) per sender.
+// and 1000 messages/s (burst 2000) per sender: dropped over it, paced for
+// TLS senders with a verified client certificate.
 func DefaultConfig() Config {
 	return Config{
 		Name: DefaultName,

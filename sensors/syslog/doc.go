@@ -31,8 +31,39 @@
 // are dropped by the kernel, which counts them (SO_RXQ_OVFL, Linux).
 // Nothing is queued without bound.
 //
-// Protection. A token bucket per sender IP drops messages over
-// rate_limit. The TCP and TLS listeners each hold at most max_connections
+// Rate limit. Each sender IP has a token bucket of rate_limit (default
+// 1000 messages/s, burst 2000): far above what a device or host logs in
+// normal work, so that it only bites on a fault (a debug loop, a storm
+// after a reconnect) and one sender cannot take the spool's write
+// throughput and disk budget from the others; the burst passes two
+// seconds' worth at once, e.g. a relay's backlog after a link flap. What
+// happens over the limit depends on whether the sender proved who it is:
+//
+//   - A TLS sender whose client certificate was verified (mutual TLS) is
+//     paced: its reader waits for the next token before handing on the
+//     message, reading nothing from the connection meanwhile, so TCP's
+//     window holds the sender back and its excess waits in its own
+//     buffers (rsyslog's queue) instead of being dropped. A 10,000-message
+//     burst at the defaults is stored whole in about 8 s. Each message
+//     waits at most for one token per connection of its sender (at most
+//     max_connections_per_address), only the message in hand and the read
+//     buffer are held, and the bucket is the sender's own: a flood slows
+//     the flooder to rate_limit and no one else. Paced messages are
+//     counted (paced, paced_seconds in [Server.Status]), not dropped.
+//   - UDP, plain TCP and TLS without a verified certificate (client_auth
+//     none, or request and the client sent none) have the excess dropped,
+//     counted per sender and reported. UDP cannot be held back (the
+//     socket is shared by every sender, and its source addresses can be
+//     forged), and a sender that has not authenticated may be anyone:
+//     the gateway keeps nothing on its behalf beyond the limit.
+//
+// The paced senders' buckets are apart from the dropping ones, so
+// datagrams forged with an authenticated sender's address cannot spend
+// its tokens. Independently of the rate limit, when the spool itself
+// holds (full, or slow), reading stops for every sender as described
+// under Flow.
+//
+// Protection. The TCP and TLS listeners each hold at most max_connections
 // connections, and one IPv4 address (IPv6 /64) at most
 // max_connections_per_address streams on each. TLS handshakes have their
 // own budget (tls.max_handshakes, tls.handshake_timeout), so peers that
