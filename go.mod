@@ -16,7 +16,10 @@ require (
 
 require github.com/facebook/time v0.0.0-20260822211804-f81aedc1c1e3
 
-require github.com/sirupsen/logrus v1.9.1 // indirect
+require (
+	github.com/kylelemons/godebug v1.1.0 // indirect
+	github.com/sirupsen/logrus v1.9.1 // indirect
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
