@@ -289,6 +289,9 @@ func (s *Sender) hello(ctx context.Context, d *dispatcher, i int) (uint64, error
 func (s *Sender) open(ctx context.Context, d *dispatcher, i int) (Link, *bufio.Reader, *uplink.Welcome, error) {
 	ep, es := s.cfg.Endpoints[i], s.eps[i]
 	link, err := s.transports.dial(ctx, ep, s.id, s.cfg.ConnectTimeout)
+	if err != nil && ctx.Err() != nil {
+		return nil, nil, nil, err // stopped, not failed: the last real failure stays the one shown
+	}
 	if err != nil {
 		err = s.explain(err)
 		es.failed(err, true)

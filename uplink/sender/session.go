@@ -29,7 +29,9 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 	es.update(func(st *EndpointStatus) { st.State = StateConnecting })
 	link, br, welcome, err := s.open(ctx, d, i)
 	if err != nil {
-		s.update(func(st *Status) { st.LastError, st.LastReason = err.Error(), uplink.Classify(err) })
+		if ctx.Err() == nil {
+			s.update(func(st *Status) { st.LastError, st.LastReason = err.Error(), uplink.Classify(err) })
+		}
 		return false, err
 	}
 	defer link.Close()
