@@ -10,7 +10,10 @@ FUZZ_TARGETS := \
 	./event:FuzzDecode \
 	./uplink:FuzzDecode \
 	./uplink/collector:FuzzBatch \
+	./uplink/collector:FuzzJSONLRecover \
+	./uplink/pki:FuzzGatewayID \
 	./uplink/rudp:FuzzDecodeSegment \
+	./uplink/rudp:FuzzSegments \
 	./sensors/modbus:FuzzDecodeRTU \
 	./sensors/modbus:FuzzDecodeTCP \
 	./sensors/line:FuzzParse \

@@ -297,6 +297,9 @@ func ReadFrame(r *bufio.Reader, buf []byte, maxFrame int) (MsgType, []byte, []by
 	return t, body, fr.buf, err
 }
 
+// ErrFrameTooLarge says a frame's header announced more than the limit.
+var ErrFrameTooLarge = errors.New("frame too large")
+
 // FrameReader reads frames from a peer. Its buffer grows as the bytes of a
 // frame arrive, never by what the frame's header declares: a peer that
 // announces a large frame and sends little of it costs what it sent.
@@ -333,7 +336,7 @@ func (fr *FrameReader) Next() (MsgType, []byte, error) {
 		return 0, nil, errors.New("uplink: empty frame")
 	}
 	if n > fr.Max {
-		return 0, nil, fmt.Errorf("uplink: frame of %d bytes exceeds the %d-byte limit", n, fr.Max)
+		return 0, nil, fmt.Errorf("uplink: frame of %d bytes exceeds the %d-byte limit: %w", n, fr.Max, ErrFrameTooLarge)
 	}
 	buf := fr.buf[:0]
 	for len(buf) < n {

@@ -136,13 +136,17 @@ func (s *Server) recoverSession(sess *session) {
 }
 
 func (sess *session) run(ctx context.Context) {
-	s, log := sess.srv, sess.log
+	s := sess.srv
 	fr := uplink.NewFrameReader(bufio.NewReaderSize(sess.conn, 16<<10), uplink.HelloMaxFrame)
 	fr.Reserve = func(n int) error { return s.budget.acquire(ctx, n, s.cfg.BudgetWait) }
 	defer func() { s.budget.release(fr.Held()) }()
 
 	t, body, err := fr.Next()
 	if err != nil {
+		if errors.Is(err, uplink.ErrFrameTooLarge) {
+			sess.refuse(uplink.ErrProtocol, err.Error(), "bad_hello", "session refused: hello frame too large", "err", err)
+			return
+		}
 		s.rlog.warn("hello", "session ended before hello", "peer", sess.peer, "gateway", sess.id, "err", err)
 		return
 	}
@@ -187,10 +191,10 @@ func (sess *session) run(ctx context.Context) {
 	welcome := &uplink.Welcome{Version: min(hello.Version, uplink.ProtocolVersion), Highest: res.Highest,
 		MaxRecords: uint64(maxRecs), MaxBytes: uint64(maxBytes)}
 	if err := sess.w.write(welcome); err != nil {
-		log.Warn("send welcome", "err", err)
+		sess.note(slog.LevelWarn, "send welcome", "err", err)
 		return
 	}
-	log.Info("gateway connected", "boot_id", clip(hello.BootID), "floor", hello.Floor, "floor_verdict", res.Verdict,
+	sess.note(slog.LevelInfo, "gateway connected", "boot_id", clip(hello.BootID), "floor", hello.Floor, "floor_verdict", res.Verdict,
 		"highest_seq", res.Highest, "protocol", welcome.Version, "max_records", maxRecs, "max_bytes", maxBytes)
 	_ = sess.conn.SetDeadline(time.Time{})
 
@@ -212,7 +216,7 @@ func (sess *session) run(ctx context.Context) {
 		_ = sess.conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		t, body, err := fr.Next()
 		if why := sess.endedWhy(); why != "" {
-			log.Info("gateway session ended by the collector", "reason", why)
+			sess.note(slog.LevelInfo, "gateway session ended by the collector", "reason", why)
 			return
 		}
 		if err != nil {
@@ -220,8 +224,15 @@ func (sess *session) run(ctx context.Context) {
 				sess.endBusy(err)
 				return
 			}
+			if errors.Is(err, uplink.ErrFrameTooLarge) {
+				sess.w.refuse(uplink.ErrLimit, err.Error())
+				s.metrics.batchesRefused.WithLabelValues(sess.id, "frame_size").Inc()
+				s.rlog.warn("batch-frame_size", "frame refused before it was read; session closed", "peer", sess.peer,
+					"gateway", sess.id, "err", err)
+				return
+			}
 			if ctx.Err() == nil {
-				log.Info("gateway session ended", "err", err)
+				sess.note(slog.LevelInfo, "gateway session ended", "err", err)
 			}
 			return
 		}
@@ -234,7 +245,7 @@ func (sess *session) run(ctx context.Context) {
 		switch m := m.(type) {
 		case *uplink.Ping:
 			if err := sess.w.write(&uplink.Pong{Nonce: m.Nonce}); err != nil {
-				log.Warn("send pong", "err", err)
+				sess.note(slog.LevelWarn, "send pong", "err", err)
 				return
 			}
 		case *uplink.Data:
@@ -258,7 +269,7 @@ func (sess *session) data(ctx context.Context, b *batcher, m *uplink.Data) bool 
 	switch {
 	case err == nil:
 		if err := sess.w.write(&uplink.Ack{Cumulative: m.First + m.Count - 1}); err != nil {
-			sess.log.Warn("send ack", "err", err)
+			sess.note(slog.LevelWarn, "send ack", "err", err)
 			return false
 		}
 		return true
@@ -274,6 +285,14 @@ func (sess *session) data(ctx context.Context, b *batcher, m *uplink.Data) bool 
 		sess.log.Error("records not stored; gateway will resend", "first", m.First, "count", m.Count, "err", err)
 	}
 	return false
+}
+
+// note logs a line about the session within its gateway's log budget: a
+// stolen key can open and close sessions as fast as handshakes go, and
+// each would otherwise write its "connected" and "ended" lines.
+func (sess *session) note(level slog.Level, msg string, args ...any) {
+	sess.srv.rlog.logAt(level, "session/"+sess.id, msg, append([]any{"peer", sess.peer, "transport", sess.transport,
+		"gateway", sess.id}, args...)...)
 }
 
 func (sess *session) endBusy(err error) {
