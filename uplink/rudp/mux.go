@@ -53,9 +53,14 @@ func helloCookie(p []byte, typ byte) ([]byte, bool) {
 	return b[off+1 : off+1+int(b[off])], true
 }
 
-// inboundQueue bounds the datagrams waiting for one session's reader; a
-// datagram beyond it is dropped, as a full socket buffer would.
-const inboundQueue = 128
+// The datagrams waiting for one session's reader are bounded, a datagram
+// beyond dropped as a full socket buffer would: a handshake's flights are a
+// few datagrams, an established session's reader keeps up with a receive
+// window of them.
+const (
+	handshakeQueue   = 16
+	establishedQueue = 4096
+)
 
 // errEvicted ends a handshake the mux dropped to make room for a newer one.
 var errEvicted = errors.New("handshake dropped: the handshake budget is spent and this one never proved its address")
@@ -160,8 +165,8 @@ func (m *mux) route(p []byte, addr *net.UDPAddr) (*vconn, string) {
 	if len(m.pending) >= m.maxTotal && !m.evictLocked("") {
 		return nil, RefusedHandshakes
 	}
-	vc := &vconn{m: m, raddr: addr, prefix: key, in: make(chan datagram, inboundQueue), closed: make(chan struct{}),
-		rdl: deadline.New(), wdl: deadline.New(), started: time.Now()}
+	vc := &vconn{m: m, raddr: addr, prefix: key, readable: make(chan struct{}, 1), closed: make(chan struct{}),
+		rdl: deadline.New(), wdl: deadline.New(), started: time.Now(), limit: handshakeQueue}
 	if _, err := rand.Read(vc.cid[:]); err != nil {
 		return nil, ""
 	}
@@ -199,8 +204,11 @@ func (m *mux) evictLocked(key string) bool {
 // established takes vc out of the handshake budgets.
 func (m *mux) established(vc *vconn) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.unpendLocked(vc)
+	m.mu.Unlock()
+	vc.qmu.Lock()
+	vc.limit = establishedQueue
+	vc.qmu.Unlock()
 }
 
 func (m *mux) unpendLocked(vc *vconn) {
@@ -256,7 +264,6 @@ type vconn struct {
 	prefix  string
 	cid     [cidLen]byte
 	started time.Time
-	in      chan datagram
 	rdl     *deadline.Deadline
 	wdl     *deadline.Deadline
 
@@ -265,6 +272,12 @@ type vconn struct {
 	released  bool // counted out of mux.live (under mux.mu)
 	cookieMu  sync.Mutex
 	cookie    []byte // of the HelloVerifyRequest sent
+
+	qmu       sync.Mutex
+	queue     []datagram // waiting for ReadFrom: queue[head:]
+	head      int
+	limit     int
+	readable  chan struct{}
 	closeOnce sync.Once
 	closed    chan struct{}
 }
@@ -284,21 +297,40 @@ func (vc *vconn) cookieIs(c []byte) bool {
 }
 
 func (vc *vconn) deliver(p []byte, addr *net.UDPAddr) {
+	vc.qmu.Lock()
+	if len(vc.queue)-vc.head >= vc.limit {
+		vc.qmu.Unlock()
+		return // the reader is behind: dropped, as the socket would
+	}
+	vc.queue = append(vc.queue, datagram{p, addr})
+	vc.qmu.Unlock()
 	select {
-	case vc.in <- datagram{p, addr}:
-	case <-vc.closed:
-	default: // the reader is behind: dropped, as the socket would
+	case vc.readable <- struct{}{}:
+	default:
 	}
 }
 
 func (vc *vconn) ReadFrom(b []byte) (int, net.Addr, error) {
-	select {
-	case d := <-vc.in:
-		return copy(b, d.p), d.addr, nil
-	case <-vc.closed:
-		return 0, nil, net.ErrClosed
-	case <-vc.rdl.Done():
-		return 0, nil, os.ErrDeadlineExceeded
+	for {
+		vc.qmu.Lock()
+		if vc.head < len(vc.queue) {
+			d := vc.queue[vc.head]
+			vc.queue[vc.head] = datagram{}
+			vc.head++
+			if vc.head == len(vc.queue) {
+				vc.queue, vc.head = vc.queue[:0], 0
+			}
+			vc.qmu.Unlock()
+			return copy(b, d.p), d.addr, nil
+		}
+		vc.qmu.Unlock()
+		select {
+		case <-vc.readable:
+		case <-vc.closed:
+			return 0, nil, net.ErrClosed
+		case <-vc.rdl.Done():
+			return 0, nil, os.ErrDeadlineExceeded
+		}
 	}
 }
 
