@@ -66,7 +66,9 @@ var buildOnce struct {
 	err error
 }
 
-// collectorBinary builds weir-collector once per test binary.
+// collectorBinary builds weir-collector once per test binary, in the
+// first caller's temporary directory (TestHostileClients itself, so it
+// outlives the cases).
 func collectorBinary(t *testing.T) string {
 	buildOnce.Do(func() {
 		goBin, err := exec.LookPath("go")
@@ -74,12 +76,7 @@ func collectorBinary(t *testing.T) string {
 			buildOnce.err = fmt.Errorf("the go command is needed to build weir-collector: %w", err)
 			return
 		}
-		dir, err := os.MkdirTemp("", "weir-collector-hostile")
-		if err != nil {
-			buildOnce.err = err
-			return
-		}
-		buildOnce.bin = filepath.Join(dir, "weir-collector")
+		buildOnce.bin = filepath.Join(t.TempDir(), "weir-collector")
 		cmd := exec.Command(goBin, "build", "-o", buildOnce.bin, ".")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -397,8 +394,9 @@ type hostileCase struct {
 
 func TestHostileClients(t *testing.T) {
 	if testing.Short() {
-		t.Skip("the hostile-client suite runs the collector binary for about a minute; not in -short")
+		t.Skip("the hostile-client suite runs the collector binary for about half a minute; not in -short")
 	}
+	collectorBinary(t)
 	two, err := os.ReadFile("../../uplink/testdata/zstd-two-block.bin")
 	require.NoError(t, err)
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
