@@ -11,7 +11,10 @@ FUZZ_TARGETS := \
 	./spool:FuzzParseKeys \
 	./uplink:FuzzDecode \
 	./uplink/collector:FuzzBatch \
+	./uplink/collector:FuzzJSONLRecover \
+	./uplink/pki:FuzzGatewayID \
 	./uplink/rudp:FuzzDecodeSegment \
+	./uplink/rudp:FuzzSegments \
 	./sensors/modbus:FuzzDecodeRTU \
 	./sensors/modbus:FuzzDecodeTCP \
 	./sensors/line:FuzzParse \

@@ -10,12 +10,57 @@ import (
 
 // ProtocolVersion is sent in Hello and Welcome. A collector answers a
 // version it does not speak with an Error naming both versions. Version 2
-// added Hello.Floor, Ping/Pong and the zstd codec.
-const ProtocolVersion = 2
+// added Hello.Floor, Ping/Pong and the zstd codec; version 3 the batch
+// limits agreed in Hello and Welcome.
+const ProtocolVersion = 3
+
+// MinProtocolVersion is the oldest version a collector still takes: a
+// version 2 gateway gets the collector's own batch limits, unannounced.
+const MinProtocolVersion = 2
 
 // DefaultMaxFrame bounds one message. A peer announcing a larger frame gets
 // an error before anything is allocated for it.
 const DefaultMaxFrame = 16 << 20
+
+// Bounds on a batch. A gateway states its batch limits in Hello, the
+// collector answers with the limits both keep to in Welcome (each the
+// smaller of the two sides'), and refuses a Data message that breaks them.
+const (
+	// MaxBatchRecords is the protocol's most records per batch.
+	MaxBatchRecords = 100000
+	// MaxBatchBytes is the protocol's most record bytes per batch.
+	MaxBatchBytes = DefaultMaxFrame / 2
+	// MinBatchBytes is the least a side may offer.
+	MinBatchBytes = 1024
+	// MinRecord is the size of the smallest record: an event.Event with
+	// nothing set encodes to 15 bytes (version and six enum bytes, three
+	// one-byte varints, four empty strings, no fields).
+	MinRecord = 15
+	// MaxRecordBytes bounds one record. The spool takes at most 208 KiB of
+	// record data per append, so no gateway has a larger one; a batch over
+	// its byte limit is a single such record.
+	MaxRecordBytes = 256 << 10
+	// recordLenBytes is the most a record's uvarint length takes (below 2 MiB).
+	recordLenBytes = 3
+	// HelloMaxFrame bounds the frames of a session before its Hello is
+	// taken: a Hello is two strings of at most 4 KiB and a few varints.
+	HelloMaxFrame = 16 << 10
+)
+
+// PayloadBound is the most a Data payload may decode to under the limits
+// maxRecords and maxBytes: the record bytes (or one record of the largest
+// size) and each record's length.
+func PayloadBound(maxRecords, maxBytes int) int {
+	return max(maxBytes, MaxRecordBytes) + maxRecords*recordLenBytes
+}
+
+// FrameBound is the largest Data frame under the same limits: the payload
+// (compression never grows it by more than zstd's block headers) and the
+// message header.
+func FrameBound(maxRecords, maxBytes int) int {
+	p := PayloadBound(maxRecords, maxBytes)
+	return p + p/64 + 256
+}
 
 // MsgType is the first byte of every frame's body.
 type MsgType uint8
@@ -71,20 +116,29 @@ func (c Codec) String() string {
 // Hello opens a session: the gateway names itself. Floor is the sequence
 // below the gateway's oldest unacknowledged record: everything at or below
 // it is either held by the collector already or gone from the spool, and
-// will never be sent, so the collector may count it as done.
+// will never be sent. The collector takes it only as far as it can check
+// (see uplink/collector). MaxRecords and MaxBytes (version 3) are the
+// gateway's batch limits.
 type Hello struct {
-	Version uint64
-	Gateway string
-	BootID  string
-	Floor   uint64
+	Version    uint64
+	Gateway    string
+	BootID     string
+	Floor      uint64
+	MaxRecords uint64
+	MaxBytes   uint64
 }
 
 // Welcome answers Hello with the highest sequence up to which the collector
-// holds every record of this gateway above Hello.Floor durably (0: none), so
-// the sender resumes after it.
+// holds every record of this gateway above Hello.Floor durably (Floor
+// itself when it holds none above it), so the sender resumes after it.
+// MaxRecords and MaxBytes (version 3) are the batch limits of the session:
+// the gateway sends no batch of more records, nor of more record bytes
+// unless it is a single record.
 type Welcome struct {
-	Version uint64
-	Highest uint64
+	Version    uint64
+	Highest    uint64
+	MaxRecords uint64
+	MaxBytes   uint64
 }
 
 // Data carries Count records with sequences First..First+Count-1.
@@ -135,7 +189,10 @@ const (
 	ErrIdentity
 	ErrVersion
 	ErrSink
-	ErrPayload // a Data payload that does not decompress or split
+	ErrPayload    // a Data payload that does not decompress or split
+	ErrLimit      // a Data message breaks the batch limits agreed in Welcome
+	ErrBusy       // the collector is over a budget (memory, sessions of this gateway): retry later
+	ErrSessionEnd // the session ends on purpose: its certificate expired, it reached its maximum age, or the gateway was revoked
 )
 
 func (c ErrorCode) String() string {
@@ -150,6 +207,12 @@ func (c ErrorCode) String() string {
 		return "sink"
 	case ErrPayload:
 		return "payload"
+	case ErrLimit:
+		return "limit"
+	case ErrBusy:
+		return "busy"
+	case ErrSessionEnd:
+		return "session_end"
 	}
 	return fmt.Sprintf("code(%d)", uint8(c))
 }
@@ -179,12 +242,22 @@ func (m *Hello) appendBody(b []byte) []byte {
 	b = binary.AppendUvarint(b, m.Version)
 	b = appendString(b, m.Gateway)
 	b = appendString(b, m.BootID)
-	return binary.AppendUvarint(b, m.Floor)
+	b = binary.AppendUvarint(b, m.Floor)
+	if m.Version >= 3 {
+		b = binary.AppendUvarint(b, m.MaxRecords)
+		b = binary.AppendUvarint(b, m.MaxBytes)
+	}
+	return b
 }
 
 func (m *Welcome) appendBody(b []byte) []byte {
 	b = binary.AppendUvarint(b, m.Version)
-	return binary.AppendUvarint(b, m.Highest)
+	b = binary.AppendUvarint(b, m.Highest)
+	if m.Version >= 3 {
+		b = binary.AppendUvarint(b, m.MaxRecords)
+		b = binary.AppendUvarint(b, m.MaxBytes)
+	}
+	return b
 }
 
 func (m *Data) appendBody(b []byte) []byte {
@@ -216,28 +289,95 @@ func AppendFrame(b []byte, m Message) []byte {
 	return b
 }
 
-// ReadFrame reads one frame into buf (grown as needed, up to maxFrame) and
-// returns the type and body; body aliases buf.
+// ReadFrame reads one frame into buf (grown as bytes arrive, up to
+// maxFrame) and returns the type and body; body aliases buf.
 func ReadFrame(r *bufio.Reader, buf []byte, maxFrame int) (MsgType, []byte, []byte, error) {
+	fr := FrameReader{r: r, buf: buf, Max: maxFrame}
+	t, body, err := fr.Next()
+	return t, body, fr.buf, err
+}
+
+// ErrFrameTooLarge says a frame's header announced more than the limit.
+var ErrFrameTooLarge = errors.New("frame too large")
+
+// FrameReader reads frames from a peer. Its buffer grows as the bytes of a
+// frame arrive, never by what the frame's header declares: a peer that
+// announces a large frame and sends little of it costs what it sent.
+type FrameReader struct {
+	r   *bufio.Reader
+	buf []byte
+	// Max bounds a frame; it may change between frames (a session's limit
+	// rises once its Hello is taken).
+	Max int
+	// Reserve, if set, is asked for n more bytes before the buffer grows by
+	// n; its error ends the read. Release gives back what the reader holds.
+	Reserve func(n int) error
+	held    int
+}
+
+// NewFrameReader reads frames of at most max bytes from r.
+func NewFrameReader(r *bufio.Reader, max int) *FrameReader {
+	return &FrameReader{r: r, Max: max}
+}
+
+// frameChunk is the first allocation for a frame's body; the buffer doubles
+// from there as bytes arrive.
+const frameChunk = 32 << 10
+
+// Next reads one frame and returns its type and body; body aliases the
+// reader's buffer until the next call.
+func (fr *FrameReader) Next() (MsgType, []byte, error) {
 	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return 0, nil, buf, err
+	if _, err := io.ReadFull(fr.r, hdr[:]); err != nil {
+		return 0, nil, err
 	}
-	n := binary.BigEndian.Uint32(hdr[:])
+	n := int(binary.BigEndian.Uint32(hdr[:]))
 	if n == 0 {
-		return 0, nil, buf, errors.New("uplink: empty frame")
+		return 0, nil, errors.New("uplink: empty frame")
 	}
-	if uint64(n) > uint64(maxFrame) {
-		return 0, nil, buf, fmt.Errorf("uplink: frame of %d bytes exceeds the %d-byte limit", n, maxFrame)
+	if n > fr.Max {
+		return 0, nil, fmt.Errorf("uplink: frame of %d bytes exceeds the %d-byte limit: %w", n, fr.Max, ErrFrameTooLarge)
 	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
+	buf := fr.buf[:0]
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			grow := min(n, max(2*cap(buf), frameChunk)) - cap(buf)
+			if fr.Reserve != nil {
+				if err := fr.Reserve(grow); err != nil {
+					return 0, nil, fmt.Errorf("uplink: %d-byte frame: %w", n, err)
+				}
+				fr.held += grow
+			}
+			nb := make([]byte, len(buf), cap(buf)+grow)
+			copy(nb, buf)
+			buf = nb
+		}
+		m, err := fr.r.Read(buf[len(buf):min(n, cap(buf))])
+		buf = buf[:len(buf)+m]
+		if err != nil && len(buf) < n {
+			fr.buf = buf
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, nil, fmt.Errorf("uplink: read %d-byte frame: %w", n, err)
+		}
 	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return 0, nil, buf, fmt.Errorf("uplink: read %d-byte frame: %w", n, err)
+	fr.buf = buf
+	return MsgType(buf[0]), buf[1:], nil
+}
+
+// Held is the size of the buffer Reserve was asked for.
+func (fr *FrameReader) Held() int { return fr.held }
+
+// Shrink drops a buffer larger than keep (after a large frame) and returns
+// how many reserved bytes that frees.
+func (fr *FrameReader) Shrink(keep int) int {
+	if cap(fr.buf) <= keep {
+		return 0
 	}
-	return MsgType(buf[0]), buf[1:], buf, nil
+	freed := fr.held
+	fr.buf, fr.held = nil, 0
+	return freed
 }
 
 // Decode parses a frame body of type t.
@@ -246,9 +386,17 @@ func Decode(t MsgType, body []byte) (Message, error) {
 	var m Message
 	switch t {
 	case MsgHello:
-		m = &Hello{Version: d.uvarint(), Gateway: d.str(), BootID: d.str(), Floor: d.uvarint()}
+		h := &Hello{Version: d.uvarint(), Gateway: d.str(), BootID: d.str(), Floor: d.uvarint()}
+		if h.Version >= 3 {
+			h.MaxRecords, h.MaxBytes = d.uvarint(), d.uvarint()
+		}
+		m = h
 	case MsgWelcome:
-		m = &Welcome{Version: d.uvarint(), Highest: d.uvarint()}
+		w := &Welcome{Version: d.uvarint(), Highest: d.uvarint()}
+		if w.Version >= 3 {
+			w.MaxRecords, w.MaxBytes = d.uvarint(), d.uvarint()
+		}
+		m = w
 	case MsgData:
 		dm := &Data{First: d.uvarint(), Count: d.uvarint(), Codec: Codec(d.byte())}
 		dm.Payload = d.rest()
@@ -290,7 +438,8 @@ func AppendRecord(payload, rec []byte) []byte {
 }
 
 // SplitRecords calls fn for each record in a Data payload (aliasing it)
-// and checks that there are exactly count of them.
+// and checks that there are exactly count of them, none shorter than
+// MinRecord.
 func SplitRecords(payload []byte, count uint64, fn func(i uint64, rec []byte) error) error {
 	d := reader{b: payload}
 	var i uint64
@@ -298,6 +447,9 @@ func SplitRecords(payload []byte, count uint64, fn func(i uint64, rec []byte) er
 		n := d.uvarint()
 		if d.err == nil && n > uint64(len(payload)-d.off) {
 			d.err = fmt.Errorf("record %d: length %d exceeds payload", i, n)
+		}
+		if d.err == nil && n < MinRecord {
+			d.err = fmt.Errorf("record %d: %d bytes, shorter than the %d-byte minimum", i, n, MinRecord)
 		}
 		if d.err != nil {
 			return fmt.Errorf("uplink: data payload: %w", d.err)

@@ -4,16 +4,22 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"io"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
 
 func TestFrameRoundTrip(t *testing.T) {
-	payload := AppendRecord(AppendRecord(nil, []byte("one")), []byte("two"))
+	payload := AppendRecord(AppendRecord(nil, []byte("one record, 21 bytes.")), []byte("another record, here."))
 	msgs := []Message{
-		&Hello{Version: ProtocolVersion, Gateway: "gw-01", BootID: "b0", Floor: 9},
-		&Welcome{Version: ProtocolVersion, Highest: 1<<63 + 5},
+		&Hello{Version: ProtocolVersion, Gateway: "gw-01", BootID: "b0", Floor: 9, MaxRecords: 1000, MaxBytes: 1 << 20},
+		&Welcome{Version: ProtocolVersion, Highest: 1<<63 + 5, MaxRecords: 500, MaxBytes: 64 << 10},
+		&Hello{Version: 2, Gateway: "gw-01", BootID: "b0", Floor: 9}, // a version 2 gateway states no limits
+		&Welcome{Version: 2, Highest: 7},
 		&Data{First: 10, Count: 2, Codec: CodecNone, Payload: payload},
 		&Data{First: 12, Count: 2, Codec: CodecZstd, Payload: []byte{1, 2, 3}},
 		&Ack{Cumulative: 11},
@@ -55,21 +61,71 @@ func TestReadFrameBounds(t *testing.T) {
 	require.ErrorContains(t, err, "read 10-byte frame")
 }
 
+// TestFrameReaderGrowsAsBytesArrive: a header announcing a large frame
+// costs nothing until its bytes come, and then the buffer grows with them,
+// each step reserved first.
+func TestFrameReaderGrowsAsBytesArrive(t *testing.T) {
+	pr, pw := io.Pipe()
+	fr := NewFrameReader(bufio.NewReaderSize(pr, 4096), DefaultMaxFrame)
+	var reserved []int
+	steps := make(chan int, 16)
+	fr.Reserve = func(n int) error { reserved = append(reserved, n); steps <- n; return nil }
+	type result struct {
+		body []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		_, body, err := fr.Next()
+		done <- result{body, err}
+	}()
+	const n = 1 << 20
+	_, err := pw.Write(append(binary.BigEndian.AppendUint32(nil, n), byte(MsgData)))
+	require.NoError(t, err)
+	require.Equal(t, frameChunk, <-steps, "one byte in, one chunk reserved")
+	select {
+	case g := <-steps:
+		t.Fatalf("reserved %d more with nothing more sent", g)
+	case <-time.After(50 * time.Millisecond):
+	}
+	_, err = pw.Write(make([]byte, n-1))
+	require.NoError(t, err)
+	r := <-done
+	require.NoError(t, r.err)
+	require.Len(t, r.body, n-1)
+	sum := 0
+	for _, g := range reserved {
+		sum += g
+	}
+	require.Equal(t, n, sum)
+	require.Equal(t, n, fr.Held())
+	require.Equal(t, []int{32 << 10, 32 << 10, 64 << 10, 128 << 10, 256 << 10, 512 << 10}, reserved)
+	require.Equal(t, n, fr.Shrink(64<<10))
+	require.Zero(t, fr.Held())
+
+	refuse := errors.New("over budget")
+	fr = NewFrameReader(bufio.NewReader(bytes.NewReader(append(binary.BigEndian.AppendUint32(nil, 100), make([]byte, 100)...))), 1000)
+	fr.Reserve = func(int) error { return refuse }
+	_, _, err = fr.Next()
+	require.ErrorIs(t, err, refuse)
+}
+
 func TestDecodeRejects(t *testing.T) {
 	cases := map[string]struct {
 		typ  MsgType
 		body []byte
 		want string
 	}{
-		"unknown type":   {99, nil, "unknown message type 99"},
-		"hello trailing": {MsgHello, append((&Hello{Gateway: "g"}).appendBody(nil), 0), "trailing"},
-		"data zero":      {MsgData, (&Data{First: 1, Count: 0}).appendBody(nil), "bad sequence range"},
-		"data seq 0":     {MsgData, (&Data{First: 0, Count: 1}).appendBody(nil), "bad sequence range"},
-		"data wraps":     {MsgData, (&Data{First: 1<<64 - 1, Count: 2}).appendBody(nil), "bad sequence range"},
-		"data codec":     {MsgData, (&Data{First: 1, Count: 1, Codec: 7}).appendBody(nil), "unknown codec 7"},
-		"ack ranges":     {MsgAck, []byte{5, 1}, "selective ack"},
-		"long string":    {MsgHello, []byte{1, 0xff, 0xff, 0x03}, "too long"},
-		"bad varint":     {MsgWelcome, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, "bad varint"},
+		"unknown type":       {99, nil, "unknown message type 99"},
+		"hello trailing":     {MsgHello, append((&Hello{Gateway: "g"}).appendBody(nil), 0), "trailing"},
+		"hello v3 no limits": {MsgHello, append([]byte{3}, (&Hello{Version: 2, Gateway: "g"}).appendBody(nil)[1:]...), "bad varint"},
+		"data zero":          {MsgData, (&Data{First: 1, Count: 0}).appendBody(nil), "bad sequence range"},
+		"data seq 0":         {MsgData, (&Data{First: 0, Count: 1}).appendBody(nil), "bad sequence range"},
+		"data wraps":         {MsgData, (&Data{First: 1<<64 - 1, Count: 2}).appendBody(nil), "bad sequence range"},
+		"data codec":         {MsgData, (&Data{First: 1, Count: 1, Codec: 7}).appendBody(nil), "unknown codec 7"},
+		"ack ranges":         {MsgAck, []byte{5, 1}, "selective ack"},
+		"long string":        {MsgHello, []byte{1, 0xff, 0xff, 0x03}, "too long"},
+		"bad varint":         {MsgWelcome, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, "bad varint"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -80,17 +136,29 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 func TestSplitRecords(t *testing.T) {
-	p := AppendRecord(AppendRecord(AppendRecord(nil, []byte("a")), nil), []byte("ccc"))
+	a, b, c := strings.Repeat("a", MinRecord), strings.Repeat("b", 100), strings.Repeat("c", 300)
+	p := AppendRecord(AppendRecord(AppendRecord(nil, []byte(a)), []byte(b)), []byte(c))
 	var got []string
 	require.NoError(t, SplitRecords(p, 3, func(i uint64, r []byte) error {
 		got = append(got, string(r))
 		return nil
 	}))
-	require.Equal(t, []string{"a", "", "ccc"}, got)
+	require.Equal(t, []string{a, b, c}, got)
 	nop := func(uint64, []byte) error { return nil }
 	require.ErrorContains(t, SplitRecords(p, 2, nop), "more than the 2 records")
 	require.ErrorContains(t, SplitRecords(p, 4, nop), "holds 3 records, 4 announced")
-	require.ErrorContains(t, SplitRecords([]byte{9, 1}, 1, nop), "exceeds payload")
+	require.ErrorContains(t, SplitRecords([]byte{90, 1}, 1, nop), "exceeds payload")
+	require.ErrorContains(t, SplitRecords(AppendRecord(nil, nil), 1, nop), "record 0: 0 bytes, shorter than the 15-byte minimum")
+	require.ErrorContains(t, SplitRecords(AppendRecord(p, []byte("short")), 4, nop), "record 3: 5 bytes")
+}
+
+func TestBounds(t *testing.T) {
+	// The gateway's defaults: 1000 records of 1 MiB.
+	require.Equal(t, 1<<20+3000, PayloadBound(1000, 1<<20))
+	// A single record of the largest size fits whatever the byte limit.
+	require.Equal(t, MaxRecordBytes+3, PayloadBound(1, MinBatchBytes))
+	require.Greater(t, FrameBound(1000, 1<<20), PayloadBound(1000, 1<<20))
+	require.LessOrEqual(t, FrameBound(MaxBatchRecords, MaxBatchBytes), DefaultMaxFrame)
 }
 
 func FuzzDecode(f *testing.F) {

@@ -23,6 +23,7 @@ const (
 	ReasonRefusedID      Reason = "refused_id"      // the collector refused the gateway id
 	ReasonRefused        Reason = "refused"         // connection refused or unreachable
 	ReasonPeer           Reason = "peer_error"      // the collector closed the session with another error
+	ReasonBusy           Reason = "busy"            // the collector's budget (handshakes, sessions, memory) is spent: retry later
 	ReasonOther          Reason = "other"
 )
 
@@ -30,7 +31,7 @@ const (
 // present from the start.
 func Reasons() []Reason {
 	return []Reason{ReasonBadCertificate, ReasonUnknownCA, ReasonExpired, ReasonTimeout, ReasonVersion,
-		ReasonRefusedID, ReasonRefused, ReasonPeer, ReasonOther}
+		ReasonRefusedID, ReasonRefused, ReasonPeer, ReasonBusy, ReasonOther}
 }
 
 // Classify names the reason of a failed connect, handshake or Hello.
@@ -47,6 +48,8 @@ func Classify(err error) Reason {
 			return ReasonRefusedID
 		case ErrVersion:
 			return ReasonVersion
+		case ErrBusy:
+			return ReasonBusy
 		}
 		return ReasonPeer
 	}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -64,6 +67,69 @@ func newPKICmd() *cobra.Command {
 		},
 	}
 	col.Flags().StringSliceVar(&extra, "also", nil, "more names or addresses for the same certificate")
-	c.AddCommand(initCmd, gw, col)
+	c.AddCommand(initCmd, gw, col, newRevokeCmd(&dir))
+	return c
+}
+
+func newRevokeCmd(dir *string) *cobra.Command {
+	var (
+		deny    string
+		serials []string
+		certs   []string
+		note    string
+	)
+	c := &cobra.Command{
+		Use:   "revoke [ID...]",
+		Short: "Revoke gateways (every certificate naming ID) or single certificates (--serial, --cert) in the collector's deny list",
+		Long: `Adds entries to the deny list (default: ` + pki.DenyFile + ` in --dir), rewriting it atomically.
+A running collector re-reads it when it changes: it refuses the revoked
+gateways' next handshakes and ends their open sessions within --deny-check.
+Revoking an id refuses every certificate naming it; revoking a serial (or
+--cert FILE) refuses that certificate only, so the gateway can be re-keyed
+under its id: revoke --cert the old file, then issue-gateway ID --force.`,
+		RunE: func(cmd *cobra.Command, ids []string) error {
+			if len(ids) == 0 && len(serials) == 0 && len(certs) == 0 {
+				return errors.New("revoke: name a gateway ID, --serial HEX or --cert FILE")
+			}
+			if deny == "" {
+				deny = filepath.Join(*dir, pki.DenyFile)
+			}
+			when := time.Now().UTC().Format(time.RFC3339)
+			n := func(what string) string {
+				s := "revoked " + when
+				if what != "" {
+					s += " (" + what + ")"
+				}
+				if note != "" {
+					s += ": " + note
+				}
+				return s
+			}
+			var entries []pki.DenyEntry
+			for _, id := range ids {
+				entries = append(entries, pki.DenyEntry{Kind: "gateway", Value: id, Note: n("")})
+			}
+			for _, sn := range serials {
+				entries = append(entries, pki.DenyEntry{Kind: "serial", Value: sn, Note: n("")})
+			}
+			for _, f := range certs {
+				sn, id, err := pki.SerialOf(f)
+				if err != nil {
+					return err
+				}
+				entries = append(entries, pki.DenyEntry{Kind: "serial", Value: sn, Note: n(filepath.Base(f) + ", gateway " + id)})
+			}
+			added, err := pki.Revoke(deny, entries...)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d entries added (%d already listed)\n", deny, added, len(entries)-added)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&deny, "deny", "", "deny list to write (default: "+pki.DenyFile+" in --dir)")
+	c.Flags().StringSliceVar(&serials, "serial", nil, "certificate serial to revoke, in hex")
+	c.Flags().StringSliceVar(&certs, "cert", nil, "certificate file whose serial to revoke")
+	c.Flags().StringVar(&note, "note", "", "why, written as a comment beside each entry")
 	return c
 }

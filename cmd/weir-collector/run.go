@@ -6,27 +6,39 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/weirgw/weir/uplink"
 	"github.com/weirgw/weir/uplink/collector"
+	"github.com/weirgw/weir/uplink/pki"
 	"github.com/weirgw/weir/uplink/rudp"
 )
 
 func newRunCmd() *cobra.Command {
 	var (
-		listen     string
-		listenDTLS string
-		mtu        int
-		tc         uplink.TLSConfig
-		sink       string
-		cfg        = collector.DefaultConfig()
-		debug      bool
+		listen         string
+		listenDTLS     string
+		listenMetrics  string
+		mtu            int
+		dtlsHandshakes int
+		dtlsPerPrefix  int
+		tc             uplink.TLSConfig
+		sink           string
+		denyList       string
+		quarantineDir  string
+		cfg            = collector.DefaultConfig()
+		debug          bool
+		noQuarantine   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -48,11 +60,25 @@ func newRunCmd() *cobra.Command {
 			if listen == "" && listenDTLS == "" {
 				errs = append(errs, errors.New("listen, listen-dtls: at least one is needed"))
 			}
-			if cfg.MaxConns < 1 {
-				errs = append(errs, fmt.Errorf("max-conns: %d must be at least 1", cfg.MaxConns))
+			if dtlsHandshakes < 1 || dtlsPerPrefix < 1 || dtlsPerPrefix > dtlsHandshakes {
+				errs = append(errs, fmt.Errorf("dtls-handshakes %d, dtls-handshakes-per-prefix %d: both at least 1, the second not above the first",
+					dtlsHandshakes, dtlsPerPrefix))
 			}
-			if cfg.HandshakeTimeout <= 0 || cfg.IdleTimeout <= 0 {
-				errs = append(errs, errors.New("handshake-timeout, idle-timeout: must be positive"))
+			// The deny list lives beside the CA bundle unless named:
+			// `weir-collector pki revoke --dir` writes it there.
+			cfg.DenyList = denyList
+			if cfg.DenyList == "" && tc.CA != "" {
+				cfg.DenyList = filepath.Join(filepath.Dir(tc.CA), pki.DenyFile)
+			}
+			cfg.QuarantineDir = quarantineDir
+			if cfg.QuarantineDir == "" && sink != "" {
+				cfg.QuarantineDir = filepath.Join(filepath.Dir(sink), "quarantine")
+			}
+			if noQuarantine {
+				cfg.QuarantineDir = ""
+			}
+			if err := cfg.Validate(); err != nil {
+				errs = append(errs, err)
 			}
 			if err := errors.Join(errs...); err != nil {
 				return fmt.Errorf("flags: %w", err)
@@ -63,7 +89,7 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := collector.OpenJSONL(sink, log)
+			s, err := collector.OpenJSONLRanges(sink, log, cfg.MaxRanges)
 			if err != nil {
 				return err
 			}
@@ -75,12 +101,25 @@ func newRunCmd() *cobra.Command {
 			defer cancel(nil)
 
 			var lns []func(context.Context) error
+			if listenMetrics != "" {
+				reg := prometheus.NewRegistry()
+				if err := srv.Register(reg); err != nil {
+					return err
+				}
+				ln, err := net.Listen("tcp", listenMetrics)
+				if err != nil {
+					return fmt.Errorf("listen-metrics %s: %w", listenMetrics, err)
+				}
+				log.Info("metrics listening", "addr", ln.Addr().String())
+				lns = append(lns, func(ctx context.Context) error { return serveMetrics(ctx, ln, reg) })
+			}
 			if listen != "" {
 				ln, err := net.Listen("tcp", listen)
 				if err != nil {
 					return fmt.Errorf("listen %s: %w", listen, err)
 				}
-				log.Info("collector listening", "transport", "tls", "addr", ln.Addr().String(), "sink", sink)
+				log.Info("collector listening", "transport", "tls", "addr", ln.Addr().String(), "sink", sink,
+					"deny_list", cfg.DenyList, "quarantine", cfg.QuarantineDir)
 				lns = append(lns, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 			}
 			if listenDTLS != "" {
@@ -89,7 +128,7 @@ func newRunCmd() *cobra.Command {
 					return err
 				}
 				ln, err := rudp.Listen(listenDTLS, dc, rudp.Options{MTU: mtu, HandshakeTimeout: cfg.HandshakeTimeout,
-					IdleTimeout: cfg.IdleTimeout, Logger: log,
+					IdleTimeout: cfg.IdleTimeout, Logger: log, HandshakeBudget: dtlsHandshakes, HandshakesPerPrefix: dtlsPerPrefix,
 					OnHandshakeError: srv.HandshakeRefused("dtls")})
 				if err != nil {
 					return fmt.Errorf("listen-dtls %s: %w", listenDTLS, err)
@@ -116,14 +155,52 @@ func newRunCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:7443", "TCP address to accept gateways on over TLS (loopback unless you say otherwise; empty: off)")
 	f.StringVar(&listenDTLS, "listen-dtls", "", "UDP address to accept gateways on over DTLS, e.g. 127.0.0.1:7444 (empty: off)")
+	f.StringVar(&listenMetrics, "listen-metrics", "", "TCP address of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9465 (empty: off; no authentication, keep it on loopback or a management network)")
 	f.IntVar(&mtu, "dtls-mtu", 1200, "DTLS: bytes of UDP payload per datagram")
+	f.IntVar(&dtlsHandshakes, "dtls-handshakes", 128, "DTLS: most handshakes under way at once")
+	f.IntVar(&dtlsPerPrefix, "dtls-handshakes-per-prefix", 16, "DTLS: most handshakes under way from one IPv4 /24 or IPv6 /48")
 	f.StringVar(&tc.CA, "ca", "", "CA bundle that signed the gateways' certificates")
 	f.StringVar(&tc.Cert, "cert", "", "collector certificate (PEM)")
 	f.StringVar(&tc.Key, "key", "", "collector private key (PEM)")
 	f.StringVar(&sink, "sink", "", "JSONL file the records are appended to (fsynced before each ack)")
-	f.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most gateway sessions at once")
-	f.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", cfg.HandshakeTimeout, "handshake plus Hello must complete within this")
+	f.StringVar(&denyList, "deny", "", "deny list of revoked gateway ids and certificate serials, re-read when it changes (default: "+pki.DenyFile+" beside --ca; a missing file denies nothing)")
+	f.StringVar(&quarantineDir, "quarantine", "", "directory keeping the frames sessions failed on, for analysis (default: quarantine beside --sink)")
+	f.BoolVar(&noQuarantine, "no-quarantine", false, "keep no frames")
+	f.IntVar(&cfg.QuarantineMaxFiles, "quarantine-max-files", cfg.QuarantineMaxFiles, "most frames kept in the quarantine directory (each cut to 1 MiB)")
+	f.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most gateway sessions at once (taken after authentication)")
+	f.IntVar(&cfg.MaxSessionsPerGateway, "max-sessions-per-gateway", cfg.MaxSessionsPerGateway, "most sessions of one gateway id at once")
+	f.IntVar(&cfg.MaxHandshakes, "max-handshakes", cfg.MaxHandshakes, "TLS: most handshakes under way at once (before authentication)")
+	f.IntVar(&cfg.MaxHandshakesPerAddr, "max-handshakes-per-addr", cfg.MaxHandshakesPerAddr, "TLS: most handshakes under way from one IP address (IPv6: one /64)")
+	f.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", cfg.HandshakeTimeout, "the handshake, then the Hello, must each complete within this")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close a session silent for this long")
+	f.DurationVar(&cfg.MaxSessionAge, "max-session-age", cfg.MaxSessionAge, "end a session this old (it reconnects); a session also ends at its certificate's expiry")
+	f.IntVar(&cfg.MaxBatchRecords, "max-batch-records", cfg.MaxBatchRecords, "most records per batch a gateway may send (it may ask for fewer)")
+	f.IntVar(&cfg.MaxBatchBytes, "max-batch-bytes", cfg.MaxBatchBytes, "most record bytes per batch a gateway may send (it may ask for fewer)")
+	f.IntVar(&cfg.MemoryBudget, "memory-budget", cfg.MemoryBudget, "bytes held across sessions for frames being read and payloads being decoded")
+	f.DurationVar(&cfg.BudgetWait, "budget-wait", cfg.BudgetWait, "how long a session waits for the memory budget before it is refused as busy")
+	f.DurationVar(&cfg.DenyCheck, "deny-check", cfg.DenyCheck, "how often open sessions are checked against the deny list")
+	f.IntVar(&cfg.MaxRanges, "max-ranges", cfg.MaxRanges, "most dedupe ranges kept per gateway")
+	f.DurationVar(&cfg.LogEvery, "log-every", cfg.LogEvery, "refusal logs: at most --log-burst lines of each kind per this")
+	f.IntVar(&cfg.LogBurst, "log-burst", cfg.LogBurst, "refusal logs: lines of each kind per --log-every")
 	f.BoolVar(&debug, "debug", false, "debug logging")
 	return cmd
+}
+
+// serveMetrics serves /metrics on ln, with the timeouts and header limit
+// an unauthenticated listener needs.
+func serveMetrics(ctx context.Context, ln net.Listener, reg *prometheus.Registry) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4, Timeout: 10 * time.Second}))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 15 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 8 << 10}
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	})
+	defer stop()
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
 }

@@ -3,7 +3,10 @@ package collector
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"sync"
 	"testing"
 
@@ -19,6 +22,8 @@ type memSink struct {
 	mu      sync.Mutex
 	set     map[string]*seqSet
 	written map[uint64]int
+	alerts  []event.Event
+	panicAt uint64 // Write panics on a batch holding this sequence (0: never)
 }
 
 func newMemSink() *memSink { return &memSink{set: map[string]*seqSet{}, written: map[uint64]int{}} }
@@ -30,17 +35,24 @@ func (m *memSink) s(gw string) *seqSet {
 	return m.set[gw]
 }
 
-func (m *memSink) Write(gw string, entries []Entry) error {
+func (m *memSink) Write(gw string, entries []Entry) (WriteResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	var res WriteResult
 	for _, e := range entries {
+		if m.panicAt != 0 && e.Seq == m.panicAt {
+			panic(fmt.Sprintf("memSink: told to fail on %d", e.Seq))
+		}
 		if m.s(gw).holds(e.Seq) {
 			continue
 		}
-		m.s(gw).add(e.Seq)
+		if m.s(gw).add(e.Seq, DefaultMaxRanges) {
+			res.Forgotten++
+		}
 		m.written[e.Seq]++
+		res.Written++
 	}
-	return nil
+	return res, nil
 }
 
 func (m *memSink) Holds(gw string, seq uint64) bool {
@@ -49,11 +61,27 @@ func (m *memSink) Holds(gw string, seq uint64) bool {
 	return m.s(gw).holds(seq)
 }
 
-func (m *memSink) Resume(gw string, floor uint64) uint64 {
+func (m *memSink) Resume(gw string, floor uint64) Resumed {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.s(gw).raise(floor)
-	return m.s(gw).highest()
+	return m.s(gw).claim(floor)
+}
+
+func (m *memSink) Alert(ev *event.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.alerts = append(m.alerts, *ev)
+	return nil
+}
+
+func (m *memSink) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.written)
+}
+
+func testServer(t testing.TB, cfg Config, sink Sink) *Server {
+	return NewServer(cfg, nil, sink, slog.New(slog.DiscardHandler))
 }
 
 func payload(t testing.TB, first uint64, n int) []byte {
@@ -75,15 +103,15 @@ func zst(t testing.TB, p []byte) []byte {
 
 func TestBatchOverlapAndReplay(t *testing.T) {
 	sink := newMemSink()
-	b := newBatcher(1 << 20)
-	defer b.close()
+	b := newBatcher(testServer(t, DefaultConfig(), sink), "gw", 1000, 1<<20)
 	send := func(first uint64, n int, codec uplink.Codec) {
 		p := payload(t, first, n)
 		if codec == uplink.CodecZstd {
 			p = zst(t, p)
 		}
-		require.NoError(t, b.accept("gw", &uplink.Data{First: first, Count: uint64(n), Codec: codec, Payload: p}, sink))
+		require.NoError(t, b.accept(context.Background(), &uplink.Data{First: first, Count: uint64(n), Codec: codec, Payload: p}))
 	}
+	require.Equal(t, FloorNew, sink.Resume("gw", 99).Verdict)
 	send(100, 10, uplink.CodecZstd) // 100..109
 	send(105, 10, uplink.CodecNone) // overlaps the mark: 110..114 new
 	send(130, 5, uplink.CodecZstd)  // out of order (another session's batch)
@@ -93,72 +121,59 @@ func TestBatchOverlapAndReplay(t *testing.T) {
 	for seq, n := range sink.written {
 		require.Equal(t, 1, n, "seq %d", seq)
 	}
-	require.Equal(t, uint64(134), sink.Resume("gw", 99))
+	r := sink.Resume("gw", 99)
+	require.Equal(t, FloorRaised, r.Verdict, "99 is just below the first record held")
+	require.Equal(t, uint64(134), r.Highest)
 }
 
+// TestBatchRejects: every batch that breaks a bound is refused with its
+// code and reason, and nothing of it is written.
 func TestBatchRejects(t *testing.T) {
 	bomb := zst(t, make([]byte, 4<<20)) // 4 MiB of zeros in a few hundred bytes
+	// The count bomb: zero-length records, 16 MiB of them in a few hundred
+	// bytes, once taken as 16 Mi events to preallocate and lines to write.
+	countBomb := zst(t, make([]byte, 1<<20))
+	two, err := os.ReadFile("../testdata/zstd-two-block.bin")
+	require.NoError(t, err)
+	good := payload(t, 1, 3)
 	cases := map[string]struct {
-		d    uplink.Data
-		want string
+		d      uplink.Data
+		code   uplink.ErrorCode
+		reason string
+		want   string
 	}{
-		"zip bomb":      {uplink.Data{First: 1, Count: 1, Codec: uplink.CodecZstd, Payload: bomb}, "exceeds the limit"},
-		"not zstd":      {uplink.Data{First: 1, Count: 1, Codec: uplink.CodecZstd, Payload: []byte("plain")}, "zstd payload"},
-		"count too big": {uplink.Data{First: 1, Count: 1 << 40, Payload: []byte{1, 'x'}}, "records announced in 2 bytes"},
-		"count short":   {uplink.Data{First: 1, Count: 1, Payload: payload(t, 1, 2)}, "more than the 1 records"},
+		"zip bomb":           {uplink.Data{First: 1, Count: 1, Codec: uplink.CodecZstd, Payload: bomb}, uplink.ErrLimit, "size", "decodes to more than"},
+		"not zstd":           {uplink.Data{First: 1, Count: 1, Codec: uplink.CodecZstd, Payload: []byte("plain")}, uplink.ErrPayload, "decompress", "zstd payload"},
+		"two-block zstd":     {uplink.Data{First: 1, Count: 7, Codec: uplink.CodecZstd, Payload: two}, uplink.ErrPayload, "decompress", "zstd payload"},
+		"count bomb":         {uplink.Data{First: 1, Count: 1 << 24, Codec: uplink.CodecZstd, Payload: countBomb}, uplink.ErrLimit, "count", "16777216 records, more than the 1000 agreed"},
+		"count bomb, agreed": {uplink.Data{First: 1, Count: 1000, Codec: uplink.CodecZstd, Payload: countBomb}, uplink.ErrPayload, "split", "record 0: 0 bytes, shorter than the 15-byte minimum"},
+		"count over agreed":  {uplink.Data{First: 1, Count: 1001, Payload: good}, uplink.ErrLimit, "count", "1001 records, more than the 1000 agreed"},
+		"count vs bytes":     {uplink.Data{First: 1, Count: 100, Payload: good}, uplink.ErrPayload, "count", "100 records announced in"},
+		"empty records":      {uplink.Data{First: 1, Count: 5, Payload: make([]byte, 5*16)}, uplink.ErrPayload, "split", "record 0: 0 bytes, shorter than the 15-byte minimum"},
+		"short last":         {uplink.Data{First: 1, Count: 11, Payload: uplink.AppendRecord(payload(t, 1, 10), []byte("tiny"))}, uplink.ErrPayload, "split", "record 10: 4 bytes"},
+		"count short":        {uplink.Data{First: 1, Count: 1, Payload: good}, uplink.ErrPayload, "split", "more than the 1 records"},
+		"plain too big":      {uplink.Data{First: 1, Count: 1, Payload: make([]byte, 1<<20+3000+1)}, uplink.ErrLimit, "size", "payload, more than"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			b := newBatcher(1 << 20)
-			defer b.close()
-			err := b.accept("gw", &c.d, newMemSink())
-			require.ErrorIs(t, err, errBadPayload)
+			sink := newMemSink()
+			b := newBatcher(testServer(t, DefaultConfig(), sink), "gw", 1000, 64<<10)
+			b.bound = uplink.PayloadBound(1000, 1<<20)
+			err := b.accept(context.Background(), &c.d)
+			var be *batchError
+			require.ErrorAs(t, err, &be)
+			require.Equal(t, c.code, be.code)
+			require.Equal(t, c.reason, be.reason)
 			require.ErrorContains(t, err, c.want)
+			require.Zero(t, sink.count(), "nothing written")
 		})
 	}
-}
-
-func TestSeqSet(t *testing.T) {
-	cases := []struct {
-		name  string
-		floor uint64
-		add   []uint64
-		want  seqSet
-	}{
-		{"in order", 0, []uint64{5, 6, 7}, seqSet{Ranges: [][2]uint64{{5, 7}}}},
-		{"from floor", 4, []uint64{5, 6, 7}, seqSet{Floor: 7}},
-		{"gap then fill", 4, []uint64{7, 8, 5, 6}, seqSet{Floor: 8}},
-		{"two gaps", 0, []uint64{10, 20, 30, 21, 11, 29}, seqSet{Ranges: [][2]uint64{{10, 11}, {20, 21}, {29, 30}}}},
-		{"join", 0, []uint64{10, 12, 11}, seqSet{Ranges: [][2]uint64{{10, 12}}}},
-		{"below floor", 10, []uint64{3, 10}, seqSet{Floor: 10}},
-		{"dup", 0, []uint64{3, 3, 3}, seqSet{Ranges: [][2]uint64{{3, 3}}}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			s := seqSet{}
-			s.raise(c.floor)
-			for _, q := range c.add {
-				s.add(q)
-			}
-			if len(s.Ranges) == 0 {
-				s.Ranges = nil
-			}
-			require.Equal(t, c.want, s)
-			for _, q := range c.add {
-				require.True(t, s.holds(q))
-			}
-		})
-	}
-	s := seqSet{Ranges: [][2]uint64{{10, 11}, {20, 21}}}
-	require.Equal(t, uint64(11), s.highest(), "no floor yet: the lowest range")
-	require.False(t, s.holds(15))
-	s.raise(19)
-	require.Equal(t, uint64(21), s.highest(), "a floor below the second range swallows both")
 }
 
 // FuzzBatch feeds frames through the collector's Data path: decode,
 // bounded decompression, split, dedupe, write. It must never panic nor
-// allocate beyond the bound.
+// write anything of a refused batch. Seeds include the two-block zstd
+// frame that panicked klauspost/compress v1.20.1 (testdata).
 func FuzzBatch(f *testing.F) {
 	p := payload(f, 1, 3)
 	for _, d := range []uplink.Data{
@@ -170,14 +185,18 @@ func FuzzBatch(f *testing.F) {
 	}
 	enc, _ := zstd.NewWriter(nil)
 	f.Add(uplink.AppendFrame(nil, &uplink.Data{First: 1, Count: 1, Codec: uplink.CodecZstd, Payload: enc.EncodeAll(make([]byte, 1<<20), nil)}))
+	two, err := os.ReadFile("../testdata/zstd-two-block.bin")
+	require.NoError(f, err)
+	f.Add(uplink.AppendFrame(nil, &uplink.Data{First: 1, Count: 7, Codec: uplink.CodecZstd, Payload: two}))
+	cfg := DefaultConfig()
+	cfg.MaxBatchRecords, cfg.MaxBatchBytes = 100, 16<<10
 	f.Fuzz(func(t *testing.T, in []byte) {
 		sink := newMemSink()
-		b := newBatcher(1 << 16)
-		defer b.close()
+		b := newBatcher(testServer(t, cfg, sink), "gw", 100, 16<<10)
 		r := bufio.NewReader(bytes.NewReader(in))
 		var buf []byte
 		for {
-			typ, body, nb, err := uplink.ReadFrame(r, buf, 1<<16)
+			typ, body, nb, err := uplink.ReadFrame(r, buf, uplink.FrameBound(100, 16<<10))
 			if err != nil {
 				return
 			}
@@ -190,15 +209,18 @@ func FuzzBatch(f *testing.F) {
 			if !ok {
 				continue
 			}
-			if err := b.accept("gw", d, sink); err == nil {
+			before := sink.count()
+			err = b.accept(context.Background(), d)
+			if err == nil {
 				for seq := d.First; seq < d.First+d.Count; seq++ {
 					if !sink.Holds("gw", seq) {
 						t.Fatalf("accepted batch %d+%d but %d is not held", d.First, d.Count, seq)
 					}
 				}
+				continue
 			}
-			if len(b.plain) > 1<<16 {
-				t.Fatalf("decoded %d bytes past the bound", len(b.plain))
+			if after := sink.count(); after != before {
+				t.Fatalf("refused batch %d+%d (%v) wrote %d records", d.First, d.Count, err, after-before)
 			}
 		}
 	})

@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,12 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/uplink"
-	"github.com/weirgw/weir/uplink/pki"
 )
 
 // Sink holds records durably. Write stores the entries it does not hold
@@ -22,26 +23,21 @@ import (
 // recording what it holds happen under one lock, so Servers sharing a sink
 // never write a sequence twice.
 type Sink interface {
-	Write(gateway string, entries []Entry) error
+	Write(gateway string, entries []Entry) (WriteResult, error)
 	// Holds reports whether seq of gateway is held (a cheap pre-check; Write
 	// checks again).
 	Holds(gateway string, seq uint64) bool
-	// Resume takes the gateway's Hello.Floor and returns the mark up to
-	// which every sequence is held, for Welcome.
-	Resume(gateway string, floor uint64) uint64
+	// Resume takes the gateway's Hello.Floor as far as the sink can check
+	// it and returns the mark for Welcome (see seqSet.claim).
+	Resume(gateway string, floor uint64) Resumed
+	// Alert stores one of the collector's own records.
+	Alert(ev *event.Event) error
 }
 
-// Config tunes the server.
-type Config struct {
-	HandshakeTimeout time.Duration // TLS handshake plus Hello
-	IdleTimeout      time.Duration // a session with no message for this long is closed
-	MaxConns         int
-	MaxFrame         int // bound on one frame and on a decompressed payload
-}
-
-// DefaultConfig suits a head-end serving a few hundred gateways.
-func DefaultConfig() Config {
-	return Config{HandshakeTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute, MaxConns: 1024, MaxFrame: uplink.DefaultMaxFrame}
+// WriteResult says what a Write did.
+type WriteResult struct {
+	Written   int // entries written; the others were held already
+	Forgotten int // dedupe ranges dropped to keep the gateway's state within its cap
 }
 
 // SecureConn is an authenticated connection: TLS once its handshake is
@@ -54,33 +50,96 @@ type SecureConn interface {
 
 // Server accepts gateway sessions on any number of listeners.
 type Server struct {
-	cfg  Config
-	tls  *tls.Config
-	sink Sink
-	log  *slog.Logger
-
-	conns chan struct{}
+	cfg      Config
+	tls      *tls.Config
+	sink     Sink
+	log      *slog.Logger
+	rlog     *rateLog
+	gate     *gate
+	budget   *budget
+	deny     *denyWatch
+	quar     *quarantine
+	metrics  *metrics
+	alerts   *alertLimit
+	decoders *decoders
 }
 
 // NewServer builds a server writing to sink. tc is used by Serve (TLS over
-// TCP); it may be nil for a server that only uses ServeSecure.
+// TCP); it may be nil for a server that only uses ServeSecure. cfg is
+// expected to pass Validate; zero fields take DefaultConfig's values.
 func NewServer(cfg Config, tc *tls.Config, sink Sink, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	if cfg.MaxFrame <= 0 {
-		cfg.MaxFrame = uplink.DefaultMaxFrame
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, tls: tc, sink: sink, log: log, rlog: newRateLog(log, cfg.LogEvery, cfg.LogBurst),
+		gate: newGate(cfg), budget: newBudget(cfg.MemoryBudget), deny: newDenyWatch(cfg.DenyList),
+		quar: newQuarantine(cfg.QuarantineDir, cfg.QuarantineMaxFiles), alerts: newAlertLimit(time.Minute),
+		decoders: newDecoders(uplink.PayloadBound(cfg.MaxBatchRecords, cfg.MaxBatchBytes), 8)}
+	s.metrics = newMetrics(s)
+	return s
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	dur := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
 	}
-	return &Server{cfg: cfg, tls: tc, sink: sink, log: log, conns: make(chan struct{}, max(cfg.MaxConns, 1))}
+	num := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	dur(&c.HandshakeTimeout, d.HandshakeTimeout)
+	dur(&c.IdleTimeout, d.IdleTimeout)
+	dur(&c.MaxSessionAge, d.MaxSessionAge)
+	dur(&c.BudgetWait, d.BudgetWait)
+	dur(&c.DenyCheck, d.DenyCheck)
+	dur(&c.LogEvery, d.LogEvery)
+	num(&c.MaxHandshakes, d.MaxHandshakes)
+	num(&c.MaxHandshakesPerAddr, d.MaxHandshakesPerAddr)
+	num(&c.MaxConns, d.MaxConns)
+	num(&c.MaxSessionsPerGateway, d.MaxSessionsPerGateway)
+	num(&c.MaxBatchRecords, d.MaxBatchRecords)
+	num(&c.MaxBatchBytes, d.MaxBatchBytes)
+	num(&c.MemoryBudget, d.MemoryBudget)
+	num(&c.QuarantineMaxFiles, d.QuarantineMaxFiles)
+	num(&c.LogBurst, d.LogBurst)
+	num(&c.MaxRanges, d.MaxRanges)
+	return c
+}
+
+// Register adds the server's metrics to reg.
+func (s *Server) Register(reg prometheus.Registerer) error {
+	for _, c := range s.metrics.all {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("collector: register metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // Serve accepts TCP connections on ln and runs TLS over them until ctx is
-// done, then waits for sessions to end.
+// done, then waits for sessions to end. Each connection takes a handshake
+// slot (the global and per-address budgets) before anything is read from
+// it, and gives it back when its handshake ends, before its session.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.tls == nil {
 		return errors.New("collector: serve tls: no tls configuration")
 	}
 	return s.serve(ctx, ln, "tls", func(ctx context.Context, c net.Conn) (SecureConn, error) {
+		key := addrKey(c.RemoteAddr())
+		if why, ok := s.gate.enterHandshake(key); !ok {
+			c.Close()
+			s.metrics.handshakesRefused.WithLabelValues("tls", why).Inc()
+			s.rlog.warn("handshake-budget", "connection refused before its handshake", "peer", c.RemoteAddr().String(),
+				"transport", "tls", "reason", why)
+			return nil, nil
+		}
+		defer s.gate.leaveHandshake(key)
 		tc := tls.Server(c, s.tls)
 		_ = tc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -92,7 +151,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // ServeSecure accepts on a listener whose connections are authenticated
-// already and implement SecureConn (rudp.Listener).
+// already and implement SecureConn (rudp.Listener, which bounds its own
+// handshakes).
 func (s *Server) ServeSecure(ctx context.Context, ln net.Listener, transport string) error {
 	return s.serve(ctx, ln, transport, func(_ context.Context, c net.Conn) (SecureConn, error) {
 		sc, ok := c.(SecureConn)
@@ -114,6 +174,9 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, transport string,
 	defer wg.Wait()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	if s.deny != nil {
+		wg.Go(func() { s.watchDeny(ctx) })
+	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -126,230 +189,98 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, transport string,
 			// A listener whose handshakes happen inside Accept (DTLS)
 			// reports a failed handshake here; that ends no listener.
 			if transport != "tls" && !errors.Is(err, net.ErrClosed) {
-				s.log.Warn("handshake refused", "transport", transport, "reason", uplink.Classify(err), "err", err)
+				s.HandshakeRefused(transport)(nil, err)
 				continue
 			}
 			return fmt.Errorf("collector: accept %s: %w", transport, err)
 		}
-		select {
-		case s.conns <- struct{}{}:
-		default:
-			s.log.Warn("connection refused: too many sessions", "peer", c.RemoteAddr(), "max", s.cfg.MaxConns)
-			c.Close()
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-s.conns }()
-			log := s.log.With("peer", c.RemoteAddr().String(), "transport", transport)
+		wg.Go(func() {
+			peer := c.RemoteAddr().String()
+			defer func() {
+				// A panic in a handshake (or anywhere outside a session,
+				// which has its own) closes this connection only.
+				if r := recover(); r != nil {
+					c.Close()
+					s.metrics.panics.Inc()
+					s.rlog.error("panic", "connection closed after a panic; the collector carries on", "peer", peer,
+						"transport", transport, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				}
+			}()
 			sc, err := secure(ctx, c)
 			if err != nil {
-				log.Warn("handshake refused", "reason", uplink.Classify(err), "err", err)
+				s.HandshakeRefused(transport)(c.RemoteAddr(), err)
 				return
 			}
-			s.handle(ctx, sc, log)
-		}()
-	}
-}
-
-func (s *Server) handle(ctx context.Context, conn SecureConn, log *slog.Logger) {
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	_ = conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	w := writer{conn: conn, timeout: s.cfg.HandshakeTimeout}
-
-	certs := conn.PeerCertificates()
-	if len(certs) == 0 {
-		log.Warn("session refused: no client certificate")
-		return
-	}
-	id, err := pki.GatewayID(certs[0])
-	if err != nil {
-		w.refuse(uplink.ErrIdentity, "the client certificate names no gateway")
-		log.Warn("session refused: client certificate names no gateway", "reason", uplink.ReasonRefusedID, "err", err)
-		return
-	}
-	log = log.With("gateway", id)
-	br := bufio.NewReaderSize(conn, 64<<10)
-	var buf []byte
-	t, body, buf, err := uplink.ReadFrame(br, buf, s.cfg.MaxFrame)
-	if err != nil {
-		log.Warn("session ended before hello", "err", err)
-		return
-	}
-	m, err := uplink.Decode(t, body)
-	if err != nil {
-		w.refuse(uplink.ErrProtocol, err.Error())
-		log.Warn("session refused: bad hello", "err", err)
-		return
-	}
-	hello, ok := m.(*uplink.Hello)
-	if !ok {
-		w.refuse(uplink.ErrProtocol, "first message must be hello")
-		log.Warn("session refused: first message is not hello", "type", t)
-		return
-	}
-	if hello.Version != uplink.ProtocolVersion {
-		w.refuse(uplink.ErrVersion, fmt.Sprintf("protocol version %d not supported (collector speaks %d)", hello.Version, uplink.ProtocolVersion))
-		log.Warn("session refused: unsupported protocol version", "reason", uplink.ReasonVersion, "version", hello.Version)
-		return
-	}
-	if hello.Gateway != id {
-		w.refuse(uplink.ErrIdentity, fmt.Sprintf("hello names gateway %q but the client certificate is for %q", hello.Gateway, id))
-		log.Warn("session refused: gateway id does not match the client certificate", "reason", uplink.ReasonRefusedID,
-			"hello_gateway", hello.Gateway, "cert_gateway", id)
-		return
-	}
-	highest := s.sink.Resume(id, hello.Floor)
-	if err := w.write(&uplink.Welcome{Version: uplink.ProtocolVersion, Highest: highest}); err != nil {
-		log.Warn("send welcome", "err", err)
-		return
-	}
-	log.Info("gateway connected", "boot_id", hello.BootID, "floor", hello.Floor, "highest_seq", highest)
-	_ = conn.SetDeadline(time.Time{})
-
-	b := newBatcher(s.cfg.MaxFrame)
-	defer b.close()
-	for {
-		_ = conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-		t, body, buf, err = uplink.ReadFrame(br, buf, s.cfg.MaxFrame)
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Info("gateway session ended", "err", err)
+			if sc == nil {
+				return // refused and counted by secure
 			}
-			return
-		}
-		m, err := uplink.Decode(t, body)
-		if err != nil {
-			w.refuse(uplink.ErrProtocol, err.Error())
-			log.Warn("session closed: bad message", "err", err)
-			return
-		}
-		switch m := m.(type) {
-		case *uplink.Ping:
-			if err := w.write(&uplink.Pong{Nonce: m.Nonce}); err != nil {
-				log.Warn("send pong", "err", err)
-				return
-			}
-			continue
-		case *uplink.Data:
-			err = b.accept(id, m, s.sink)
-			if errors.Is(err, errBadPayload) {
-				w.refuse(uplink.ErrPayload, err.Error())
-				log.Warn("session closed: bad data payload", "first", m.First, "count", m.Count, "err", err)
-				return
-			}
-			if err != nil {
-				w.refuse(uplink.ErrSink, "collector cannot store records now")
-				log.Error("records not stored; gateway will resend", "first", m.First, "count", m.Count, "err", err)
-				return
-			}
-			if err := w.write(&uplink.Ack{Cumulative: m.First + m.Count - 1}); err != nil {
-				log.Warn("send ack", "err", err)
-				return
-			}
-		default:
-			w.refuse(uplink.ErrProtocol, fmt.Sprintf("unexpected %s", t))
-			log.Warn("session closed: unexpected message", "type", t)
-			return
-		}
+			s.handle(ctx, sc, transport)
+		})
 	}
 }
 
-type writer struct {
-	conn    net.Conn
-	timeout time.Duration
-	buf     []byte
-}
-
-func (w *writer) write(m uplink.Message) error {
-	w.buf = uplink.AppendFrame(w.buf[:0], m)
-	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
-	_, err := w.conn.Write(w.buf)
-	return err
-}
-
-func (w *writer) refuse(code uplink.ErrorCode, msg string) {
-	_ = w.write(&uplink.Error{Code: code, Message: msg})
-}
-
-var errBadPayload = errors.New("malformed data payload")
-
-// batcher turns Data messages into sink entries; it owns the buffers one
-// session reuses.
-type batcher struct {
-	dec     *uplink.Decompressor
-	decErr  error
-	plain   []byte
-	entries []Entry
-	evs     []event.Event
-}
-
-func newBatcher(maxFrame int) *batcher {
-	d, err := uplink.NewDecompressor(maxFrame)
-	return &batcher{dec: d, decErr: err}
-}
-
-func (b *batcher) close() {
-	if b.dec != nil {
-		b.dec.Close()
-	}
-}
-
-// accept decompresses a batch (bounded), drops what the sink holds already
-// (a resent batch, or one overlapping the mark), and writes the rest
-// durably.
-func (b *batcher) accept(id string, d *uplink.Data, sink Sink) error {
-	if b.decErr != nil {
-		return b.decErr
-	}
-	payload, err := b.dec.Decompress(d.Codec, d.Payload, b.plain)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errBadPayload, err)
-	}
-	if d.Codec != uplink.CodecNone {
-		b.plain = payload[:0]
-	}
-	// Each record takes at least its one-byte length: a count beyond the
-	// payload's size is a lie, refused before anything is sized by it.
-	if d.Count > uint64(len(payload)) {
-		return fmt.Errorf("%w: %d records announced in %d bytes", errBadPayload, d.Count, len(payload))
-	}
-	if cap(b.evs) < int(d.Count) {
-		b.evs = make([]event.Event, d.Count)
-	}
-	evs := b.evs[:d.Count]
-	entries := b.entries[:0]
-	err = uplink.SplitRecords(payload, d.Count, func(i uint64, rec []byte) error {
-		seq := d.First + i
-		if sink.Holds(id, seq) {
-			return nil // a resent record the sink holds already: ack, don't write
-		}
-		e := &evs[i]
-		*e = event.Event{}
-		if err := e.UnmarshalBinary(rec); err != nil {
-			entries = append(entries, Entry{Seq: seq, Raw: append([]byte(nil), rec...), DecodeErr: err})
-			return nil
-		}
-		e.Seq = seq
-		e.Gateway = id // the certificate, not the payload, says who sent it
-		entries = append(entries, Entry{Seq: seq, Event: e})
-		return nil
-	})
-	b.entries = entries
-	if err != nil {
-		return fmt.Errorf("%w: %w", errBadPayload, err)
-	}
-	return sink.Write(id, entries)
-}
-
-// HandshakeRefused logs a handshake that a listener refused before the
-// server saw the connection (rudp.Options.OnHandshakeError), with its
-// reason, the same way refusals on TLS are logged.
+// HandshakeRefused counts and logs (rate-limited) a handshake that a
+// listener refused before the server saw the connection
+// (rudp.Options.OnHandshakeError), with its reason, as refusals on TLS
+// are.
 func (s *Server) HandshakeRefused(transport string) func(remote net.Addr, err error) {
 	return func(remote net.Addr, err error) {
-		s.log.Warn("handshake refused", "peer", remote.String(), "transport", transport, "reason", uplink.Classify(err), "err", err)
+		reason := uplink.Classify(err)
+		s.metrics.handshakesRefused.WithLabelValues(transport, string(reason)).Inc()
+		peer := ""
+		if remote != nil {
+			peer = remote.String()
+		}
+		s.rlog.warn("handshake", "handshake refused", "peer", peer, "transport", transport, "reason", reason, "err", err)
 	}
+}
+
+// watchDeny ends the open sessions of gateways the deny list revokes, as
+// soon as the list is re-read.
+func (s *Server) watchDeny(ctx context.Context) {
+	t := time.NewTicker(s.cfg.DenyCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		list, _, err := s.deny.current()
+		for _, sess := range s.gate.open() {
+			if err != nil {
+				sess.end(uplink.ErrSessionEnd, "the collector's deny list does not read", "deny_list_unreadable")
+				continue
+			}
+			if why, denied := list.Denied(sess.id, sess.leaf); denied {
+				sess.end(uplink.ErrSessionEnd, why, "revoked")
+			}
+		}
+		if err != nil {
+			s.rlog.error("deny-list", "deny list unreadable: every gateway is refused until it is fixed", "path", s.cfg.DenyList, "err", err)
+		}
+	}
+}
+
+// alertLimit lets one critical record per gateway through per interval;
+// Reported in the dedupe state already stops the same floor being
+// reported twice, this stops a stolen key writing one per Hello.
+type alertLimit struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  map[string]time.Time
+}
+
+func newAlertLimit(every time.Duration) *alertLimit {
+	return &alertLimit{every: every, last: map[string]time.Time{}}
+}
+
+func (a *alertLimit) allow(gateway string, now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t, ok := a.last[gateway]; ok && now.Sub(t) < a.every {
+		return false
+	}
+	a.last[gateway] = now
+	return true
 }

@@ -37,6 +37,7 @@ type JSONL struct {
 	path      string
 	statePath string
 	log       *slog.Logger
+	maxRanges int
 
 	mu        sync.Mutex
 	f         *os.File
@@ -53,9 +54,25 @@ type jsonlState struct {
 	Highest  map[string]uint64  `json:"highest,omitempty"` // written before the range sets; read as floors
 }
 
+// DefaultMaxRanges caps the ranges of one gateway's dedupe state. A real
+// gateway leaves a hole only while a batch of another session is in
+// flight (balance mode) or where its spool lost records; thousands of
+// holes are a gateway writing sequences all over the space.
+const DefaultMaxRanges = 4096
+
+// CollectorStream is the gateway field of the collector's own records
+// (a refused resume floor): no gateway id can start with '@'.
+const CollectorStream = "@collector"
+
 // OpenJSONL opens (creating) the sink file at path and recovers its dedupe
 // state.
 func OpenJSONL(path string, log *slog.Logger) (*JSONL, error) {
+	return OpenJSONLRanges(path, log, DefaultMaxRanges)
+}
+
+// OpenJSONLRanges is OpenJSONL with another cap on each gateway's dedupe
+// ranges.
+func OpenJSONLRanges(path string, log *slog.Logger, maxRanges int) (*JSONL, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -66,7 +83,7 @@ func OpenJSONL(path string, log *slog.Logger) (*JSONL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("collector: open sink %s: %w", path, err)
 	}
-	s := &JSONL{path: path, statePath: path + ".state", log: log, f: f, sets: map[string]*seqSet{}}
+	s := &JSONL{path: path, statePath: path + ".state", log: log, maxRanges: maxRanges, f: f, sets: map[string]*seqSet{}}
 	if err := s.recover(); err != nil {
 		f.Close()
 		return nil, err
@@ -96,9 +113,28 @@ func (s *JSONL) recover() error {
 	if err != nil {
 		return fmt.Errorf("collector: sink %s: %w", s.path, err)
 	}
-	if st.Offset > fi.Size() {
+	if st.Offset > fi.Size() || st.Offset < 0 {
 		s.log.Warn("sink is shorter than its state says; rescanning the whole sink", "path", s.path)
 		st = jsonlState{}
+	}
+	if st.Offset > 0 {
+		// The scan resumes at the offset, and a torn line after it is cut
+		// off: an offset inside a line would cut a line in two.
+		var b [1]byte
+		if _, err := s.f.ReadAt(b[:], st.Offset-1); err != nil || b[0] != '\n' {
+			s.log.Warn("sink state's offset is not at a line boundary; rescanning the whole sink", "path", s.statePath, "offset", st.Offset)
+			st = jsonlState{}
+		}
+	}
+	for gw, set := range st.Gateways {
+		if set == nil {
+			continue
+		}
+		if err := set.check(); err != nil {
+			s.log.Warn("sink state breaks its invariants; rescanning the whole sink", "path", s.statePath, "gateway", gw, "err", err)
+			st = jsonlState{}
+			break
+		}
 	}
 	for gw, seq := range st.Highest {
 		s.set(gw).raise(seq)
@@ -136,7 +172,7 @@ func (s *JSONL) recover() error {
 		if err := json.Unmarshal(bytes.TrimSpace(line), &k); err != nil {
 			return fmt.Errorf("collector: sink %s: line at offset %d: %w", s.path, off, err)
 		}
-		s.set(k.Gateway).add(k.Seq)
+		s.set(k.Gateway).add(k.Seq, s.maxRanges)
 		off += int64(len(line))
 	}
 	s.off = off
@@ -167,24 +203,38 @@ func (s *JSONL) Holds(gateway string, seq uint64) bool {
 	return s.set(gateway).holds(seq)
 }
 
-// Resume records that gateway will never send anything at or below floor
-// again and returns its resume mark.
-func (s *JSONL) Resume(gateway string, floor uint64) uint64 {
+// Resume takes the floor a gateway declared in its Hello as far as the
+// sink can check it (seqSet.claim) and returns the resume mark.
+func (s *JSONL) Resume(gateway string, floor uint64) Resumed {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	set := s.set(gateway)
-	set.raise(floor)
-	return set.highest()
+	return s.set(gateway).claim(floor)
+}
+
+// Alert appends one of the collector's own records under CollectorStream,
+// numbered after the last, and returns once it is on disk.
+func (s *JSONL) Alert(ev *event.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := s.set(CollectorStream)
+	e := *ev
+	e.Seq, e.Gateway = set.top()+1, CollectorStream
+	_, err := s.writeLocked(CollectorStream, []Entry{{Seq: e.Seq, Event: &e}})
+	return err
 }
 
 // Write appends the entries of gateway that it does not hold yet and
 // returns once they are on disk.
-func (s *JSONL) Write(gateway string, entries []Entry) error {
+func (s *JSONL) Write(gateway string, entries []Entry) (WriteResult, error) {
 	if len(entries) == 0 {
-		return nil
+		return WriteResult{}, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.writeLocked(gateway, entries)
+}
+
+func (s *JSONL) writeLocked(gateway string, entries []Entry) (WriteResult, error) {
 	var n int64
 	set := s.set(gateway)
 	var written []uint64
@@ -201,32 +251,35 @@ func (s *JSONL) Write(gateway string, entries []Entry) error {
 			s.line, err = json.Marshal(undecodable{Seq: e.Seq, Gateway: gateway, Error: e.DecodeErr.Error(), Raw: e.Raw})
 		}
 		if err != nil {
-			return fmt.Errorf("collector: encode record %d of %s: %w", e.Seq, gateway, err)
+			return WriteResult{}, s.fail(fmt.Errorf("encode record %d of %s: %w", e.Seq, gateway, err))
 		}
 		s.line = append(s.line, '\n')
 		if _, err := s.w.Write(s.line); err != nil {
-			return s.fail(err)
+			return WriteResult{}, s.fail(err)
 		}
 		n += int64(len(s.line))
 		written = append(written, e.Seq)
 	}
 	if len(written) == 0 {
-		return nil
+		return WriteResult{}, nil
 	}
 	if err := s.w.Flush(); err != nil {
-		return s.fail(err)
+		return WriteResult{}, s.fail(err)
 	}
 	if err := s.f.Sync(); err != nil {
-		return s.fail(err)
+		return WriteResult{}, s.fail(err)
 	}
 	s.off += n
+	res := WriteResult{Written: len(written)}
 	for _, seq := range written {
-		set.add(seq)
+		if set.add(seq, s.maxRanges) {
+			res.Forgotten++
+		}
 	}
 	if time.Since(s.lastState) > time.Second {
 		s.saveState()
 	}
-	return nil
+	return res, nil
 }
 
 // fail rewinds the file to the last durable offset so a half-written batch

@@ -31,8 +31,10 @@ func gatewayURIID(u *url.URL) (string, bool) {
 }
 
 // GatewayID returns the gateway id a client certificate names: the id in its
-// urn:weir:gateway:<id> URI SAN if it has one (more than one is an error),
-// else its CommonName. The id must pass ValidateID. The certificate is
+// one urn:weir:gateway:<id> URI SAN. The CommonName is never used: it is
+// free text that other tooling (a CA not made for Weir, a collector's own
+// certificate signed by the same CA) fills in, so a certificate without the
+// URI SAN names no gateway. The id must pass ValidateID. The certificate is
 // expected to be verified already, e.g. by the TLS handshake.
 func GatewayID(cert *x509.Certificate) (string, error) {
 	if cert == nil {
@@ -55,11 +57,9 @@ func GatewayID(cert *x509.Certificate) (string, error) {
 	}
 	switch {
 	case found > 1:
-		return "", fmt.Errorf("pki: gateway id: certificate has %d urn:weir:gateway URI SANs, want at most one", found)
-	case found == 0 && cert.Subject.CommonName == "":
-		return "", errors.New("pki: gateway id: certificate has neither a urn:weir:gateway URI SAN nor a common name")
+		return "", fmt.Errorf("pki: gateway id: certificate has %d urn:weir:gateway URI SANs, want one", found)
 	case found == 0:
-		id = cert.Subject.CommonName
+		return "", errors.New("pki: gateway id: certificate has no urn:weir:gateway URI SAN (the common name is not used)")
 	}
 	if err := ValidateID(id); err != nil {
 		return "", err

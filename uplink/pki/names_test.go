@@ -49,20 +49,22 @@ func TestGatewayID(t *testing.T) {
 		{name: "URI SAN and CN", cn: "gw1", uris: []string{"urn:weir:gateway:gw1"}, want: "gw1"},
 		{name: "URI SAN wins over CN", cn: "something else", uris: []string{"urn:weir:gateway:gw-7"}, want: "gw-7"},
 		{name: "URI SAN without CN", uris: []string{"urn:weir:gateway:gw.2"}, want: "gw.2"},
-		{name: "CN only", cn: "line3_gw", want: "line3_gw"},
+		{name: "CN only", cn: "line3_gw", wantErr: "pki: gateway id: certificate has no urn:weir:gateway URI SAN (the common name is not used)"},
 		{name: "URN case-insensitive prefix", uris: []string{"URN:Weir:gateway:GW9"}, want: "GW9"},
 		{name: "other URI SANs ignored", cn: "gw1", uris: []string{"spiffe://plant/gw2", "urn:weir:collector:c1", "urn:weir:gateway:gw3"}, want: "gw3"},
-		{name: "non-gateway URI falls back to CN", cn: "gw4", uris: []string{"urn:weir:collector:c1"}, want: "gw4"},
-		{name: "two URI SANs", cn: "gw1", uris: []string{"urn:weir:gateway:gw1", "urn:weir:gateway:gw2"}, wantErr: "pki: gateway id: certificate has 2 urn:weir:gateway URI SANs, want at most one"},
+		{name: "non-gateway URI, no fallback to CN", cn: "gw4", uris: []string{"urn:weir:collector:c1"}, wantErr: "no urn:weir:gateway URI SAN"},
+		{name: "two URI SANs", cn: "gw1", uris: []string{"urn:weir:gateway:gw1", "urn:weir:gateway:gw2"}, wantErr: "pki: gateway id: certificate has 2 urn:weir:gateway URI SANs, want one"},
 		{name: "same URI SAN twice", uris: []string{"urn:weir:gateway:gw1", "urn:weir:gateway:gw1"}, wantErr: "has 2 urn:weir:gateway URI SANs"},
-		{name: "neither", wantErr: "pki: gateway id: certificate has neither a urn:weir:gateway URI SAN nor a common name"},
+		{name: "neither", wantErr: "pki: gateway id: certificate has no urn:weir:gateway URI SAN"},
 		{name: "empty id in URI", cn: "gw1", uris: []string{"urn:weir:gateway:"}, wantErr: "pki: gateway id: empty"},
 		{name: "invalid id in URI", cn: "gw1", uris: []string{"urn:weir:gateway:.hidden"}, wantErr: `pki: gateway id ".hidden": must not start with '.'`},
 		{name: "encoded slash in URI", uris: []string{"urn:weir:gateway:a%2Fb"}, wantErr: `pki: gateway id "a%2Fb": character '%'`},
 		{name: "query in URI", uris: []string{"urn:weir:gateway:gw1?x=1"}, wantErr: "has a query or fragment"},
 		{name: "fragment in URI", uris: []string{"urn:weir:gateway:gw1#x"}, wantErr: "has a query or fragment"},
-		{name: "invalid CN", cn: "gw 1", wantErr: `pki: gateway id "gw 1": character ' '`},
-		{name: "traversal CN", cn: "../../etc/passwd", wantErr: `pki: gateway id "../../etc/passwd": character '/'`},
+		{name: "invalid CN", cn: "gw 1", wantErr: "no urn:weir:gateway URI SAN"},
+		{name: "traversal CN", cn: "../../etc/passwd", wantErr: "no urn:weir:gateway URI SAN"},
+		{name: "traversal in URI", uris: []string{"urn:weir:gateway:../../etc/passwd"}, wantErr: `pki: gateway id "../../etc/passwd": character '/'`},
+		{name: "other namespace", uris: []string{"urn:weird:gateway:gw1"}, wantErr: "no urn:weir:gateway URI SAN"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,4 +175,54 @@ func TestFileNames(t *testing.T) {
 	cert, key = CollectorFiles("/etc/weir/pki", "head.example")
 	require.Equal(t, "/etc/weir/pki/collector-head.example.pem", cert)
 	require.Equal(t, "/etc/weir/pki/collector-head.example-key.pem", key)
+}
+
+// FuzzGatewayID feeds URI SANs and common names as a peer's certificate
+// carries them (crypto/x509 parses URI SANs with url.Parse) to GatewayID.
+// It must never panic; an id it returns passes ValidateID, came from the
+// URI, and issues back to a URI SAN naming the same id.
+func FuzzGatewayID(f *testing.F) {
+	for _, s := range [][2]string{
+		{"urn:weir:gateway:gw1", ""},
+		{"URN:Weir:gateway:GW9", "gw9"},
+		{"urn:weir:gateway:a%2Fb", ""},
+		{"urn:weir:gateway:gw1?x=1", ""},
+		{"urn:weir:gateway:gw1#frag", ""},
+		{"urn:weir:gateway:../../etc/passwd", ""},
+		{"urn:weir:collector:c1", "gw4"},
+		{"spiffe://plant/gw2", "gw2"},
+		{"", "cn-only"},
+	} {
+		f.Add(s[0], s[1], false)
+		f.Add(s[0], s[1], true)
+	}
+	f.Fuzz(func(t *testing.T, uri, cn string, twice bool) {
+		cert := &x509.Certificate{Subject: pkix.Name{CommonName: cn}}
+		if u, err := url.Parse(uri); err == nil && uri != "" {
+			cert.URIs = append(cert.URIs, u)
+			if twice {
+				cert.URIs = append(cert.URIs, u)
+			}
+		}
+		id, err := GatewayID(cert)
+		if err != nil {
+			if id != "" {
+				t.Fatalf("error %v with id %q", err, id)
+			}
+			return
+		}
+		if twice {
+			t.Fatalf("two gateway URI SANs gave id %q", id)
+		}
+		if verr := ValidateID(id); verr != nil {
+			t.Fatalf("returned id %q fails ValidateID: %v", id, verr)
+		}
+		if !strings.Contains(uri, id) {
+			t.Fatalf("id %q is not in URI %q", id, uri)
+		}
+		again, err := GatewayID(&x509.Certificate{URIs: []*url.URL{gatewayURI(id)}})
+		if err != nil || again != id {
+			t.Fatalf("id %q issued as %s reads back as %q, %v", id, gatewayURI(id), again, err)
+		}
+	})
 }

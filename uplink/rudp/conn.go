@@ -159,7 +159,14 @@ type Conn struct {
 // newConn starts the reliability engine over lower, whose Read and Write
 // each carry one datagram.
 func newConn(lower net.Conn, opt Options) *Conn {
-	now := time.Now()
+	c := makeConn(lower, opt, time.Now())
+	go c.readLoop()
+	go c.sendLoop()
+	return c
+}
+
+// makeConn is a Conn with its engine not started (the fuzzer drives it).
+func makeConn(lower net.Conn, opt Options, now time.Time) *Conn {
 	c := &Conn{
 		lower:     lower,
 		opt:       opt,
@@ -180,8 +187,6 @@ func newConn(lower net.Conn, opt Options) *Conn {
 		ooo:       make(map[uint64][]byte),
 	}
 	c.cc = newBBR(c.mss+headerLen, opt.InitialCwnd)
-	go c.readLoop()
-	go c.sendLoop()
 	return c
 }
 

@@ -8,6 +8,14 @@
 // detection, retransmission, congestion control, pacing, keepalives and
 // idle detection. It does not know about frames, batches or the spool.
 //
+// A Listener owns its UDP socket (mux.go): datagrams are routed to sessions
+// by connection ID or source address, and only a ClientHello from an
+// unknown address starts a handshake, within a global budget and one per
+// source prefix. A handshake whose peer has not echoed its
+// HelloVerifyRequest cookie is the first dropped when a budget is spent,
+// so forged source addresses cannot crowd out real peers; refusals go to
+// Options.OnHandshakeError for the caller to count and log.
+//
 // # Wire format
 //
 // Each DTLS record carries one segment; all integers are big-endian.

@@ -22,7 +22,12 @@ type Options struct {
 	InitialCwnd      int           // segments; default 16
 	CloseTimeout     time.Duration // how long Close waits for written data to be acknowledged; default 5s
 	AcceptBacklog    int           // handshaken connections waiting for Accept; default 64
-	Logger           *slog.Logger  // default slog.Default()
+	// HandshakeBudget bounds a listener's handshakes under way, and
+	// HandshakesPerPrefix those from one source prefix (an IPv4 /24, an
+	// IPv6 /48); defaults 128 and 16.
+	HandshakeBudget     int
+	HandshakesPerPrefix int
+	Logger              *slog.Logger // default slog.Default()
 	// OnHandshakeError, if set, is told of each failed server-side
 	// handshake (also logged), for telemetry counting failures by reason.
 	OnHandshakeError func(remote net.Addr, err error)
@@ -57,6 +62,8 @@ func (o Options) withDefaults() Options {
 	defInt(&o.InitialCwnd, 16)
 	def(&o.CloseTimeout, 5*time.Second)
 	defInt(&o.AcceptBacklog, 64)
+	defInt(&o.HandshakeBudget, 128)
+	defInt(&o.HandshakesPerPrefix, 16)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -74,6 +81,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("rudp: options: keepalive %s must be shorter than idle_timeout %s", o.KeepAlive, o.IdleTimeout)
 	case o.RecvWindow > 1<<20:
 		return fmt.Errorf("rudp: options: recv_window %d exceeds %d segments", o.RecvWindow, 1<<20)
+	case o.HandshakesPerPrefix > o.HandshakeBudget:
+		return fmt.Errorf("rudp: options: handshakes_per_prefix %d is above handshake_budget %d", o.HandshakesPerPrefix, o.HandshakeBudget)
 	}
 	return nil
 }

@@ -102,6 +102,14 @@ type batch struct {
 // the spool has more, or a batch is queued). A partial batch of new records
 // waits until its oldest record is flush old.
 func (d *dispatcher) take() (*batch, time.Time, error) {
+	return d.takeWithin(d.maxRecs, d.maxBytes)
+}
+
+// takeWithin is take under a session's limits, which the collector may
+// have set below the configured ones (Welcome); a queued batch larger than
+// them is cut, the rest staying queued.
+func (d *dispatcher) takeWithin(maxRecs, maxBytes int) (*batch, time.Time, error) {
+	maxRecs, maxBytes = min(maxRecs, d.maxRecs), min(maxBytes, d.maxBytes)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for i := range d.out {
@@ -109,7 +117,7 @@ func (d *dispatcher) take() (*batch, time.Time, error) {
 		if !o.queued {
 			continue
 		}
-		recs, err := d.sp.Read(o.first, d.maxRecs, d.maxBytes)
+		recs, err := d.sp.Read(o.first, maxRecs, maxBytes)
 		if err != nil {
 			return nil, time.Time{}, fmt.Errorf("uplink: read spool at %d: %w", o.first, err)
 		}
@@ -119,7 +127,7 @@ func (d *dispatcher) take() (*batch, time.Time, error) {
 			if err := d.ackSpool(); err != nil {
 				return nil, time.Time{}, err
 			}
-			return d.takeAgain()
+			return d.takeAgain(maxRecs, maxBytes)
 		}
 		if b.last < o.last { // the batch limit or a gap cut it: the rest stays queued
 			rest := outstanding{span: span{b.last + 1, o.last}, queued: true}
@@ -130,7 +138,7 @@ func (d *dispatcher) take() (*batch, time.Time, error) {
 		o.first, o.queued = b.first, false
 		return b, time.Time{}, nil
 	}
-	recs, err := d.sp.Read(d.cursor, d.maxRecs, d.maxBytes)
+	recs, err := d.sp.Read(d.cursor, maxRecs, maxBytes)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("uplink: read spool at %d: %w", d.cursor, err)
 	}
@@ -138,7 +146,7 @@ func (d *dispatcher) take() (*batch, time.Time, error) {
 	if b == nil {
 		return nil, time.Time{}, nil
 	}
-	full := len(b.recs) == d.maxRecs || int(b.bytes)+int(b.bytes)/len(b.recs) > d.maxBytes || len(b.recs) < len(recs)
+	full := len(b.recs) == maxRecs || int(b.bytes)+int(b.bytes)/len(b.recs) > maxBytes || len(b.recs) < len(recs)
 	if due := b.recs[0].Appended.Add(d.flush); !full && d.now().Before(due) {
 		return nil, due, nil
 	}
@@ -148,10 +156,10 @@ func (d *dispatcher) take() (*batch, time.Time, error) {
 	return b, time.Time{}, nil
 }
 
-func (d *dispatcher) takeAgain() (*batch, time.Time, error) {
+func (d *dispatcher) takeAgain(maxRecs, maxBytes int) (*batch, time.Time, error) {
 	d.mu.Unlock()
 	defer d.mu.Lock()
-	return d.take()
+	return d.takeWithin(maxRecs, maxBytes)
 }
 
 // cut returns the leading run of consecutive sequences at or below last.

@@ -282,7 +282,7 @@ func TestSilentCollectorTimesOut(t *testing.T) {
 				if _, _, _, err := uplink.ReadFrame(br, nil, 1<<16); err != nil {
 					return
 				}
-				_, _ = c.Write(uplink.AppendFrame(nil, &uplink.Welcome{Version: uplink.ProtocolVersion}))
+				_, _ = c.Write(uplink.AppendFrame(nil, &uplink.Welcome{Version: uplink.ProtocolVersion, MaxRecords: 1000, MaxBytes: 1 << 20}))
 				_, _ = io.Copy(io.Discard, br) // then says nothing, ever
 			}()
 		}

@@ -289,6 +289,9 @@ func (s *Sender) hello(ctx context.Context, d *dispatcher, i int) (uint64, error
 func (s *Sender) open(ctx context.Context, d *dispatcher, i int) (Link, *bufio.Reader, *uplink.Welcome, error) {
 	ep, es := s.cfg.Endpoints[i], s.eps[i]
 	link, err := s.transports.dial(ctx, ep, s.id, s.cfg.ConnectTimeout)
+	if err != nil && ctx.Err() != nil {
+		return nil, nil, nil, err // stopped, not failed: the last real failure stays the one shown
+	}
 	if err != nil {
 		err = s.explain(err)
 		es.failed(err, true)
@@ -307,7 +310,9 @@ func (s *Sender) open(ctx context.Context, d *dispatcher, i int) (Link, *bufio.R
 func (s *Sender) greet(link Link, floor uint64) (*uplink.Welcome, *bufio.Reader, error) {
 	br := bufio.NewReaderSize(link, 64<<10)
 	w := frameWriter{conn: link, timeout: s.cfg.ConnectTimeout}
-	if err := w.write(&uplink.Hello{Version: uplink.ProtocolVersion, Gateway: s.gateway, BootID: s.bootID, Floor: floor}); err != nil {
+	hello := uplink.Hello{Version: uplink.ProtocolVersion, Gateway: s.gateway, BootID: s.bootID, Floor: floor,
+		MaxRecords: uint64(s.cfg.BatchMaxRecords), MaxBytes: uint64(s.cfg.BatchMaxBytes)}
+	if err := w.write(&hello); err != nil {
 		return nil, nil, fmt.Errorf("send hello: %w", err)
 	}
 	_ = link.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout))
@@ -320,7 +325,23 @@ func (s *Sender) greet(link Link, floor uint64) (*uplink.Welcome, *bufio.Reader,
 	if !ok {
 		return nil, nil, fmt.Errorf("answered hello with %s, want welcome", msgName(m))
 	}
+	if welcome.Version >= 3 && (welcome.MaxRecords < 1 || welcome.MaxBytes < uplink.MinBatchBytes) {
+		return nil, nil, fmt.Errorf("collector set batch limits of %d records, %d bytes: below the protocol's 1, %d",
+			welcome.MaxRecords, welcome.MaxBytes, uplink.MinBatchBytes)
+	}
 	return welcome, br, nil
+}
+
+// limits are the batch limits of a session: the configured ones, lowered
+// to what the collector set in its Welcome (a version 2 collector sets
+// none).
+func (s *Sender) limits(w *uplink.Welcome) (records, bytes int) {
+	records, bytes = s.cfg.BatchMaxRecords, s.cfg.BatchMaxBytes
+	if w.Version >= 3 {
+		records = int(min(uint64(records), w.MaxRecords))
+		bytes = int(min(uint64(bytes), w.MaxBytes))
+	}
+	return records, bytes
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

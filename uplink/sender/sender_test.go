@@ -221,7 +221,8 @@ func TestResumesFromCollectorMark(t *testing.T) {
 	for _, seq := range seqs[:4] {
 		held = append(held, collector.Entry{Seq: seq, Event: &event.Event{Seq: seq, Gateway: "gw-1", Message: "held", Quality: event.Quality{ErrorBound: -1}}})
 	}
-	require.NoError(t, j.Write("gw-1", held))
+	_, err = j.Write("gw-1", held)
+	require.NoError(t, err)
 	require.NoError(t, j.Close())
 
 	p := startCollector(t, pkiDir, sinkPath, "")

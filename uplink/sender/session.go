@@ -29,7 +29,9 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 	es.update(func(st *EndpointStatus) { st.State = StateConnecting })
 	link, br, welcome, err := s.open(ctx, d, i)
 	if err != nil {
-		s.update(func(st *Status) { st.LastError, st.LastReason = err.Error(), uplink.Classify(err) })
+		if ctx.Err() == nil {
+			s.update(func(st *Status) { st.LastError, st.LastReason = err.Error(), uplink.Classify(err) })
+		}
 		return false, err
 	}
 	defer link.Close()
@@ -46,7 +48,8 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 		st.ConnectedAt, st.LastError, st.LastReason = time.Now(), "", ""
 		st.Connects++
 	})
-	s.log.Info("uplink connected", "endpoint", ep.Name(), "negotiated", link.Describe(), "collector_seq", welcome.Highest)
+	s.log.Info("uplink connected", "endpoint", ep.Name(), "negotiated", link.Describe(), "collector_seq", welcome.Highest,
+		"protocol", welcome.Version)
 
 	var flight []inflight
 	defer func() {
@@ -72,6 +75,7 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 	}
 	defer comp.Close()
 
+	maxRecs, maxBytes := s.limits(welcome)
 	replies := make(chan reply, s.cfg.Window+8)
 	rerr := make(chan error, 1)
 	done := make(chan struct{})
@@ -106,7 +110,7 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 		appended, kicked := s.sp.Appended(), d.kicked()
 		flushAt = time.Time{}
 		for len(flight) < s.cfg.Window {
-			b, due, err := d.take()
+			b, due, err := d.takeWithin(maxRecs, maxBytes)
 			if err != nil {
 				return true, err
 			}
