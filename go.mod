@@ -14,9 +14,16 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6
 )
 
-require github.com/facebook/time v0.0.0-20260822211804-f81aedc1c1e3
+require (
+	github.com/elastic/go-libaudit/v2 v2.6.2
+	github.com/facebook/time v0.0.0-20260822211804-f81aedc1c1e3
+)
 
-require github.com/sirupsen/logrus v1.9.1 // indirect
+require (
+	github.com/elastic/go-licenser v0.4.1 // indirect
+	github.com/kballard/go-shellquote v0.0.0-20180428030007-95032a82bc51 // indirect
+	github.com/sirupsen/logrus v1.9.1 // indirect
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
