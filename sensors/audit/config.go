@@ -137,6 +137,7 @@ func DefaultConfig() Config {
 		Raw:          RawLines,
 		Source:       SourceFile,
 		Mode:         ModeAuto,
+		Rules:        []string{},
 	}
 }
 

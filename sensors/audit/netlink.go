@@ -149,7 +149,7 @@ func newNLRun(rd *Reader, sink Sink, k kernelStream, q *msgQueue) *nlRun {
 func (n *nlRun) loop(ctx context.Context, warnings []event.Event) error {
 	k := n.k
 	n.rd.update(func(s *Status) {
-		s.State, s.Netlink.Mode, s.LastError = StateReading, k.Mode(), ""
+		s.State, s.Netlink.Mode = StateReading, k.Mode()
 	})
 	n.batch = append(n.batch, warnings...)
 	n.checkStatus(ctx)

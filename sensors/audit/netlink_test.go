@@ -98,8 +98,9 @@ func netlinkConfig(mode string) Config {
 }
 
 // startNetlink runs a netlink Reader whose sessions are fake kernels,
-// handed to the test on kernels as they open.
-func startNetlink(t *testing.T, cfg Config, s *fakeSpool) (*Reader, <-chan *fakeKernel, func()) {
+// set up by setup (if not nil) and handed to the test on kernels as
+// they open.
+func startNetlink(t *testing.T, cfg Config, s *fakeSpool, setup ...func(k *fakeKernel)) (*Reader, <-chan *fakeKernel, func()) {
 	t.Helper()
 	rd, err := New(cfg, s, nil)
 	require.NoError(t, err)
@@ -107,6 +108,9 @@ func startNetlink(t *testing.T, cfg Config, s *fakeSpool) (*Reader, <-chan *fake
 	kernels := make(chan *fakeKernel, 8)
 	rd.open = func(ctx context.Context, q *msgQueue) (kernelStream, []event.Event, error) {
 		k := newFakeKernel(cfg.Mode, q)
+		for _, f := range setup {
+			f(k)
+		}
 		kernels <- k
 		return k, nil, nil
 	}
@@ -292,4 +296,243 @@ func TestNetlinkSameAsFile(t *testing.T) {
 		}
 	}
 	require.Equal(t, 4, keyed, "ls, cat by root, cat by nobody, touch: %v", fromKernel)
+}
+
+// nextKernel waits for the session the reader opens.
+func nextKernel(t *testing.T, kernels <-chan *fakeKernel) *fakeKernel {
+	t.Helper()
+	select {
+	case k := <-kernels:
+		return k
+	case <-time.After(5 * time.Second):
+		t.Fatal("no session opened")
+		return nil
+	}
+}
+
+func (s *fakeSpool) lossPosition(t *testing.T) lossPosition {
+	t.Helper()
+	b, err := s.Checkpoint(netlinkKey)
+	require.NoError(t, err)
+	p, err := parseLossPosition(b)
+	require.NoError(t, err)
+	return p
+}
+
+// TestNetlinkReaderEmits: the captured datagrams through a session give
+// the records the golden file holds, each once, with the netlink
+// checkpoint; the session's mode is in Status.
+func TestNetlinkReaderEmits(t *testing.T) {
+	msgs := readNLHex(t, "testdata/netlink-unicast.nlhex")
+	want := eventsOfNetlink(t, ModeUnicast, msgs)
+	s := newFakeSpool()
+	rd, kernels, _ := startNetlink(t, netlinkConfig(ModeUnicast), s)
+	k := nextKernel(t, kernels)
+	for _, m := range msgs {
+		k.feed <- m
+	}
+	evs := s.wait(t, len(want))
+	for i := range want {
+		require.Equal(t, fieldMap(want[i])["serial"], evs[i].Serial)
+		require.Equal(t, want[i].Message, evs[i].Msg)
+	}
+	st := rd.Status()
+	require.Equal(t, SourceNetlink, st.Source)
+	require.Equal(t, ModeUnicast, st.Netlink.Mode)
+	require.Equal(t, StateReading, st.State)
+	require.EqualValues(t, len(want), st.Events)
+	require.Equal(t, "boot-1", s.lossPosition(t).BootID)
+}
+
+// TestNetlinkLostCounter: growth of the kernel's lost counter is a
+// warning record, committed with the count it told of; a restart on the
+// same boot tells what was lost meanwhile; on another boot, the count
+// starts over.
+func TestNetlinkLostCounter(t *testing.T) {
+	s := newFakeSpool()
+	// Lost before Weir first ran: not told.
+	_, kernels, stop := startNetlink(t, netlinkConfig(ModeUnicast), s, func(k *fakeKernel) {
+		k.status.Lost, k.status.BacklogLimit = 7, 8192
+	})
+	k := nextKernel(t, kernels)
+	time.Sleep(10 * testPoll)
+	require.Empty(t, s.records())
+	k.set(func(st *kernelStatus) { st.Lost = 12 })
+	_, f := waitLoss(t, s, 1)
+	require.EqualValues(t, 5, f["lost"])
+	require.EqualValues(t, 12, f["kernel_lost"])
+	require.EqualValues(t, 8192, f["backlog_limit"])
+	require.Equal(t, lossPosition{BootID: "boot-1", Lost: 12}, s.lossPosition(t))
+	stop()
+
+	s2 := newFakeSpool()
+	s2.cps = s.cps
+	_, kernels, stop = startNetlink(t, netlinkConfig(ModeUnicast), s2, func(k *fakeKernel) { k.status.Lost = 20 })
+	nextKernel(t, kernels)
+	_, f = waitLoss(t, s2, 1)
+	require.EqualValues(t, 8, f["lost"], "lost while Weir was stopped")
+	stop()
+
+	s3 := newFakeSpool()
+	s3.cps = s2.cps
+	// A reboot: the counter is not comparable.
+	_, kernels, _ = startNetlink(t, netlinkConfig(ModeUnicast), s3, func(k *fakeKernel) { k.boot, k.status.Lost = "boot-2", 3 })
+	k = nextKernel(t, kernels)
+	time.Sleep(10 * testPoll)
+	require.Empty(t, s3.records())
+	k.set(func(st *kernelStatus) { st.Lost = 1 }) // reset (auditctl --reset-lost), then one lost
+	_, f = waitLoss(t, s3, 1)
+	require.EqualValues(t, 1, f["lost"], "counted from the reset")
+	k.set(func(st *kernelStatus) { st.Lost = 4 })
+	_, f = waitLoss(t, s3, 2)
+	require.EqualValues(t, 3, f["lost"])
+}
+
+// waitLoss waits for n loss warnings and returns the last.
+func waitLoss(t *testing.T, s *fakeSpool, n int) (event.Event, map[string]any) {
+	t.Helper()
+	var last event.Event
+	require.Eventually(t, func() bool {
+		c := 0
+		for _, ev := range s.records() {
+			if strings.HasPrefix(ev.Message, "audit records lost") {
+				c++
+				last = ev
+			}
+		}
+		return c >= n
+	}, 5*time.Second, testPoll, "%v", s.events())
+	require.Equal(t, event.SevWarning, last.Severity)
+	require.Equal(t, event.PriorityCritical, last.Priority)
+	return last, fieldMap(last)
+}
+
+// TestNetlinkDropsAreTold: messages the queue had no room for and socket
+// overflows are told in a warning, and counted in Status.
+func TestNetlinkDropsAreTold(t *testing.T) {
+	s := newFakeSpool()
+	rd, kernels, _ := startNetlink(t, netlinkConfig(ModeMulticast), s)
+	k := nextKernel(t, kernels)
+	k.q.dropped.Add(3)
+	k.mu.Lock()
+	k.overflows = 2
+	k.mu.Unlock()
+	ev, f := waitLoss(t, s, 1)
+	require.EqualValues(t, 3, f["dropped"])
+	require.EqualValues(t, 2, f["socket_overflows"])
+	require.EqualValues(t, 0, f["lost"])
+	require.Equal(t, ModeMulticast, f["netlink"])
+	require.Contains(t, ev.Message, "Weir dropped 3 messages")
+	require.Contains(t, ev.Message, "overflowed 2 times")
+	require.Eventually(t, func() bool {
+		st := rd.Status().Netlink
+		return st.Dropped == 3 && st.Overflows == 2
+	}, 5*time.Second, testPoll)
+	time.Sleep(5 * testPoll)
+	_, _ = waitLoss(t, s, 1) // told once
+	c := 0
+	for _, ev := range s.records() {
+		if strings.HasPrefix(ev.Message, "audit records lost") {
+			c++
+		}
+	}
+	require.Equal(t, 1, c)
+}
+
+// TestNetlinkUnreadableStatus: without the kernel's status (multicast
+// without CAP_AUDIT_CONTROL) the records still come; Status says why the
+// lost counter is not followed.
+func TestNetlinkUnreadableStatus(t *testing.T) {
+	s := newFakeSpool()
+	rd, kernels, _ := startNetlink(t, netlinkConfig(ModeMulticast), s)
+	k := nextKernel(t, kernels)
+	k.mu.Lock()
+	k.statusErr = syscall.EPERM
+	k.mu.Unlock()
+	require.Eventually(t, func() bool { return rd.Status().Netlink.StatusError != "" }, 5*time.Second, testPoll)
+	k.feed <- datagram(1112, 0, "audit(1700000000.100:5): pid=1 uid=0 auid=0 ses=1 msg='op=login acct=\"root\" res=success'")
+	evs := s.wait(t, 1)
+	require.Equal(t, "USER_LOGIN", evs[0].Types)
+}
+
+// TestNetlinkShutdownFlush: events read but not complete when the run
+// stops are emitted, not lost: the kernel does not send them again.
+func TestNetlinkShutdownFlush(t *testing.T) {
+	s := newFakeSpool()
+	cfg := netlinkConfig(ModeUnicast)
+	cfg.EventTimeout = time.Minute
+	rd, kernels, stop := startNetlink(t, cfg, s)
+	k := nextKernel(t, kernels)
+	k.feed <- datagram(1300, 0, "audit(1700000000.100:9): arch=c000003e syscall=257 success=yes exit=3 items=1 pid=4 uid=0 auid=0 comm=\"cat\" exe=\"/usr/bin/cat\" key=\"k\"")
+	require.Eventually(t, func() bool { return rd.Status().Pending == 1 }, 5*time.Second, testPoll)
+	stop()
+	evs := s.events()
+	require.Len(t, evs, 1)
+	require.Equal(t, "SYSCALL", evs[0].Types)
+	k.mu.Lock()
+	require.True(t, k.stopped, "the kernel was released before the last records were taken")
+	k.mu.Unlock()
+}
+
+// TestNetlinkRefusalEndsTheSession: a request the kernel refuses on the
+// session's socket ends the session; the reader opens another.
+func TestNetlinkRefusalEndsTheSession(t *testing.T) {
+	s := newFakeSpool()
+	rd, kernels, _ := startNetlink(t, netlinkConfig(ModeUnicast), s)
+	k := nextKernel(t, kernels)
+	k.feed <- nlError(1, syscall.EACCES)
+	nextKernel(t, kernels)
+	st := rd.Status()
+	require.EqualValues(t, 1, st.Errors)
+	require.Contains(t, st.LastError, "the kernel refused request 1: permission denied")
+}
+
+// TestNetlinkOverlongRecord: a record longer than max_line_bytes is
+// emitted in flagged pieces, as the file source does with a line.
+func TestNetlinkOverlongRecord(t *testing.T) {
+	s := newFakeSpool()
+	cfg := netlinkConfig(ModeUnicast)
+	cfg.MaxLineBytes = 256
+	_, kernels, _ := startNetlink(t, cfg, s)
+	k := nextKernel(t, kernels)
+	k.feed <- datagram(1309, 0, "audit(1700000000.100:9): argc=1 a0="+strings.Repeat("x", 600))
+	evs := s.wait(t, 3)
+	for _, e := range evs {
+		require.Equal(t, "ERR", e.Types)
+	}
+	recs := s.records()
+	require.True(t, strings.HasPrefix(recs[0].Message, "type=EXECVE msg=audit("))
+	require.Equal(t, true, fieldMap(recs[0])["truncated"])
+}
+
+func TestResolveMode(t *testing.T) {
+	alive := func(pid uint32) bool { return pid == 100 || pid == 1 }
+	st := func(pid uint32) *kernelStatus { return &kernelStatus{PID: pid} }
+	tests := []struct {
+		mode       string
+		st         *kernelStatus
+		want, note string
+		err        string
+	}{
+		{mode: ModeAuto, st: st(0), want: ModeUnicast, note: "no audit daemon"},
+		{mode: ModeAuto, st: st(100), want: ModeMulticast, note: "pid 100 holds"},
+		{mode: ModeAuto, st: st(200), want: ModeUnicast, note: "no audit daemon"}, // registered but dead
+		{mode: ModeAuto, st: st(1), want: ModeUnicast, note: "no audit daemon"},   // Weir itself, from a session not released
+		{mode: ModeAuto, st: nil, want: ModeMulticast, note: "status is unreadable (operation not permitted)"},
+		{mode: ModeUnicast, st: st(0), want: ModeUnicast},
+		{mode: ModeUnicast, st: st(100), err: "the audit daemon pid 100 holds the kernel's audit socket; not replacing it"},
+		{mode: ModeUnicast, st: nil, err: "needs CAP_AUDIT_CONTROL"},
+		{mode: ModeMulticast, st: nil, want: ModeMulticast},
+		{mode: ModeMulticast, st: st(100), want: ModeMulticast},
+	}
+	for _, tt := range tests {
+		got, note, err := resolveMode(tt.mode, tt.st, syscall.EPERM, 1, alive)
+		if tt.err != "" {
+			require.ErrorContains(t, err, tt.err, "%+v", tt)
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, tt.want, got, "%+v", tt)
+		require.Contains(t, note, tt.note, "%+v", tt)
+	}
 }
