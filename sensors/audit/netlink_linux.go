@@ -293,18 +293,23 @@ func openKernel(ctx context.Context, rd *Reader, q *msgQueue) (kernelStream, []e
 		}
 		return nil, nil, fmt.Errorf("audit: netlink %s: %w", mode, err)
 	}
-	if mode == ModeUnicast {
-		if err := k.register(ctx); err != nil {
-			k.ev.f.Close()
-			ctl.Close()
-			return nil, nil, err
+	if mode == ModeMulticast {
+		if len(rd.cfg.Rules) > 0 || rd.cfg.BacklogLimit != nil || rd.cfg.RateLimit != nil || rd.cfg.BacklogWaitTime != nil {
+			warn(fmt.Sprintf("rules and backlog settings not applied: %s; reading the multicast group beside it", note))
 		}
-		loaded := k.configure(rd, *st, warn)
-		rd.update(func(s *Status) { s.Netlink.RulesLoaded = loaded })
-	} else if len(rd.cfg.Rules) > 0 || rd.cfg.BacklogLimit != nil || rd.cfg.RateLimit != nil || rd.cfg.BacklogWaitTime != nil {
-		warn(fmt.Sprintf("rules and backlog settings not applied: %s; reading the multicast group beside it", note))
+		go k.read()
+		return k, warnings, nil
 	}
+	if err := k.register(ctx); err != nil {
+		k.ev.f.Close()
+		ctl.Close()
+		return nil, nil, err
+	}
+	// Read from now on: setting the kernel up takes a moment, and records
+	// come meanwhile.
 	go k.read()
+	loaded := k.configure(rd, *st, warn)
+	rd.update(func(s *Status) { s.Netlink.RulesLoaded = loaded })
 	return k, warnings, nil
 }
 

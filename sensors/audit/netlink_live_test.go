@@ -377,9 +377,17 @@ func TestNetlinkMulticastBesideAuditd(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "auditd did not become the audit daemon")
 
 	s := newFakeSpool()
-	rd, stop := start(t, netlinkConfig(ModeAuto), s)
+	cfg := netlinkConfig(ModeAuto)
+	cfg.Rules = []string{"-w " + tmp + " -p wa -k not-loaded"} // for when auto picks unicast
+	rd, stop := start(t, cfg, s)
 	require.Eventually(t, func() bool { return rd.Status().State == StateReading }, 10*time.Second, 5*time.Millisecond)
 	require.Equal(t, ModeMulticast, rd.Status().Netlink.Mode, "auto: auditd holds the socket")
+	warned, _ := waitRecord(t, s, "the warning that the rules are not loaded", func(f map[string]any) bool { return f["types"] == nil })
+	require.Contains(t, warned.Message, fmt.Sprintf("rules and backlog settings not applied: the audit daemon pid %d holds the kernel's audit socket", st.PID))
+	require.Equal(t, event.SevWarning, warned.Severity)
+	out, err := exec.Command("auditctl", "-l").CombinedOutput()
+	require.NoError(t, err)
+	require.NotContains(t, string(out), "not-loaded", "auditd's rules are left alone")
 	name := filepath.Join(watched, "file")
 	require.NoError(t, exec.Command("/usr/bin/touch", name).Run())
 	_, k := waitRecord(t, s, "the write under auditd's watch", func(f map[string]any) bool {
