@@ -27,9 +27,10 @@
 // Grouper and builder, so the records are those of the file source but
 // for a field netlink (the mode) in place of path and offset; the
 // kernel's EOE record ends an event and is not kept, as auditd 3 does.
-// A goroutine reads the socket into a bounded queue whatever the sink
-// does, so the kernel never waits on Weir; what the queue cannot hold is
-// dropped and counted.
+// A goroutine reads the socket into a bounded queue: a burst waits there
+// or, for up to a second, in the kernel's backlog; when the sink holds
+// back longer (a full spool) what the queue cannot hold is dropped and
+// counted, so the kernel never waits on Weir for long.
 //
 // A kernel stream cannot be rewound, so the netlink checkpoint holds no
 // read position, only the kernel's lost counter (and the boot it counts

@@ -17,12 +17,16 @@ import (
 const netlinkKey = checkpointPrefix + "netlink"
 
 // Bounds of the queue between the goroutine reading the socket and the
-// one grouping and emitting: while the sink holds back (a full spool),
-// the socket is still read, so the kernel never waits on Weir; what the
-// queue cannot hold is dropped and counted.
+// one grouping and emitting. A burst the queue cannot take waits up to
+// maxQueueWait for room: the kernel waits meanwhile and its backlog takes
+// the burst (beyond backlog_limit it counts records lost). Past that
+// (the sink holds back: a full spool), messages are dropped and counted
+// until the queue is half empty again, so the kernel never waits on
+// Weir for long.
 const (
-	maxQueuedMessages = 4096
-	maxQueuedBytes    = 4 << 20
+	maxQueuedMessages = 16384
+	maxQueuedBytes    = 8 << 20
+	maxQueueWait      = time.Second
 )
 
 // finalEmitWait bounds the last Emit at shutdown, made after the run's
@@ -67,23 +71,46 @@ type kernelStream interface {
 // msgQueue is the bounded queue the socket reader fills.
 type msgQueue struct {
 	ch      chan []byte
+	wait    time.Duration // maxQueueWait; tests make it short
 	bytes   atomic.Int64
 	dropped atomic.Uint64
+	// shedding says a wait for room timed out: put drops until the queue
+	// is half empty. Only the putting goroutine uses it.
+	shedding bool
 }
 
-func newMsgQueue() *msgQueue { return &msgQueue{ch: make(chan []byte, maxQueuedMessages)} }
+func newMsgQueue() *msgQueue {
+	return &msgQueue{ch: make(chan []byte, maxQueuedMessages), wait: maxQueueWait}
+}
 
-// put queues b unless the queue is full, which it counts.
+// put queues b, waiting up to maxQueueWait for room, or drops it and
+// counts it.
 func (q *msgQueue) put(b []byte) bool {
 	if q.bytes.Load()+int64(len(b)) > maxQueuedBytes {
 		q.dropped.Add(1)
 		return false
+	}
+	if q.shedding {
+		if len(q.ch) > cap(q.ch)/2 {
+			q.dropped.Add(1)
+			return false
+		}
+		q.shedding = false
 	}
 	select {
 	case q.ch <- b:
 		q.bytes.Add(int64(len(b)))
 		return true
 	default:
+	}
+	t := time.NewTimer(q.wait)
+	defer t.Stop()
+	select {
+	case q.ch <- b:
+		q.bytes.Add(int64(len(b)))
+		return true
+	case <-t.C:
+		q.shedding = true
 		q.dropped.Add(1)
 		return false
 	}
@@ -330,13 +357,19 @@ func (n *nlRun) flush(ctx context.Context) {
 // waits in its own queue (or goes to its log) rather than into a socket
 // nobody reads; then takes what was read and emits it.
 func (n *nlRun) shutdown(ctx context.Context) {
-	n.k.Stop()
+	// Stop waits for the reader, which may wait for room in the queue.
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		n.k.Stop()
+	}()
 	for b := range n.q.ch {
 		n.q.took(b)
 		if err := n.feed(b, time.Now()); err != nil {
 			n.rd.log.Warn("audit: netlink at shutdown", "err", err)
 		}
 	}
+	<-stopped
 	n.flush(ctx)
 }
 

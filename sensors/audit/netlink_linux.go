@@ -179,7 +179,8 @@ func fromLibaudit(st *libaudit.AuditStatus) kernelStatus {
 }
 
 // read puts every datagram the kernel sends in the queue until Stop or
-// Close; it never waits for the queue, so the kernel never waits for it.
+// Close; it waits for room in the queue at most maxQueueWait, so the
+// kernel never waits on Weir for long.
 func (k *kernel) read() {
 	defer close(k.readDone)
 	defer close(k.q.ch)

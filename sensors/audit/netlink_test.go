@@ -536,3 +536,44 @@ func TestResolveMode(t *testing.T) {
 		require.Contains(t, note, tt.note, "%+v", tt)
 	}
 }
+
+// TestMsgQueue: a full queue makes the reader wait for room, so a burst
+// is taken whole; when no room comes in time (the sink holds back), it
+// drops and counts, without waiting again until the queue is half empty.
+func TestMsgQueue(t *testing.T) {
+	q := newMsgQueue()
+	q.wait = 50 * time.Millisecond
+	for range maxQueuedMessages {
+		require.True(t, q.put([]byte("m")))
+	}
+	// Room comes while the reader waits: nothing is dropped.
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		q.took(<-q.ch)
+	}()
+	require.True(t, q.put([]byte("burst")))
+	require.Zero(t, q.dropped.Load())
+
+	// No room in time: dropped, and the next are dropped at once.
+	t0 := time.Now()
+	require.False(t, q.put([]byte("late")))
+	require.GreaterOrEqual(t, time.Since(t0), q.wait)
+	t0 = time.Now()
+	for range 100 {
+		require.False(t, q.put([]byte("shed")))
+	}
+	require.Less(t, time.Since(t0), q.wait, "no wait while shedding")
+	require.EqualValues(t, 101, q.dropped.Load())
+
+	// Half empty: taken again.
+	for range maxQueuedMessages/2 + 1 {
+		q.took(<-q.ch)
+	}
+	require.True(t, q.put([]byte("again")))
+
+	// The byte bound.
+	q2 := newMsgQueue()
+	require.True(t, q2.put(make([]byte, maxQueuedBytes)))
+	require.False(t, q2.put([]byte("x")))
+	require.EqualValues(t, 1, q2.dropped.Load())
+}
