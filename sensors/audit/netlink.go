@@ -447,7 +447,7 @@ func (n *nlRun) lossRecord(st kernelStatus, lost uint32, queueFull, overflows ui
 		parts = append(parts, fmt.Sprintf("the kernel lost %d (its lost counter is %d; backlog limit %d, rate limit %d)", lost, st.Lost, st.BacklogLimit, st.RateLimit))
 	}
 	if queueFull > 0 {
-		parts = append(parts, fmt.Sprintf("Weir dropped %d messages its queue had no room for (the spool held back)", queueFull))
+		parts = append(parts, fmt.Sprintf("Weir dropped %d messages its queue had no room for within a second (the spool held back, or they came faster than they were processed)", queueFull))
 	}
 	if overflows > 0 {
 		parts = append(parts, fmt.Sprintf("the socket's buffer overflowed %d times (the kernel dropped what did not fit)", overflows))
