@@ -25,6 +25,8 @@ FUZZ_TARGETS := \
 	./sensors/syslog:FuzzFramer \
 	./sensors/audit:FuzzParseLine \
 	./sensors/audit:FuzzGroup \
+	./sensors/audit:FuzzDecodeNetlink \
+	./sensors/audit:FuzzParsePosition \
 	./sensors/integrity:FuzzDecodeEntry \
 	./sensors/hostlog:FuzzSplitter \
 	./sensors/hostlog:FuzzParsePosition \

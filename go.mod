@@ -14,9 +14,14 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6
 )
 
-require github.com/facebook/time v0.0.0-20260822211804-f81aedc1c1e3
+require (
+	github.com/elastic/go-libaudit/v2 v2.6.2
+	github.com/facebook/time v0.0.0-20260822211804-f81aedc1c1e3
+)
 
 require (
+	github.com/elastic/go-licenser v0.4.1 // indirect
+	github.com/kballard/go-shellquote v0.0.0-20180428030007-95032a82bc51 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/sirupsen/logrus v1.9.1 // indirect
 )
@@ -35,7 +40,7 @@ require (
 	github.com/pelletier/go-toml/v2 v2.2.4 // indirect
 	github.com/pion/dtls/v3 v3.1.15
 	github.com/pion/logging v0.2.4 // indirect
-	github.com/pion/transport/v5 v5.0.0 // indirect
+	github.com/pion/transport/v5 v5.0.0
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect

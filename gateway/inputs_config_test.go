@@ -57,6 +57,21 @@ inputs:
 			c.Paths, c.Exclude, c.MaxFileBytes = []string{"/srv/site", "/opt/app"}, []string{"*.swp"}, spool.ByteSize(1<<20)
 			return &c
 		}()},
+		{"audit from the kernel", `
+inputs:
+  audit:
+    source: netlink
+    mode: unicast
+    rules: ["-w /etc/shadow -p wa -k shadow"]
+    backlog_limit: 4096
+    rate_limit: 0
+`, nil, func() *audit.Config {
+			c := audit.DefaultConfig()
+			c.Source, c.Mode, c.Rules = audit.SourceNetlink, audit.ModeUnicast, []string{"-w /etc/shadow -p wa -k shadow"}
+			limit, rate := 4096, 0
+			c.BacklogLimit, c.RateLimit = &limit, &rate
+			return &c
+		}(), nil},
 		{"an empty list replaces the default paths", "inputs: {integrity: {paths: []}}", nil, nil, func() *integrity.Config {
 			c := integrity.DefaultConfig()
 			c.Paths = []string{}
@@ -102,6 +117,10 @@ func TestLoadOptionalInputsErrors(t *testing.T) {
 		{"inputs: {syslog: {tls: {listen: '127.0.0.1:6514'}}}", "inputs.syslog.tls.cert_file: must be given"},
 		{"inputs: {audit: {start_at: middle}}", `inputs.audit.start_at: "middle" is not beginning or end`},
 		{"inputs: {audit: {poll_interval: often}}", "poll_interval"},
+		{"inputs: {audit: {source: netlink, rules: ['-w /etc/shadow -p wa', '-a always,exit -S nosuchcall']}}", `inputs.audit.rules[1]: "-a always,exit -S nosuchcall": failed to add syscall 'nosuchcall'`},
+		{"inputs: {audit: {source: netlink, mode: multicast, backlog_limit: 8192}}", "inputs.audit.backlog_limit: refused with mode multicast"},
+		{"inputs: {audit: {rules: ['-w /etc/shadow']}}", "inputs.audit.rules: applies only with source: netlink"},
+		{"inputs: {audit: {source: netlink, backlog_limit: -1}}", "backlog_limit"},
 		{"inputs: {integrity: {paths: [etc]}}", `inputs.integrity.paths: "etc" is not absolute`},
 		{"inputs: {integrity: {max_file_bytes: lots}}", "max_file_bytes"},
 		{"inputs: {integrity: {rescan_interval: 10ms}}", "inputs.integrity.rescan_interval: 10ms is below"},

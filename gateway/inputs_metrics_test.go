@@ -47,4 +47,14 @@ func TestInputsMetrics(t *testing.T) {
 		"weir_audit_events_total":      1, "weir_audit_parse_errors_total": 1, "weir_audit_errors_total": 1,
 		"weir_integrity_changes_total": 1, "weir_integrity_baseline_paths": 1, "weir_integrity_errors_total": 1,
 	}, gather(&Gateway{syslog: s, audit: a, integrity: m}))
+
+	// Source netlink adds the kernel's side.
+	n, err := audit.New(audit.Config{Source: audit.SourceNetlink}, noCheckpoints{}, nil)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{
+		"weir_audit_events_total": 1, "weir_audit_parse_errors_total": 1, "weir_audit_errors_total": 1,
+		"weir_audit_kernel_lost_total": 1, "weir_audit_kernel_backlog": 1, "weir_audit_dropped_total": 2,
+	}, gather(&Gateway{audit: n}))
+	require.Len(t, n.Telemetry(), 1)
+	require.Nil(t, a.Telemetry(), "the file source has no telemetry record")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/spool"
 )
 
@@ -107,6 +108,9 @@ var (
 	descAuditEvents       = prometheus.NewDesc("weir_audit_events_total", "Audit events emitted since start.", nil, nil)
 	descAuditParseErrors  = prometheus.NewDesc("weir_audit_parse_errors_total", "Audit log lines that did not parse (emitted flagged).", nil, nil)
 	descAuditErrors       = prometheus.NewDesc("weir_audit_errors_total", "Audit log read or emit failures (retried).", nil, nil)
+	descAuditKernelLost   = prometheus.NewDesc("weir_audit_kernel_lost_total", "The kernel's audit lost counter, since boot: records it dropped (backlog full, rate limit, no reader); source netlink.", nil, nil)
+	descAuditBacklog      = prometheus.NewDesc("weir_audit_kernel_backlog", "Audit records the kernel holds for its reader; source netlink.", nil, nil)
+	descAuditDropped      = prometheus.NewDesc("weir_audit_dropped_total", "Audit messages dropped on the way from the kernel, by reason (queue_full: the spool held back; socket_overflow: multicast socket buffer); source netlink.", []string{"reason"}, nil)
 	descIntegrityChanges  = prometheus.NewDesc("weir_integrity_changes_total", "File integrity change records committed since start.", nil, nil)
 	descIntegrityFiles    = prometheus.NewDesc("weir_integrity_baseline_paths", "Paths in the file integrity baseline.", nil, nil)
 	descIntegrityErrors   = prometheus.NewDesc("weir_integrity_errors_total", "File integrity scan, watch or commit failures (retried).", nil, nil)
@@ -114,7 +118,7 @@ var (
 
 func (inputsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSyslogMessages, descSyslogParseErrors, descSyslogDropped, descSyslogConnections,
-		descAuditEvents, descAuditParseErrors, descAuditErrors, descIntegrityChanges, descIntegrityFiles, descIntegrityErrors} {
+		descAuditEvents, descAuditParseErrors, descAuditErrors, descAuditKernelLost, descAuditBacklog, descAuditDropped, descIntegrityChanges, descIntegrityFiles, descIntegrityErrors} {
 		ch <- d
 	}
 }
@@ -145,6 +149,12 @@ func (c inputsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descAuditEvents, st.Events)
 		counter(descAuditParseErrors, st.ParseErrors)
 		counter(descAuditErrors, st.Errors)
+		if st.Source == audit.SourceNetlink {
+			counter(descAuditKernelLost, st.Netlink.KernelLost)
+			ch <- prometheus.MustNewConstMetric(descAuditBacklog, prometheus.GaugeValue, float64(st.Netlink.Backlog))
+			counter(descAuditDropped, st.Netlink.Dropped, "queue_full")
+			counter(descAuditDropped, st.Netlink.Overflows, "socket_overflow")
+		}
 	}
 	if f := c.g.integrity; f != nil {
 		st := f.Status()

@@ -9,7 +9,8 @@ import (
 )
 
 // runTelemetry emits the spool's figures as a telemetry record every
-// interval (and one record per Modbus bus with its EMI accounting), so the head-end sees backlog, evictions and refusals even when
+// interval (and one record per Modbus bus with its EMI accounting, and
+// the audit input's kernel side when it reads netlink), so the head-end sees backlog, evictions and refusals even when
 // nobody scrapes the gateway. A report that includes records evicted or
 // expired since the last one is critical: it tells of data lost.
 func (g *Gateway) runTelemetry(ctx context.Context, interval time.Duration) error {
@@ -24,6 +25,9 @@ func (g *Gateway) runTelemetry(ctx context.Context, interval time.Duration) erro
 		}
 		st := g.spool.Stats()
 		evs := append([]event.Event{spoolTelemetry(st, last)}, g.modbus.Telemetry()...)
+		if g.audit != nil {
+			evs = append(evs, g.audit.Telemetry()...)
+		}
 		if err := g.Emit(ctx, evs, nil); err != nil && ctx.Err() == nil {
 			g.log.Warn("telemetry record not spooled", "err", err)
 			continue

@@ -32,8 +32,11 @@ packages+=(iproute2 nftables ethtool)
 packages+=(socat gcc libc6-dev pkg-config libmodbus-dev mbpoll)
 # Syslog interop tests (sensors/syslog): util-linux's logger (bsdutils) and
 # a private rsyslogd forwarding over mutual TLS with each of its drivers
-# (gtls: rsyslog-gnutls, ossl: rsyslog-openssl). Audit integration test
-# (sensors/audit, as root): the real auditd writing its own log.
+# (gtls: rsyslog-gnutls, ossl: rsyslog-openssl). Audit integration tests
+# (sensors/audit, as root): the real auditd writing its own log
+# (TestIntegrationAuditd), and as the audit daemon beside which the netlink
+# source reads the multicast group (TestNetlinkMulticastBesideAuditd;
+# auditctl loads its rule).
 packages+=(rsyslog rsyslog-gnutls rsyslog-openssl bsdutils auditd)
 # PTP tests (ptp, as root): ptp4l as grandmaster and as a reference slave in
 # namespaces, pmc to query them (linuxptp); stdbuf keeps ptp4l's output

@@ -21,8 +21,11 @@ var errLineTooLong = errors.New("line longer than max_line_bytes; emitted in pie
 // builder turns Groups into records. It keeps scratch space between
 // calls, so it is not safe for concurrent use.
 type builder struct {
-	source  string // record source
-	path    string // the file, for the path field
+	source string // record source
+	path   string // the file, for the path field
+	// netlink is the netlink mode the records were read in; set, it is
+	// the field netlink, in place of path and offset.
+	netlink string
 	keepRaw bool
 	seen    map[string]struct{}
 	msg     []byte
@@ -85,7 +88,11 @@ func (b *builder) event(g Group) event.Event {
 		Priority: event.PriorityNormal,
 	}
 	fields := make([]event.Field, 0, 16+6*len(g.Records))
-	fields = append(fields, event.Str("path", b.path), event.Uint("offset", uint64(first.Offset)))
+	if b.netlink != "" {
+		fields = append(fields, event.Str("netlink", b.netlink))
+	} else {
+		fields = append(fields, event.Str("path", b.path), event.Uint("offset", uint64(first.Offset)))
+	}
 	if first.Err != nil {
 		fields = append(fields, event.Str("parse_error", first.Err.Error()))
 		if errors.Is(first.Err, errLineTooLong) {
@@ -116,7 +123,9 @@ func (b *builder) event(g Group) event.Event {
 	for _, f := range fields {
 		b.seen[f.Key] = struct{}{}
 	}
-	b.seen["raw"] = struct{}{}
+	// A record's own path= or offset= field is not taken in either
+	// source, so the two give the same fields.
+	b.seen["raw"], b.seen["path"], b.seen["offset"] = struct{}{}, struct{}{}, struct{}{}
 
 	s := summary{first: first.Type, success: -1}
 	var args []string // EXECVE arguments

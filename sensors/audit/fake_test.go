@@ -23,6 +23,7 @@ import (
 type fakeSpool struct {
 	mu       sync.Mutex
 	got      []got
+	all      []event.Event // the records as emitted
 	cps      map[string][]byte
 	emits    int
 	failNext int // so many coming Emits fail
@@ -101,6 +102,7 @@ func (s *fakeSpool) Emit(ctx context.Context, evs []event.Event, cps []spool.Che
 			}
 		}
 		s.got = append(s.got, g)
+		s.all = append(s.all, e)
 	}
 	for _, c := range cps {
 		s.cps[c.Source] = append([]byte(nil), c.Position...)
@@ -112,6 +114,13 @@ func (s *fakeSpool) Checkpoint(source string) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cps[source], nil
+}
+
+// records returns the records emitted, whole.
+func (s *fakeSpool) records() []event.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]event.Event(nil), s.all...)
 }
 
 func (s *fakeSpool) events() []got {

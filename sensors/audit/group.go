@@ -101,6 +101,20 @@ func (g *Grouper) Add(r Record, now time.Time) {
 	g.closeIdle(p)
 }
 
+// End ends the open event r belongs to, without adding r: the kernel's
+// EOE record, which auditd 3 does not write to its log, so that a record
+// read from the kernel holds what the same event's record from the log
+// holds. An EOE of no open event is dropped.
+func (g *Grouper) End(r Record) {
+	k := eventKey{node: r.Node, time: r.Time, serial: r.Serial}
+	for _, p := range g.pending {
+		if p.key == k {
+			g.completeEvent(p, false)
+			return
+		}
+	}
+}
+
 // closeIdle ends the events other than cur that a record of another
 // event ends.
 func (g *Grouper) closeIdle(cur *pendingEvent) {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/elastic/go-libaudit/v2/rule"
+
 	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/spool"
 )
@@ -56,7 +58,8 @@ const (
 	StateReading = "reading"
 )
 
-// Reader follows auditd's log and emits one record per audit event.
+// Reader follows auditd's log, or reads the kernel's audit stream, and
+// emits one record per audit event.
 type Reader struct {
 	cfg     Config
 	abs     string // absolute Path
@@ -68,15 +71,23 @@ type Reader struct {
 	// Emits.
 	batchEvents int
 
+	// Source netlink: the rules in the kernel's format, how often its
+	// status is read, and what opens a session (openKernel; tests give
+	// captured messages instead).
+	rules       []rule.WireFormat
+	statusEvery time.Duration
+	open        func(ctx context.Context, q *msgQueue) (kernelStream, []event.Event, error)
+
 	mu     sync.Mutex // guards status
 	status Status
 }
 
 // Status is a snapshot for the admin socket.
 type Status struct {
-	Name  string `json:"name"`
-	Path  string `json:"path"`
-	State string `json:"state"`
+	Name   string `json:"name"`
+	Source string `json:"source"`         // file or netlink
+	Path   string `json:"path,omitempty"` // source file
+	State  string `json:"state"`
 	// File is the file being read: Path, or a rotated Path.N being
 	// finished.
 	File string `json:"file,omitempty"`
@@ -92,6 +103,39 @@ type Status struct {
 	LastParseError string `json:"last_parse_error,omitempty"`
 	Errors         uint64 `json:"errors"`
 	LastError      string `json:"last_error,omitempty"`
+	// Lost are events read from the kernel that the sink refused at
+	// shutdown (source netlink: they cannot be read again).
+	Lost uint64 `json:"lost,omitempty"`
+	// Netlink is the kernel's side, for source netlink.
+	Netlink NetlinkStatus `json:"netlink,omitzero"`
+}
+
+// NetlinkStatus is the kernel's audit status as last read, and what was
+// dropped on the way from it.
+type NetlinkStatus struct {
+	Mode string `json:"mode"` // unicast or multicast, as in use
+	// Enabled is the kernel's flag: 0 off, 1 on, 2 locked until reboot.
+	Enabled uint32 `json:"enabled"`
+	// DaemonPID is the audit daemon the kernel sends its records to:
+	// Weir itself in unicast.
+	DaemonPID uint32 `json:"daemon_pid"`
+	// KernelLost is the kernel's lost counter, since boot: records it
+	// dropped (backlog full, rate limit, no memory, no daemon).
+	KernelLost      uint64 `json:"kernel_lost"`
+	Backlog         uint32 `json:"backlog"`
+	BacklogLimit    uint32 `json:"backlog_limit"`
+	RateLimit       uint32 `json:"rate_limit"`
+	BacklogWaitTime uint32 `json:"backlog_wait_time"`
+	// Dropped are messages read that Weir's queue had no room for,
+	// while the sink held back; Overflows the times the socket's buffer
+	// overflowed (multicast: the kernel dropped what did not fit).
+	Dropped   uint64 `json:"dropped"`
+	Overflows uint64 `json:"socket_overflows"`
+	// RulesLoaded are the configured rules in the kernel (unicast).
+	RulesLoaded int `json:"rules_loaded"`
+	// StatusError says why the kernel's status cannot be read (multicast
+	// without CAP_AUDIT_CONTROL): the lost counter is not followed.
+	StatusError string `json:"status_error,omitempty"`
 }
 
 // New makes a Reader for cfg; zero values in cfg take their defaults. cps
@@ -104,17 +148,33 @@ func New(cfg Config, cps Checkpoints, logger *slog.Logger) (*Reader, error) {
 		return nil, errors.New("audit: no checkpoint store")
 	}
 	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Source == SourceNetlink {
+		rules, err := buildRules(cfg.Rules)
+		if err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		rd := &Reader{
+			cfg: cfg, key: netlinkKey, cps: cps, batchEvents: maxBatchEvents,
+			rules: rules, statusEvery: defaultStatusEvery,
+			log:    logger.With("source", cfg.Name, "netlink", cfg.Mode),
+			status: Status{Name: cfg.Name, Source: SourceNetlink, State: StateStopped},
+		}
+		rd.open = func(ctx context.Context, q *msgQueue) (kernelStream, []event.Event, error) {
+			return openKernel(ctx, rd, q)
+		}
+		return rd, nil
+	}
 	abs, err := filepath.Abs(cfg.Path)
 	if err != nil {
 		return nil, fmt.Errorf("audit: path %q: %w", cfg.Path, err)
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	return &Reader{
 		cfg: cfg, abs: abs, key: checkpointPrefix + abs, cps: cps, batchEvents: maxBatchEvents,
 		log:    logger.With("source", cfg.Name, "path", abs),
-		status: Status{Name: cfg.Name, Path: abs, State: StateStopped},
+		status: Status{Name: cfg.Name, Source: SourceFile, Path: abs, State: StateStopped},
 	}, nil
 }
 
@@ -134,6 +194,9 @@ func (rd *Reader) Run(ctx context.Context, sink Sink) error {
 		return fmt.Errorf("audit: %s: already running", rd.cfg.Name)
 	}
 	defer rd.running.Store(false)
+	if rd.cfg.Source == SourceNetlink {
+		return rd.runNetlink(ctx, sink)
+	}
 
 	r := newRun(rd, sink)
 	defer r.close()
@@ -154,6 +217,41 @@ func (rd *Reader) Run(ctx context.Context, sink Sink) error {
 			wait = 0
 		}
 		timer.Reset(wait)
+	}
+}
+
+// runNetlink reads the kernel's audit stream, session after session: a
+// session that cannot start (an audit daemon holds the socket in
+// unicast, no permission) or ends in an error is retried.
+func (rd *Reader) runNetlink(ctx context.Context, sink Sink) error {
+	defer rd.update(func(s *Status) { s.State, s.Pending = StateStopped, 0 })
+	lastErr := ""
+	for failures := 1; ; failures++ {
+		q := newMsgQueue()
+		k, warnings, err := rd.open(ctx, q)
+		if err == nil {
+			n := newNLRun(rd, sink, k, q)
+			err = n.loop(ctx, warnings)
+			k.Close()
+			failures = 1
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		msg := err.Error()
+		rd.update(func(s *Status) {
+			s.State, s.LastError = StateWaiting, msg
+			if msg != lastErr {
+				s.Errors++
+			}
+		})
+		if msg != lastErr {
+			rd.log.Warn("audit netlink input; retrying", "err", msg)
+		}
+		lastErr = msg
+		if !sleep(ctx, retryWait(rd.cfg.PollInterval, failures)) {
+			return nil
+		}
 	}
 }
 
