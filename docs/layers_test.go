@@ -153,3 +153,46 @@ func TestLayersCatchesUpwardImport(t *testing.T) {
 		t.Fatalf("got %q", bad)
 	}
 }
+
+// TestPackageDocsPointToMap: every package but the commands has a doc.go
+// whose package comment points to this map, so a reader who starts in the
+// code finds it.
+func TestPackageDocsPointToMap(t *testing.T) {
+	fset := token.NewFileSet()
+	dirs := map[string]bool{}
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != ".." && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			rel, err := filepath.Rel("..", filepath.Dir(path))
+			if err != nil {
+				return err
+			}
+			dirs[filepath.ToSlash(rel)] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dirs["event"] || !dirs["spool"] {
+		t.Fatalf("the walk missed the ground floor: %v", dirs)
+	}
+	for dir := range dirs {
+		if top(dir) == "cmd" {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join("..", dir, "doc.go"), nil, parser.ParseComments|parser.PackageClauseOnly)
+		if err != nil {
+			t.Errorf("%s: no doc.go saying what the package owns: %v", dir, err)
+			continue
+		}
+		if f.Doc == nil || !strings.Contains(f.Doc.Text(), "docs/ARCHITECTURE.md") {
+			t.Errorf("%s/doc.go: its package comment does not point to docs/ARCHITECTURE.md", dir)
+		}
+	}
+}

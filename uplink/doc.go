@@ -13,4 +13,7 @@
 //
 // Sub-packages: sender (gateway side), collector (head-end side), rudp (a
 // reliable stream over DTLS datagrams), pki (provisioning).
+//
+// docs/ARCHITECTURE.md, "The wire protocol", is this package's map; steps
+// 5 to 8 of a record's life cross it.
 package uplink

@@ -17,4 +17,7 @@
 // The slave's "master offset" lines are parsed into Samples, so a test
 // can judge how well ptp4l itself does on the link it shares with the
 // code under test.
+//
+// It is test equipment (docs/ARCHITECTURE.md): a real peer for tests,
+// never part of the firmware.
 package ptp4ltest

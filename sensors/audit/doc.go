@@ -46,4 +46,6 @@
 // File tailing in general belongs to sensors/hostlog; this package reads
 // the one file auditd writes, whose records must be grouped across lines
 // before anything is emitted, so its position is per event, not per line.
+//
+// docs/ARCHITECTURE.md places this package among the sensors.
 package audit

@@ -46,4 +46,6 @@
 //
 // Syslog intake, the kernel audit log and file integrity monitoring are
 // their own packages (sensors/syslog, sensors/audit, sensors/integrity).
+//
+// Step 1 of a tailed line's life in docs/ARCHITECTURE.md.
 package hostlog

@@ -78,4 +78,7 @@
 // sender), socket drops, refused and evicted connections are counted in
 // [Server.Status] and summarised in a record (format drop_report,
 // severity warning) every drop_report_interval.
+//
+// docs/ARCHITECTURE.md places this package among the sensors; its
+// listener's limits are in docs/SECURITY.md.
 package syslog

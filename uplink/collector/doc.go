@@ -20,4 +20,7 @@
 // several servers may share one sink. A gateway's declared resume floor
 // is applied only over sequences the sink holds; a jump beyond is refused
 // and written as a critical record under the @collector stream.
+//
+// Step 7 of a record's life in docs/ARCHITECTURE.md; its bounds and threat
+// model in docs/SECURITY.md.
 package collector

@@ -32,4 +32,7 @@
 // Available says why not. Namespace names carry the creating process's id,
 // so New removes the leftovers of a crashed earlier run and parallel runs
 // never clash.
+//
+// docs/ARCHITECTURE.md lists it as test equipment: it never ships in the
+// firmware.
 package linklab

@@ -11,6 +11,10 @@
 // are kept unless Options.Force is set.
 //
 // A gateway's identity is its id, carried as the URI SAN
-// urn:weir:gateway:<id> and as the CommonName. The mutual-TLS settings that
-// use these files belong to package uplink.
+// urn:weir:gateway:<id> and, for people reading the certificate, as the
+// CommonName; GatewayID reads only the URI SAN. The mutual-TLS settings
+// that use these files belong to package uplink.
+//
+// docs/ARCHITECTURE.md places provisioning among the uplink's parts;
+// docs/SECURITY.md tells how to revoke a gateway.
 package pki

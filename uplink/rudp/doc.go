@@ -54,4 +54,6 @@
 // off. Congestion control is model-based after BBR, with pacing; see
 // cc.go for why not AIMD. Sending is bounded by Options.SendBuffer (Write
 // blocks) and the peer's window of Options.RecvWindow segments.
+//
+// docs/ARCHITECTURE.md places this transport under the wire protocol.
 package rudp

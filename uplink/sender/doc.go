@@ -15,4 +15,6 @@
 // estimate — TCP_INFO for tls, rudp's for dtls — or Ping/Pong), loss
 // (retransmitted over sent segments, 1 and 15 minutes), goodput and acked
 // rates, handshakes and failures by reason, reconnects and outage time.
+//
+// Steps 5, 6 and 8 of a record's life in docs/ARCHITECTURE.md.
 package sender

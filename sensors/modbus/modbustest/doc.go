@@ -4,4 +4,7 @@
 // told to misbehave (delay, drop, corrupt) through a hook. It is a fake for
 // tests of this module and of interop with other masters (mbpoll,
 // libmodbus), not a device implementation.
+//
+// It is test equipment (docs/ARCHITECTURE.md): a real peer for tests,
+// never part of the firmware.
 package modbustest

@@ -1,5 +1,3 @@
-// Package serialtest gives tests real serial lines: pairs of pseudo
-// terminals linked by socat, as ARCHITECTURE.md asks of serial peers.
 package serialtest
 
 import (
