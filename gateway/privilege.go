@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/weirgw/weir/ptp"
+	"github.com/weirgw/weir/sensors/audit"
 )
 
 // The gateway needs no privilege for most of its work: it reads files it
@@ -88,13 +89,19 @@ func capNeeds(cfg *Config) (need, may map[string]string) {
 			need["CAP_SYS_TIME"] = "clock.builtin.adjust_system_clock"
 		}
 	}
-	if cfg.Inputs.Audit != nil {
-		// Reading auditd's log wants its group (log_group = adm) or this;
-		// the kernel's audit socket wants AUDIT_READ (multicast) or
-		// AUDIT_CONTROL.
-		may["CAP_DAC_READ_SEARCH"] = "inputs.audit (or the group of auditd's log_group)"
-		may["CAP_AUDIT_READ"] = "inputs.audit from the kernel"
-		may["CAP_AUDIT_CONTROL"] = "inputs.audit from the kernel"
+	if ac := cfg.Inputs.Audit; ac != nil {
+		switch {
+		case ac.Source != audit.SourceNetlink:
+			// Reading auditd's log wants its group (log_group = adm) or this.
+			may["CAP_DAC_READ_SEARCH"] = "inputs.audit (or the group of auditd's log_group)"
+		case ac.Mode == audit.ModeUnicast:
+			need["CAP_AUDIT_CONTROL"] = "inputs.audit.mode unicast (Weir is the audit daemon)"
+		case ac.Mode == audit.ModeMulticast:
+			need["CAP_AUDIT_READ"] = "inputs.audit.mode multicast"
+		default: // auto: which one depends on whether auditd runs
+			may["CAP_AUDIT_READ"] = "inputs.audit.mode auto (multicast beside auditd)"
+			may["CAP_AUDIT_CONTROL"] = "inputs.audit.mode auto (unicast without auditd)"
+		}
 	}
 	if cfg.Inputs.Integrity != nil {
 		may["CAP_DAC_READ_SEARCH"] = "inputs.integrity (files only root may read, such as /etc/shadow)"

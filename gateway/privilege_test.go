@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weirgw/weir/ptp"
+	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/sensors/syslog"
 )
 
@@ -45,6 +46,13 @@ func TestCapNeeds(t *testing.T) {
 			c.Inputs.Syslog = &sc
 		}
 	}
+	auditOn := func(source, mode string) func(*Config) {
+		return func(c *Config) {
+			ac := audit.DefaultConfig()
+			ac.Source, ac.Mode = source, mode
+			c.Inputs.Audit = &ac
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		edit func(*Config)
@@ -60,6 +68,10 @@ func TestCapNeeds(t *testing.T) {
 			c.Clock.Builtin.AdjustSystemClock = true
 		}, []string{"CAP_NET_BIND_SERVICE", "CAP_SYS_TIME"}},
 		{"adjust_system_clock without builtin", func(c *Config) { c.Clock.Builtin.AdjustSystemClock = true }, nil},
+		{"audit from auditd's log", auditOn(audit.SourceFile, ""), nil},
+		{"audit netlink unicast", auditOn(audit.SourceNetlink, audit.ModeUnicast), []string{"CAP_AUDIT_CONTROL"}},
+		{"audit netlink multicast", auditOn(audit.SourceNetlink, audit.ModeMulticast), []string{"CAP_AUDIT_READ"}},
+		{"audit netlink auto", auditOn(audit.SourceNetlink, audit.ModeAuto), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base()
