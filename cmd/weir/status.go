@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/weirgw/weir/gateway"
+	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/spool"
 )
 
@@ -100,12 +102,14 @@ func printInputs(w io.Writer, st *gateway.Status, now time.Time) {
 		}
 	}
 	if a := st.Audit; a != nil {
-		file := a.File
-		if file == "" {
-			file = a.Path
+		if a.Source == audit.SourceNetlink {
+			n := a.Netlink
+			printf(w, "source   %s: %s netlink %s, daemon pid %d, backlog %d of %d; %d events, %d pending, %d unparsed; kernel lost %d, %d dropped",
+				a.Name, a.State, cmp.Or(n.Mode, "(not open)"), n.DaemonPID, n.Backlog, n.BacklogLimit, a.Events, a.Pending, a.ParseErrors, n.KernelLost, n.Dropped)
+		} else {
+			printf(w, "source   %s: %s %s, offset %d of %d; %d events, %d pending, %d unparsed",
+				a.Name, a.State, cmp.Or(a.File, a.Path), a.Offset, a.Size, a.Events, a.Pending, a.ParseErrors)
 		}
-		printf(w, "source   %s: %s %s, offset %d of %d; %d events, %d pending, %d unparsed",
-			a.Name, a.State, file, a.Offset, a.Size, a.Events, a.Pending, a.ParseErrors)
 		if a.Errors > 0 {
 			printf(w, ", %d errors (last: %s)", a.Errors, a.LastError)
 		}

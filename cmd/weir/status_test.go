@@ -27,6 +27,10 @@ func TestPrintStatusInputs(t *testing.T) {
 	on.Integrity = &integrity.Status{Paths: []string{"/etc", "/usr/bin/weir"}, Files: 812, Watches: 90, Changes: 2,
 		LastScan: now.Add(-5 * time.Minute), LastScanMillis: 340}
 
+	nl := base
+	nl.Audit = &audit.Status{Name: "audit", Source: audit.SourceNetlink, State: audit.StateReading, Events: 7,
+		Netlink: audit.NetlinkStatus{Mode: audit.ModeUnicast, DaemonPID: 4242, Backlog: 3, BacklogLimit: 8192, KernelLost: 12, Dropped: 1}}
+
 	cases := []struct {
 		name      string
 		st        gateway.Status
@@ -38,6 +42,9 @@ func TestPrintStatusInputs(t *testing.T) {
 			"source   audit: reading /var/log/audit/audit.log, offset 100 of 200; 3 events, 0 pending, 0 unparsed, 1 errors (last: emit: spool closed)\n",
 			"source   integrity: 2 paths, 812 in the baseline, 90 watched directories; 2 changes; last scan 5m0s ago (340ms)\n",
 		}, nil},
+		{"audit over netlink", nl, []string{
+			"source   audit: reading netlink unicast, daemon pid 4242, backlog 3 of 8192; 7 events, 0 pending, 0 unparsed; kernel lost 12, 1 dropped\n",
+		}, []string{"offset"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
