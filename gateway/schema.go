@@ -46,6 +46,10 @@ var (
 // aliases could otherwise make a small file expand without end.
 const maxDepth = 32
 
+// maxNodes bounds the values read, aliases expanded: a configuration has a
+// few thousand at most.
+const maxNodes = 1_000_000
+
 // place is where a key and its value are in the file.
 type place struct {
 	keyLine, keyCol int
@@ -137,8 +141,14 @@ func (d *decoder) decodeInto(root *yaml.Node, v reflect.Value, path string) {
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) {
 	d.nodes++
-	if depth > maxDepth || d.nodes > 1_000_000 {
-		d.problem(n, path, "nested too deep (aliases?)")
+	if d.nodes > maxNodes {
+		if d.nodes == maxNodes+1 {
+			d.problem(n, path, "more than %d values, through aliases; write the configuration out", maxNodes)
+		}
+		return
+	}
+	if depth > maxDepth {
+		d.problem(n, path, "nested too deep")
 		return
 	}
 	if n.Kind == yaml.AliasNode {

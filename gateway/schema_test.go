@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -11,7 +12,7 @@ import (
 
 // goInternals are words of Go, not of the configuration: no message may
 // show a Go type, package or function.
-var goInternals = regexp.MustCompile(`strconv|reflect|mapstructure|viper|yaml\.|time\.Duration|ByteSize|\bu?int(8|16|32|64)?\b|float(32|64)|\[\]string|map\[|interface|func\b|\*[a-z]+\.[A-Z]|ParseInt|ParseDuration|Unmarshal|invalid syntax`)
+var goInternals = regexp.MustCompile(`strconv|reflect|mapstructure|viper|yaml\.|time\.Duration|ByteSize|\bu?int(8|16|32|64)?\b|float(32|64)|\[\]string|map\[|interface ?\{|func\(|\*[a-z]+\.[A-Z]|ParseInt|ParseDuration|Unmarshal|invalid syntax`)
 
 // TestBrokenConfigurations: each broken configuration is refused with
 // exactly this message, naming the file, line and column (or the
@@ -178,4 +179,27 @@ func TestBrokenConfigurations(t *testing.T) {
 			require.NotRegexp(t, goInternals, err.Error())
 		})
 	}
+}
+
+// FuzzLoadConfig: no file, however broken, panics the loader, and every
+// refusal is a list of placed problems.
+func FuzzLoadConfig(f *testing.F) {
+	for _, seed := range []string{"", "uplink: 5\n", "gateway: [1, 2]\n", "a: &a [1, 2]\nb: [*a, *a]\n",
+		"inputs: {files: [{name: a, paths: [/x]}], modbus: {buses: [{name: b, serial: {device: /dev/ttyS1}}]}}\n",
+		"uplink: {<<: {window: 3}, endpoints: [{address: 'a:1'}]}\n", "? [a]\n: 1\n", "- a\n", "x: !!binary aGk=\n"} {
+		f.Add([]byte(seed))
+	}
+	f.Add(DefaultYAML())
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := filepath.Join(dir, "weir.yaml")
+		require.NoError(t, os.WriteFile(p, b, 0o600))
+		_, err := Load(p, true)
+		if err == nil {
+			return
+		}
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce)
+		require.NotEmpty(t, ce.Problems)
+	})
 }
