@@ -178,7 +178,14 @@ func pairProblem(err error) string {
 
 func (c *checker) syslogTLS() {
 	sc := c.cfg.Inputs.Syslog
-	if sc == nil || sc.TLS.Listen == "" {
+	if sc == nil {
+		return
+	}
+	// The time zone database is read when the input starts.
+	if _, err := time.LoadLocation(sc.Timezone); err != nil {
+		c.add("inputs.syslog.timezone", CheckError, "no time zone %q on this machine (an IANA name such as Europe/Paris, UTC or Local)", sc.Timezone)
+	}
+	if sc.TLS.Listen == "" {
 		return
 	}
 	leaf, chain, certPEM := c.certFile("inputs.syslog.tls.cert_file", sc.TLS.CertFile)

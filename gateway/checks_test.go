@@ -191,6 +191,8 @@ func TestCheckMachineFindsWhatRunWouldTrip(t *testing.T) {
 		{"glob matching nothing", "inputs: {files: [{name: app, paths: [" + s.dir + "/nothing/*.log]}]}", nil, 0,
 			CheckWarning, "inputs.files[0].paths", "matches no file now"},
 		{"audit log missing", "inputs: {audit: {path: " + s.dir + "/audit.log}}", nil, 0, CheckWarning, "inputs.audit.path", "no such file (is auditd running?)"},
+		{"time zone unknown", "inputs: {syslog: {timezone: Mars/Base, udp: {listen: ''}, tcp: {listen: ''}, tls: {listen: '127.0.0.1:0', client_auth: none, cert_file: " + gw2Cert + ", key_file: " + gw2Key + "}}}", nil, 0,
+			CheckError, "inputs.syslog.timezone", `no time zone "Mars/Base" on this machine`},
 		{"admin group unknown", "admin: {group: no-such-group-here}", nil, 0, CheckError, "admin.group", `no group "no-such-group-here"`},
 		{"PTP interface missing", "clock: {mode: builtin, builtin: {interface: nope0}}", nil, 0, CheckError, "clock.builtin.interface", `no network interface "nope0"`},
 		{"ptp4l not running", "clock: {mode: linuxptp, linuxptp: {socket: " + s.dir + "/ptp4l}}", nil, 0, CheckWarning, "clock.linuxptp.socket", "is ptp4l running?"},

@@ -310,7 +310,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := pki.ValidateID(c.Gateway.ID); err != nil {
-		errs = append(errs, fmt.Errorf("gateway.id: %w", err))
+		msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "pki: gateway id"), ": ")
+		errs = append(errs, fmt.Errorf("gateway.id: %s", strings.TrimSpace(msg)))
 	}
 	if m := c.Gateway.MemoryLimit; m != 0 && m < 16<<20 {
 		errs = append(errs, fmt.Errorf("gateway.memory_limit: %s is below 16MiB; the collector would run without pause (0 turns the limit off)", m))

@@ -138,6 +138,8 @@ func TestBrokenConfigurations(t *testing.T) {
 			nil, "config weir.yaml:2:1: a second YAML document (after ---); the configuration is one document"},
 
 		// Values of the right type but wrong, at their line.
+		{"gateway id not a name", "gateway:\n  id: pump station/3\n",
+			nil, `config weir.yaml:2:7: gateway.id: "pump station/3": character ' ' at offset 4 is not one of A-Z a-z 0-9 . _ -`},
 		{"level unknown", "log:\n  level: loud\n",
 			nil, `config weir.yaml:2:10: log.level: "loud" is not debug, info, warn or error`},
 		{"several at once", "uplink:\n  window: x\n  flush_interval: 200\nlog: {format: xml}\n",
