@@ -66,6 +66,7 @@ type InForce struct {
 }
 
 type checker struct {
+	ctx     context.Context
 	cfg     Config
 	usedDir string
 	now     time.Time
@@ -81,7 +82,7 @@ func (c *checker) add(key string, s CheckStatus, format string, a ...any) {
 // now, without side effects, and says what data directory and admin
 // socket weir run would use.
 func CheckMachine(ctx context.Context, l *Loaded, now time.Time) (Checks, InForce) {
-	c := &checker{cfg: l.Config, now: now}
+	c := &checker{ctx: ctx, cfg: l.Config, now: now}
 	var answered *bool
 	c.running = func() bool {
 		if answered == nil {
@@ -119,14 +120,34 @@ func (c *checker) uplinkTLS() {
 	} else {
 		c.add("uplink.endpoints", CheckOK, "%d endpoint(s), mode %s", len(u.Endpoints), u.Mode)
 	}
+	for i, e := range u.Endpoints {
+		c.resolves(fmt.Sprintf("uplink.endpoints[%d].address", i), e.Address)
+	}
 	c.identity()
+}
+
+// resolves looks a host name up (an address needs nothing): one that
+// does not resolve now is a warning, as the site's DNS may be down.
+func (c *checker) resolves(key, addr string) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || net.ParseIP(host) != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 3*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil {
+		c.add(key, CheckWarning, "%s does not resolve now: %s", host, netProblem(err))
+		return
+	}
+	c.add(key, CheckOK, "%s resolves to %s", host, strings.Join(ips, ", "))
 }
 
 // CheckUplinkIdentity checks the uplink's TLS identity alone: its files,
 // the key against the certificate, the chain to the CA, the gateway id
 // the certificate names and its dates.
 func CheckUplinkIdentity(cfg Config, now time.Time) Checks {
-	c := &checker{cfg: cfg, now: now}
+	c := &checker{ctx: context.Background(), cfg: cfg, now: now}
 	c.identity()
 	return c.out
 }
@@ -501,7 +522,7 @@ func (c *checker) dataDir() {
 				c.add("data_dir", CheckError, "%s is not writable by %s (%s)", d, loginName(os.Geteuid()), err)
 				return
 			}
-			c.add("data_dir", CheckOK, "%s exists and is writable by %s%s", d, loginName(os.Geteuid()), fallback(c.cfg.DataDir, d))
+			c.add("data_dir", CheckOK, "%s%s exists and is writable by %s", d, fallback(c.cfg.DataDir, d), loginName(os.Geteuid()))
 		case err == nil:
 			c.add("data_dir", CheckError, "%s is not a directory", d)
 			return
@@ -514,7 +535,7 @@ func (c *checker) dataDir() {
 				c.add("data_dir", CheckError, "%s does not exist, and %s may not create it in %s (%s)", d, loginName(os.Geteuid()), parent, aerr)
 				return
 			}
-			c.add("data_dir", CheckOK, "%s does not exist yet; weir run creates it (%s is writable by %s)%s", d, parent, loginName(os.Geteuid()), fallback(c.cfg.DataDir, d))
+			c.add("data_dir", CheckOK, "%s%s does not exist yet; weir run creates it (%s is writable by %s)", d, fallback(c.cfg.DataDir, d), parent, loginName(os.Geteuid()))
 		default:
 			c.add("data_dir", CheckError, "%s: %s", d, fileProblem(err))
 			return

@@ -30,7 +30,7 @@ func newTestCmd(g *globals) *cobra.Command {
 		Short: "Check the configuration and what it needs of this machine; print it as in force (exit 0 valid, 1 invalid, 2 valid with warnings)",
 		Long: `Check the configuration: every key, type and value of the file and of the WEIR_* variables,
 then what weir run will need of this machine, without side effects:
-  - certificate, key and CA files exist and are readable; the certificate and key match;
+  - endpoint names resolve; certificate, key and CA files exist and are readable; they match;
     the certificate chains to the CA, names this gateway's id (urn:weir:gateway:<id>)
     and is valid now (a warning within uplink.cert_expiry_warning);
   - serial devices exist and are character devices (not opened);
