@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -191,7 +192,7 @@ func get(ctx context.Context, socket, path string, v any) error {
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return fmt.Errorf("gateway: admin socket %s: %w (is `weir run` running?)", socket, err)
+		return fmt.Errorf("gateway: admin socket %s: %w", socket, dialProblem(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -202,6 +203,27 @@ func get(ctx context.Context, socket, path string, v any) error {
 		return fmt.Errorf("gateway: admin socket %s: bad answer: %w", socket, err)
 	}
 	return nil
+}
+
+// dialProblem says why the admin socket did not answer, in the
+// operator's words, not the HTTP client's ("Get "http://weir/...": dial
+// unix ...").
+func dialProblem(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		return fmt.Errorf("no socket there (is `weir run` running?)")
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("nothing listening (is `weir run` running?)")
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("permission denied: the socket is for its owner and admin.group")
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("no answer in time")
+	}
+	return fmt.Errorf("%s (is `weir run` running?)", netProblem(err))
 }
 
 // FetchSpoolRecords asks the running gateway for n decoded records from

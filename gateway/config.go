@@ -11,15 +11,10 @@ import (
 	"net"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/go-viper/mapstructure/v2"
-	"github.com/spf13/viper"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/sensors/audit"
@@ -134,74 +129,36 @@ func (l *Loaded) Source() string {
 
 // Load reads the embedded defaults, then the file at path (when explicit
 // is false a missing file is fine), then WEIR_* environment overrides, and
-// validates the result. Errors name the file and the key.
+// validates the result. A *ConfigError lists every problem, each placed
+// at its file, line and column (or its variable) with its key.
 func Load(path string, explicit bool) (*Loaded, error) {
 	l := &Loaded{}
-	v := viper.New()
-	v.SetConfigType("yaml")
-	if err := v.ReadConfig(bytes.NewReader(defaultYAML)); err != nil {
-		return nil, fmt.Errorf("config: built-in defaults: %w", err)
+	cfg := reflect.ValueOf(&l.Config).Elem()
+	root, probs := parseYAML("", defaultYAML)
+	defaults := &decoder{}
+	defaults.decodeInto(root, cfg, "")
+	if probs = append(probs, defaults.probs...); len(probs) > 0 {
+		return nil, fmt.Errorf("config: built-in defaults: %w", &ConfigError{Problems: probs})
 	}
+	file := &decoder{places: map[string]place{}}
 	if path != "" {
-		b, err := readConfigFile(path, explicit, l)
+		b, err := readConfigFile(path, explicit)
 		if err != nil {
 			return nil, err
 		}
 		if b != nil {
-			l.File = path
-			if err := v.MergeConfig(bytes.NewReader(b)); err != nil {
-				return nil, fmt.Errorf("config %s: %w", path, err)
+			l.File, file.file = path, path
+			root, probs := parseYAML(path, b)
+			if len(probs) > 0 {
+				return nil, &ConfigError{Problems: probs}
 			}
-			if err := unknownKeys(b); err != nil {
-				return nil, fmt.Errorf("config %s: %w", path, err)
-			}
+			file.decodeInto(root, cfg, "")
 		}
 	}
-	v.SetEnvPrefix(EnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
-	env, err := envOverrides(v)
-	if err != nil {
-		return nil, err
-	}
+	env, envKeys, envProbs := applyEnv(&l.Config, os.Environ())
 	l.Env = env
+	probs = append(file.probs, envProbs...)
 
-	if err := v.Unmarshal(&l.Config, func(dc *mapstructure.DecoderConfig) {
-		dc.ErrorUnused = true
-		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(dc.DecodeHook, mapstructure.TextUnmarshallerHookFunc())
-	}); err != nil {
-		return nil, fmt.Errorf("config %s: %s", l.Source(), decodeMessage(err, v))
-	}
-	// A list item the file gives replaces the default item whole; decode
-	// each onto the input's defaults so omitted keys keep them.
-	if raw, ok := v.Get("inputs.files").([]any); ok {
-		l.Inputs.Files = make([]hostlog.FileConfig, len(raw))
-		for i, item := range raw {
-			fc := hostlog.DefaultFileConfig()
-			if err := decodeStrict(item, &fc); err != nil {
-				return nil, fmt.Errorf("config %s: inputs.files[%d]: %w", l.Source(), i, err)
-			}
-			l.Inputs.Files[i] = fc
-		}
-	}
-	if err := decodeItems(v, "inputs.modbus.buses", poll.DefaultBusConfig, &l.Inputs.Modbus.Buses); err != nil {
-		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
-	}
-	if err := decodeItems(v, "inputs.modbus.devices", poll.DefaultDeviceConfig, &l.Inputs.Modbus.Devices); err != nil {
-		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
-	}
-	if err := decodeItems(v, "inputs.lines", line.DefaultConfig, &l.Inputs.Lines); err != nil {
-		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
-	}
-	if err := decodeSection(v, "inputs.syslog", syslog.DefaultConfig, &l.Inputs.Syslog); err != nil {
-		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
-	}
-	if err := decodeSection(v, "inputs.audit", audit.DefaultConfig, &l.Inputs.Audit); err != nil {
-		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
-	}
-	if err := decodeSection(v, "inputs.integrity", integrity.DefaultConfig, &l.Inputs.Integrity); err != nil {
-		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
-	}
 	if l.Gateway.ID == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -209,8 +166,11 @@ func Load(path string, explicit bool) (*Loaded, error) {
 		}
 		l.Gateway.ID = h
 	}
-	if err := l.Validate(); err != nil {
-		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
+	l.resolveDefaults()
+	probs = append(probs, validationProblems(l.Validate(), file, envKeys, append(file.bad, badKeys(envProbs)...))...)
+	if len(probs) > 0 {
+		sortProblems(probs)
+		return nil, &ConfigError{Problems: probs}
 	}
 	if l.File != "" && l.holdsSecrets() {
 		if fi, err := os.Stat(l.File); err == nil && fi.Mode().Perm()&0o004 != 0 {
@@ -220,10 +180,29 @@ func Load(path string, explicit bool) (*Loaded, error) {
 	return l, nil
 }
 
-func readConfigFile(path string, explicit bool, l *Loaded) ([]byte, error) {
+// resolveDefaults writes in the values that zero stands for, so that the
+// configuration printed is the one in force: the spool's platform bound,
+// an endpoint's transport and the name its certificate must carry.
+func (c *Config) resolveDefaults() {
+	if c.Spool.MaxBytes == 0 {
+		c.Spool.MaxBytes = spool.DefaultConfig().MaxBytes
+	}
+	for i := range c.Uplink.Endpoints {
+		e := &c.Uplink.Endpoints[i]
+		e.Transport = e.Proto()
+		if e.ServerName == "" {
+			e.ServerName = e.Server()
+		}
+	}
+}
+
+func readConfigFile(path string, explicit bool) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
 		return nil, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("config %s: no such file", path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
@@ -242,193 +221,81 @@ func readConfigFile(path string, explicit bool, l *Loaded) ([]byte, error) {
 	return b, nil
 }
 
-// envOverrides lists the WEIR_* variables in use and refuses any that
-// names no key, since a typo there would otherwise be silently ignored.
-func envOverrides(v *viper.Viper) ([]string, error) {
-	known := map[string]bool{EnvPrefix + "_CONFIG": true}
-	for _, k := range v.AllKeys() {
-		known[EnvPrefix+"_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = true
-	}
-	var used, unknown []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, EnvPrefix+"_") || name == EnvPrefix+"_CONFIG" {
-			continue
-		}
-		if known[name] {
-			used = append(used, name)
-		} else {
-			unknown = append(unknown, name)
+// badKeys are the keys of problems with a value.
+func badKeys(ps []Problem) []string {
+	var out []string
+	for _, p := range ps {
+		if p.Key != "" {
+			out = append(out, p.Key)
 		}
 	}
-	sort.Strings(used)
-	sort.Strings(unknown)
-	if len(unknown) > 0 {
-		return nil, fmt.Errorf("config: environment %s: no such configuration key", strings.Join(unknown, ", "))
-	}
-	return used, nil
+	return out
 }
 
-// unknownKeys reports every key of the file that names no field of
-// Config, with its full path (inputs.modbus.devices[0].bogus). Viper drops
-// a key whose value is an empty mapping or null before the decoder's own
-// check sees it, so the file is walked as written, against the struct.
-func unknownKeys(file []byte) error {
-	var doc any
-	if err := yaml.Unmarshal(file, &doc); err != nil {
-		return fmt.Errorf("yaml: %w", err) // viper read it, so not expected
-	}
-	var errs []error
-	walkKeys("", doc, reflect.TypeFor[Config](), &errs)
-	return errors.Join(errs...)
-}
-
-var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
-
-// walkKeys checks the keys of doc, found at path, against t. A value of
-// the wrong shape (a list where a mapping belongs) is left to the decoder,
-// which names what it got.
-func walkKeys(path string, doc any, t reflect.Type, errs *[]error) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == reflect.TypeFor[time.Duration]() || reflect.PointerTo(t).Implements(textUnmarshaler) {
-		return // written as a string
-	}
-	switch t.Kind() {
-	case reflect.Slice, reflect.Array:
-		if items, ok := doc.([]any); ok {
-			for i, item := range items {
-				walkKeys(fmt.Sprintf("%s[%d]", path, i), item, t.Elem(), errs)
+// validationProblems places each of Validate's errors ("key: what is
+// wrong") at the key's value in the file, or at the variable that set it;
+// a key the file does not give is placed at the nearest section it gives.
+// An error about a key whose value was already refused, or about the
+// list or section holding it, is left out: it only repeats that.
+func validationProblems(err error, file *decoder, envKeys map[string]string, bad []string) []Problem {
+	var out []Problem
+	for _, e := range flattenErrors(err) {
+		for _, text := range strings.Split(e.Error(), "\n") {
+			key, msg, ok := strings.Cut(text, ": ")
+			if !ok || strings.ContainsAny(strings.ReplaceAll(key, ", ", ","), " \t") {
+				key, msg = "", text
 			}
-		}
-	case reflect.Map:
-		m, _ := doc.(map[string]any)
-		for k, v := range m {
-			walkKeys(joinKey(path, k), v, t.Elem(), errs)
-		}
-	case reflect.Struct:
-		var keys []string
-		m := map[string]any{}
-		switch d := doc.(type) {
-		case map[string]any:
-			m = d
-		case map[any]any: // a key YAML does not read as a string, e.g. 1 or true
-			for k, v := range d {
-				m[fmt.Sprint(k)] = v
-			}
-		default:
-			return
-		}
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			f, ok := fieldByKey(t, k)
-			if !ok {
-				*errs = append(*errs, fmt.Errorf("%s: no such configuration key", joinKey(path, k)))
+			first, _, _ := strings.Cut(key, ",")
+			if slices.ContainsFunc(bad, func(b string) bool { return first == b || isUnder(first, b) || isUnder(b, first) }) {
 				continue
 			}
-			walkKeys(joinKey(path, k), m[k], f.Type, errs)
+			p := Problem{Key: key, Message: msg, File: file.file}
+			if name, ok := envKeys[first]; ok {
+				p.File, p.Env = "", name
+			} else {
+				for q := first; q != ""; q = parentKey(q) {
+					if pl, ok := file.places[q]; ok {
+						p.Line, p.Column = pl.keyLine, pl.keyCol
+						if q == first {
+							p.Line, p.Column = pl.valLine, pl.valCol
+						}
+						break
+					}
+				}
+			}
+			out = append(out, p)
 		}
 	}
+	return out
 }
 
-// fieldByKey finds the field of struct t that key k decodes into, as
-// mapstructure matches it: by tag, or by name, ignoring case.
-func fieldByKey(t reflect.Type, k string) (reflect.StructField, bool) {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		if strings.EqualFold(name, k) {
-			return f, true
-		}
+// isUnder says whether key a is inside key b (a.b under a, a[0] under a).
+func isUnder(a, b string) bool {
+	return strings.HasPrefix(a, b+".") || strings.HasPrefix(a, b+"[")
+}
+
+// parentKey is the key holding k: a.b[0].c, a.b[0], a.b, a, "".
+func parentKey(k string) string {
+	i := strings.LastIndexAny(k, ".[")
+	if i < 0 {
+		return ""
 	}
-	return reflect.StructField{}, false
+	return k[:i]
 }
 
-func joinKey(path, k string) string {
-	if path == "" {
-		return k
-	}
-	return path + "." + k
-}
-
-var quotedKey = regexp.MustCompile(`'([A-Za-z0-9_.\[\]]+)'`)
-
-// decodeMessage rewords mapstructure's report for people: one problem a
-// line, each with the value that was given.
-func decodeMessage(err error, v *viper.Viper) string {
-	msg := strings.TrimPrefix(err.Error(), "decoding failed due to the following error(s):\n\n")
-	lines := strings.Split(msg, "\n")
-	for i, line := range lines {
-		if m := quotedKey.FindStringSubmatch(line); m != nil && v.IsSet(m[1]) && strings.Contains(line, "cannot parse") {
-			lines[i] = fmt.Sprintf("%s (got %q)", line, fmt.Sprint(v.Get(m[1])))
-		}
-	}
-	return strings.Join(lines, "; ")
-}
-
-// decodeItems decodes each item of the list at key onto the defaults, so
-// omitted keys keep them.
-func decodeItems[T any](v *viper.Viper, key string, defaults func() T, out *[]T) error {
-	raw, ok := v.Get(key).([]any)
-	if !ok {
+// flattenErrors lists the errors joined in err, however deeply.
+func flattenErrors(err error) []error {
+	if err == nil {
 		return nil
 	}
-	*out = make([]T, len(raw))
-	for i, item := range raw {
-		c := defaults()
-		if err := decodeStrict(item, &c); err != nil {
-			return fmt.Errorf("%s[%d]: %w", key, i, err)
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flattenErrors(e)...)
 		}
-		(*out)[i] = c
+		return out
 	}
-	return nil
-}
-
-// decodeSection decodes the optional section at key onto the defaults, so
-// omitted keys keep them; a section absent or null leaves *out nil (off).
-func decodeSection[T any](v *viper.Viper, key string, defaults func() T, out **T) error {
-	raw := v.Get(key)
-	if raw == nil {
-		*out = nil
-		return nil
-	}
-	if _, ok := raw.(map[string]any); !ok {
-		return fmt.Errorf("%s: want a mapping of its keys ({} for every default) or null for off, got %q", key, fmt.Sprint(raw))
-	}
-	c := defaults()
-	if err := decodeStrict(raw, &c); err != nil {
-		return fmt.Errorf("%s: %w", key, err)
-	}
-	*out = &c
-	return nil
-}
-
-func decodeStrict(in, out any) error {
-	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		Result:           out,
-		ErrorUnused:      true,
-		WeaklyTypedInput: true,
-		// Text unmarshalers for sizes such as integrity's max_file_bytes
-		// ("64MiB"), as the whole file's decoding has.
-		DecodeHook: mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc(), mapstructure.TextUnmarshallerHookFunc()),
-	})
-	if err != nil {
-		return err
-	}
-	return d.Decode(in)
+	return []error{err}
 }
 
 // Validate checks the whole configuration without I/O. Errors name keys.
@@ -438,16 +305,13 @@ func (c *Config) Validate() error {
 		if err == nil {
 			return
 		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				errs = append(errs, fmt.Errorf("%s.%w", key, e))
-			}
-			return
+		for _, e := range flattenErrors(err) {
+			errs = append(errs, fmt.Errorf("%s.%w", key, e))
 		}
-		errs = append(errs, fmt.Errorf("%s.%w", key, err))
 	}
 	if err := pki.ValidateID(c.Gateway.ID); err != nil {
-		errs = append(errs, fmt.Errorf("gateway.id: %w", err))
+		msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "pki: gateway id"), ": ")
+		errs = append(errs, fmt.Errorf("gateway.id: %s", strings.TrimSpace(msg)))
 	}
 	if m := c.Gateway.MemoryLimit; m != 0 && m < 16<<20 {
 		errs = append(errs, fmt.Errorf("gateway.memory_limit: %s is below 16MiB; the collector would run without pause (0 turns the limit off)", m))
@@ -537,6 +401,19 @@ func clonePtr[T any](p *T) *T {
 	return &c
 }
 
+// shortDuration writes d as it would be written by hand: 1m, 720h,
+// 1h30m, 250ms (not 1m0s, 720h0m0s).
+func shortDuration(d time.Duration) string {
+	s := strings.ReplaceAll(d.String(), "µs", "us")
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 // Map renders c as nested maps keyed like the YAML file, durations as
 // strings ("250ms"), for printing the effective configuration.
 func (c Config) Map() map[string]any {
@@ -552,10 +429,13 @@ func toMap(v reflect.Value) any {
 		return toMap(v.Elem())
 	}
 	if v.Type() == reflect.TypeFor[time.Duration]() {
-		return time.Duration(v.Int()).String()
+		return shortDuration(time.Duration(v.Int()))
 	}
 	if m, ok := v.Interface().(encoding.TextMarshaler); ok && v.Kind() != reflect.Struct {
 		if b, err := m.MarshalText(); err == nil {
+			if n, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+				return n // a plain number prints as one, not as "0"
+			}
 			return string(b)
 		}
 	}

@@ -57,9 +57,9 @@ func TestLoadErrors(t *testing.T) {
 		perm os.FileMode
 		want []string
 	}{
-		{"unknown-key.yaml", 0o600, []string{"unknown-key.yaml", "windw"}},
-		{"bad-value.yaml", 0o600, []string{"bad-value.yaml", "uplink.window", "lots"}},
-		{"bad-yaml.yaml", 0o600, []string{"bad-yaml.yaml", "line"}},
+		{"unknown-key.yaml", 0o600, []string{"unknown-key.yaml:4:3: uplink: unknown key `windw`; did you mean `window`?"}},
+		{"bad-value.yaml", 0o600, []string{"bad-value.yaml:4:11: uplink.window: found \"lots\", expected a whole number"}},
+		{"bad-yaml.yaml", 0o600, []string{"bad-yaml.yaml:2: not valid YAML: did not find expected key"}},
 		{"invalid.yaml", 0o600, []string{"invalid.yaml", "gateway.id", "log.level: \"loud\"",
 			`uplink.endpoints[0].address: "collector-without-port" is not host:port`, "uplink.tls.ca: required"}},
 		{"clock-invalid.yaml", 0o600, []string{"clock-invalid.yaml", "clock.holdover.offset_threshold: 0s must be positive",
@@ -77,7 +77,7 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 	_, err := Load(filepath.Join(t.TempDir(), "absent.yaml"), true)
-	require.ErrorContains(t, err, "absent.yaml: stat")
+	require.ErrorContains(t, err, "absent.yaml: no such file")
 }
 
 func TestWorldReadableSecretsWarn(t *testing.T) {
@@ -107,7 +107,7 @@ func TestEnvOverrides(t *testing.T) {
 func TestEnvUnknownKey(t *testing.T) {
 	t.Setenv("WEIR_UPLINK_WINDWO", "3")
 	_, err := Load("", false)
-	require.ErrorContains(t, err, "environment WEIR_UPLINK_WINDWO: no such configuration key")
+	require.EqualError(t, err, "config environment WEIR_UPLINK_WINDWO: names no configuration key; did you mean `WEIR_UPLINK_WINDOW`?")
 }
 
 func TestRedactedMap(t *testing.T) {
@@ -150,34 +150,33 @@ func TestDefaultYAMLMatchesStruct(t *testing.T) {
 	walk("", doc, printed)
 }
 
-// TestLoadUnknownKeys: every key naming nothing is refused with its full
-// path, whatever its value; viper alone drops keys whose value is an empty
-// mapping or null.
+// TestLoadUnknownKeys: every key naming nothing is refused, placed at its
+// line and column under the path of its section, whatever its value.
 func TestLoadUnknownKeys(t *testing.T) {
 	cases := []struct {
 		doc  string
-		want []string // full paths; none: the file loads
+		want []string // "line:col: section"; none: the file loads
 	}{
-		{"bogus: {}\n", []string{"bogus"}},
-		{"bogus: []\n", []string{"bogus"}},
-		{"bogus:\n", []string{"bogus"}},
-		{"bogus: 1\n", []string{"bogus"}},
-		{"uplink: {bogus: {}}\n", []string{"uplink.bogus"}},
-		{"uplink: {bogus: []}\n", []string{"uplink.bogus"}},
-		{"uplink: {tls: {bogus: {}}}\n", []string{"uplink.tls.bogus"}},
-		{"inputs: {modbus: {bogus: []}}\n", []string{"inputs.modbus.bogus"}},
-		{"inputs: {modbus: {bogus: {}}}\n", []string{"inputs.modbus.bogus"}},
+		{"bogus: {}\n", []string{"1:1: top level"}},
+		{"bogus: []\n", []string{"1:1: top level"}},
+		{"bogus:\n", []string{"1:1: top level"}},
+		{"bogus: 1\n", []string{"1:1: top level"}},
+		{"uplink: {bogus: {}}\n", []string{"1:10: uplink"}},
+		{"uplink: {bogus: []}\n", []string{"1:10: uplink"}},
+		{"uplink: {tls: {bogus: {}}}\n", []string{"1:16: uplink.tls"}},
+		{"inputs: {modbus: {bogus: []}}\n", []string{"1:19: inputs.modbus"}},
+		{"inputs: {modbus: {bogus: {}}}\n", []string{"1:19: inputs.modbus"}},
 		{"inputs: {modbus: {buses: [{name: b, serial: {device: /dev/ttyS1, bogus: {}}}]}}\n",
-			[]string{"inputs.modbus.buses[0].serial.bogus"}},
+			[]string{"1:66: inputs.modbus.buses[0].serial"}},
 		{"inputs: {modbus: {buses: [{name: b, serial: {device: /dev/ttyS1}}], devices: [{name: d, bus: b, unit: 1, registers: [{name: r, register: holding, bogus: {}}]}]}}\n",
-			[]string{"inputs.modbus.devices[0].registers[0].bogus"}},
-		{"inputs: {syslog: {bogus: {}}}\n", []string{"inputs.syslog.bogus"}},
-		{"inputs: {files: [{name: a, paths: [/tmp/a.log], bogus: []}]}\n", []string{"inputs.files[0].bogus"}},
-		{"spool: {bogus: {}}\nclock: {bogus: []}\n", []string{"clock.bogus", "spool.bogus"}},
-		{"1: {}\n", []string{"1"}},
+			[]string{"1:147: inputs.modbus.devices[0].registers[0]"}},
+		{"inputs: {syslog: {bogus: {}}}\n", []string{"1:19: inputs.syslog"}},
+		{"inputs: {files: [{name: a, paths: [/tmp/a.log], bogus: []}]}\n", []string{"1:49: inputs.files[0]"}},
+		{"spool: {bogus: {}}\nclock: {bogus: []}\n", []string{"1:9: spool", "2:9: clock"}},
+		{"1: {}\n", []string{"1:1: top level"}},
 		// Known keys with empty values are fine.
 		{"uplink: {endpoints: []}\ninputs: {syslog: {}, modbus: {buses: [], devices: []}}\n", nil},
-		{"Uplink: {Window: 8}\n", nil}, // keys match as the decoder matches them, ignoring case
+		{"Uplink: {Window: 8}\n", nil}, // keys match ignoring case
 	}
 	for _, c := range cases {
 		t.Run(c.doc, func(t *testing.T) {
@@ -189,9 +188,8 @@ func TestLoadUnknownKeys(t *testing.T) {
 				return
 			}
 			require.Error(t, err)
-			require.Contains(t, err.Error(), "config "+p+": ")
 			for _, w := range c.want {
-				require.Contains(t, err.Error(), w+": no such configuration key")
+				require.Contains(t, err.Error(), p+":"+w+": unknown key `")
 			}
 		})
 	}

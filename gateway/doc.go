@@ -1,5 +1,6 @@
-// Package gateway owns the firmware's assembly: configuration (viper:
-// embedded defaults, the YAML file, WEIR_* environment overrides),
+// Package gateway owns the firmware's assembly: configuration (embedded
+// defaults, the YAML file, WEIR_* environment overrides, read against a
+// schema that is Config's own types, every problem placed at its line),
 // building the pipeline from sources through the clock into the spool and
 // out through the uplink, its lifecycle, the admin socket that the CLI's
 // diagnostics talk to, and the Prometheus metrics.

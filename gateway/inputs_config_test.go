@@ -110,7 +110,7 @@ func noExclude(c *integrity.Config) *integrity.Config {
 
 func TestLoadOptionalInputsErrors(t *testing.T) {
 	cases := []struct{ body, want string }{
-		{"inputs: {syslog: {udp: {listn: x}}}", "inputs.syslog.udp.listn: no such configuration key"},
+		{"inputs: {syslog: {udp: {listn: x}}}", "inputs.syslog.udp: unknown key `listn`; did you mean `listen`?"},
 		{"inputs: {syslog: 5}", "inputs.syslog"},
 		{"inputs: {syslog: {udp: {listen: ':514'}}}", `inputs.syslog.udp.listen: ":514": no host`},
 		{"inputs: {syslog: {udp: {listen: ''}, tcp: {listen: ''}}}", "inputs.syslog.udp.listen, tcp.listen, tls.listen: none is set"},

@@ -69,7 +69,7 @@ inputs:
 inputs:
   modbus:
     buses: [{name: b, serial: {device: /dev/ttyS1}, baud: 9600}]
-`, `inputs.modbus.buses[0].baud: no such configuration key`},
+`, "inputs.modbus.buses[0]: unknown key `baud`; it belongs in a section here: did you mean `serial.baud`?"},
 		{`
 inputs:
   modbus:

@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/weirgw/weir/gateway"
 	"github.com/weirgw/weir/sensors/audit"
@@ -75,4 +79,107 @@ func TestConfigExample(t *testing.T) {
 	}
 	_, err = configExample(t, "snmp")
 	require.ErrorContains(t, err, `"snmp" is not modbus, lines, syslog, audit or integrity`)
+}
+
+// exampleDocs are the configurations `weir config example` prints: the
+// whole default, and each input's example put where it goes.
+func exampleDocs(t *testing.T) map[string]*yaml.Node {
+	t.Helper()
+	docs := map[string]*yaml.Node{}
+	for _, name := range []string{"", "modbus", "lines", "syslog", "audit", "integrity"} {
+		var args []string
+		if name != "" {
+			args = []string{name}
+		}
+		out, err := configExample(t, args...)
+		require.NoError(t, err)
+		var ex yaml.Node
+		require.NoError(t, yaml.Unmarshal([]byte(out), &ex), name)
+		body := ex.Content[0]
+		if name != "" {
+			if name == "lines" {
+				body = &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{body}}
+			}
+			body = &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
+				{Kind: yaml.ScalarNode, Value: "inputs"},
+				{Kind: yaml.MappingNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: name}, body}},
+			}}
+		}
+		docs[cmp.Or(name, "default")] = body
+	}
+	return docs
+}
+
+// keyNodes lists the key nodes of n with the names of their siblings.
+func keyNodes(n *yaml.Node) (keys []*yaml.Node, siblings [][]string) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		var names []string
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			names = append(names, strings.ToLower(n.Content[i].Value))
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			keys, siblings = append(keys, n.Content[i]), append(siblings, names)
+			k, s := keyNodes(n.Content[i+1])
+			keys, siblings = append(keys, k...), append(siblings, s...)
+		}
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			k, s := keyNodes(item)
+			keys, siblings = append(keys, k...), append(siblings, s...)
+		}
+	}
+	return keys, siblings
+}
+
+// misspell makes the usual slips of a key: a letter left out, doubled,
+// swapped with its neighbour or wrong, an extra one, - for _, and all
+// of it in capitals (which is still the key).
+func misspell(k string) []string {
+	m := len(k) / 2
+	out := []string{k[1:], k[:len(k)-1], k[:m] + k[m+1:], k[:m] + k[m:m+1] + k[m:]}
+	if len(k) > 2 {
+		out = append(out, k[:m-1]+k[m:m+1]+k[m-1:m]+k[m+1:], k[:1]+"x"+k[1:], k[:m]+"q"+k[m+1:])
+	}
+	out = append(out, strings.ReplaceAll(k, "_", "-"), k+"s")
+	return out
+}
+
+// TestConfigExampleKeys: every key `weir config example` prints is
+// accepted, in any case; every misspelling of one is refused naming it.
+func TestConfigExampleKeys(t *testing.T) {
+	dir := t.TempDir()
+	load := func(doc *yaml.Node) error {
+		b, err := yaml.Marshal(doc)
+		require.NoError(t, err)
+		p := filepath.Join(dir, "weir.yaml")
+		require.NoError(t, os.WriteFile(p, b, 0o600))
+		_, err = gateway.Load(p, true)
+		return err
+	}
+	tried := 0
+	for name, doc := range exampleDocs(t) {
+		require.NoError(t, load(doc), "example %s as printed", name)
+		keys, siblings := keyNodes(doc)
+		require.NotEmpty(t, keys)
+		for i, k := range keys {
+			orig := k.Value
+			k.Value = strings.ToUpper(orig)
+			require.NoError(t, load(doc), "example %s: %s in capitals", name, orig)
+			for _, typo := range misspell(orig) {
+				if typo == orig || slices.Contains(siblings[i], strings.ToLower(typo)) {
+					continue // another key of the section, or no slip at all
+				}
+				k.Value = typo
+				err := load(doc)
+				require.Error(t, err, "example %s: %s written %s", name, orig, typo)
+				require.Contains(t, err.Error(), "unknown key `"+typo+"`; did you mean ", "example %s: %s written %s", name, orig, typo)
+				require.Regexp(t, "did you mean [^?]*`"+regexp.QuoteMeta(orig)+"`", err.Error(), "example %s: %s written %s", name, orig, typo)
+				tried++
+			}
+			k.Value = orig
+		}
+	}
+	t.Logf("%d misspellings refused with the key they meant", tried)
+	require.Greater(t, tried, 1000)
 }

@@ -312,19 +312,26 @@ func TestStatusWithoutDaemon(t *testing.T) {
 
 func TestTestConfigCommand(t *testing.T) {
 	e := setup(t)
-	out := e.run(e.weir, "test", "config", "--config", e.config)
-	require.Contains(t, out, "configuration OK")
+	// The tailed log does not exist yet: valid with a warning, exit 2.
+	b, err := exec.Command(e.weir, "test", "config", "--config", e.config).CombinedOutput()
+	out := string(b)
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, out)
+	require.Equal(t, 2, ee.ExitCode(), out)
+	require.Contains(t, out, "logs/*.log matches no file now")
+	require.Contains(t, out, "# valid with 1 warning (exit 2)")
 	require.Contains(t, out, "id: gw-e2e")
+	e.appendLines(0, 1)
+	out = e.run(e.weir, "test", "config", "--config", e.config)
+	require.Contains(t, out, "checks passed (exit 0)")
 
 	bad := filepath.Join(e.dir, "bad.yaml")
 	require.NoError(t, os.WriteFile(bad, []byte("uplink:\n  batch_max_recrods: 5\n"), 0o600))
 	cmd := exec.Command(e.weir, "test", "config", "--config", bad)
 	msg, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, 1, ee.ExitCode())
-	require.Contains(t, string(msg), bad)
-	require.Contains(t, string(msg), "batch_max_recrods")
+	require.Equal(t, "weir: config "+bad+":2:3: uplink: unknown key `batch_max_recrods`; did you mean `batch_max_records`?\n", string(msg))
 
 	require.NoError(t, os.Chmod(e.config, 0o666))
 	msg, err = exec.Command(e.weir, "run", "--config", e.config).CombinedOutput()

@@ -1,16 +1,17 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/weirgw/weir/gateway"
 	"github.com/weirgw/weir/uplink/sender"
 )
 
@@ -26,7 +27,17 @@ func newTestOutputCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if !l.Uplink.Enabled() {
-				return errors.New("test output: no uplink endpoint configured")
+				return fmt.Errorf("test output: no uplink endpoint in %s (uplink.endpoints)", l.Source())
+			}
+			// The identity is checked here first, naming each key: a
+			// handshake with a broken one fails with less to say.
+			if bad := identityProblems(gateway.CheckUplinkIdentity(l.Config, time.Now())); len(bad) > 0 {
+				w := cmd.OutOrStdout()
+				printf(w, "uplink.tls (from %s): not usable, no endpoint dialled\n", l.Source())
+				for _, c := range bad {
+					printf(w, "  %-8s %s: %s\n", c.Status, c.Key, c.Detail)
+				}
+				return fmt.Errorf("test output: the gateway's TLS identity has %d problem(s)", len(bad))
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -58,7 +69,7 @@ func printProbe(w io.Writer, r *sender.ProbeResult, now time.Time) {
 			c.Subject.String(), c.Issuer.String(), c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), expiry(c.NotAfter, now))
 	}
 	if r.Err != nil {
-		printf(w, "  FAILED (%s): %v\n", r.Reason, r.Err)
+		printf(w, "  FAILED (%s): %s\n", r.Reason, onceOnly(r.Err.Error()))
 		return
 	}
 	printf(w, "  collector holds up to seq %d for this gateway\n", r.Highest)
@@ -71,4 +82,30 @@ func printProbe(w io.Writer, r *sender.ProbeResult, now time.Time) {
 			(sum / time.Duration(len(r.RTTs))).Round(time.Microsecond), hi.Round(time.Microsecond), len(r.RTTs))
 	}
 	printf(w, "  OK\n")
+}
+
+// identityProblems are the checks that failed.
+func identityProblems(cs gateway.Checks) gateway.Checks {
+	var bad gateway.Checks
+	for _, c := range cs {
+		if c.Status == gateway.CheckError {
+			bad = append(bad, c)
+		}
+	}
+	return bad
+}
+
+// onceOnly drops an explanation that only repeats the error it explains:
+// "E (probably: E)" is E, and "A: E (probably: E)" is "A: E".
+func onceOnly(msg string) string {
+	const open = " (probably: "
+	i := strings.LastIndex(msg, open)
+	if i < 0 || !strings.HasSuffix(msg, ")") {
+		return msg
+	}
+	why := msg[i+len(open) : len(msg)-1]
+	if strings.Contains(msg[:i], why) {
+		return msg[:i]
+	}
+	return msg
 }
