@@ -8,6 +8,7 @@ GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 FUZZTIME ?= 10s
 FUZZ_TARGETS := \
 	./event:FuzzDecode \
+	./gateway:FuzzLoadConfig \
 	./spool:FuzzParseKeys \
 	./uplink:FuzzDecode \
 	./uplink/collector:FuzzBatch \

@@ -19,6 +19,9 @@ import (
 // and is checked like any other.
 var nameRef = regexp.MustCompile("`((?:cmd|event|gateway|sensors|ptp|spool|uplink|board|docs)(?:/[a-z0-9-]+)*)\\.([A-Za-z][A-Za-z0-9]*)(?:\\.([A-Za-z][A-Za-z0-9]*))?`")
 
+// fileExt are the endings that make a name a file: `spool/keys.go`.
+var fileExt = map[string]bool{"go": true, "md": true, "yaml": true, "sh": true, "c": true, "json": true, "service": true}
+
 // declared lists what the Go files of dir (tests included) declare at the
 // top level: functions, types, variables and constants as "Name", methods
 // as "Type.Method" and struct fields as "Type.Field".
@@ -89,7 +92,7 @@ func missing(root, doc string) (refs int, bad []string) {
 	for _, m := range nameRef.FindAllStringSubmatch(doc, -1) {
 		refs++
 		dir, name := m[1], m[2]
-		if m[3] == "" && (name == "go" || name == "md") {
+		if m[3] == "" && fileExt[name] {
 			// a file: spool/keys.go
 			if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(dir+"."+name))); err != nil {
 				bad = append(bad, fmt.Sprintf("%s.%s: no such file", dir, name))

@@ -2,14 +2,19 @@
 // diagnostics that talk to it.
 package main
 
-import "os"
+import (
+	"os"
+	"strings"
+)
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
 	if err := newRoot().Execute(); err != nil {
-		printf(os.Stderr, "weir: %v\n", err)
+		// One problem a line: a configuration error lists each with its
+		// place, and printf would fold them into one line of "\n".
+		_ = writeText(os.Stderr, "weir: "+strings.TrimRight(err.Error(), "\n")+"\n")
 		os.Exit(1)
 	}
 }
