@@ -1,6 +1,18 @@
 # Weir: `make demo` and `make test` are the two commands; see README.md.
 SHELL   := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
+# The Go toolchain the project builds with, fetched by the go command from
+# the module proxy (go.mod's go line names it too): go1.27.3, the first
+# served release without the standard library advisories govulncheck
+# reports for 1.26.8. Its bin/ goes first on PATH: staticcheck and
+# govulncheck ask `go list` for the language version in GOPATH mode, where
+# GOTOOLCHAIN is not obeyed, and with an older go first they type-check the
+# go1.27 standard library as go1.26 and fail.
+export GOTOOLCHAIN := go1.27.3
+TOOLCHAIN_GOROOT := $(shell PATH=/usr/local/go/bin:$$PATH GOTOOLCHAIN=$(GOTOOLCHAIN) go env GOROOT 2>/dev/null)
+ifneq ($(TOOLCHAIN_GOROOT),)
+export PATH := $(TOOLCHAIN_GOROOT)/bin:$(PATH)
+endif
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
