@@ -45,7 +45,7 @@ FUZZ_TARGETS := \
 	./ptp:FuzzSlaveHandle \
 	./ptp:FuzzDecodeManagement
 
-.PHONY: all build deps test test-arm vet lint unit fuzz demo bench clean
+.PHONY: all build deps test test-arm vet lint vuln unit fuzz demo bench clean
 
 all: build
 
@@ -57,7 +57,7 @@ build:
 	$(GOBUILD) -o bin/weir-collector ./cmd/weir-collector
 	$(GOBUILD) -o bin/weir-sim ./cmd/weir-sim
 
-test: deps vet lint unit fuzz
+test: deps vet lint vuln unit fuzz
 	@echo "make test: all checks passed"
 
 vet:
@@ -66,6 +66,17 @@ vet:
 
 lint:
 	bin/tools/staticcheck ./...
+
+# govulncheck, offline, against the database scripts/vulndb.sh builds from
+# the golang.org/x/vulndb module (once per version, kept in bin/vulndb):
+# fails on an advisory whose code this module reaches (exit 3); advisories
+# in packages only imported or modules only required are counted, not
+# failed (bin/tools/govulncheck -show verbose lists them). First the
+# check's own test: a fixture module with a known advisory must be reported.
+vuln: deps
+	@scripts/test-vuln.sh
+	@db=$$(scripts/vulndb.sh) && echo "govulncheck: database golang.org/x/vulndb@$${db##*/}" && \
+		bin/tools/govulncheck -db "file://$$db" ./...
 
 # Every test under the race detector, then the spool's churn test, which
 # skips under it, at full speed.

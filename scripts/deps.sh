@@ -94,6 +94,7 @@ export PATH
 # Tools pinned to a version, installed into bin/tools, and built again when
 # the binary there is another version or was built by another toolchain.
 #   staticcheck  `make lint`
+#   govulncheck  `make vuln`, against the database scripts/vulndb.sh builds
 mkdir -p bin/tools
 tool() {
 	local name=$1 module=$2 version=$3 pkg=$4 bin=bin/tools/$1
@@ -105,3 +106,4 @@ tool() {
 	GOBIN="$PWD/bin/tools" GOFLAGS=-mod=mod go install "$pkg@$version"
 }
 tool staticcheck honnef.co/go/tools v0.8.2 honnef.co/go/tools/cmd/staticcheck
+tool govulncheck golang.org/x/vuln v1.10.0 golang.org/x/vuln/cmd/govulncheck
