@@ -66,23 +66,44 @@ if [ ${#need[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# Go 1.26 or newer.
+# Go: the go command on PATH (1.21 or newer, to switch toolchains) fetches
+# the toolchain the project builds with from the module proxy the first
+# time: go1.27.3, the first served release without the standard library
+# advisories govulncheck reports for 1.26.8. go.mod's go line
+# names it too; a go command set to GOTOOLCHAIN=local refuses the module
+# rather than build it with an older release.
+export GOTOOLCHAIN=go1.27.3
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
 	export PATH=/usr/local/go/bin:$PATH
 fi
 if ! command -v go >/dev/null 2>&1; then
-	echo "deps: Go 1.26 or newer is needed and 'go' is not on PATH" >&2
+	echo "deps: Go 1.21 or newer is needed on PATH to fetch $GOTOOLCHAIN, and 'go' is not on PATH" >&2
 	exit 1
 fi
-gov=$(go env GOVERSION | sed 's/^go//')
-if [ "$(printf '%s\n%s\n' 1.26 "$gov" | sort -V | head -1)" != 1.26 ]; then
-	echo "deps: Go $gov is too old; 1.26 or newer is needed" >&2
+if ! gov=$(go env GOVERSION) || [ "$gov" != "$GOTOOLCHAIN" ]; then
+	echo "deps: the go command did not switch to $GOTOOLCHAIN (got '${gov:-nothing}'); it fetches it from the module proxy (GOPROXY=$(GOTOOLCHAIN=local go env GOPROXY))" >&2
 	exit 1
 fi
+# Its bin/ first on PATH: the tools below load packages through `go list`,
+# which they also ask for the language version in GOPATH mode, where
+# GOTOOLCHAIN is not obeyed; with the older go first they type-check
+# go1.27 sources as go1.26 and fail.
+PATH=$(go env GOROOT)/bin:$PATH
+export PATH
 
-# Linters pinned to a version, installed into bin/tools.
+# Tools pinned to a version, installed into bin/tools, and built again when
+# the binary there is another version or was built by another toolchain.
+#   staticcheck  `make lint`
+#   govulncheck  `make vuln`, against the database scripts/vulndb.sh builds
 mkdir -p bin/tools
-if [ ! -x bin/tools/staticcheck ] || ! bin/tools/staticcheck -version 2>/dev/null | grep -q '(0.8.2)'; then
-	echo "deps: installing staticcheck 0.8.2"
-	GOBIN="$PWD/bin/tools" GOFLAGS=-mod=mod go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
-fi
+tool() {
+	local name=$1 module=$2 version=$3 pkg=$4 bin=bin/tools/$1
+	if [ -x "$bin" ] && [ "$(go version "$bin" 2>/dev/null)" = "$bin: $GOTOOLCHAIN" ] &&
+		go version -m "$bin" 2>/dev/null | grep -Eq "^[[:space:]]+mod[[:space:]]+$module[[:space:]]+$version([[:space:]]|\$)"; then
+		return
+	fi
+	echo "deps: installing $name $version ($GOTOOLCHAIN)"
+	GOBIN="$PWD/bin/tools" GOFLAGS=-mod=mod go install "$pkg@$version"
+}
+tool staticcheck honnef.co/go/tools v0.8.2 honnef.co/go/tools/cmd/staticcheck
+tool govulncheck golang.org/x/vuln v1.10.0 golang.org/x/vuln/cmd/govulncheck

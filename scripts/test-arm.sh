@@ -25,6 +25,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
+export GOTOOLCHAIN=go1.27.3
 
 timeout_go=${ARM_PKG_TIMEOUT:-10m}
 out=${ARM_OUT:-bin/arm}
