@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weirgw/weir/gateway/console"
 	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/sensors/hostlog"
@@ -56,6 +57,8 @@ type Config struct {
 	Spool             spool.Config  `mapstructure:"spool" yaml:"spool"`
 	Inputs            InputsConfig  `mapstructure:"inputs" yaml:"inputs"`
 	Uplink            uplink.Config `mapstructure:"uplink" yaml:"uplink"`
+	// Console is `weir console`'s, the technician's serial shell.
+	Console console.Config `mapstructure:"console" yaml:"console"`
 }
 
 // GatewayConfig names the gateway.
@@ -174,7 +177,7 @@ func Load(path string, explicit bool) (*Loaded, error) {
 	}
 	if l.File != "" && l.holdsSecrets() {
 		if fi, err := os.Stat(l.File); err == nil && fi.Mode().Perm()&0o004 != 0 {
-			l.Warnings = append(l.Warnings, fmt.Sprintf("config %s is world-readable (mode %04o) and names key material; chmod o-r %s", l.File, fi.Mode().Perm(), l.File))
+			l.Warnings = append(l.Warnings, fmt.Sprintf("config %s is world-readable (mode %04o) and names key material or a password hash; chmod o-r %s", l.File, fi.Mode().Perm(), l.File))
 		}
 	}
 	return l, nil
@@ -366,17 +369,21 @@ func (c *Config) Validate() error {
 		claim("inputs.integrity", integrity.Source)
 	}
 	add("uplink", c.Uplink.Validate())
+	add("console", c.Console.Validate())
 	return errors.Join(errs...)
 }
 
 func (c *Config) holdsSecrets() bool {
-	return c.Uplink.TLS.Key != "" || c.Uplink.TLS.KeyPEM != ""
+	return c.Uplink.TLS.Key != "" || c.Uplink.TLS.KeyPEM != "" || c.Console.PasswordHash != ""
 }
 
 // Redacted returns a copy safe to print or log.
 func (c Config) Redacted() Config {
 	if c.Uplink.TLS.KeyPEM != "" {
 		c.Uplink.TLS.KeyPEM = "<redacted>"
+	}
+	if c.Console.PasswordHash != "" {
+		c.Console.PasswordHash = "<redacted>"
 	}
 	c.Uplink.Endpoints = slices.Clone(c.Uplink.Endpoints)
 	c.Inputs.Files = slices.Clone(c.Inputs.Files)

@@ -46,6 +46,7 @@ type Gateway struct {
 	lines   []*line.Sensor
 	sender  *sender.Sender
 	metrics *metrics
+	logs    *logRing // the newest log lines, for the console
 
 	// Optional inputs, nil while their section is.
 	syslog    *syslog.Server
@@ -69,7 +70,9 @@ func New(cfg Config, version string, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		host = cfg.Gateway.ID
 	}
-	return &Gateway{cfg: cfg, version: version, log: log, host: host, bootID: bootID(), clock: clock}, nil
+	logs := newLogRing(logRingLines)
+	log = slog.New(newTeeHandler(log.Handler(), logs))
+	return &Gateway{cfg: cfg, version: version, log: log, logs: logs, host: host, bootID: bootID(), clock: clock}, nil
 }
 
 // SetConfigFile names the configuration file cfg was read from
