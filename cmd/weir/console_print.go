@@ -67,7 +67,7 @@ func fold(line string, width int) string {
 			room, lead, prefix = width-len(cont), 0, cont
 		}
 		if len(rs) <= room {
-			out = append(out, prefix+string(rs))
+			out = append(out, prefix+strings.TrimRight(string(rs), " "))
 			break
 		}
 		cut := room
