@@ -128,6 +128,7 @@ func (c *consoleServer) serveStdio(ctx context.Context) error {
 // goes away later (a USB adapter pulled) is opened again every few
 // seconds.
 func (c *consoleServer) serveTTY(ctx context.Context, dev string, once bool) error {
+	go c.flushEvery(ctx, dev, outboxFlushInterval)
 	first := true
 	for ctx.Err() == nil {
 		f, restore, err := openTTY(dev)
@@ -152,6 +153,32 @@ func (c *consoleServer) serveTTY(ctx context.Context, dev string, once bool) err
 		}
 	}
 	return nil
+}
+
+// outboxFlushInterval is how often a console on a line, waiting for a
+// login, hands kept audit records to the gateway.
+const outboxFlushInterval = 30 * time.Second
+
+// flushEvery empties the outbox into the gateway every interval, so a
+// trail kept while the gateway was down reaches it without waiting for
+// the next login.
+func (c *consoleServer) flushEvery(ctx context.Context, tty string, interval time.Duration) {
+	a := &outboxAuditor{socket: c.socket, outbox: c.outbox, tty: tty, log: c.log}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if c.outbox.Len() == 0 {
+			continue
+		}
+		if n, err := a.flush(ctx); n > 0 || err == nil {
+			c.log.Info("kept audit records handed to the gateway", "records", n, "err", err)
+		}
+	}
 }
 
 // socketAdmin asks the gateway over its admin socket.
@@ -184,15 +211,21 @@ type outboxAuditor struct {
 	log    *slog.Logger
 }
 
+func (a *outboxAuditor) send(ctx context.Context, recs []console.Record) error {
+	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	return gateway.SendAudit(ctx, a.socket, recs)
+}
+
+// flush hands what the outbox keeps to the gateway.
+func (a *outboxAuditor) flush(ctx context.Context) (int, error) {
+	return a.outbox.Flush(time.Now(), a.tty, func(recs []console.Record) error { return a.send(ctx, recs) })
+}
+
 func (a *outboxAuditor) Audit(ctx context.Context, r console.Record) bool {
-	send := func(recs []console.Record) error {
-		ctx, cancel := context.WithTimeout(ctx, adminTimeout)
-		defer cancel()
-		return gateway.SendAudit(ctx, a.socket, recs)
-	}
-	_, err := a.outbox.Flush(time.Now(), a.tty, send)
+	_, err := a.flush(ctx)
 	if err == nil {
-		err = send([]console.Record{r})
+		err = a.send(ctx, []console.Record{r})
 	}
 	if err == nil {
 		return true

@@ -91,7 +91,7 @@ func (a *recordedAudit) last() console.Record {
 // expect waits for output.
 type harness struct {
 	t     *testing.T
-	in    *io.PipeWriter
+	in    io.Writer
 	mu    sync.Mutex
 	out   []byte
 	mark  int
@@ -115,19 +115,8 @@ func startSession(t *testing.T, cfg console.Config, admin consoleAdmin, dir stri
 	require.NoError(t, err)
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	h := &harness{t: t, in: inW, done: make(chan string, 1), audit: &recordedAudit{}}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := outR.Read(buf)
-			h.mu.Lock()
-			h.out = append(h.out, buf[:n]...)
-			h.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
+	h := newScreen(t, inW, outR)
+	h.done, h.audit = make(chan string, 1), &recordedAudit{}
 	s := &session{cfg: cfg, hash: hash, guard: guard, audit: h.audit, admin: admin,
 		config: func() (string, map[string]any) {
 			return "/etc/weir/weir.yaml", (&gateway.Config{Console: cfg}).Redacted().Map()
@@ -142,6 +131,24 @@ func startSession(t *testing.T, cfg console.Config, admin consoleAdmin, dir stri
 		outW.Close()
 	}()
 	t.Cleanup(func() { cancel(); inW.Close() })
+	return h
+}
+
+// newScreen collects what out shows; in takes what is typed.
+func newScreen(t *testing.T, in io.Writer, out io.Reader) *harness {
+	h := &harness{t: t, in: in}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := out.Read(buf)
+			h.mu.Lock()
+			h.out = append(h.out, buf[:n]...)
+			h.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
 	return h
 }
 

@@ -44,7 +44,7 @@ standard input. argon2id (64 MiB, 3 passes, 4 lanes; PHC string form) unless
 			if fromStdin {
 				pw, err = readPasswordLine(cmd.InOrStdin())
 			} else {
-				pw, err = askPassword(cmd.ErrOrStderr())
+				pw, err = askPassword(cmd.InOrStdin(), cmd.ErrOrStderr())
 			}
 			if err != nil {
 				return err
@@ -81,13 +81,14 @@ func readPasswordLine(r io.Reader) ([]byte, error) {
 	return line, nil
 }
 
-// askPassword reads the password twice from the terminal without echo,
+// askPassword reads the password twice from the terminal in without echo,
 // prompting on w.
-func askPassword(w io.Writer) ([]byte, error) {
-	fd := int(os.Stdin.Fd())
-	if !term.IsTerminal(fd) {
+func askPassword(in io.Reader, w io.Writer) ([]byte, error) {
+	f, ok := in.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil, errors.New("passwd: stdin is not a terminal; use --stdin to read the password from it")
 	}
+	fd := int(f.Fd())
 	printf(w, "New console password: ")
 	a, err := term.ReadPassword(fd)
 	printf(w, "\n")
