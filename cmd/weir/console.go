@@ -196,7 +196,9 @@ func (a socketAdmin) Sensors(ctx context.Context) (*gateway.Sensors, error) {
 func (a socketAdmin) Link(ctx context.Context) (*gateway.Link, error) {
 	return gateway.FetchLink(ctx, a.socket)
 }
-func (a socketAdmin) PTP(ctx context.Context) (*ptp.Status, error) { return gateway.FetchPTP(ctx, a.socket) }
+func (a socketAdmin) PTP(ctx context.Context) (*ptp.Status, error) {
+	return gateway.FetchPTP(ctx, a.socket)
+}
 func (a socketAdmin) Logs(ctx context.Context, n int) (*gateway.Logs, error) {
 	return gateway.FetchLogs(ctx, a.socket, n)
 }

@@ -13,8 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/term"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/term"
 
 	"github.com/weirgw/weir/gateway"
 	"github.com/weirgw/weir/gateway/console"
