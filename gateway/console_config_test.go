@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,4 +57,15 @@ func TestConsoleHashRedacted(t *testing.T) {
 	l, err = Load(p, true)
 	require.NoError(t, err)
 	require.Contains(t, l.Console.PasswordHash, "m=128", "the environment can carry the hash")
+}
+
+// TestConsoleHashWorldReadableWarns: a hash can be attacked offline, so a
+// world-readable file holding one draws the same warning as key material.
+func TestConsoleHashWorldReadableWarns(t *testing.T) {
+	p := writeConfig(t, "console:\n  password_hash: \""+testHash+"\"\n")
+	require.NoError(t, os.Chmod(p, 0o644))
+	l, err := Load(p, true)
+	require.NoError(t, err)
+	require.Len(t, l.Warnings, 1)
+	require.Contains(t, l.Warnings[0], "world-readable (mode 0644) and names key material or a password hash")
 }

@@ -9,5 +9,6 @@
 //
 // The shell itself (reading lines, running the diagnostics, printing) is
 // cmd/weir's; the gateway spools the records the console hands it over
-// the admin socket. docs/SECURITY.md says what the console allows.
+// the admin socket. docs/ARCHITECTURE.md places the console beside the
+// daemon; docs/SECURITY.md says what it allows.
 package console
