@@ -21,6 +21,8 @@ FUZZTIME ?= 10s
 FUZZ_TARGETS := \
 	./event:FuzzDecode \
 	./gateway:FuzzLoadConfig \
+	./gateway/console:FuzzParseHash \
+	./gateway/console:FuzzRecord \
 	./spool:FuzzParseKeys \
 	./uplink:FuzzDecode \
 	./uplink/collector:FuzzBatch \
