@@ -25,7 +25,7 @@ func newSensorsReadCmd(g *globals) *cobra.Command {
 		Long: "Reads every register of DEVICE once. By default the running gateway does the read between its polls " +
 			"(through the admin socket), so the bus is never shared. With --direct, for when the daemon is not " +
 			"running, weir opens the device's bus itself from the configuration.",
-		Args: cobra.ExactArgs(1),
+		Args: argNamed("DEVICE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
