@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -49,7 +50,7 @@ func valueItems(vs []poll.Value) []string {
 func wrapped(w io.Writer, indent, sep string, items []string) {
 	line := indent
 	for _, it := range items {
-		if line != indent && len(line)+len(sep)+len(it) > screenWidth {
+		if line != indent && utf8.RuneCountInString(line+sep+it) > screenWidth {
 			printf(w, "%s\n", line+strings.TrimRight(sep, " "))
 			line = indent
 		}
