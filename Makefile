@@ -31,7 +31,7 @@ FUZZ_TARGETS := \
 	./ptp:FuzzSlaveHandle \
 	./ptp:FuzzDecodeManagement
 
-.PHONY: all build deps test test-arm vet lint unit fuzz demo bench clean
+.PHONY: all build deps test test-arm vet lint unit tour fuzz demo bench clean
 
 all: build
 
@@ -43,7 +43,7 @@ build:
 	$(GOBUILD) -o bin/weir-collector ./cmd/weir-collector
 	$(GOBUILD) -o bin/weir-sim ./cmd/weir-sim
 
-test: deps vet lint unit fuzz
+test: deps vet lint unit tour fuzz
 	@echo "make test: all checks passed"
 
 vet:
@@ -59,6 +59,10 @@ unit:
 	go test -race -count=1 -timeout 15m ./...
 	go test -count=1 -timeout 10m -run '^TestChurn$$' -v ./spool
 
+# README.md's tour, run as written in a temporary directory (the blocks
+# fenced ```sh tour; scripts/readme-tour.sh says what it substitutes).
+tour: deps
+	@scripts/readme-tour.sh
 
 # Minimizing a new interesting input counts against -fuzztime; with the
 # default 60 s a long input made a 10 s run end in "context deadline exceeded".
@@ -110,8 +114,10 @@ bench: deps
 	bin/weir-bench tail
 	bin/weir-bench link
 
-# Also what a crashed or KEEP=1 `make demo` left: /tmp/weir-demo.* and
-# weir-demo-* network namespaces whose demo is no longer running.
+# Also what a crashed or KEEP=1 `make demo` left (/tmp/weir-demo.* and
+# weir-demo-* network namespaces whose demo is no longer running) and what
+# a killed `make tour` left (/tmp/weir-tour.*).
 clean:
 	rm -rf bin weir-data demo-out
 	@scripts/demo.sh clean
+	@scripts/readme-tour.sh clean
