@@ -131,9 +131,9 @@ fi
 clock_yaml="clock: {mode: system}"
 clock_why=""
 if [ "$(id -u)" != 0 ]; then
-	clock_why="not root: the demo's PTP grandmaster needs a network namespace"
+	clock_why="not root, so no PTP grandmaster in a network namespace"
 elif ! command -v ptp4l >/dev/null || ! command -v ip >/dev/null; then
-	clock_why="ptp4l or ip missing (scripts/deps.sh installs linuxptp, iproute2)"
+	clock_why="no ptp4l or ip (scripts/deps.sh installs them)"
 else
 	ns=weir-demo-$$
 	veth=wdemo$$
@@ -158,7 +158,7 @@ CONF
   mode: builtin
   builtin: {interface: $veth}"
 	else
-		clock_why="no network namespace here ($(head -c 100 "$work/netns.log"))"
+		clock_why="no network namespace: $(head -n 1 "$work/netns.log" | cut -c 1-50)"
 		ip netns del "$ns" 2>/dev/null || true
 		ns=""
 	fi
@@ -285,7 +285,8 @@ printf '%-38s %s\n' "log records in the collector's sink" "$delivered ($missing 
 printf '%-38s %s\n' "Modbus readings in the sink" "$readings"
 printf '%-38s %s\n' "telemetry records in the sink" "$telemetry"
 if [ -n "$clock_why" ]; then
-	printf '%-38s %s\n' "clock" "free-running: $clock_why"
+	printf '%-38s %s\n' "clock" "free-running"
+	echo "  ($clock_why)"
 else
 	printf '%-38s %s\n' "clock (PTP, built-in slave)" "$clock_now"
 fi
