@@ -48,7 +48,7 @@ FUZZ_TARGETS := \
 	./ptp:FuzzSlaveHandle \
 	./ptp:FuzzDecodeManagement
 
-.PHONY: all build deps test test-arm vet lint vuln unit fuzz demo bench clean
+.PHONY: all build deps test test-arm vet lint vuln unit tour fuzz demo bench clean
 
 all: build
 
@@ -60,7 +60,7 @@ build:
 	$(GOBUILD) -o bin/weir-collector ./cmd/weir-collector
 	$(GOBUILD) -o bin/weir-sim ./cmd/weir-sim
 
-test: deps vet lint vuln unit fuzz
+test: deps vet lint vuln unit tour fuzz
 	@echo "make test: all checks passed"
 
 vet:
@@ -87,25 +87,31 @@ unit:
 	go test -race -count=1 -timeout 15m ./...
 	go test -count=1 -timeout 10m -run '^TestChurn$$' -v ./spool
 
+# README.md's tour, run as written in a temporary directory (the blocks
+# fenced ```sh tour; scripts/readme-tour.sh says what it substitutes).
+tour: deps
+	@scripts/readme-tour.sh
 
 # Minimizing a new interesting input counts against -fuzztime; with the
 # default 60 s a long input made a 10 s run end in "context deadline exceeded".
 # Even with 10x a run now and then ends in that error at its deadline
 # (seen on sensors/audit FuzzGroup, and on sensors/modbus/poll
 # FuzzDecodeRegisters with no new input to minimize): the fuzzer's own
-# error, with no failing input written. Such a run is repeated once; a real
-# failure ("Failing input written") never is.
+# error, with no failing input written. Such a run is repeated once, and
+# its output, which says FAIL, is not shown unless the repeat fails too; a
+# real failure ("Failing input written") is never repeated.
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		for try in 1 2; do \
 			echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
 			rc=0; out=$$(go test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10x $$pkg 2>&1) || rc=$$?; \
-			echo "$$out"; \
-			[ $$rc -eq 0 ] && break; \
+			if [ $$rc -eq 0 ]; then echo "$$out"; break; fi; \
 			if [ $$try -eq 1 ] && ! grep -q "Failing input written" <<<"$$out" && grep -q "context deadline exceeded" <<<"$$out"; then \
-				echo "fuzz: $$fn stopped on the fuzzer's own deadline error, nothing failing found; once more"; continue; \
+				first=$$out; \
+				echo "fuzz: $$fn stopped on the fuzzer's own deadline error, no failing input; once more"; continue; \
 			fi; \
+			[ $$try -eq 2 ] && printf '%s\n(first run:)\n%s\n' "$$out" "$$first" || echo "$$out"; \
 			exit $$rc; \
 		done; \
 	done
@@ -136,5 +142,10 @@ bench: deps
 	bin/weir-bench tail
 	bin/weir-bench link
 
+# Also what a crashed or KEEP=1 `make demo` left (/tmp/weir-demo.* and
+# weir-demo-* network namespaces whose demo is no longer running) and what
+# a killed `make tour` left (/tmp/weir-tour.*).
 clean:
 	rm -rf bin weir-data demo-out
+	@scripts/demo.sh clean
+	@scripts/readme-tour.sh clean

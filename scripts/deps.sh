@@ -42,6 +42,9 @@ packages+=(rsyslog rsyslog-gnutls rsyslog-openssl bsdutils auditd)
 # namespaces, pmc to query them (linuxptp); stdbuf keeps ptp4l's output
 # line-buffered through a pipe (coreutils).
 packages+=(linuxptp coreutils)
+# `make demo`'s summary reads the collector's JSON lines sink (jq); its
+# processes run in sessions of their own (setsid: util-linux).
+packages+=(jq util-linux)
 # The least-privilege test (cmd/weir TestRunUnprivileged, as root) creates
 # the weir system user in group dialout (useradd, usermod: passwd).
 packages+=(passwd)

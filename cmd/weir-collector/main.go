@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/spf13/cobra"
 )
@@ -21,6 +22,8 @@ func main() {
 		SilenceErrors: true,
 		Version:       version,
 	}
+	// The same line as `weir --version` and `weir version`.
+	root.SetVersionTemplate("{{.Name}} {{.Version}} " + runtime.GOOS + "/" + runtime.GOARCH + " " + runtime.Version() + "\n")
 	root.AddCommand(newRunCmd(), newPKICmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "weir-collector:", err)

@@ -20,15 +20,20 @@ func newRoot() *cobra.Command {
 		Short:         "Weir industrial edge gateway",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version,
 	}
+	// --version says what `weir version` says, as weir-collector's does.
+	root.SetVersionTemplate("{{.Name}} {{.Version}} " + platform() + "\n")
 	def := gateway.DefaultConfigFile
 	if p := os.Getenv(gateway.EnvPrefix + "_CONFIG"); p != "" {
 		def = p
 	}
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", def,
 		"configuration file (YAML); env WEIR_CONFIG; a missing default file means built-in defaults")
-	root.AddCommand(newRunCmd(g), newTestCmd(g), newStatusCmd(g), newPTPCmd(g), newLinkCmd(g), newSensorsCmd(g), newSpoolCmd(g), newConfigCmd(), newVersionCmd(),
+	root.AddCommand(newRunCmd(g), newTestCmd(g), newStatusCmd(g), newTopCmd(g), newPTPCmd(g), newLinkCmd(g), newSensorsCmd(g), newSpoolCmd(g), newConfigCmd(), newVersionCmd(),
 		newConsoleCmd(g), newPasswdCmd())
+	root.SetHelpCommand(newHelpCmd())
+	strict(root)
 	return root
 }
 

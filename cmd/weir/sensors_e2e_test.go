@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,6 +141,12 @@ inputs:
 	require.Contains(t, read, "frames:")
 	require.Contains(t, read, " tx  05 03 00 00 00 07", "the request's raw bytes")
 
+	// --direct with the daemon running is refused, naming it: two
+	// masters on one line would garble each other's frames.
+	direct, err := runMayFail(weir, "sensors", "read", "meter", "--direct", "--config", cfgPath)
+	require.Error(t, err, direct)
+	require.Regexp(t, `^weir: modbus: bus rs485: serialport: `+regexp.QuoteMeta(gwEnd)+` is in use by pid \d+ \(\S*weir run --config `+regexp.QuoteMeta(cfgPath)+`\): --direct needs the line to itself`, direct)
+
 	qctx, qcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer qcancel()
 	st, err := gateway.FetchSensors(qctx, socket)
@@ -179,7 +186,7 @@ inputs:
 	require.GreaterOrEqual(t, uint64(diags), bus.Counters.FrameErrors()-2, "a diagnostic per damaged frame (the last may not be spooled yet)")
 
 	// With the daemon stopped, --direct opens the line itself.
-	direct, _ := runMayFail(weir, "sensors", "read", "meter", "--direct", "--config", cfgPath)
+	direct, _ = runMayFail(weir, "sensors", "read", "meter", "--direct", "--config", cfgPath)
 	t.Logf("weir sensors read meter --direct:\n%s", direct)
 	require.Contains(t, direct, "frames:")
 	require.True(t, strings.Contains(direct, "flow") || strings.Contains(direct, "error"))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/weirgw/weir/gateway"
 	"github.com/weirgw/weir/sensors/modbus/poll"
+	"github.com/weirgw/weir/sensors/serialport"
 )
 
 func newSensorsReadCmd(g *globals) *cobra.Command {
@@ -24,8 +26,9 @@ func newSensorsReadCmd(g *globals) *cobra.Command {
 		Short: "Read a Modbus device once and print its decoded values and the raw frames (through the running daemon, or --direct)",
 		Long: "Reads every register of DEVICE once. By default the running gateway does the read between its polls " +
 			"(through the admin socket), so the bus is never shared. With --direct, for when the daemon is not " +
-			"running, weir opens the device's bus itself from the configuration.",
-		Args: cobra.ExactArgs(1),
+			"running, weir opens the device's bus itself from the configuration; it refuses a line another process " +
+			"(the daemon, minicom...) holds, naming that process.",
+		Args: argNamed("DEVICE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
@@ -40,6 +43,9 @@ func newSensorsReadCmd(g *globals) *cobra.Command {
 					return err
 				}
 				if r, err = p.ReadDirect(ctx, args[0]); err != nil {
+					if inUse := (*serialport.InUseError)(nil); errors.As(err, &inUse) {
+						return fmt.Errorf("%w: --direct needs the line to itself (without --direct the running daemon does the read)", err)
+					}
 					return err
 				}
 			} else {

@@ -51,12 +51,12 @@ func newSpoolCmd(g *globals) *cobra.Command {
 		Short: "Print spooled records, decoded, one JSON object a line",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if n < 1 || n > 10000 {
+				return asUsage(cmd, fmt.Errorf("--n %d: want 1 to 10000", n))
+			}
 			socket, err := g.socket(cmd, socket)
 			if err != nil {
 				return err
-			}
-			if n < 1 || n > 10000 {
-				return fmt.Errorf("--n %d: want 1 to 10000", n)
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()

@@ -145,8 +145,12 @@ func TestPrintersEscape(t *testing.T) {
 		"sensors":      func(w io.Writer) { printSensors(w, poisoned[gateway.Sensors]()) },
 		"sensors read": func(w io.Writer) { printRead(w, poisoned[poll.ReadResult]()) },
 		"spool":        func(w io.Writer) { printSpool(w, poisoned[gateway.Status]().Spool, now) },
-		"ptp":          func(w io.Writer) { printPTP(w, ptpSt, now) },
-		"test output":  func(w io.Writer) { printProbe(w, probe, now) },
+		"top": func(w io.Writer) {
+			renderTop(w, &topView{at: now, status: status, link: poisoned[gateway.Link](), clock: ptpSt,
+				sensors: poisoned[gateway.Sensors]()}, nil, []string{hostile}, hostile)
+		},
+		"ptp":         func(w io.Writer) { printPTP(w, ptpSt, now) },
+		"test output": func(w io.Writer) { printProbe(w, probe, now) },
 		"test output ok": func(w io.Writer) {
 			printProbe(w, &probeOK, now)
 		},

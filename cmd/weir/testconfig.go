@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -45,7 +44,7 @@ Exit codes: 0 valid, 1 invalid (the configuration or a check failed), 2 valid wi
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if code := runTestConfig(cmd, g, asJSON, time.Now()); code != exitValid {
-				os.Exit(code)
+				return exitStatus(code)
 			}
 			return nil
 		},

@@ -180,13 +180,14 @@ func TestInteropRTUMasterLibmodbusServer(t *testing.T) {
 	bin := libmodbusServer(t)
 	a, b := serialtest.PTYPair(t)
 	start(t, bin, "rtu", b, strconv.Itoa(interopBaud), strconv.Itoa(int(lmUnitRTU())))
-	m, err := modbus.NewRTU(openLine(t, a), modbus.RTUConfig{Name: a, Baud: interopBaud, Timeout: time.Second})
+	line := openLine(t, a) // both masters below share it: the port locks the line
+	m, err := modbus.NewRTU(line, modbus.RTUConfig{Name: a, Baud: interopBaud, Timeout: time.Second})
 	require.NoError(t, err)
 	checkAgainstLibmodbus(t, m, lmUnitRTU())
 
 	// A unit that is not on the bus: libmodbus stays silent, as a device
 	// does, and the master times out.
-	m2, err := modbus.NewRTU(openLine(t, a), modbus.RTUConfig{Name: a, Baud: interopBaud, Timeout: 100 * time.Millisecond})
+	m2, err := modbus.NewRTU(line, modbus.RTUConfig{Name: a, Baud: interopBaud, Timeout: 100 * time.Millisecond})
 	require.NoError(t, err)
 	_, err = m2.ReadHoldingRegisters(context.Background(), 9, 0, 1)
 	require.ErrorIs(t, err, modbus.ErrTimeout)
@@ -339,7 +340,8 @@ func TestInteropBitFlipRelay(t *testing.T) {
 	wg.Go(func() { relayFrames(ctx, pr2, pr1, 4, uint64(time.Now().UnixNano()), &respFrames, &respFlipped) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
 
-	m, err := modbus.NewRTU(openLine(t, m1), modbus.RTUConfig{Name: m1, Baud: interopBaud, Timeout: 500 * time.Millisecond})
+	line := openLine(t, m1) // one master at a time on it: the port locks the line
+	m, err := modbus.NewRTU(line, modbus.RTUConfig{Name: m1, Baud: interopBaud, Timeout: 500 * time.Millisecond})
 	require.NoError(t, err)
 	rng := rand.New(rand.NewPCG(7, 7))
 	const total = 200
@@ -371,7 +373,7 @@ func TestInteropBitFlipRelay(t *testing.T) {
 
 	// With a retry every poll succeeds, and the damaged frames that the
 	// retries made good are still reported, raw bytes and all.
-	m2, err := modbus.NewRTU(openLine(t, m1), modbus.RTUConfig{Name: m1, Baud: interopBaud, Timeout: 500 * time.Millisecond, Retries: 1})
+	m2, err := modbus.NewRTU(line, modbus.RTUConfig{Name: m1, Baud: interopBaud, Timeout: 500 * time.Millisecond, Retries: 1})
 	require.NoError(t, err)
 	flippedBefore := respFlipped.Load()
 	var failures int

@@ -16,5 +16,12 @@
 // package supplies (mode "pin"), waiting for the transmitter to drain
 // (tcdrain) before turning around. Mode "auto" tries the kernel first.
 //
+// A line has one master: Open takes an exclusive flock on the tty before
+// configuring it (the kernel drops it with the process, so it is never
+// stale), plus a UUCP lock file in /run/lock naming the process where that
+// directory is writable, for minicom, cu and kin, which look only there.
+// A line already held is refused with an [InUseError] naming the holder's
+// pid and command line, found in /proc/locks or in its lock file.
+//
 // docs/ARCHITECTURE.md places this package among the sensors.
 package serialport

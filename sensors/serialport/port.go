@@ -16,6 +16,7 @@ type Port struct {
 	de       DriverEnable // nil unless RS-485 mode is pin
 	rs485    RS485Mode    // the mode in effect: off, kernel or pin
 	charTime time.Duration
+	lock     *lineLock // the line is ours while the port is open
 }
 
 // ioPort is the platform's I/O side of a Port.
@@ -47,7 +48,15 @@ func tarmConfig(c Config) *serial.Config {
 // Open opens and configures the line. de is needed for RS-485 modes pin
 // and auto (as the fallback) and ignored otherwise; pass nil when the board
 // has no driver-enable pin.
+//
+// The line is locked first (an exclusive flock on the tty, and a UUCP lock
+// file in /run/lock where that is writable) and an *InUseError names the
+// process holding it: one master per line.
 func Open(cfg Config, de DriverEnable) (*Port, error) {
+	return open(cfg, de, uucpLockDir)
+}
+
+func open(cfg Config, de DriverEnable, lockDir string) (*Port, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("serialport: %s: %w", cfg.Device, err)
 	}
@@ -57,14 +66,20 @@ func Open(cfg Config, de DriverEnable) (*Port, error) {
 	if cfg.RS485.Mode == RS485Pin && de == nil {
 		return nil, fmt.Errorf("serialport: %s: rs485.mode: pin needs a driver-enable pin and the board has none", cfg.Device)
 	}
+	lock, err := lockLine(cfg.Device, lockDir)
+	if err != nil {
+		return nil, fmt.Errorf("serialport: %w", err)
+	}
 	line, err := serial.OpenPort(tarmConfig(cfg))
 	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("serialport: open %s: %w", cfg.Device, err)
 	}
-	p := &Port{cfg: cfg, line: line, charTime: time.Duration(cfg.CharBits()) * time.Second / time.Duration(cfg.Baud)}
+	p := &Port{cfg: cfg, line: line, lock: lock, charTime: time.Duration(cfg.CharBits()) * time.Second / time.Duration(cfg.Baud)}
 	p.io, err = openIO(cfg, line)
 	if err != nil {
 		line.Close()
+		lock.release()
 		return nil, fmt.Errorf("serialport: open %s: %w", cfg.Device, err)
 	}
 	if err := p.setupRS485(de); err != nil {
@@ -141,11 +156,13 @@ func (p *Port) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Close closes the line. A driver-enable pin is left released.
+// Close closes the line, then lets it go. A driver-enable pin is left
+// released.
 func (p *Port) Close() error {
 	err := p.io.Close()
 	if e := p.line.Close(); err == nil {
 		err = e
 	}
+	p.lock.release()
 	return err
 }
