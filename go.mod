@@ -14,9 +14,14 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6
 )
 
-require github.com/facebook/time v0.0.0-20260822211804-f81aedc1c1e3
+require (
+	github.com/facebook/time v0.0.0-20260822211804-f81aedc1c1e3
+	periph.io/x/conn/v3 v3.7.3
+	periph.io/x/host/v3 v3.8.5
+)
 
 require (
+	github.com/jonboulle/clockwork v0.5.0 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/sirupsen/logrus v1.9.1 // indirect
 )
@@ -35,7 +40,7 @@ require (
 	github.com/pelletier/go-toml/v2 v2.2.4 // indirect
 	github.com/pion/dtls/v3 v3.1.15
 	github.com/pion/logging v0.2.4 // indirect
-	github.com/pion/transport/v5 v5.0.0 // indirect
+	github.com/pion/transport/v5 v5.0.0
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
