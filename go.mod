@@ -15,6 +15,7 @@ require (
 )
 
 require (
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/facebook/time v0.0.0-20260822211804-f81aedc1c1e3
 	periph.io/x/conn/v3 v3.7.3
 	periph.io/x/host/v3 v3.8.5

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/sensors/hostlog"
@@ -61,6 +62,10 @@ type Config struct {
 	Spool             spool.Config  `mapstructure:"spool" yaml:"spool"`
 	Inputs            InputsConfig  `mapstructure:"inputs" yaml:"inputs"`
 	Uplink            uplink.Config `mapstructure:"uplink" yaml:"uplink"`
+	// Board is the appliance's hardware (LEDs, tamper switch, RS-485
+	// driver enable, watchdog); off while nil. Its watchdog timings also
+	// pace systemd's watchdog without it.
+	Board *board.Config `mapstructure:"board" yaml:"board"`
 }
 
 // GatewayConfig names the gateway.
@@ -200,6 +205,9 @@ func Load(path string, explicit bool) (*Loaded, error) {
 		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
 	}
 	if err := decodeSection(v, "inputs.integrity", integrity.DefaultConfig, &l.Inputs.Integrity); err != nil {
+		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
+	}
+	if err := decodeSection(v, "board", board.DefaultConfig, &l.Board); err != nil {
 		return nil, fmt.Errorf("config %s: %w", l.Source(), err)
 	}
 	if l.Gateway.ID == "" {
@@ -502,6 +510,9 @@ func (c *Config) Validate() error {
 		claim("inputs.integrity", integrity.Source)
 	}
 	add("uplink", c.Uplink.Validate())
+	if c.Board != nil {
+		add("board", c.Board.Validate())
+	}
 	return errors.Join(errs...)
 }
 
@@ -521,6 +532,7 @@ func (c Config) Redacted() Config {
 	c.Inputs.Lines = slices.Clone(c.Inputs.Lines)
 	c.Inputs.Syslog = clonePtr(c.Inputs.Syslog)
 	c.Inputs.Audit = clonePtr(c.Inputs.Audit)
+	c.Board = clonePtr(c.Board)
 	if c.Inputs.Integrity = clonePtr(c.Inputs.Integrity); c.Inputs.Integrity != nil {
 		c.Inputs.Integrity.Paths = slices.Clone(c.Inputs.Integrity.Paths)
 		c.Inputs.Integrity.Exclude = slices.Clone(c.Inputs.Integrity.Exclude)
