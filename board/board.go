@@ -101,7 +101,8 @@ func Open(cfg Config, log *slog.Logger) (*Board, error) {
 		if err := pin.In(pull(cfg.Tamper.Pull), gpio.BothEdges); err != nil {
 			return fail(fmt.Errorf("board: pins.tamper: %s: input with %s bias and edges: %w", name, cfg.Tamper.Pull, err))
 		}
-		b.tamper = &tamper{pin: pin, pinName: name, openLvl: level(cfg.Tamper.OpenLevel), debounce: cfg.Tamper.Debounce}
+		b.tamper = &tamper{pin: pin, pinName: name, openLvl: level(cfg.Tamper.OpenLevel), debounce: cfg.Tamper.Debounce,
+			status: TamperStatus{Pin: name}}
 		if b.sim != nil {
 			// A simulated switch starts closed, whatever its bias made it.
 			_ = b.sim.pins[roleTamper.key].Out(!b.tamper.openLvl)

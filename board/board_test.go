@@ -100,6 +100,7 @@ func TestTamperDebounced(t *testing.T) {
 	}
 	st := b.Status().Tamper
 	require.NotNil(t, st)
+	require.Equal(t, "sim-tamper", st.Pin)
 	require.False(t, st.Open)
 	require.Equal(t, uint64(1), st.Openings)
 	require.Equal(t, uint64(1), st.Closings)

@@ -215,7 +215,10 @@ func (g *Gateway) openWatchdog() string {
 	}
 	dev := g.cfg.Board.WatchdogDevice()
 	if dev == "" {
-		return "board.watchdog.device: none"
+		if g.cfg.Board.Watchdog.Device == board.PinNone {
+			return "board.watchdog.device: none"
+		}
+		return "board.watchdog.device not set, and profile " + g.cfg.Board.Profile + " has none"
 	}
 	timeout := g.cfg.Board.Effective().Watchdog.Timeout
 	wd, present, err := board.OpenWatchdog(dev, timeout)
