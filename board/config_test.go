@@ -68,7 +68,7 @@ func TestValidate(t *testing.T) {
 }
 
 // TestExampleIsValid decodes the embedded example as the gateway does and
-// validates it, so `weir config example board` never shows a broken one.
+// validates it, so the example never shows a broken section.
 func TestExampleIsValid(t *testing.T) {
 	var doc struct {
 		Board map[string]any `yaml:"board"`

@@ -9,5 +9,5 @@ import (
 var exampleYAML []byte
 
 // ExampleYAML returns an example board section with every key and a
-// comment, for `weir config example`.
+// comment (board/example.yaml), as each input has one.
 func ExampleYAML() []byte { return bytes.Clone(exampleYAML) }
