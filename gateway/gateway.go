@@ -58,13 +58,14 @@ type Gateway struct {
 	// The appliance: its board (nil without a board section), the
 	// hardware watchdog (nil without one), the health of the pipeline
 	// that decides the kicks, and systemd's notify socket.
-	board     atomic.Pointer[board.Board]
-	watchdog  *board.Watchdog
-	sources   []*sourceHealth
-	health    healthState
-	notify    *notifier
-	ready     atomic.Bool
-	lastAlert atomic.Pointer[alertMark]
+	board      atomic.Pointer[board.Board]
+	watchdog   *board.Watchdog
+	sources    []*sourceHealth
+	health     healthState
+	adminProbe adminProbe
+	notify     *notifier
+	ready      atomic.Bool
+	lastAlert  atomic.Pointer[alertMark]
 }
 
 // New builds a gateway from a validated configuration; nothing is opened

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -309,12 +312,45 @@ func (g *Gateway) checkHealth(ctx context.Context, now time.Time, stall, interva
 	}
 	actx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	var ping Health
-	if err := get(actx, g.socket, "/v1/health", &ping); err != nil && ctx.Err() == nil {
+	if err := g.adminProbe.ask(actx, g.socket); err != nil && ctx.Err() == nil {
 		h.Problems = append(h.Problems, "admin socket: "+err.Error())
 	}
 	h.OK = len(h.Problems) == 0
 	return h
+}
+
+// adminProbe asks the admin socket for /v1/health as the CLI would, on a
+// connection of its own each time (no keep-alive: a check every few
+// seconds must not pile up idle connections).
+type adminProbe struct {
+	once   sync.Once
+	client *http.Client
+}
+
+func (p *adminProbe) ask(ctx context.Context, socket string) error {
+	p.once.Do(func() {
+		p.client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", socket)
+			}}}
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://weir/v1/health", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", socket, err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)); err != nil {
+		return fmt.Errorf("%s: %w", socket, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", socket, resp.Status)
+	}
+	return nil
 }
 
 // spoolProbe writes, syncs and removes a small file in the spool's

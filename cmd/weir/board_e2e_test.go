@@ -149,8 +149,11 @@ func TestSystemdNotify(t *testing.T) {
 	}
 	ready, _ := next("READY=1", func(m string) bool { return strings.Contains(m, "READY=1") })
 	require.Contains(t, ready, "STATUS=running")
-	// The spool is open by then: the admin socket answers.
-	require.Contains(t, e.run(e.weir, "status", "--config", e.config), "health   ok")
+	// The spool is open by then: the admin socket answers, and the first
+	// health check follows.
+	require.Contains(t, e.run(e.weir, "status", "--config", e.config), "spool    backlog")
+	require.Eventually(t, func() bool { return strings.Contains(e.run(e.weir, "status", "--config", e.config), "health   ok") },
+		10*time.Second, 50*time.Millisecond)
 	isPing := func(m string) bool { return m == "WATCHDOG=1" }
 	_, first := next("WATCHDOG=1", isPing)
 	_, second := next("a second WATCHDOG=1", isPing)
