@@ -48,7 +48,7 @@ FUZZ_TARGETS := \
 	./ptp:FuzzSlaveHandle \
 	./ptp:FuzzDecodeManagement
 
-.PHONY: all build deps test test-arm vet lint vuln unit tour fuzz demo bench clean
+.PHONY: all build deps test test-arm vet lint vuln unit tour fuzz demo bench clean install
 
 all: build
 
@@ -141,6 +141,29 @@ bench: deps
 	bin/weir-bench spool
 	bin/weir-bench tail
 	bin/weir-bench link
+
+# make install DESTDIR=<image root>: the firmware, its udev rule and its
+# service files (INIT=systemd, the default: the unit and its sysusers.d
+# user; INIT=busybox: the /etc/init.d script for Buildroot images), with
+# ExecStart and the script's DAEMON pointing at $(PREFIX)/bin/weir.
+PREFIX ?= /usr
+INIT   ?= systemd
+install: build
+	@case "$(INIT)" in systemd|busybox) ;; *) echo "install: INIT=$(INIT) is not systemd or busybox" >&2; exit 2;; esac
+	install -D -m 0755 bin/weir $(DESTDIR)$(PREFIX)/bin/weir
+	install -D -m 0644 dist/udev/90-weir.rules $(DESTDIR)$(PREFIX)/lib/udev/rules.d/90-weir.rules
+	@if [ "$(INIT)" = systemd ]; then \
+		set -x; \
+		install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/sysusers.d; \
+		sed 's|/usr/bin/weir|$(PREFIX)/bin/weir|' dist/systemd/weir.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/weir.service; \
+		chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/weir.service; \
+		install -m 0644 dist/systemd/weir.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/weir.conf; \
+	else \
+		set -x; \
+		install -d $(DESTDIR)/etc/init.d; \
+		sed 's|/usr/bin/weir|$(PREFIX)/bin/weir|' dist/busybox/S95weir > $(DESTDIR)/etc/init.d/S95weir; \
+		chmod 0755 $(DESTDIR)/etc/init.d/S95weir; \
+	fi
 
 # Also what a crashed or KEEP=1 `make demo` left (/tmp/weir-demo.* and
 # weir-demo-* network namespaces whose demo is no longer running) and what

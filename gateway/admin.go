@@ -106,6 +106,11 @@ func serveAdmin(ctx context.Context, ln net.Listener, g *Gateway) error {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(g.Status())
 	})
+	// The health check's own probe of the socket, and its last verdict.
+	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(g.health.snapshot())
+	})
 	mux.HandleFunc("GET /v1/link", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(g.Link())

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/gateway/console"
 	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/sensors/audit"
@@ -59,6 +60,10 @@ type Config struct {
 	Uplink            uplink.Config `mapstructure:"uplink" yaml:"uplink"`
 	// Console is `weir console`'s, the technician's serial shell.
 	Console console.Config `mapstructure:"console" yaml:"console"`
+	// Board is the appliance's hardware (LEDs, tamper switch, RS-485
+	// driver enable, watchdog); off while nil. Its watchdog timings also
+	// pace systemd's watchdog without it.
+	Board *board.Config `mapstructure:"board" yaml:"board"`
 }
 
 // GatewayConfig names the gateway.
@@ -370,6 +375,9 @@ func (c *Config) Validate() error {
 	}
 	add("uplink", c.Uplink.Validate())
 	add("console", c.Console.Validate())
+	if c.Board != nil {
+		add("board", c.Board.Validate())
+	}
 	return errors.Join(errs...)
 }
 
@@ -392,6 +400,7 @@ func (c Config) Redacted() Config {
 	c.Inputs.Lines = slices.Clone(c.Inputs.Lines)
 	c.Inputs.Syslog = clonePtr(c.Inputs.Syslog)
 	c.Inputs.Audit = clonePtr(c.Inputs.Audit)
+	c.Board = clonePtr(c.Board)
 	if c.Inputs.Integrity = clonePtr(c.Inputs.Integrity); c.Inputs.Integrity != nil {
 		c.Inputs.Integrity.Paths = slices.Clone(c.Inputs.Integrity.Paths)
 		c.Inputs.Integrity.Exclude = slices.Clone(c.Inputs.Integrity.Exclude)

@@ -8,6 +8,12 @@
 // It knows no input's wire format: sources hand it events, it stamps,
 // encodes and spools them.
 //
+// With a board section it also drives the appliance (package board):
+// what the LEDs show, a record per opening and closing of the enclosure,
+// the RS-485 driver-enable pin for the serial inputs on its line, and the
+// health check (health.go) that alone kicks the hardware watchdog and
+// systemd's (notify.go).
+//
 // docs/ARCHITECTURE.md is the map: the layers, the life of one record
 // (this package stamps, encodes and spools it: steps 2 to 4) and the
 // failure model.

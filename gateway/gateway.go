@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/sensors/audit"
@@ -54,6 +55,18 @@ type Gateway struct {
 	integrity *integrity.Monitor
 
 	appended atomic.Uint64
+
+	// The appliance: its board (nil without a board section), the
+	// hardware watchdog (nil without one), the health of the pipeline
+	// that decides the kicks, and systemd's notify socket.
+	board      atomic.Pointer[board.Board]
+	watchdog   *board.Watchdog
+	sources    []*sourceHealth
+	health     healthState
+	adminProbe adminProbe
+	notify     *notifier
+	ready      atomic.Bool
+	lastAlert  atomic.Pointer[alertMark]
 }
 
 // New builds a gateway from a validated configuration; nothing is opened
@@ -72,7 +85,8 @@ func New(cfg Config, version string, log *slog.Logger) (*Gateway, error) {
 	}
 	logs := newLogRing(logRingLines)
 	log = slog.New(newTeeHandler(log.Handler(), logs))
-	return &Gateway{cfg: cfg, version: version, log: log, logs: logs, host: host, bootID: bootID(), clock: clock}, nil
+	return &Gateway{cfg: cfg, version: version, log: log, logs: logs, host: host, bootID: bootID(), clock: clock,
+		notify: newNotifier(log)}, nil
 }
 
 // SetConfigFile names the configuration file cfg was read from
@@ -183,6 +197,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 	}
 
+	// The board before the inputs: a serial line's driver-enable pin is
+	// the board's.
+	if err := g.openBoard(); err != nil {
+		return err
+	}
+	if b := g.Board(); b != nil {
+		defer b.Close()
+	}
+
 	for _, fc := range g.cfg.Inputs.Files {
 		t, err := hostlog.NewTailer(fc, g.spool, g.log)
 		if err != nil {
@@ -195,7 +218,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return fmt.Errorf("gateway: inputs.modbus: %w", err)
 	}
 	for _, lc := range g.cfg.Inputs.Lines {
-		s, err := line.New(lc, nil, g.log.With("part", "line"))
+		s, err := line.New(lc, g.driverEnable(lc.Port.Device), g.log.With("part", "line"))
 		if err != nil {
 			return fmt.Errorf("gateway: inputs.lines %s: %w", lc.Name, err)
 		}
@@ -250,39 +273,64 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.cfg.Metrics.Listen != "" {
 		run("metrics", g.metrics.serve(g.cfg.Metrics.Listen))
 	}
+	// Every input is a source the health check watches: alive, and
+	// not stuck on a spool write; Modbus buses also on their schedule.
+	runSource := func(name string, check func(time.Time, time.Duration) string, f func(context.Context, trackedSink) error) {
+		h, sink := g.source(name, check)
+		h.alive.Store(true)
+		run(name, func(ctx context.Context) error {
+			defer h.alive.Store(false)
+			return f(ctx, sink)
+		})
+	}
 	for _, t := range g.tailers {
-		run("input "+t.Status().Name, func(ctx context.Context) error { return t.Run(ctx, g) })
+		runSource("input "+t.Status().Name, nil, func(ctx context.Context, sink trackedSink) error { return t.Run(ctx, sink) })
 	}
 	if len(g.cfg.Inputs.Modbus.Devices) > 0 {
-		run("inputs.modbus", func(ctx context.Context) error { return g.modbus.Run(ctx, g) })
+		runSource("inputs.modbus", g.modbusOverdue, func(ctx context.Context, sink trackedSink) error { return g.modbus.Run(ctx, sink) })
 	}
 	for _, s := range g.lines {
-		run("input line "+s.Name(), func(ctx context.Context) error {
-			return s.Run(ctx, func(ctx context.Context, evs []event.Event) error { return g.Emit(ctx, evs, nil) })
+		runSource("input line "+s.Name(), nil, func(ctx context.Context, sink trackedSink) error {
+			return s.Run(ctx, func(ctx context.Context, evs []event.Event) error { return sink.Emit(ctx, evs, nil) })
 		})
 	}
 	if g.syslog != nil {
-		run("inputs.syslog", func(ctx context.Context) error { return g.syslog.Run(ctx, g) })
+		runSource("inputs.syslog", nil, func(ctx context.Context, sink trackedSink) error { return g.syslog.Run(ctx, sink) })
 	}
 	if g.audit != nil {
-		run("inputs.audit", func(ctx context.Context) error { return g.audit.Run(ctx, g) })
+		runSource("inputs.audit", nil, func(ctx context.Context, sink trackedSink) error { return g.audit.Run(ctx, sink) })
 	}
 	if g.integrity != nil {
-		run("inputs.integrity", func(ctx context.Context) error { return g.integrity.Run(ctx, g) })
+		runSource("inputs.integrity", nil, func(ctx context.Context, sink trackedSink) error { return g.integrity.Run(ctx, sink) })
 	}
 	run("uplink", g.sender.Run)
 	run("telemetry", func(ctx context.Context) error { return g.runTelemetry(ctx, g.cfg.TelemetryInterval) })
 	run("link telemetry", func(ctx context.Context) error { return g.runLinkTelemetry(ctx, g.cfg.Uplink.TelemetryInterval) })
+	if g.Board() != nil {
+		run("board", g.runBoard)
+	}
+	run("health", g.runHealth)
 	if !g.cfg.Uplink.Enabled() {
 		g.log.Warn("no uplink endpoint configured: records stay in the spool")
 	}
 	g.log.Info("gateway running", "id", g.cfg.Gateway.ID, "version", g.version, "data_dir", dir,
 		"admin_socket", g.socket, "inputs", len(g.tailers), "modbus_devices", len(g.cfg.Inputs.Modbus.Devices), "line_sensors", len(g.lines),
-		"syslog", g.syslog != nil, "audit", g.audit != nil, "integrity", g.integrity != nil, "uplink_endpoints", len(g.cfg.Uplink.Endpoints))
+		"syslog", g.syslog != nil, "audit", g.audit != nil, "integrity", g.integrity != nil, "uplink_endpoints", len(g.cfg.Uplink.Endpoints),
+		"board", g.cfg.Board != nil)
+	g.ready.Store(true)
+	g.notify.send("READY=1\nSTATUS=running")
 
 	<-ctx.Done()
+	g.notify.send("STOPPING=1")
 	cancel(nil)
 	wg.Wait()
+	// Only now, with every part stopped: a shutdown that hung would have
+	// left the watchdog unkicked, and the board would reset.
+	if g.watchdog != nil {
+		if err := g.watchdog.Close(true); err != nil {
+			g.log.Warn("watchdog not disarmed", "err", err)
+		}
+	}
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
@@ -342,6 +390,9 @@ func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Check
 		return fmt.Errorf("gateway: %w", err)
 	}
 	g.appended.Add(uint64(len(evs)))
+	if g.board.Load() != nil {
+		g.noteAlerts(evs)
+	}
 	if len(evs) > 0 {
 		g.metrics.appended.WithLabelValues(evs[0].Source).Add(float64(len(evs)))
 	}

@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/sensors/hostlog"
 	"github.com/weirgw/weir/sensors/integrity"
@@ -647,6 +648,8 @@ func itemDefault(t reflect.Type) reflect.Value {
 		d = audit.DefaultConfig()
 	case reflect.TypeFor[integrity.Config]():
 		d = integrity.DefaultConfig()
+	case reflect.TypeFor[board.Config]():
+		d = board.DefaultConfig()
 	default:
 		return reflect.New(t).Elem()
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"time"
 
+	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/sensors/hostlog"
 	"github.com/weirgw/weir/sensors/integrity"
@@ -27,6 +28,11 @@ type Status struct {
 	Syslog    *syslog.Status    `json:"syslog,omitempty"`
 	Audit     *audit.Status     `json:"audit,omitempty"`
 	Integrity *integrity.Status `json:"integrity,omitempty"`
+
+	// Board is absent without a board section; Health is the watchdogs'
+	// verdict on the pipeline.
+	Board  *board.Status `json:"board,omitempty"`
+	Health Health        `json:"health"`
 }
 
 // Status takes a snapshot.
@@ -51,5 +57,10 @@ func (g *Gateway) Status() Status {
 		st.Integrity = &s
 	}
 	st.Spool = g.spool.Stats()
+	if b := g.Board(); b != nil {
+		bs := b.Status()
+		st.Board = &bs
+	}
+	st.Health = g.health.snapshot()
 	return st
 }

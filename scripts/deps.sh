@@ -48,6 +48,10 @@ packages+=(jq util-linux)
 # The least-privilege test (cmd/weir TestRunUnprivileged, as root) creates
 # the weir system user in group dialout (useradd, usermod: passwd).
 packages+=(passwd)
+# The BusyBox init script's test (cmd/weir TestBusyBoxInitScript, as root)
+# runs dist/busybox/S95weir with BusyBox's sh and start-stop-daemon, as a
+# Buildroot image would.
+packages+=(busybox)
 # `make test-arm` runs the arm64 and armv7 unit tests under qemu-user
 # (qemu-aarch64-static, qemu-arm-static), invoked directly, so binfmt_misc
 # need not be registered.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/gateway"
 	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/spool"
@@ -54,6 +55,7 @@ func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
 	if lost := lossLine(sp); lost != "" {
 		printf(w, "         %s\n", lost)
 	}
+	printBoard(w, st, now)
 	u := st.Uplink
 	if u.State == "disabled" {
 		printf(w, "uplink   disabled: no endpoint configured; records stay spooled\n")
@@ -124,6 +126,61 @@ func printInputs(w io.Writer, st *gateway.Status, now time.Time) {
 			printf(w, ", %d errors (last: %s)", f.Errors, f.LastError)
 		}
 		printf(w, "\n")
+	}
+}
+
+// printBoard shows the board's LEDs, tamper switch and driver-enable pin,
+// and the health check that decides the watchdog's kicks.
+func printBoard(w io.Writer, st *gateway.Status, now time.Time) {
+	if b := st.Board; b != nil {
+		var leds []string
+		for _, l := range b.LEDs {
+			s := l.Name + " " + l.Pattern.String()
+			if (l.Pattern == board.Slow || l.Pattern == board.Fast) && l.Reason != "" {
+				s += " (" + l.Reason + ")"
+			}
+			leds = append(leds, s)
+		}
+		printf(w, "board    %s: %s\n", b.Profile, strings.Join(leds, ", "))
+		if t := b.Tamper; t != nil {
+			state := "closed"
+			if t.Open {
+				state = "OPEN"
+			}
+			printf(w, "         tamper %s %s since %s ago; %d openings, %d closings\n", t.Pin, state, since(now, t.Since), t.Openings, t.Closings)
+		}
+		if d := b.RS485; d != nil {
+			printf(w, "         rs485 driver enable %s for %s; %d frames sent\n", d.Pin, d.Device, d.Transmits)
+		}
+	}
+	h := st.Health
+	if h.Checked.IsZero() {
+		return
+	}
+	verdict := "ok"
+	if !h.OK {
+		verdict = "NOT OK for " + since(now, h.Since) + ": " + strings.Join(h.Problems, "; ")
+	}
+	printf(w, "health   %s (checked every %s)\n", verdict, h.Interval)
+	if h.Holding != "" {
+		printf(w, "         holding: %s\n", h.Holding)
+	}
+	kicked := "kicked"
+	if !h.OK {
+		kicked = "NOT kicked"
+	}
+	switch wd := h.Watchdog; {
+	case wd != nil:
+		timeout := wd.Timeout
+		if timeout == "" {
+			timeout = "its own timeout"
+		}
+		printf(w, "         watchdog %s (%s): %s, last kick %s ago\n", wd.Device, timeout, kicked, since(now, wd.LastKick))
+	case h.WatchdogNote != "":
+		printf(w, "         watchdog: none (%s)\n", h.WatchdogNote)
+	}
+	if h.Systemd {
+		printf(w, "         systemd watchdog: %s\n", kicked)
 	}
 }
 
