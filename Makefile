@@ -48,11 +48,11 @@ vet:
 lint:
 	bin/tools/staticcheck ./...
 
-# Every test under the race detector, then the spool's churn test, which
-# skips under it, at full speed.
+# Every test under the race detector, then the spool's tests that skip
+# under it, at full speed: churn, and the full disk on a real tmpfs.
 unit:
 	go test -race -count=1 -timeout 15m ./...
-	go test -count=1 -timeout 10m -run '^TestChurn$$' -v ./spool
+	go test -count=1 -timeout 10m -run '^(TestChurn|TestFullDiskTmpfs)$$' -v ./spool
 
 
 # Minimizing a new interesting input counts against -fuzztime; with the

@@ -29,6 +29,10 @@ func TestMain(m *testing.M) {
 		crashChild(dir)
 		os.Exit(0)
 	}
+	if dir := os.Getenv(diskChildEnv); dir != "" {
+		diskChild(dir, os.Getenv(diskChildStepEnv))
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
