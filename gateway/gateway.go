@@ -154,20 +154,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	defer admin.Close()
-	g.spool, err = spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), Config: g.cfg.Spool, Logger: g.log})
+	// On a disk too full to open Badger safely, OpenContext waits for
+	// space; a stop request still stops the gateway.
+	g.spool, err = spool.OpenContext(ctx, spool.Options{Dir: filepath.Join(dir, "spool"), Config: g.cfg.Spool, Logger: g.log})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	defer g.spool.Close()
-	if why := g.spool.Stats().Recovered; why != "" {
-		// The operator must learn of records lost with a corrupt spool
-		// from the record stream itself, not only from a local log.
-		ev := []event.Event{{Source: "weir", Kind: event.KindAlert, Severity: event.SevCritical,
-			Priority: event.PriorityCritical, Message: why}}
-		if err := g.Emit(ctx, ev, nil); err != nil {
-			return err
-		}
-	}
 
 	for _, fc := range g.cfg.Inputs.Files {
 		t, err := hostlog.NewTailer(fc, g.spool, g.log)
@@ -217,6 +210,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 	}
 	g.metrics = newMetrics(g)
+	if why := g.spool.Stats().Recovered; why != "" {
+		// The operator must learn of records lost with a corrupt spool
+		// from the record stream itself, not only from a local log. Emitted
+		// once everything Emit uses is built; the spool reports the move
+		// again at the next start until this record is spooled.
+		ev := []event.Event{{Source: "weir", Kind: event.KindAlert, Severity: event.SevCritical,
+			Priority: event.PriorityCritical, Message: why}}
+		if err := g.Emit(ctx, ev, nil); err != nil {
+			return err
+		}
+		g.spool.RecoveryReported()
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -258,6 +263,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	run("uplink", g.sender.Run)
 	run("telemetry", func(ctx context.Context) error { return g.runTelemetry(ctx, g.cfg.TelemetryInterval) })
+	run("spool watch", g.runSpoolWatch)
 	run("link telemetry", func(ctx context.Context) error { return g.runLinkTelemetry(ctx, g.cfg.Uplink.TelemetryInterval) })
 	if !g.cfg.Uplink.Enabled() {
 		g.log.Warn("no uplink endpoint configured: records stay in the spool")
@@ -328,7 +334,7 @@ func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Check
 		return fmt.Errorf("gateway: %w", err)
 	}
 	g.appended.Add(uint64(len(evs)))
-	if len(evs) > 0 {
+	if len(evs) > 0 && g.metrics != nil {
 		g.metrics.appended.WithLabelValues(evs[0].Source).Add(float64(len(evs)))
 	}
 	return nil
