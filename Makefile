@@ -26,7 +26,7 @@ FUZZ_TARGETS := \
 	./ptp:FuzzSlaveHandle \
 	./ptp:FuzzDecodeManagement
 
-.PHONY: all build deps test test-arm vet lint unit fuzz demo bench clean
+.PHONY: all build deps test test-arm vet lint unit fuzz demo bench faults clean
 
 all: build
 
@@ -89,6 +89,13 @@ test-arm:
 
 demo: deps build
 	@scripts/demo.sh
+
+# The spool's fault campaign with the real binaries (scripts/faults.sh):
+# full disk on a 64 MiB tmpfs (as root), each kind of damaged spool file,
+# SIGKILL while a spool is moved aside; a table of what reached the
+# collector. Not part of make test: it takes a few minutes.
+faults: deps build
+	@scripts/faults.sh
 
 # Go benchmarks (among them ptp's Now() cost and, as root, the built-in PTP
 # slave's offsets beside a ptp4l slave on a namespace link), then the
