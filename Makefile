@@ -21,6 +21,7 @@ FUZZ_TARGETS := \
 	./sensors/audit:FuzzParseLine \
 	./sensors/audit:FuzzGroup \
 	./sensors/integrity:FuzzDecodeEntry \
+	./spool:FuzzPositions \
 	./sensors/hostlog:FuzzSplitter \
 	./sensors/hostlog:FuzzParsePosition \
 	./ptp:FuzzSlaveHandle \

@@ -201,10 +201,10 @@ root() {
 if wanted full-disk-own-backlog && root; then
 	echo "== full disk: the spool's own backlog (64 MiB tmpfs, max_bytes 256MiB, collector down)"
 	setup full-disk-own-backlog tmpfs
-	start_gateway; wait_up
+	start_gateway; wait_up || true
 	write 300000
 	wait_read
-	held=$(status | jq -r '.spool.disk.held // ""')
+	held=$(status | jq -r '.spool.disk.held // ""' || true)
 	echo "   held: ${held:-NOT HELD}"
 	alive || manual=$((manual + 1))
 	start_collector
@@ -220,7 +220,7 @@ if wanted full-disk-other-process && root; then
 	write 20000; wait_read
 	dd if=/dev/zero of="$data/filler" bs=1M 2>/dev/null || true
 	write 20000; wait_read
-	st=$(status)
+	st=$(status || echo '{}')
 	echo "   disk free $(jq -r .spool.disk.free <<<"$st"), ballast $(jq -r .spool.disk.ballast <<<"$st"), held: $(jq -r '.spool.disk.held // ""' <<<"$st" | cut -c1-60)"
 	sleep 2
 	alive || { manual=$((manual + 1)); start_gateway; wait_up; }
@@ -238,7 +238,7 @@ if wanted full-disk-at-start && root; then
 	stop_gateway
 	dd if=/dev/zero of="$data/filler" bs=1M 2>/dev/null || true
 	start_gateway
-	if wait_up; then echo "   opened on a full disk: $(status | jq -r '.spool.disk.held // "not held"' | cut -c1-80)"; else echo "   did not open"; fi
+	if wait_up; then echo "   opened on a full disk: $(status | jq -r '.spool.disk.held // "not held"' | cut -c1-80 || true)"; else echo "   did not open"; fi
 	start_collector
 	sleep 3
 	rm -f "$data/filler"
@@ -295,7 +295,7 @@ for kind in sst-data sst-index sst-truncated sst-zero-length vlog manifest manif
 	wait_up || true
 	start_collector
 	wait_delivered
-	why=$(status | jq -r '.spool.recovered // ""' | grep -o 'moved aside\|positions of [0-9]* sources restored' | paste -sd ';' - || true)
+	why=$({ status || true; } | jq -r '.spool.recovered // ""' | grep -o 'moved aside\|positions of [0-9]* sources restored' | paste -sd ';' - || true)
 	report "damage: $kind" "${why:+spool: $why}"
 done
 

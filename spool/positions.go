@@ -195,19 +195,28 @@ func (p *positions) liveSize() int64 {
 // loadPositions reads a positions file up to its first entry that does not
 // check. A missing file is an empty one.
 func loadPositions(path string) (map[string][]byte, error) {
-	held := map[string][]byte{}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return held, nil
+		return map[string][]byte{}, nil
 	}
 	if err != nil {
-		return held, err
+		return map[string][]byte{}, err
 	}
 	defer f.Close()
-	r := bufio.NewReader(f)
+	held, err := readPositions(bufio.NewReader(f))
+	if err != nil {
+		return held, fmt.Errorf("%s: %w", path, err)
+	}
+	return held, nil
+}
+
+// readPositions reads a positions log up to its first entry that does not
+// check.
+func readPositions(r *bufio.Reader) (map[string][]byte, error) {
+	held := map[string][]byte{}
 	magic := make([]byte, len(positionsMagic))
 	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != positionsMagic {
-		return held, fmt.Errorf("%s is not a positions file", path)
+		return held, errors.New("not a positions file")
 	}
 	for {
 		op, src, pos, err := readPosEntry(r)

@@ -1,6 +1,8 @@
 package spool
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -151,4 +153,40 @@ func TestMoveAsideReportedUntilAcknowledged(t *testing.T) {
 	require.Empty(t, s.Stats().Recovered)
 	matches, _ := filepath.Glob(dir + ".corrupt-*/" + asideMarker + ".reported")
 	require.Len(t, matches, 1, "the reason stays with the old spool")
+}
+
+// FuzzPositions: the positions file is read back after crashes and power
+// cuts; whatever it holds must not crash the spool's Open, and what reads
+// back must write and read again the same.
+func FuzzPositions(f *testing.F) {
+	f.Add([]byte(positionsMagic))
+	valid := []byte(positionsMagic)
+	valid = appendPosEntry(valid, posSet, "file:/var/log/app.log", []byte{1, 2, 3})
+	valid = appendPosEntry(valid, posSet, "audit", nil)
+	valid = appendPosEntry(valid, posDelete, "file:/var/log/app.log", nil)
+	f.Add(valid)
+	f.Add(valid[:len(valid)-3])
+	f.Fuzz(func(t *testing.T, in []byte) {
+		held, err := readPositions(bufio.NewReader(bytes.NewReader(in)))
+		if err != nil {
+			return
+		}
+		p := &positions{held: held}
+		out := []byte(positionsMagic)
+		for _, src := range sortedKeys(p.held) {
+			out = appendPosEntry(out, posSet, src, p.held[src])
+		}
+		again, err := readPositions(bufio.NewReader(bytes.NewReader(out)))
+		if err != nil {
+			t.Fatalf("re-read: %v", err)
+		}
+		if len(again) != len(held) {
+			t.Fatalf("re-read %d positions, wrote %d", len(again), len(held))
+		}
+		for k, v := range held {
+			if !bytes.Equal(again[k], v) {
+				t.Fatalf("%q: re-read %x, wrote %x", k, again[k], v)
+			}
+		}
+	})
 }

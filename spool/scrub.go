@@ -52,17 +52,19 @@ func scrubTables(o badger.Options) ([]damagedTable, error) {
 	if err != nil {
 		return nil, nil
 	}
-	m, _, err := badger.ReplayManifestFile(f, o.ExternalMagicVersion, o)
+	m, end, err := badger.ReplayManifestFile(f, o.ExternalMagicVersion, o)
+	fi, serr := f.Stat()
 	f.Close()
-	if err != nil {
+	if err != nil || serr != nil {
 		return nil, nil
 	}
+	torn := end < fi.Size()
 	ids := make([]uint64, 0, len(m.Tables))
 	for id := range m.Tables {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	if err := checkOrphans(o.Dir, m); err != nil {
+	if err := checkOrphans(o.Dir, m, torn); err != nil {
 		return nil, err
 	}
 	var damaged []damagedTable
@@ -82,13 +84,16 @@ func scrubTables(o badger.Options) ([]damagedTable, error) {
 // checkOrphans looks for tables the manifest does not list, which Badger
 // deletes at Open. A compaction or a drop killed between writing its
 // change and removing or adopting its files leaves a few such tables; that
-// is normal. A manifest that lists no table at all while several are in
-// the directory was cut short (a file system that lost its tail after a
-// power cut): Badger would delete every table and start an empty spool
-// without a word, so the spool is moved aside with them instead. A
-// manifest that lost only some entries costs the records of the tables it
-// forgot, which Read finds missing and quarantines.
-func checkOrphans(dir string, m badger.Manifest) error {
+// is normal. A manifest that lists no table at all while tables are in the
+// directory, and either ends in a torn entry or has two or more tables
+// beside it, was cut short (a file system that lost its tail after a power
+// cut): Badger would delete every table and start an empty spool without a
+// word, so the spool is moved aside with them instead. (A first flush
+// killed before its manifest entry leaves one table and a whole entry, or
+// none: its records are still in the write-ahead log.) A manifest that
+// lost only some entries costs the records of the tables it forgot, which
+// Read finds missing and quarantines.
+func checkOrphans(dir string, m badger.Manifest, torn bool) error {
 	if len(m.Tables) > 0 {
 		return nil
 	}
@@ -96,7 +101,7 @@ func checkOrphans(dir string, m badger.Manifest) error {
 	if err != nil {
 		return err
 	}
-	if len(names) >= 3 {
+	if len(names) >= 2 || (torn && len(names) > 0) {
 		return fmt.Errorf("the manifest lists no table, and %d tables are in the directory: the manifest lost its entries", len(names))
 	}
 	return nil
