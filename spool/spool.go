@@ -234,15 +234,15 @@ func OpenContext(ctx context.Context, opts Options) (*Spool, error) {
 		}
 	}
 	s.tendDisk()
-	s.appendCh = make(chan *appendReq)
-	s.ackCh = make(chan *ackReq)
-	s.quit = make(chan struct{})
-	s.done = make(chan struct{})
-	go s.writer()
 	records, bytes := s.counts.total()
 	log.Info("spool opened", "dir", s.dir, "profile", s.cfg.Profile, "max_bytes", s.cfg.MaxBytes,
 		"next_seq", s.next, "acked_up_to", s.acked, "records", records, "bytes", bytes,
 		"disk_free", s.lastFree, "disk_reserve", s.guard.reserve)
+	s.appendCh = make(chan *appendReq)
+	s.ackCh = make(chan *ackReq)
+	s.quit = make(chan struct{})
+	s.done = make(chan struct{})
+	go s.writer() // from here on, the writer alone changes the fields above
 	return s, nil
 }
 
