@@ -9,6 +9,7 @@
 #   quarantined  records the gateway reported damaged and set aside
 #   duplicated   lines that reached the sink more than once
 #   lost         written - delivered - quarantined
+#   damaged      records delivered as data with bytes not as written (goal 0)
 #   manual       steps a person had to take (a restart after a crash); goal 0
 #
 # Cases: a full disk (the spool's own backlog, another process, a start on
@@ -131,18 +132,23 @@ wait_read() {
 		if [ "$off" = "$last" ]; then same=$((same + 1)); else same=0; fi
 		[ $same -ge 30 ] && return 0
 		last=$off
-		alive || return 1
+		alive || return 0 # wait_delivered restarts it, and counts that
 		sleep 0.1
 	done
 }
 
-# sink counts
+# sink counts (a line's record is "line=N" and 170 x's: anything else that
+# arrived as a log record is a damaged record delivered as data)
 count() { [ -f "$dir/sink.jsonl" ] && grep -c "$1" "$dir/sink.jsonl" || true; }
 delivered() {
 	[ -f "$dir/sink.jsonl" ] || { echo 0; return; }
 	{ grep -o '"message":"line=[0-9]*' "$dir/sink.jsonl" || true; } | sort -u | wc -l
 }
 records() { local n; n=$(count '"message":"line='); echo "${n:-0}"; }
+damaged() {
+	[ -f "$dir/sink.jsonl" ] || { echo 0; return; }
+	{ grep '"message":"line=' "$dir/sink.jsonl" || true; } | { grep -cvE '"message":"line=[0-9]+ x{170}"' || true; }
+}
 quarantined() {
 	local q=0 u
 	[ -f "$dir/sink.jsonl" ] || { echo 0; return; }
@@ -173,12 +179,12 @@ wait_delivered() {
 }
 
 report() {
-	local d q r
-	d=$(delivered) q=$(quarantined) r=$(records)
+	local d q r x
+	d=$(delivered) q=$(quarantined) r=$(records) x=$(damaged)
 	local lost=$((written - d - q))
 	[ $lost -lt 0 ] && lost=0
-	results+=("$(printf '%-34s %8d %9d %11d %10d %6d %6d' "$1" "$written" "$d" "$q" $((r - d)) "$lost" "$manual")")
-	echo "   $1: written $written, delivered $d, quarantined $q, duplicated $((r - d)), lost $lost, manual $manual"
+	results+=("$(printf '%-34s %8d %9d %11d %10d %6d %8d %6d' "$1" "$written" "$d" "$q" $((r - d)) "$lost" "$x" "$manual")")
+	echo "   $1: written $written, delivered $d, quarantined $q, duplicated $((r - d)), lost $lost, damaged as data $x, manual $manual"
 	stop_gateway
 	kill_collector
 	[ -n "${2:-}" ] && echo "   $2"
@@ -216,7 +222,7 @@ fi
 if wanted full-disk-other-process && root; then
 	echo "== full disk: another process fills it while the gateway runs"
 	setup full-disk-other-process tmpfs
-	start_gateway; wait_up
+	start_gateway; wait_up || true
 	write 20000; wait_read
 	dd if=/dev/zero of="$data/filler" bs=1M 2>/dev/null || true
 	write 20000; wait_read
@@ -233,7 +239,7 @@ fi
 if wanted full-disk-at-start && root; then
 	echo "== full disk at start: stopped, disk filled to the last block, started again"
 	setup full-disk-at-start tmpfs
-	start_gateway; wait_up
+	start_gateway; wait_up || true
 	write 20000; wait_read
 	stop_gateway
 	dd if=/dev/zero of="$data/filler" bs=1M 2>/dev/null || true
@@ -285,7 +291,7 @@ for kind in sst-data sst-index sst-truncated sst-zero-length vlog manifest manif
 	echo "== damage: $kind"
 	setup "damage-$kind"
 	start_collector
-	start_gateway; wait_up
+	start_gateway; wait_up || true
 	write $((lines / 2)); wait_delivered
 	kill_collector
 	write $((lines / 2)); wait_read
@@ -305,7 +311,7 @@ if wanted sigkill-quarantine; then
 	echo "== SIGKILL while the gateway moves a damaged spool aside (5 kills, then a normal start)"
 	setup sigkill-quarantine
 	start_collector
-	start_gateway; wait_up
+	start_gateway; wait_up || true
 	write $((lines / 2)); wait_delivered
 	kill_collector
 	write $((lines / 2)); wait_read
@@ -324,6 +330,6 @@ if wanted sigkill-quarantine; then
 fi
 
 echo
-printf '%-34s %8s %9s %11s %10s %6s %6s\n' case written delivered quarantined duplicated lost manual
+printf '%-34s %8s %9s %11s %10s %6s %8s %6s\n' case written delivered quarantined duplicated lost damaged manual
 for r in "${results[@]}"; do echo "$r"; done
 echo "(work directory: $work)"
