@@ -43,12 +43,13 @@ FUZZ_TARGETS := \
 	./sensors/audit:FuzzDecodeNetlink \
 	./sensors/audit:FuzzParsePosition \
 	./sensors/integrity:FuzzDecodeEntry \
+	./spool:FuzzPositions \
 	./sensors/hostlog:FuzzSplitter \
 	./sensors/hostlog:FuzzParsePosition \
 	./ptp:FuzzSlaveHandle \
 	./ptp:FuzzDecodeManagement
 
-.PHONY: all build deps test test-arm vet lint vuln unit tour fuzz demo bench clean install
+.PHONY: all build deps test test-arm vet lint vuln unit tour fuzz demo bench faults clean install
 
 all: build
 
@@ -81,11 +82,11 @@ vuln: deps
 	@db=$$(scripts/vulndb.sh) && echo "govulncheck: database golang.org/x/vulndb@$${db##*/}" && \
 		bin/tools/govulncheck -db "file://$$db" ./...
 
-# Every test under the race detector, then the spool's churn test, which
-# skips under it, at full speed.
+# Every test under the race detector, then the spool's tests that skip
+# under it, at full speed: churn, and the full disk on a real tmpfs.
 unit:
 	go test -race -count=1 -timeout 15m ./...
-	go test -count=1 -timeout 10m -run '^TestChurn$$' -v ./spool
+	go test -count=1 -timeout 10m -run '^(TestChurn|TestFullDiskTmpfs)$$' -v ./spool
 
 # README.md's tour, run as written in a temporary directory (the blocks
 # fenced ```sh tour; scripts/readme-tour.sh says what it substitutes).
@@ -128,6 +129,13 @@ test-arm:
 
 demo: deps build
 	@scripts/demo.sh
+
+# The spool's fault campaign with the real binaries (scripts/faults.sh):
+# full disk on a 64 MiB tmpfs (as root), each kind of damaged spool file,
+# SIGKILL while a spool is moved aside; a table of what reached the
+# collector. Not part of make test: it takes a few minutes.
+faults: deps build
+	@scripts/faults.sh
 
 # Go benchmarks (among them ptp's Now() cost and, as root, the built-in PTP
 # slave's offsets beside a ptp4l slave on a namespace link), then the

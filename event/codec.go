@@ -4,12 +4,24 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 )
 
 // Version is the encoding version written as the first byte of every
 // encoded record. Decoders refuse versions they do not know rather than
 // guess, so a newer gateway never feeds garbage to an older collector.
-const Version = 1
+// Version 2 is version 1 with a CRC-32C trailer; version 1 records (from
+// spools written before) still decode.
+const Version = 2
+
+// ErrChecksum says a record's bytes are not the ones its encoder wrote.
+var ErrChecksum = errors.New("event: decode: record checksum mismatch (damaged record)")
+
+// castagnoli is the CRC-32C table; hardware-assisted on amd64 and arm64.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// crcLen is the size of the version 2 trailer.
+const crcLen = 4
 
 // Limits that bound what a decoder will allocate for hostile input.
 const (
@@ -17,9 +29,9 @@ const (
 	MaxStringSize = 16 << 20
 )
 
-// Encoding, version 1:
+// Encoding, version 2:
 //
-//	version     byte (1)
+//	version     byte (2; 1 for the same layout without the trailer)
 //	kind, severity, priority, time source, clock state, checksum: 1 byte each
 //	time        zig-zag varint, ns
 //	error bound zig-zag varint, ns (negative: unknown)
@@ -28,8 +40,12 @@ const (
 //	fields      uvarint count, then per field: key (uvarint length + bytes),
 //	            type byte, value (string/bytes: uvarint length + bytes;
 //	            int: zig-zag varint; uint, bool: uvarint; float: 8 bytes LE)
+//	crc         4 bytes BE: CRC-32C of everything before it (version 2)
 //
-// Varints keep a typical 200-byte log line's overhead near 20 bytes.
+// Varints keep a typical 200-byte log line's overhead near 20 bytes. The
+// CRC is the record's own, end to end: computed where the gateway encodes
+// the record and checked wherever it is decoded (the collector, weir
+// spool show), whatever carried it in between.
 
 var errShort = errors.New("truncated")
 
@@ -39,6 +55,7 @@ func (e *Event) AppendBinary(b []byte) ([]byte, error) {
 	if len(e.Fields) > MaxFields {
 		return b, fmt.Errorf("event: %d fields, more than %d", len(e.Fields), MaxFields)
 	}
+	start := len(b)
 	b = append(b, Version, byte(e.Kind), byte(e.Severity), byte(e.Priority),
 		byte(e.Quality.Source), byte(e.Quality.State), byte(e.Checksum))
 	b = binary.AppendVarint(b, e.Time)
@@ -66,7 +83,7 @@ func (e *Event) AppendBinary(b []byte) ([]byte, error) {
 			return b, fmt.Errorf("event: field %q has unknown type %d", f.Key, f.Value.Type)
 		}
 	}
-	return b, nil
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli)), nil
 }
 
 // MarshalBinary returns the encoding of e.
@@ -76,14 +93,27 @@ func (e *Event) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary decodes b into e, replacing its contents except Seq.
 // It reuses e.Fields' backing array. Strings are copied, so b may be reused.
+// A version 2 record whose CRC does not match is refused with ErrChecksum
+// before any of it is decoded.
 func (e *Event) UnmarshalBinary(b []byte) error {
-	d := decoder{b: b}
 	if len(b) == 0 {
 		return errors.New("event: decode: empty record")
 	}
-	if b[0] != Version {
-		return fmt.Errorf("event: decode: unsupported encoding version %d (want %d)", b[0], Version)
+	switch b[0] {
+	case 1:
+	case 2:
+		if len(b) < 1+crcLen {
+			return fmt.Errorf("event: decode: checksum: %w", errShort)
+		}
+		body := b[:len(b)-crcLen]
+		if binary.BigEndian.Uint32(b[len(body):]) != crc32.Checksum(body, castagnoli) {
+			return ErrChecksum
+		}
+		b = body
+	default:
+		return fmt.Errorf("event: decode: unsupported encoding version %d (want %d, or 1)", b[0], Version)
 	}
+	d := decoder{b: b}
 	if len(b) < 7 {
 		return fmt.Errorf("event: decode: header: %w", errShort)
 	}

@@ -59,21 +59,33 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// version1 is the version 1 encoding of a version 2 record: the same
+// bytes without the CRC trailer.
+func version1(b []byte) []byte {
+	out := append([]byte(nil), b[:len(b)-crcLen]...)
+	out[0] = 1
+	return out
+}
+
 func TestDecodeRejects(t *testing.T) {
 	good, err := func() ([]byte, error) { e := sample(); return e.MarshalBinary() }()
 	require.NoError(t, err)
+	old := version1(good) // the structural checks, without a CRC to stop them first
 	cases := map[string]struct {
 		in   []byte
 		want string
 	}{
 		"empty":          {nil, "empty record"},
-		"future version": {append([]byte{2}, good[1:]...), "unsupported encoding version 2"},
-		"header short":   {good[:5], "truncated"},
-		"bad enum":       {append([]byte{1, 200}, good[2:]...), "out-of-range enum"},
-		"truncated":      {good[:len(good)-3], "decode"},
-		"trailing":       {append(append([]byte{}, good...), 0), "trailing"},
+		"future version": {append([]byte{3}, good[1:]...), "unsupported encoding version 3"},
+		"header short":   {old[:5], "truncated"},
+		"bad enum":       {append([]byte{1, 200}, old[2:]...), "out-of-range enum"},
+		"truncated":      {old[:len(old)-3], "decode"},
+		"trailing":       {append(append([]byte{}, old...), 0), "trailing"},
 		"huge string":    {[]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, "string of"},
 		"huge fields":    {[]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0x03}, "field count"},
+		"v2 too short":   {[]byte{2, 0, 0}, "checksum"},
+		"v2 truncated":   {good[:len(good)-1], "checksum mismatch"},
+		"v2 trailing":    {append(append([]byte{}, good...), 0), "checksum mismatch"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -83,6 +95,44 @@ func TestDecodeRejects(t *testing.T) {
 			require.Contains(t, err.Error(), c.want)
 		})
 	}
+}
+
+// TestChecksumCatchesDamage: every single-bit flip anywhere in a version 2
+// record, and 16 bytes overwritten in its middle (the spool fault that
+// reached a collector as data), is refused with ErrChecksum.
+func TestChecksumCatchesDamage(t *testing.T) {
+	e := sample()
+	good, err := e.MarshalBinary()
+	require.NoError(t, err)
+	require.Equal(t, byte(Version), good[0])
+	for i := range good {
+		for bit := range 8 {
+			b := append([]byte(nil), good...)
+			b[i] ^= 1 << bit
+			var out Event
+			err := out.UnmarshalBinary(b)
+			if i == 0 {
+				require.Error(t, err, "byte 0 bit %d", bit) // another version, or damage
+				continue
+			}
+			require.ErrorIs(t, err, ErrChecksum, "byte %d bit %d", i, bit)
+		}
+	}
+	b := append([]byte(nil), good...)
+	copy(b[len(b)/2:], "sixteen bytes!!!")
+	var out Event
+	require.ErrorIs(t, out.UnmarshalBinary(b), ErrChecksum)
+}
+
+// TestDecodesVersion1: records spooled before the CRC existed still
+// decode at the collector.
+func TestDecodesVersion1(t *testing.T) {
+	in := sample()
+	b, err := in.MarshalBinary()
+	require.NoError(t, err)
+	var out Event
+	require.NoError(t, out.UnmarshalBinary(version1(b)))
+	require.Equal(t, in, out)
 }
 
 func TestJSON(t *testing.T) {
@@ -130,6 +180,7 @@ func FuzzDecode(f *testing.F) {
 	e := sample()
 	b, _ := e.MarshalBinary()
 	f.Add(b)
+	f.Add(version1(b))
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var e Event

@@ -182,20 +182,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err := prepareSpoolDir(filepath.Join(dir, "spool")); err != nil {
 		return fmt.Errorf("gateway: spool directory: %w", err)
 	}
-	g.spool, err = spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), Config: g.cfg.Spool, Logger: g.log})
+	// On a disk too full to open Badger safely, OpenContext waits for
+	// space; a stop request still stops the gateway.
+	g.spool, err = spool.OpenContext(ctx, spool.Options{Dir: filepath.Join(dir, "spool"), Config: g.cfg.Spool, Logger: g.log})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	defer g.spool.Close()
-	if why := g.spool.Stats().Recovered; why != "" {
-		// The operator must learn of records lost with a corrupt spool
-		// from the record stream itself, not only from a local log.
-		ev := []event.Event{{Source: "weir", Kind: event.KindAlert, Severity: event.SevCritical,
-			Priority: event.PriorityCritical, Message: why}}
-		if err := g.Emit(ctx, ev, nil); err != nil {
-			return err
-		}
-	}
 
 	// The board before the inputs: a serial line's driver-enable pin is
 	// the board's.
@@ -254,6 +247,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 	}
 	g.metrics = newMetrics(g)
+	if why := g.spool.Stats().Recovered; why != "" {
+		// The operator must learn of records lost with a corrupt spool
+		// from the record stream itself, not only from a local log. Emitted
+		// once everything Emit uses is built; the spool reports the move
+		// again at the next start until this record is spooled.
+		ev := []event.Event{{Source: "weir", Kind: event.KindAlert, Severity: event.SevCritical,
+			Priority: event.PriorityCritical, Message: why}}
+		if err := g.Emit(ctx, ev, nil); err != nil {
+			return err
+		}
+		g.spool.RecoveryReported()
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -305,6 +310,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	run("uplink", g.sender.Run)
 	run("telemetry", func(ctx context.Context) error { return g.runTelemetry(ctx, g.cfg.TelemetryInterval) })
+	run("spool watch", g.runSpoolWatch)
 	run("link telemetry", func(ctx context.Context) error { return g.runLinkTelemetry(ctx, g.cfg.Uplink.TelemetryInterval) })
 	if g.Board() != nil {
 		run("board", g.runBoard)
@@ -393,7 +399,7 @@ func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Check
 	if g.board.Load() != nil {
 		g.noteAlerts(evs)
 	}
-	if len(evs) > 0 {
+	if len(evs) > 0 && g.metrics != nil {
 		g.metrics.appended.WithLabelValues(evs[0].Source).Add(float64(len(evs)))
 	}
 	return nil

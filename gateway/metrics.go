@@ -65,11 +65,15 @@ var (
 	descSpoolAppended = prometheus.NewDesc("weir_spool_appended_records_total", "Records appended since start.", nil, nil)
 	descSpoolCommits  = prometheus.NewDesc("weir_spool_commits_total", "Fsynced spool transactions since start.", nil, nil)
 	descSpoolDisk     = prometheus.NewDesc("weir_spool_disk_bytes", "Space the spool's files take on disk.", nil, nil)
+	descSpoolFree     = prometheus.NewDesc("weir_spool_disk_free_bytes", "Free space on the spool's file system (-1: unknown).", nil, nil)
+	descSpoolHeld     = prometheus.NewDesc("weir_spool_intake_held", "1 while bulk and normal records wait for disk space.", nil, nil)
+	descSpoolQuar     = prometheus.NewDesc("weir_spool_quarantined_records_total", "Damaged records read from the spool and set aside since start.", nil, nil)
 )
 
 func (spoolCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSpoolRecords, descSpoolBytes, descSpoolEvicted, descSpoolExpired, descSpoolRefused,
-		descSpoolUsed, descSpoolMax, descSpoolOldest, descSpoolAppended, descSpoolCommits, descSpoolDisk} {
+		descSpoolUsed, descSpoolMax, descSpoolOldest, descSpoolAppended, descSpoolCommits, descSpoolDisk,
+		descSpoolFree, descSpoolHeld, descSpoolQuar} {
 		ch <- d
 	}
 }
@@ -94,6 +98,13 @@ func (c spoolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descSpoolAppended, prometheus.CounterValue, float64(st.Appended))
 	ch <- prometheus.MustNewConstMetric(descSpoolCommits, prometheus.CounterValue, float64(st.Commits))
 	ch <- prometheus.MustNewConstMetric(descSpoolDisk, prometheus.GaugeValue, float64(st.DiskBytes))
+	ch <- prometheus.MustNewConstMetric(descSpoolFree, prometheus.GaugeValue, float64(st.Disk.Free))
+	held := 0.0
+	if st.Disk.Held != "" {
+		held = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descSpoolHeld, prometheus.GaugeValue, held)
+	ch <- prometheus.MustNewConstMetric(descSpoolQuar, prometheus.CounterValue, float64(st.Quarantined))
 }
 
 // inputsCollector reads the optional inputs' counters once per scrape;

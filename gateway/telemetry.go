@@ -44,6 +44,8 @@ func spoolTelemetry(st, last spool.Stats) event.Event {
 			event.Int("backlog_records", st.Records), event.Int("backlog_bytes", st.Bytes),
 			event.Int("used_bytes", st.Used), event.Int("max_bytes", st.MaxBytes),
 			event.Int("disk_bytes", st.DiskBytes), event.Uint("commits", st.Commits), event.Uint("appended", st.Appended),
+			event.Int("disk_free_bytes", st.Disk.Free), event.Int("budget_bytes", st.Disk.Budget),
+			event.Bool("intake_held", st.Disk.Held != ""), event.Uint("quarantined", st.Quarantined),
 		},
 	}
 	if !st.Oldest.IsZero() {

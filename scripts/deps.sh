@@ -38,6 +38,9 @@ packages+=(socat gcc libc6-dev pkg-config libmodbus-dev mbpoll)
 # source reads the multicast group (TestNetlinkMulticastBesideAuditd;
 # auditctl loads its rule).
 packages+=(rsyslog rsyslog-gnutls rsyslog-openssl bsdutils auditd)
+# make faults (scripts/faults.sh) reads `weir status --json` and the
+# collector's sink with jq.
+packages+=(jq)
 # PTP tests (ptp, as root): ptp4l as grandmaster and as a reference slave in
 # namespaces, pmc to query them (linuxptp); stdbuf keeps ptp4l's output
 # line-buffered through a pipe (coreutils).

@@ -43,28 +43,45 @@ func (s *Spool) ack(upTo uint64) error {
 		return fmt.Errorf("spool: ack up to %d: beyond the last appended sequence %d", upTo, next-1)
 	}
 	err := s.db.View(func(txn *badger.Txn) error {
-		return scanKeys(txn, seek, upTo, func(_ uint32, _ uint64, cl Class, size int64) {
+		return scanKeys(txn, seek, upTo, s.checkedFrom, func(_ uint32, _ uint64, cl Class, size int64) {
 			c.add(cl, -1, -size)
 		})
 	})
-	if err == nil {
-		err = s.db.Update(func(txn *badger.Txn) error {
-			if err := txn.Set([]byte(keyAcked), encodeUint64(upTo)); err != nil {
-				return err
-			}
-			return txn.Set([]byte(keyCounts), c.encode())
-		})
+	if upTo == next-1 {
+		// Nothing is left unacknowledged. Records a damaged table hid from
+		// the scan were never counted down; they are gone now too.
+		c = counts{}
+	}
+	// On a disk too full to write even this, the mark moves in memory
+	// only, and the writer writes it once there is room (tendDisk). A
+	// crash before then loses only the mark: the collector already holds
+	// the records and drops them when they come again.
+	inMemory := err == nil && s.freeSpace() < s.guard.writeFloor()
+	if err == nil && !inMemory {
+		err = s.writeAckMark(upTo, c)
 	}
 	if err != nil {
 		return fmt.Errorf("spool: ack up to %d: %w", upTo, err)
 	}
 	s.mu.Lock()
 	s.acked, s.counts = upTo, c
-	s.commits++
+	s.skip.prune(upTo)
+	if inMemory && !s.acksInMemory {
+		s.log.Warn("spool: the disk is too full to write acknowledgements; keeping them in memory", "dir", s.dir, "acked_up_to", upTo)
+	}
+	s.acksInMemory = inMemory
+	if !inMemory {
+		s.commits++
+	}
 	s.mu.Unlock()
 	if err := s.refreshOldest(); err != nil {
 		return fmt.Errorf("spool: ack up to %d: %w", upTo, err)
 	}
+	s.pos.acked(upTo)
+	if inMemory {
+		return nil
+	}
+	s.flushPositions()
 	// The ack stands; a failed drop is retried at the next ack.
 	if err := s.dropAcked(); err != nil {
 		s.log.Error("spool: reclaiming acknowledged records failed", "dir", s.dir, "err", err)
@@ -72,21 +89,70 @@ func (s *Spool) ack(upTo uint64) error {
 	return nil
 }
 
+// flushPositions writes the positions the collector now holds to the
+// positions file. A failure costs only duplicates if the spool must be
+// moved aside before the next try; it is logged and retried.
+func (s *Spool) flushPositions() {
+	if err := s.pos.flush(); err != nil {
+		s.log.Warn("spool: writing the positions file failed; trying again", "file", s.pos.path, "err", err)
+	}
+}
+
+// writeAckMark writes the ack mark and the counts.
+func (s *Spool) writeAckMark(upTo uint64, c counts) error {
+	return s.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set([]byte(keyAcked), encodeUint64(upTo)); err != nil {
+			return err
+		}
+		return txn.Set([]byte(keyCounts), c.encode())
+	})
+}
+
+// writeAcksInMemory writes the mark kept in memory while the disk was too
+// full, and drops the segments it passed. It runs in the writer.
+func (s *Spool) writeAcksInMemory() {
+	s.mu.Lock()
+	pending, upTo, c := s.acksInMemory, s.acked, s.counts
+	s.mu.Unlock()
+	if !pending {
+		return
+	}
+	if err := s.writeAckMark(upTo, c); err != nil {
+		s.log.Error("spool: writing acknowledgements kept in memory failed; trying again", "dir", s.dir, "acked_up_to", upTo, "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.acksInMemory = false
+	s.commits++
+	s.mu.Unlock()
+	s.log.Info("spool: acknowledgements kept in memory written", "dir", s.dir, "acked_up_to", upTo)
+	if err := s.dropAcked(); err != nil {
+		s.log.Error("spool: reclaiming acknowledged records failed", "dir", s.dir, "err", err)
+	}
+}
+
 // scanKeys calls fn for each record from seek up to and including sequence
 // upTo, from a key-only scan: segment, sequence, class and data size.
-func scanKeys(txn *badger.Txn, seek []byte, upTo uint64, fn func(seg uint32, seq uint64, cl Class, size int64)) error {
+// Eviction markers are skipped: their records were counted out when they
+// were evicted. A key that does not parse is skipped too: it can only come
+// from a damaged table, and Read quarantines what it hid.
+func scanKeys(txn *badger.Txn, seek []byte, upTo, checkedFrom uint64, fn func(seg uint32, seq uint64, cl Class, size int64)) error {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix)})
 	defer it.Close()
 	for it.Seek(seek); it.Valid(); it.Next() {
 		item := it.Item()
 		seg, seq, cl, err := parseRecordKey(item.Key())
 		if err != nil {
-			return err
+			continue
 		}
 		if seq > upTo {
 			break
 		}
-		fn(seg, seq, cl, max(item.ValueSize()-stampLen, 0))
+		checked := seq >= checkedFrom
+		if checked && item.ValueSize() == stampLen {
+			continue
+		}
+		fn(seg, seq, cl, dataSize(item.ValueSize(), checked))
 	}
 	return nil
 }
@@ -112,9 +178,20 @@ func (s *Spool) deleteRecords(recs []doomed, tally func(Class)) error {
 	s.mu.Unlock()
 	for start := 0; start < len(recs); start += deletePairsPerTxn {
 		end := min(start+deletePairsPerTxn, len(recs))
+		stamp := s.now().UnixNano()
 		err := s.db.Update(func(txn *badger.Txn) error {
 			for _, r := range recs[start:end] {
-				if err := txn.Delete(appendRecordKey(nil, r.seg, r.seq, r.class)); err != nil {
+				// A checked record leaves a marker, so that Read can tell
+				// a sequence removed on purpose from one a damaged table
+				// lost; a legacy record is deleted as it always was.
+				key := appendRecordKey(nil, r.seg, r.seq, r.class)
+				var err error
+				if r.seq >= s.checkedFrom {
+					err = txn.Set(key, markerValue(stamp))
+				} else {
+					err = txn.Delete(key)
+				}
+				if err != nil {
 					return err
 				}
 				if indexed(r.class) {
@@ -151,9 +228,8 @@ func (s *Spool) refreshOldest() error {
 	var t time.Time
 	if records > 0 {
 		err := s.db.View(func(txn *badger.Txn) error {
-			var err error
-			t, err = firstStamp(txn, seek)
-			return err
+			t = s.firstStamp(txn, seek)
+			return nil
 		})
 		if err != nil {
 			return err

@@ -1,8 +1,11 @@
 package spool
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -53,14 +56,15 @@ func badgerOptions(dir string, c Config) badger.Options {
 		WithIndexCacheSize(0).
 		WithBloomFalsePositive(0).
 		WithValueThreshold(valueThreshold).
-		WithDetectConflicts(false) // one writer: nothing to detect
+		WithDetectConflicts(false). // one writer: nothing to detect
+		WithChecksumVerificationMode(options.OnBlockRead)
 	if c.Profile == ProfileLarge {
 		return o.WithValueLogFileSize(64 << 20)
 	}
 	o.TableSizeMultiplier = 1 // it has no With method
 	return o.
 		WithMemTableSize(smallMemtable).
-		WithNumMemtables(2).
+		WithNumMemtables(smallMemtables).
 		WithMaxLevels(3).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(6).
@@ -69,8 +73,49 @@ func badgerOptions(dir string, c Config) badger.Options {
 		WithValueLogFileSize(16 << 20)
 }
 
-// smallMemtable is the small profile's memtable size.
-const smallMemtable = 2 << 20
+// checkFooter checks that a table's footer (index, index length, checksum,
+// checksum length, from the end) fits its file.
+func checkFooter(name string) error {
+	f, err := os.Open(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // Badger says so itself
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	if size < 12 {
+		return fmt.Errorf("damaged: %d bytes, too short for a table", size)
+	}
+	var b [4]byte
+	if _, err := f.ReadAt(b[:], size-4); err != nil {
+		return err
+	}
+	sumLen := int64(binary.BigEndian.Uint32(b[:]))
+	if sumLen == 0 || sumLen > size-8 {
+		return fmt.Errorf("damaged: checksum length %d in a file of %d bytes", sumLen, size)
+	}
+	if _, err := f.ReadAt(b[:], size-8-sumLen); err != nil {
+		return err
+	}
+	indexLen := int64(binary.BigEndian.Uint32(b[:]))
+	if indexLen == 0 || indexLen > size-8-sumLen {
+		return fmt.Errorf("damaged: index length %d in a file of %d bytes", indexLen, size)
+	}
+	return nil
+}
+
+// smallMemtable is the small profile's memtable size, and smallMemtables
+// how many it keeps.
+const (
+	smallMemtable  = 2 << 20
+	smallMemtables = 2
+)
 
 // valueThreshold keeps every record, up to MaxAppendBytes, in the LSM tree.
 // It may not exceed the largest transaction of the smallest memtable

@@ -23,6 +23,8 @@
 //     records, and wait only when nothing else is left. Records older than
 //     max_age (bulk and normal) are dropped. Every eviction, expiry and wait
 //     is counted per class.
+//   - The backlog is bounded by the disk too (below).
+//   - Read never returns a damaged record (below).
 //
 // # One writer
 //
@@ -52,13 +54,84 @@
 // spool before its clock is set. Open logs a warning when it seeds from a
 // clock that reads earlier than 2025.
 //
-// # Corruption
+// # A full disk
+//
+// Badger writes its tables and logs through memory maps of sparse files;
+// on a file system with no block left that is a SIGBUS, which kills the
+// process and, at the next start, kills Badger's Open again. So the spool
+// checks the free space (statfs) before every group commit and keeps a
+// reserve free for Badger's own growth: 8 memtables, 16 MiB (small) or
+// 512 MiB (large), twice the most the disk use was measured to grow after
+// the last commit (flushes, compactions, segment drops). Critical records
+// are admitted down to the reserve; normal ones wait below reserve + a
+// slice of 2 memtables (4 MiB, 128 MiB), bulk ones below reserve + 2
+// slices. While intake waits, Stats.Disk.Held says why; it resumes by
+// itself, one slice above the line, when acknowledgements or anyone else
+// free space. Stats.Disk.Budget is the backlog the disk can hold, which may
+// be less than max_bytes.
+//
+// A ballast file (weir-ballast, the reserve plus a full set of write-ahead
+// logs: 20 MiB small, 832 MiB large, of real blocks) is kept in the
+// directory. When something else fills the disk below half the reserve,
+// the ballast is deleted, and the spool writes nothing at all, keeping
+// acknowledgements in memory (Stats.Disk.AcksInMemory), until there is
+// room again; the ballast comes back when there is room for it. Open needs
+// the reserve and the logs it must replay free; on a fuller disk it deletes
+// the ballast, and without one it waits for space (OpenContext) rather than
+// open Badger into a crash. What is left: another process that takes the
+// last free block after the ballast is gone, while Badger still compacts.
+//
+// # Damage
+//
+// Every record's value carries a CRC-32C of its key, appended time and
+// data, checked by Read (the spool checks its own bytes without knowing
+// what they encode; the gateway's encoding carries a CRC of its own,
+// checked by the collector). Badger checks each table block's checksum on
+// every read (options.OnBlockRead), so damage inside a table is found
+// before its bytes are parsed. Every sequence between the ack mark and the
+// next has a key: evicted and expired records leave a marker, not a gap.
+// So Read knows a missing sequence for damage: it looks each one up on its
+// own (Badger's iterators end a table silently at a bad block), returns
+// what it finds, and quarantines the rest and every record whose checksum
+// fails: skipped, never returned, counted (Stats.Quarantined), listed by
+// QuarantinedSince for the gateway's critical record, and written with its
+// key and value to the quarantine file beside the spool (QuarantinePath).
+// A version 2 spool is upgraded in place; its older records, written
+// before the checksum, are read as they are.
+//
+// Before Badger opens the spool, every table the manifest lists is read
+// block by block. A table Badger could not open (cut short, zeroed, a
+// damaged index), and a manifest that lost all its entries, make the spool
+// one that cannot be opened (below); Badger would otherwise panic in a
+// goroutine of its own, or delete every table. A table with a damaged
+// block has its readable records written again before any compaction
+// runs: a compaction reading it would keep only what precedes the block.
+// A spool whose value log is damaged has it set aside: it holds no records.
 //
 // A spool Badger cannot open is renamed <dir>.corrupt-<time> and a fresh
 // one started (its numbers seeded above the old ones, as above), so the
 // gateway always boots; Stats.Recovered says what happened and the gateway
-// sends it as a critical record. A spool locked by another process or not
-// accessible is an error instead: moving it would not help.
+// sends it as a critical record, then calls RecoveryReported (a marker in
+// the old spool makes the next start report it again if the gateway died
+// first). A spool locked by another process or not accessible is an error
+// instead: moving it would not help.
+//
+// # Positions outlive the spool
+//
+// The positions file beside the spool (PositionsPath) holds each source's
+// checkpoint as of the newest of its records the collector acknowledged:
+// a log of entries with CRCs, appended and fsynced as acknowledgements
+// move, rewritten atomically at Open. A fresh spool, after a move aside,
+// starts from it. The guarantee: a source that resumes from checkpoints
+// (tailed files, the audit log, file integrity) reads again exactly the
+// records the collector did not acknowledge, if its input still has them;
+// none that it did. That is exact while a source has at most 1,024
+// appends unacknowledged (past that, the position lags the
+// acknowledgements by up to one forgotten step and those records come
+// twice), and while the positions file was written (a failure to write it
+// is logged and retried, and costs only duplicates). Records of sources
+// without positions (syslog, Modbus, line sensors, telemetry) that were
+// not acknowledged stay in the spool moved aside.
 //
 // # Reclaiming space
 //
@@ -78,21 +151,23 @@
 //
 // # Storage layout
 //
-//	r/<seg: 4><seq: 8 bytes BE><class: 1>  record: appended time (8 bytes BE unix ns) + data
+//	r/<seg: 4><seq: 8 bytes BE><class: 1>  record: appended time (8 bytes BE unix ns) + CRC-32C (4 BE) + data;
+//	                                       an evicted or expired record: its appended time alone
 //	s/seg/<seg: 4>                         segment: its first sequence
 //	s/c/<source>                           checkpoint: the source's position, opaque
 //	s/next                                 next sequence to assign
 //	s/acked                                highest acknowledged sequence
 //	s/counts                               records and bytes held, per class
-//	s/format                               layout version (2)
+//	s/format                               layout version (3)
+//	s/checked                              first sequence written with a CRC (records below: time + data)
 //	x/<seg: 4><class: 1><seq: 8 bytes BE>  bulk and normal index, oldest first: time + data size
 //
 // Every key that is not a record sorts after the records, so a dropped
 // segment's tables hold little else. The class rides in the record key so
 // Ack can count what it acknowledges from a key-only scan; the index lets
 // eviction and expiry find a class's oldest records without reading the
-// others. Eviction and expiry delete records one by one; they are rare, and
-// their tombstones go with the segment.
+// others. Eviction and expiry replace records by markers one by one; they
+// are rare, and the markers go with the segment.
 //
 // docs/ARCHITECTURE.md places the spool in the life of a record (steps 4,
 // 5 and 8) and in the failure model.

@@ -26,6 +26,9 @@ func (s *Spool) evict(need int64) {
 
 // expire removes bulk and normal records older than max_age.
 func (s *Spool) expire() {
+	if s.freeSpace() < s.guard.writeFloor() {
+		return // markers are writes too; expiry waits for room
+	}
 	cutoff := s.now().Add(-s.cfg.MaxAge).UnixNano()
 	for _, cl := range []Class{ClassBulk, ClassNormal} {
 		s.removeOldest(cl, func(stamp, _ int64) bool { return stamp < cutoff }, &s.expired)

@@ -3,6 +3,7 @@ package spool
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 )
 
 // Key layout; see the package documentation. Every key that is not a
@@ -17,15 +18,24 @@ const (
 	keyAcked         = "s/acked"
 	keyCounts        = "s/counts"
 	keyFormat        = "s/format"
+	keyCheckedFrom   = "s/checked"
 	indexPrefix      = "x/"
 
-	// format is the layout version in s/format.
-	format = 2
+	// format is the layout version in s/format. Version 3 added the
+	// record checksum and eviction markers; a version 2 spool is upgraded
+	// in place at Open, and its older records are read as they were
+	// written (s/checked says where the checked records begin).
+	format       = 3
+	formatLegacy = 2
 
 	recordKeyLen = len(recordPrefix) + 4 + 8 + 1
 	indexKeyLen  = len(indexPrefix) + 4 + 1 + 8
 	// stampLen is the appended time stored ahead of a record's data.
 	stampLen = 8
+	// headerLen is what a record's value holds ahead of its data: the
+	// stamp and the CRC-32C of key, stamp and data. A value of stampLen
+	// bytes alone is an eviction marker.
+	headerLen = stampLen + 4
 	// recordOverhead is what a record costs beyond its data, for the
 	// max_bytes bound: two keys, the stamp and Badger's per-entry metadata.
 	recordOverhead = 64
@@ -60,6 +70,80 @@ func parseRecordKey(key []byte) (seg uint32, seq uint64, c Class, err error) {
 	}
 	p := len(recordPrefix)
 	return binary.BigEndian.Uint32(key[p:]), binary.BigEndian.Uint64(key[p+4:]), Class(key[recordKeyLen-1]), nil
+}
+
+// castagnoli is the CRC-32C table (hardware-assisted on amd64 and arm64).
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// recordCRC is the checksum a record's value carries: CRC-32C over the
+// key (segment, sequence, class), the stamp and the data, so a record read
+// under the wrong key or with a damaged stamp fails as surely as one with
+// damaged data.
+func recordCRC(key, stamp, data []byte) uint32 {
+	c := crc32.Update(0, castagnoli, key)
+	c = crc32.Update(c, castagnoli, stamp)
+	return crc32.Update(c, castagnoli, data)
+}
+
+// appendRecordValue writes a checked record's value: stamp, CRC, data.
+func appendRecordValue(dst, key []byte, stamp int64, data []byte) []byte {
+	start := len(dst)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(stamp))
+	crc := recordCRC(key, dst[start:], data)
+	dst = binary.BigEndian.AppendUint32(dst, crc)
+	return append(dst, data...)
+}
+
+// valueKind is what a record key's value holds.
+type valueKind uint8
+
+const (
+	valueRecord  valueKind = iota // a record whose checksum matched (or a legacy record, which has none)
+	valueMarker                   // an evicted or expired record's marker: no data
+	valueCorrupt                  // a record whose checksum or length is wrong
+)
+
+// parseRecordValue splits a value read under key: the stamp, the data and
+// what it is. checked says the record was written with a checksum (its
+// sequence is at or above s/checked); a legacy record is stamp and data.
+func parseRecordValue(key, v []byte, checked bool) (stamp int64, data []byte, kind valueKind) {
+	if !checked {
+		if len(v) < stampLen {
+			return 0, nil, valueCorrupt
+		}
+		return int64(binary.BigEndian.Uint64(v)), v[stampLen:], valueRecord
+	}
+	switch {
+	case len(v) == stampLen:
+		return int64(binary.BigEndian.Uint64(v)), nil, valueMarker
+	case len(v) < headerLen:
+		return 0, nil, valueCorrupt
+	}
+	stamp = int64(binary.BigEndian.Uint64(v))
+	if binary.BigEndian.Uint32(v[stampLen:]) != recordCRC(key, v[:stampLen], v[headerLen:]) {
+		return stamp, nil, valueCorrupt
+	}
+	return stamp, v[headerLen:], valueRecord
+}
+
+// markerValue is what eviction and expiry leave under a record's key: its
+// stamp alone. Every sequence between the ack mark and the next to assign
+// then still has a key, so a read that finds one missing knows it is
+// damage, not a gap left on purpose.
+func markerValue(stamp int64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, stampLen), uint64(stamp))
+}
+
+// dataSize is the record data a value of valueSize bytes holds, from a
+// key-only scan; markers hold none.
+func dataSize(valueSize int64, checked bool) int64 {
+	if !checked {
+		return max(valueSize-stampLen, 0)
+	}
+	if valueSize <= stampLen {
+		return 0
+	}
+	return max(valueSize-headerLen, 0)
 }
 
 // indexed says whether a class has index keys: only the classes eviction

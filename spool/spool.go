@@ -1,9 +1,11 @@
 package spool
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +27,8 @@ type Options struct {
 	Now func() time.Time
 	// segmentBytes overrides the segment size (tests).
 	segmentBytes int64
+	// disk reports the free space; nil = statfs (tests give a fake disk).
+	disk diskSpace
 }
 
 // Entry is one record to append.
@@ -78,6 +82,10 @@ type Stats struct {
 	Drops     uint64                 `json:"drops"`           // acknowledged segments dropped since Open
 	DiskBytes int64                  `json:"disk_bytes"`      // Badger's files on disk
 	Recovered string                 `json:"recovered,omitempty"`
+	// Quarantined counts records a Read found damaged and set aside since
+	// Open (QuarantinedSince lists them).
+	Quarantined uint64    `json:"quarantined"`
+	Disk        DiskStats `json:"disk"`
 }
 
 // Spool is a durable, bounded queue of opaque records. Its methods are safe
@@ -116,6 +124,29 @@ type Spool struct {
 	segs     []segment     // ascending; the last may be open
 	wake     chan struct{} // closed and replaced on each append of records
 
+	// checkedFrom is the first sequence written with a checksum (s/checked);
+	// set at Open.
+	checkedFrom uint64
+	// Quarantine: runs a Read found damaged, skipped by every later Read.
+	skip        seqSpans
+	quarantined uint64        // records quarantined since Open
+	qEvents     uint64        // quarantine events since Open
+	qRecent     []Quarantined // the last quarantineKeep events
+	qmu         sync.Mutex    // serialises writes to the quarantine file
+
+	// Disk space; see disk.go.
+	disk         diskSpace
+	guard        diskGuard
+	lastFree     int64     // what statfs said last (MaxInt64: unknown)
+	ballastHeld  int64     // bytes the ballast file holds
+	diskHeld     string    // why intake waits for disk space, "" while it does not
+	heldSince    time.Time // when it started
+	acksInMemory bool      // the ack mark moved without being written
+
+	fresh      bool       // Open created the spool (no s/next)
+	pos        *positions // the writer's, after Open
+	unreported []string   // markers of spools moved aside, not yet reported
+
 	// The writer's own state.
 	lastSeg  uint32 // highest segment id in use
 	segOpen  bool   // the last segment takes more records
@@ -128,11 +159,18 @@ type Spool struct {
 // clock is taken to be unset.
 const clockFloorUnix = 1735689600
 
-// Open opens the spool in opts.Dir, creating it if need be. A spool Badger
-// cannot open is moved aside to <dir>.corrupt-<time> and a fresh one is
-// started, so a gateway never refuses to boot; Stats().Recovered says so,
-// and the gateway turns that into a critical record.
-func Open(opts Options) (*Spool, error) {
+// Open opens the spool in opts.Dir, creating it if need be; see
+// OpenContext.
+func Open(opts Options) (*Spool, error) { return OpenContext(context.Background(), opts) }
+
+// OpenContext opens the spool in opts.Dir, creating it if need be. A spool
+// Badger cannot open or this build cannot read is moved aside to
+// <dir>.corrupt-<time> and a fresh one is started from the positions file
+// (PositionsPath), so a gateway never refuses to boot; Stats().Recovered
+// says so, and the gateway turns that into a critical record. On a disk
+// too full to open Badger safely it first releases the ballast, then waits
+// for space until ctx is done (see makeRoomToOpen).
+func OpenContext(ctx context.Context, opts Options) (*Spool, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("spool: open: no directory given")
 	}
@@ -151,50 +189,276 @@ func Open(opts Options) (*Spool, error) {
 	if now == nil {
 		now = time.Now
 	}
+	disk := opts.disk
+	if disk == nil {
+		disk = statfsSpace{}
+	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
 	if err := removeEmptyLogs(opts.Dir, log); err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
-	bopts := badgerOptions(opts.Dir, opts.Config).WithLogger(badgerLogger{log})
-	s := &Spool{dir: opts.Dir, cfg: opts.Config, log: log, now: now, wake: make(chan struct{}), segBytesMax: opts.segmentBytes}
+	s := &Spool{dir: opts.Dir, cfg: opts.Config, log: log, now: now, wake: make(chan struct{}), segBytesMax: opts.segmentBytes,
+		disk: disk, guard: newDiskGuard(opts.Config), pos: newPositions(PositionsPath(opts.Dir)), lastFree: math.MaxInt64}
 	if s.segBytesMax <= 0 {
 		s.segBytesMax = segmentSize(opts.Config)
 	}
-	db, err := badger.Open(bopts)
+	if err := s.makeRoomToOpen(ctx); err != nil {
+		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
+	}
+	bopts := badgerOptions(opts.Dir, opts.Config).WithLogger(badgerLogger{log})
+	err := s.openDB(bopts)
+	if err != nil && strings.Contains(err.Error(), "vlog.open") && s.setValueLogAside(err) {
+		err = s.openDB(bopts)
+	}
 	if err != nil && movable(err) {
-		aside := fmt.Sprintf("%s.corrupt-%s", strings.TrimRight(opts.Dir, "/"), now().UTC().Format("20060102T150405Z"))
-		if rerr := os.Rename(opts.Dir, aside); rerr != nil {
-			return nil, fmt.Errorf("spool: open %s: %w; moving it aside failed: %w", opts.Dir, err, rerr)
+		if aerr := s.moveAside(err); aerr != nil {
+			return nil, fmt.Errorf("spool: open %s: %w; moving it aside failed: %w", opts.Dir, err, aerr)
 		}
-		s.recovered = fmt.Sprintf("spool %s could not be opened (%v); moved aside to %s and started empty", opts.Dir, err, aside)
-		log.Error("spool: corrupt spool moved aside; starting a fresh one", "dir", opts.Dir, "moved_to", aside, "err", err)
 		if err = os.MkdirAll(opts.Dir, 0o700); err == nil {
-			db, err = badger.Open(bopts)
+			err = s.openDB(bopts)
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
-	s.db = db
-	err = s.load(now())
-	if err == nil {
-		err = s.dropAcked()
-	}
-	if err != nil {
-		_ = db.Close()
+	s.findUnreported()
+	if err := s.startPositions(); err != nil {
+		_ = s.db.Close()
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
+	if s.freeSpace() >= s.guard.writeFloor() {
+		if err := s.dropAcked(); err != nil {
+			log.Error("spool: reclaiming acknowledged records failed; trying again at the next ack", "dir", s.dir, "err", err)
+		}
+	}
+	s.tendDisk()
+	records, bytes := s.counts.total()
+	log.Info("spool opened", "dir", s.dir, "profile", s.cfg.Profile, "max_bytes", s.cfg.MaxBytes,
+		"next_seq", s.next, "acked_up_to", s.acked, "records", records, "bytes", bytes,
+		"disk_free", s.lastFree, "disk_reserve", s.guard.reserve)
 	s.appendCh = make(chan *appendReq)
 	s.ackCh = make(chan *ackReq)
 	s.quit = make(chan struct{})
 	s.done = make(chan struct{})
-	go s.writer()
-	records, bytes := s.counts.total()
-	log.Info("spool opened", "dir", s.dir, "profile", s.cfg.Profile, "max_bytes", s.cfg.MaxBytes,
-		"next_seq", s.next, "acked_up_to", s.acked, "records", records, "bytes", bytes)
+	go s.writer() // from here on, the writer alone changes the fields above
 	return s, nil
+}
+
+// openDB opens Badger and reads the spool's marks. Badger may panic on a
+// damaged file rather than return an error; that is a spool that cannot be
+// opened like any other.
+func (s *Spool) openDB(bopts badger.Options) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("badger panicked: %v", r)
+		}
+	}()
+	s.resetState()
+	damaged, err := scrubTables(bopts)
+	if err != nil {
+		return err
+	}
+	if len(damaged) > 0 {
+		if err := s.salvageTables(bopts, damaged); err != nil {
+			return err
+		}
+	}
+	db, err := badger.Open(bopts)
+	if err != nil {
+		return err
+	}
+	s.db = db
+	if err := s.load(s.now()); err != nil {
+		_ = db.Close()
+		s.db = nil
+		return fmt.Errorf("read the spool's marks: %w", err)
+	}
+	return nil
+}
+
+// salvageTables opens Badger without compactors, writes the readable keys
+// of the damaged tables again, and closes it.
+func (s *Spool) salvageTables(bopts badger.Options, damaged []damagedTable) error {
+	for _, d := range damaged {
+		s.log.Error("spool: table with a damaged block; writing its readable records again before any compaction drops them",
+			"dir", s.dir, "table", d.name, "err", d.err)
+	}
+	db, err := badger.Open(bopts.WithNumCompactors(0))
+	if err != nil {
+		return err
+	}
+	n, err := s.salvage(db, damaged)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("salvage damaged tables: %w", err)
+	}
+	s.log.Warn("spool: readable keys of damaged tables written again; what the damaged blocks held will be quarantined when read",
+		"dir", s.dir, "tables", len(damaged), "keys", n)
+	return nil
+}
+
+// resetState forgets what a failed open read.
+func (s *Spool) resetState() {
+	s.next, s.acked, s.counts, s.oldest, s.segs, s.lastSeg, s.checkedFrom, s.skip, s.fresh = 0, 0, counts{}, time.Time{}, nil, 0, 0, nil, false
+}
+
+// setValueLogAside renames damaged value-log files out of Badger's way.
+// The spool keeps every record in the LSM tree (valueThreshold), so its
+// value log holds nothing but a header, and losing it loses nothing; the
+// whole spool need not be moved aside for it.
+func (s *Spool) setValueLogAside(cause error) bool {
+	vlogs, _ := filepath.Glob(filepath.Join(s.dir, "*.vlog"))
+	for _, v := range vlogs {
+		if err := os.Rename(v, v+".damaged"); err != nil {
+			return false
+		}
+	}
+	s.log.Error("spool: value log unreadable; set aside (the spool keeps no records in it)", "dir", s.dir, "files", len(vlogs), "err", cause)
+	return len(vlogs) > 0
+}
+
+// asideMarker is the file a spool moved aside holds until the gateway has
+// reported it: the reason, so that a crash between moving it and
+// reporting it is reported at the next start instead of never.
+const asideMarker = "weir-moved-aside"
+
+// moveAside renames the spool directory to <dir>.corrupt-<time>, leaving
+// the reason in it. The ballast is removed first: the old spool should not
+// hold space the new one needs.
+func (s *Spool) moveAside(cause error) error {
+	aside := fmt.Sprintf("%s.corrupt-%s", filepath.Clean(s.dir), s.now().UTC().Format("20060102T150405.000Z"))
+	_ = os.Remove(s.ballastPath())
+	s.setBallast(0)
+	why := fmt.Sprintf("spool %s could not be opened (%v); moved aside to %s and started empty", s.dir, cause, aside)
+	if err := writeFileAtomic(filepath.Join(s.dir, asideMarker), []byte(why+"\n")); err != nil {
+		s.log.Warn("spool: could not leave the reason in the spool being moved aside", "dir", s.dir, "err", err)
+		s.recovered = why // reported at least this once
+	}
+	if err := os.Rename(s.dir, aside); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(filepath.Clean(s.dir))); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	s.log.Error("spool: corrupt spool moved aside; starting a fresh one", "dir", s.dir, "moved_to", aside, "err", cause)
+	return nil
+}
+
+// findUnreported collects the spools moved aside whose move the gateway
+// has not reported yet (RecoveryReported), this start or an earlier one.
+func (s *Spool) findUnreported() {
+	markers, _ := filepath.Glob(filepath.Clean(s.dir) + ".corrupt-*/" + asideMarker)
+	var why []string
+	if s.recovered != "" {
+		why = append(why, s.recovered)
+	}
+	for _, m := range markers {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			continue
+		}
+		s.unreported = append(s.unreported, m)
+		why = append(why, strings.TrimSpace(string(b)))
+	}
+	s.recovered = strings.Join(why, "; ")
+}
+
+// RecoveryReported tells the spool that the gateway has spooled its record
+// of Stats().Recovered: the spools moved aside are not reported again at
+// the next start.
+func (s *Spool) RecoveryReported() {
+	for _, m := range s.unreported {
+		if err := os.Rename(m, m+".reported"); err != nil {
+			s.log.Warn("spool: could not mark a spool moved aside as reported", "file", m, "err", err)
+		}
+	}
+	s.unreported = nil
+}
+
+// startPositions loads the positions file. A brand-new spool (a first
+// start, or one moved aside) starts from its positions: they are committed
+// as the spool's checkpoints. An existing spool's checkpoints are pending
+// until the ack mark passes every record spooled now. The file is then
+// rewritten compacted.
+func (s *Spool) startPositions() error {
+	held, err := loadPositions(s.pos.path)
+	if err != nil {
+		s.log.Warn("spool: positions file unreadable; starting without it", "file", s.pos.path, "err", err)
+	}
+	s.pos.held = held
+	if s.fresh && len(held) > 0 {
+		if err := s.seedCheckpoints(held); err != nil {
+			return fmt.Errorf("restore positions from %s: %w", s.pos.path, err)
+		}
+		s.log.Warn("spool: fresh spool starts from the positions the collector holds", "file", s.pos.path, "sources", len(held))
+		if s.recovered != "" {
+			s.recovered += fmt.Sprintf("; positions of %d sources restored from %s", len(held), s.pos.path)
+		}
+	} else if !s.fresh {
+		current := map[string][]byte{}
+		err := s.db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(checkpointPrefix), PrefetchValues: true})
+			defer it.Close()
+			for it.Rewind(); it.Valid(); it.Next() {
+				v, err := it.Item().ValueCopy(nil)
+				if err != nil {
+					return err
+				}
+				if v == nil {
+					v = []byte{}
+				}
+				current[string(it.Item().Key()[len(checkpointPrefix):])] = v
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read checkpoints: %w", err)
+		}
+		// Every checkpoint is held once everything spooled now is
+		// acknowledged; one gone from the spool was deleted.
+		upTo := s.next - 1
+		var cps []Checkpoint
+		for src, pos := range current {
+			cps = append(cps, Checkpoint{Source: src, Position: pos})
+		}
+		for src := range held {
+			if _, ok := current[src]; !ok {
+				cps = append(cps, Checkpoint{Source: src, Delete: true})
+			}
+		}
+		s.pos.committed(cps, upTo, s.acked)
+	}
+	if err := s.pos.rewrite(); err != nil {
+		s.log.Warn("spool: writing the positions file failed; trying again at the next acknowledgement", "file", s.pos.path, "err", err)
+	}
+	return nil
+}
+
+// seedCheckpoints commits positions as checkpoints, as many per
+// transaction as Badger allows.
+func (s *Spool) seedCheckpoints(held map[string][]byte) error {
+	keys := sortedKeys(held)
+	for len(keys) > 0 {
+		n := min(len(keys), MaxAppendRecords)
+		err := s.db.Update(func(txn *badger.Txn) error {
+			for _, src := range keys[:n] {
+				if err := txn.Set(checkpointKey(src), held[src]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		keys = keys[n:]
+	}
+	return nil
 }
 
 // removeEmptyLogs deletes zero-length memtable and value-log files. Badger
@@ -237,17 +501,33 @@ func movable(err error) bool {
 // load reads the marks and counts; a brand-new spool gets its first
 // sequence from now.
 func (s *Spool) load(now time.Time) error {
-	var haveNext bool
+	var haveNext, haveFormat, haveChecked bool
+	var f uint64
 	err := s.db.View(func(txn *badger.Txn) error {
-		haveFormat, f, err := getUint64(txn, keyFormat)
+		var err error
+		haveFormat, f, err = getUint64(txn, keyFormat)
 		if err != nil {
 			return err
 		}
-		if haveFormat && f != format {
+		if haveFormat && f != format && f != formatLegacy {
 			return fmt.Errorf("spool layout version %d is not the %d this build reads (written by another firmware version?)", f, format)
 		}
 		if haveNext, s.next, err = getUint64(txn, keyNext); err != nil {
 			return err
+		}
+		if haveChecked, s.checkedFrom, err = getUint64(txn, keyCheckedFrom); err != nil {
+			return err
+		}
+		// s/next is rewritten by every commit, so a damaged table can hide
+		// its newest version and show an older one; the newest record says
+		// where numbering really stands.
+		last, err := lastRecordSeq(txn)
+		if err != nil {
+			return err
+		}
+		if last > 0 && last >= s.next {
+			s.log.Warn("spool: s/next is behind the newest record; numbering resumes after the record", "dir", s.dir, "next", s.next, "last_record", last)
+			s.next = last + 1
 		}
 		if s.segs, err = loadSegments(txn); err != nil {
 			return err
@@ -268,15 +548,31 @@ func (s *Spool) load(now time.Time) error {
 				return err
 			}
 		}
-		s.oldest, err = firstStamp(txn, recordSeekKey(s.segmentOf(s.acked+1), s.acked+1))
-		return err
+		s.oldest = s.firstStamp(txn, recordSeekKey(s.segmentOf(s.acked+1), s.acked+1))
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	s.next = max(s.next, s.acked+1)
+	s.loadQuarantine()
+	s.fresh = !haveNext
 	if haveNext {
-		return nil
+		if haveFormat && f == format && haveChecked {
+			return nil
+		}
+		// A version 2 spool: its records so far have no checksum, and
+		// evictions left gaps among them; the records from now on have
+		// both. Upgrading is one transaction: a crash before it leaves a
+		// version 2 spool, after it a version 3 one.
+		s.checkedFrom = s.next
+		s.log.Info("spool: layout upgraded; records from here on carry a checksum", "dir", s.dir, "from", 2, "to", format, "checked_from", s.checkedFrom)
+		return s.db.Update(func(txn *badger.Txn) error {
+			if err := txn.Set([]byte(keyFormat), encodeUint64(format)); err != nil {
+				return err
+			}
+			return txn.Set([]byte(keyCheckedFrom), encodeUint64(s.checkedFrom))
+		})
 	}
 	// A new spool starts at the clock in microseconds, not at 1: the
 	// collector dedupes by (gateway, seq) and still knows the numbers of any
@@ -289,23 +585,28 @@ func (s *Spool) load(now time.Time) error {
 			"clock", now, "dir", s.dir)
 	}
 	s.next = max(s.next, uint64(max(now.UnixMicro(), 1)))
+	s.checkedFrom = s.next
 	return s.db.Update(func(txn *badger.Txn) error {
 		if err := txn.Set([]byte(keyFormat), encodeUint64(format)); err != nil {
+			return err
+		}
+		if err := txn.Set([]byte(keyCheckedFrom), encodeUint64(s.checkedFrom)); err != nil {
 			return err
 		}
 		return txn.Set([]byte(keyNext), encodeUint64(s.next))
 	})
 }
 
-// firstStamp is the appended time of the first record at or after seek.
-func firstStamp(txn *badger.Txn, seek []byte) (time.Time, error) {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix)})
+// lastRecordSeq is the sequence of the newest record key, 0 if none.
+func lastRecordSeq(txn *badger.Txn) (uint64, error) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix), Reverse: true})
 	defer it.Close()
-	it.Seek(seek)
-	if !it.Valid() {
-		return time.Time{}, nil
+	for it.Seek([]byte(recordPrefix + strings.Repeat("\xff", recordKeyLen))); it.Valid(); it.Next() {
+		if _, seq, _, err := parseRecordKey(it.Item().Key()); err == nil {
+			return seq, nil
+		}
 	}
-	return stampOf(it.Item())
+	return 0, nil
 }
 
 // getUint64 reads a meta key; found is false if it is absent.
@@ -335,6 +636,18 @@ func (s *Spool) Close() error {
 	s.closed = true
 	close(s.quit)
 	<-s.done
+	if free := s.freeSpace(); free < s.guard.writeFloor() {
+		// Closing flushes the memtable into a table; with the disk this
+		// full that may be a SIGBUS. Everything committed is in the
+		// write-ahead log, which the next Open replays.
+		if free < s.guard.slice {
+			s.log.Error("spool: disk too full to close Badger safely; leaving its log for the next open to replay", "dir", s.dir, "free", free)
+			return nil
+		}
+	} else {
+		s.writeAcksInMemory()
+		s.flushPositions()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("spool: close %s: %w", s.dir, err)
 	}
@@ -358,12 +671,16 @@ func (s *Spool) Stats() Stats {
 	st := Stats{
 		NextSeq: s.next, AckedUpTo: s.acked, Records: records, Bytes: bytes, Used: s.counts.used(),
 		MaxBytes: int64(s.cfg.MaxBytes), Oldest: s.oldest, Appended: s.appended, Commits: s.commits,
-		Recovered: s.recovered, Segments: len(s.segs), Drops: s.drops,
+		Recovered: s.recovered, Segments: len(s.segs), Drops: s.drops, Quarantined: s.quarantined,
 	}
 	for c := range st.Classes {
 		st.Classes[c] = ClassStats{Records: s.counts[c].records, Bytes: s.counts[c].bytes,
 			Evicted: s.evicted[c], Expired: s.expired[c], Refused: s.refused[c]}
 	}
+	s.mu.Unlock()
+	s.freeSpace()
+	s.mu.Lock()
+	st.Disk = s.diskStats(st.Used)
 	s.mu.Unlock()
 	st.DiskBytes = s.diskBytes()
 	return st

@@ -3,6 +3,7 @@ package spool
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -34,6 +35,8 @@ func (s *Spool) writer() {
 	ready := false // some parked request waits only for a group to have room
 	always := make(chan time.Time)
 	close(always)
+	disk := time.NewTicker(diskCheckInterval)
+	defer disk.Stop()
 	for {
 		var fresh []*appendReq
 		var poll <-chan time.Time
@@ -52,6 +55,8 @@ func (s *Spool) writer() {
 			a.err <- s.ack(a.upTo)
 		case <-expiry:
 			s.expire()
+		case <-disk.C:
+			s.tendDisk()
 		case <-poll:
 		case r := <-s.appendCh:
 			fresh = append(fresh, r)
@@ -87,11 +92,20 @@ func (s *Spool) admitAndCommit(queue []*appendReq) (wait []*appendReq, ready boo
 	slices.SortStableFunc(queue, func(a, b *appendReq) int { return rank(a.class) - rank(b.class) })
 	s.mu.Lock()
 	used := s.counts.used()
+	held := s.diskHeld != ""
 	s.mu.Unlock()
+	free := s.freeSpace() // less what the group is expected to take
 	var group []*appendReq
 	var budget int64
+	var diskWait []Class // classes waiting for disk space
 	for _, r := range queue {
 		if r.state.Load() == reqCancelled {
+			continue
+		}
+		if free != math.MaxInt64 && free-diskCost(r.size) < s.guard.need(r.class, held) {
+			s.countRefused(r)
+			diskWait = append(diskWait, r.class)
+			wait = append(wait, r)
 			continue
 		}
 		limit := s.limit(r.class)
@@ -102,12 +116,7 @@ func (s *Spool) admitAndCommit(queue []*appendReq) (wait []*appendReq, ready boo
 			s.mu.Unlock()
 		}
 		if used+r.size > limit {
-			if !r.refused {
-				r.refused = true
-				s.mu.Lock()
-				s.refused[r.class] += int64(len(r.entries))
-				s.mu.Unlock()
-			}
+			s.countRefused(r)
 			wait = append(wait, r)
 			continue
 		}
@@ -121,9 +130,52 @@ func (s *Spool) admitAndCommit(queue []*appendReq) (wait []*appendReq, ready boo
 		group = append(group, r)
 		used += r.size
 		budget += r.data
+		if free != math.MaxInt64 {
+			free -= diskCost(r.size)
+		}
 	}
+	s.holdForDisk(diskWait, free+diskCost(sizeOf(group)))
 	s.commitGroup(group)
 	return wait, ready
+}
+
+// countRefused counts a request's records once as having waited for room.
+func (s *Spool) countRefused(r *appendReq) {
+	if r.refused {
+		return
+	}
+	r.refused = true
+	s.mu.Lock()
+	s.refused[r.class] += int64(len(r.entries))
+	s.mu.Unlock()
+}
+
+// holdForDisk records whether intake waits for disk space: classes are
+// those of the requests that wait for it, free what statfs said.
+func (s *Spool) holdForDisk(classes []Class, free int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(classes) == 0 {
+		if s.diskHeld != "" {
+			s.log.Info("spool: disk space is back; intake resumed", "dir", s.dir, "free", free, "held_for", s.now().Sub(s.heldSince).Round(time.Millisecond))
+		}
+		s.diskHeld, s.heldSince = "", time.Time{}
+		return
+	}
+	top := classes[0] // the most important: the queue is sorted
+	need := s.guard.need(top, s.diskHeld != "")
+	why := fmt.Sprintf("disk full: %s free on the spool's file system; %s records wait for %s (a %s reserve for Badger's own growth",
+		mib(free), top, mib(need), mib(s.guard.reserve))
+	if top == ClassCritical {
+		why += ")"
+	} else {
+		why += fmt.Sprintf(", and %s above it kept for critical records)", mib(need-s.guard.reserve))
+	}
+	if s.diskHeld == "" {
+		s.heldSince = s.now()
+		s.log.Error("spool: intake held: the disk is nearly full", "dir", s.dir, "free", free, "class", top.String(), "reserve", s.guard.reserve)
+	}
+	s.diskHeld = why
 }
 
 func sizeOf(rs []*appendReq) (n int64) {
@@ -197,7 +249,7 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 		// moves while the transaction holds slices of it.
 		size := 0
 		for _, e := range r.entries {
-			size += recordKeyLen + stampLen + len(e.Data) + indexKeyLen + 12
+			size += recordKeyLen + headerLen + len(e.Data) + indexKeyLen + 12
 			data += int64(len(e.Data))
 		}
 		buf := make([]byte, 0, size)
@@ -205,9 +257,7 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 			k := len(buf)
 			buf = appendRecordKey(buf, seg, seq, e.Class)
 			v := len(buf)
-			buf = append(buf, byte(stamp>>56), byte(stamp>>48), byte(stamp>>40), byte(stamp>>32),
-				byte(stamp>>24), byte(stamp>>16), byte(stamp>>8), byte(stamp))
-			buf = append(buf, e.Data...)
+			buf = appendRecordValue(buf, buf[k:v], stamp, e.Data)
 			if err := txn.Set(buf[k:v:v], buf[v:len(buf):len(buf)]); err != nil {
 				return err
 			}
@@ -262,8 +312,16 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 		close(s.wake)
 		s.wake = make(chan struct{})
 	}
+	acked := s.acked
 	s.mu.Unlock()
 	for i, r := range group {
+		if len(r.cps) > 0 {
+			var upTo uint64
+			if len(r.entries) > 0 {
+				upTo = firsts[i] + uint64(len(r.entries)) - 1
+			}
+			s.pos.committed(r.cps, upTo, acked)
+		}
 		r.finish(firsts[i], nil)
 	}
 	return nil

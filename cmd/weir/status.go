@@ -55,6 +55,7 @@ func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
 	if lost := lossLine(sp); lost != "" {
 		printf(w, "         %s\n", lost)
 	}
+	printSpoolDisk(w, sp, now)
 	printBoard(w, st, now)
 	u := st.Uplink
 	if u.State == "disabled" {
@@ -189,6 +190,30 @@ func percent(part, whole int64) float64 {
 		return 0
 	}
 	return 100 * float64(part) / float64(whole)
+}
+
+// printSpoolDisk shows the spool's file system: free space, reserve and
+// ballast, and, loudly, intake held for a full disk, acknowledgements kept
+// in memory, and damaged records quarantined.
+func printSpoolDisk(w io.Writer, sp spool.Stats, now time.Time) {
+	d := sp.Disk
+	if d.Free >= 0 {
+		printf(w, "         disk: %s free, %s kept in reserve, ballast %s; the backlog can reach %s",
+			bytesIEC(d.Free), bytesIEC(d.Reserve), bytesIEC(d.Ballast), bytesIEC(d.Budget))
+		if d.Budget < sp.MaxBytes {
+			printf(w, " (the disk holds less than max_bytes %s)", bytesIEC(sp.MaxBytes))
+		}
+		printf(w, "\n")
+	}
+	if d.Held != "" {
+		printf(w, "         INTAKE HELD for %s: %s; sources wait, critical records still go in\n", since(now, d.HeldSince), d.Held)
+	}
+	if d.AcksInMemory {
+		printf(w, "         acknowledgements kept in memory: the disk is too full to write them\n")
+	}
+	if sp.Quarantined > 0 {
+		printf(w, "         %d damaged records quarantined since start, not delivered (see the .quarantine file beside the spool)\n", sp.Quarantined)
+	}
 }
 
 // lossLine names records the spool had to give up or hold back, by class.

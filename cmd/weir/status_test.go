@@ -11,6 +11,7 @@ import (
 	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/sensors/integrity"
 	"github.com/weirgw/weir/sensors/syslog"
+	"github.com/weirgw/weir/spool"
 )
 
 func TestPrintStatusInputs(t *testing.T) {
@@ -58,4 +59,31 @@ func TestPrintStatusInputs(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestPrintStatusSpoolDisk(t *testing.T) {
+	now := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
+	st := gateway.Status{Gateway: "gw", Started: now.Add(-time.Hour)}
+	st.Uplink.State = "disabled"
+	st.Spool.MaxBytes = 256 << 20
+	st.Spool.Disk = spool.DiskStats{Free: 20 << 20, Reserve: 16 << 20, Ballast: 20 << 20, Budget: 30 << 20,
+		Held: "disk full: 20.0MiB free", HeldSince: now.Add(-90 * time.Second), AcksInMemory: true}
+	st.Spool.Quarantined = 18
+	var b bytes.Buffer
+	printStatus(&b, &st, now)
+	for _, want := range []string{
+		"disk: 20.0 MiB free, 16.0 MiB kept in reserve, ballast 20.0 MiB; the backlog can reach 30.0 MiB (the disk holds less than max_bytes 256.0 MiB)\n",
+		"INTAKE HELD for 1m30s: disk full: 20.0MiB free; sources wait, critical records still go in\n",
+		"acknowledgements kept in memory",
+		"18 damaged records quarantined",
+	} {
+		require.Contains(t, b.String(), want)
+	}
+
+	st.Spool.Disk = spool.DiskStats{Free: -1}
+	st.Spool.Quarantined = 0
+	b.Reset()
+	printStatus(&b, &st, now)
+	require.NotContains(t, b.String(), "disk:")
+	require.NotContains(t, b.String(), "HELD")
 }

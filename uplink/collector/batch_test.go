@@ -225,3 +225,52 @@ func FuzzBatch(f *testing.F) {
 		}
 	})
 }
+
+// captureSink keeps the entries written, for checks on what they hold.
+type captureSink struct {
+	*memSink
+	entries []Entry
+}
+
+func (c *captureSink) Write(gw string, entries []Entry) error {
+	for _, e := range entries {
+		if e.Event != nil {
+			ev := *e.Event
+			e.Event = &ev
+		}
+		c.entries = append(c.entries, e)
+	}
+	return c.memSink.Write(gw, entries)
+}
+
+// TestDamagedRecordIsNotData: a record whose bytes changed on the way (its
+// CRC-32C fails) reaches the sink as an undecodable entry with its raw
+// bytes and the checksum error, never as an event; the records around it,
+// and a version 1 record from an old spool, decode.
+func TestDamagedRecordIsNotData(t *testing.T) {
+	enc := func(msg string) []byte {
+		b, err := (&event.Event{Message: msg, Quality: event.Quality{ErrorBound: -1}}).MarshalBinary()
+		require.NoError(t, err)
+		return b
+	}
+	damaged := enc("the payload that must not arrive as data")
+	copy(damaged[len(damaged)/2:], "0123456789abcdef")
+	v1 := enc("from an old spool")
+	v1 = v1[:len(v1)-4]
+	v1[0] = 1
+	var p []byte
+	for _, r := range [][]byte{enc("before"), damaged, enc("after"), v1} {
+		p = uplink.AppendRecord(p, r)
+	}
+	sink := &captureSink{memSink: newMemSink()}
+	b := newBatcher(1 << 20)
+	defer b.close()
+	require.NoError(t, b.accept("gw", &uplink.Data{First: 10, Count: 4, Codec: uplink.CodecNone, Payload: p}, sink))
+	require.Len(t, sink.entries, 4)
+	require.Equal(t, "before", sink.entries[0].Event.Message)
+	require.Nil(t, sink.entries[1].Event)
+	require.ErrorIs(t, sink.entries[1].DecodeErr, event.ErrChecksum)
+	require.Equal(t, damaged, sink.entries[1].Raw, "kept as it came, for analysis")
+	require.Equal(t, "after", sink.entries[2].Event.Message)
+	require.Equal(t, "from an old spool", sink.entries[3].Event.Message)
+}
