@@ -28,6 +28,10 @@ FUZZ_TARGETS := \
 	./uplink/pki:FuzzGatewayID \
 	./uplink/rudp:FuzzDecodeSegment \
 	./uplink/rudp:FuzzSegments \
+	./uplink/siem:FuzzCEF \
+	./uplink/siem:FuzzLEEF \
+	./uplink/siem:FuzzRFC5424 \
+	./uplink/siem:FuzzECS \
 	./sensors/modbus:FuzzDecodeRTU \
 	./sensors/modbus:FuzzDecodeTCP \
 	./sensors/line:FuzzParse \
