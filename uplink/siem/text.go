@@ -1,10 +1,10 @@
 package siem
 
 import (
-	"strings"
 	"encoding/base64"
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/weirgw/weir/event"
