@@ -34,6 +34,14 @@ const (
 
 // Append appends e as one RFC 5424 message, without framing.
 func (s *RFC5424) Append(b []byte, e *event.Event) []byte {
+	b = s.AppendHeader(b, e)
+	return s.appendSD(b, e)
+}
+
+// AppendHeader appends PRI, VERSION, TIMESTAMP, HOSTNAME, APP-NAME, PROCID
+// and MSGID, without the space after MSGID: the header that carries CEF,
+// LEEF or ECS as its MSG over syslog.
+func (s *RFC5424) AppendHeader(b []byte, e *event.Event) []byte {
 	c := ClassOf(e)
 	b = append(b, '<')
 	b = strconv.AppendInt(b, int64(facility(e, s.cfg.Facility)*8+sev(e)), 10)
@@ -57,7 +65,10 @@ func (s *RFC5424) Append(b []byte, e *event.Event) []byte {
 	b = append(b, ' ')
 	b = appendHeaderField(b, proc, maxProcID)
 	b = append(b, ' ')
-	b = appendHeaderField(b, c.String(), maxMsgID)
+	return appendHeaderField(b, c.String(), maxMsgID)
+}
+
+func (s *RFC5424) appendSD(b []byte, e *event.Event) []byte {
 	b = append(b, " [weir@"...)
 	b = append(b, s.cfg.EnterpriseID...)
 	b = append(b, ` id="`...)
