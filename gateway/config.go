@@ -26,6 +26,7 @@ import (
 	"github.com/weirgw/weir/spool"
 	"github.com/weirgw/weir/uplink"
 	"github.com/weirgw/weir/uplink/pki"
+	"github.com/weirgw/weir/uplink/siem/outputs"
 )
 
 // DefaultConfigFile is read when --config is not given; its absence is not
@@ -56,6 +57,8 @@ type Config struct {
 	Spool             spool.Config  `mapstructure:"spool" yaml:"spool"`
 	Inputs            InputsConfig  `mapstructure:"inputs" yaml:"inputs"`
 	Uplink            uplink.Config `mapstructure:"uplink" yaml:"uplink"`
+	// Outputs deliver records straight to SIEMs (gateway/outputs.go).
+	Outputs []outputs.Config `mapstructure:"outputs" yaml:"outputs"`
 }
 
 // GatewayConfig names the gateway.
@@ -366,6 +369,7 @@ func (c *Config) Validate() error {
 		claim("inputs.integrity", integrity.Source)
 	}
 	add("uplink", c.Uplink.Validate())
+	errs = append(errs, c.validateOutputs()...)
 	return errors.Join(errs...)
 }
 
@@ -380,6 +384,10 @@ func (c Config) Redacted() Config {
 	}
 	c.Uplink.Endpoints = slices.Clone(c.Uplink.Endpoints)
 	c.Inputs.Files = slices.Clone(c.Inputs.Files)
+	c.Outputs = slices.Clone(c.Outputs)
+	for i := range c.Outputs {
+		c.Outputs[i] = c.Outputs[i].Redacted()
+	}
 	c.Inputs.Modbus.Buses = slices.Clone(c.Inputs.Modbus.Buses)
 	c.Inputs.Modbus.Devices = slices.Clone(c.Inputs.Modbus.Devices)
 	c.Inputs.Lines = slices.Clone(c.Inputs.Lines)

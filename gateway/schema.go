@@ -22,6 +22,7 @@ import (
 	"github.com/weirgw/weir/sensors/line"
 	"github.com/weirgw/weir/sensors/modbus/poll"
 	"github.com/weirgw/weir/sensors/syslog"
+	"github.com/weirgw/weir/uplink/siem/outputs"
 	"github.com/weirgw/weir/spool"
 )
 
@@ -647,6 +648,8 @@ func itemDefault(t reflect.Type) reflect.Value {
 		d = audit.DefaultConfig()
 	case reflect.TypeFor[integrity.Config]():
 		d = integrity.DefaultConfig()
+	case reflect.TypeFor[outputs.Config]():
+		d = outputs.DefaultConfig()
 	default:
 		return reflect.New(t).Elem()
 	}
