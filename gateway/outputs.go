@@ -7,9 +7,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weirgw/weir/uplink/sender"
 	"github.com/weirgw/weir/uplink/siem/output"
 	"github.com/weirgw/weir/uplink/siem/outputs"
-	"github.com/weirgw/weir/uplink/sender"
 )
 
 // siemOutputs are the gateway's SIEM outputs, each with its runner, and

@@ -22,8 +22,8 @@ import (
 	"github.com/weirgw/weir/sensors/line"
 	"github.com/weirgw/weir/sensors/modbus/poll"
 	"github.com/weirgw/weir/sensors/syslog"
-	"github.com/weirgw/weir/uplink/siem/outputs"
 	"github.com/weirgw/weir/spool"
+	"github.com/weirgw/weir/uplink/siem/outputs"
 )
 
 // The configuration file is read by walking its YAML node tree against
