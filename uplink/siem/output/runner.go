@@ -44,12 +44,13 @@ type Batching struct {
 
 // Runner delivers one output's records.
 type Runner struct {
-	name   string
-	target Target
-	src    Source
-	b      Batching
-	log    *slog.Logger
-	now    func() time.Time
+	name      string
+	target    Target
+	src       Source
+	b         Batching
+	log       *slog.Logger
+	now       func() time.Time
+	decodeRec func(rec spool.Record, e *event.Event) error
 
 	mu sync.Mutex
 	st Status
@@ -73,8 +74,21 @@ func NewRunner(name string, target Target, src Source, b Batching, log *slog.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Runner{name: name, target: target, src: src, b: b, log: log, now: time.Now, st: Status{Name: name}}
+	return &Runner{name: name, target: target, src: src, b: b, log: log, now: time.Now, st: Status{Name: name},
+		decodeRec: func(rec spool.Record, e *event.Event) error {
+			if err := e.UnmarshalBinary(rec.Data); err != nil {
+				return err
+			}
+			e.Seq = rec.Seq
+			return nil
+		}}
 }
+
+// SetDecode replaces how a spooled record becomes an event (the
+// gateway's: the record's bytes, its spool sequence). A collector's
+// forward spool keeps the gateway's own sequence in front
+// (uplink/collector.DecodeForwarded). Call it before Run.
+func (r *Runner) SetDecode(f func(rec spool.Record, e *event.Event) error) { r.decodeRec = f }
 
 // Status returns a snapshot.
 func (r *Runner) Status() Status {
@@ -163,14 +177,13 @@ func (r *Runner) decode(recs []spool.Record) []*event.Event {
 	bad := 0
 	for i, rec := range recs {
 		e := &evs[i]
-		if err := e.UnmarshalBinary(rec.Data); err != nil {
+		if err := r.decodeRec(rec, e); err != nil {
 			bad++
-			*e = event.Event{Time: rec.Appended.UnixNano(), Quality: event.Quality{Source: event.TimeSystem, ErrorBound: -1},
+			*e = event.Event{Seq: rec.Seq, Time: rec.Appended.UnixNano(), Quality: event.Quality{Source: event.TimeSystem, ErrorBound: -1},
 				Source: "weir:output", Kind: event.KindAlert, Severity: event.SevError, Priority: event.PriorityCritical,
 				Message: fmt.Sprintf("spooled record %d does not decode: %v", rec.Seq, err),
 				Fields:  []event.Field{event.Str("raw_base64", base64.StdEncoding.EncodeToString(rec.Data))}}
 		}
-		e.Seq = rec.Seq
 		out[i] = e
 	}
 	if bad > 0 {
