@@ -8,7 +8,9 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -262,4 +264,92 @@ func TestJetStreamClusterExactlyOnce(t *testing.T) {
 	require.Len(t, got, len(seqs))
 	require.Equal(t, uint64(len(seqs)), info.State.Msgs, "messages in the stream")
 	t.Logf("%d records, %d in the stream, each sequence once; sender: %d connects", len(seqs), info.State.Msgs, snd.Status().Connects)
+}
+
+// BenchmarkJetStreamSink measures the head-end's cost per record: a
+// JetStream sink writing 100-record batches for 100 gateways to a 3-node
+// cluster (replicas 3) run in this process. It reports the CPU time of
+// the whole process (collector sink and the three nats-servers) and the
+// stream's bytes per record, and the process's peak RSS (make bench).
+func BenchmarkJetStreamSink(b *testing.B) {
+	_, urls := startClusterB(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	opt := collector.DefaultJetStreamOptions()
+	opt.URLs, opt.Name = urls, "bench"
+	sink, err := collector.OpenJetStream(ctx, opt, slog.New(slog.DiscardHandler))
+	require.NoError(b, err)
+	defer sink.Close()
+	msg := strings.Repeat("x", 150)
+	const gateways, batch = 100, 100
+	seq := make([]uint64, gateways)
+	var cpu0 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu0)
+	b.ResetTimer()
+	n := 0
+	for n < b.N {
+		g := n / batch % gateways
+		gw := fmt.Sprintf("gw-%03d", g)
+		entries := make([]collector.Entry, batch)
+		for i := range entries {
+			seq[g]++
+			entries[i] = collector.Entry{Seq: seq[g], Event: &event.Event{Seq: seq[g], Gateway: gw, Source: "varlog", Kind: event.KindLog,
+				Time: time.Now().UnixNano(), Message: msg, Fields: []event.Field{event.Str("path", "/var/log/app.log"), event.Uint("offset", seq[g]*150)}}}
+		}
+		_, err := sink.Write(gw, entries)
+		require.NoError(b, err)
+		n += batch
+	}
+	b.StopTimer()
+	var cpu1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &cpu1)
+	cpuNs := (syscall.TimevalToNsec(cpu1.Utime) + syscall.TimevalToNsec(cpu1.Stime)) - (syscall.TimevalToNsec(cpu0.Utime) + syscall.TimevalToNsec(cpu0.Stime))
+	nc, err := nats.Connect(urls)
+	require.NoError(b, err)
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	st, err := js.Stream(ctx, "WEIR")
+	require.NoError(b, err)
+	info, err := st.Info(ctx)
+	require.NoError(b, err)
+	b.ReportMetric(float64(cpuNs)/float64(n), "cpu-ns/record")
+	b.ReportMetric(float64(info.State.Bytes)/float64(info.State.Msgs), "stream-bytes/record")
+	b.ReportMetric(float64(cpu1.Maxrss)/1024, "peak-rss-MiB")
+}
+
+// startClusterB is startCluster for a benchmark.
+func startClusterB(b *testing.B) ([]*natsNode, string) {
+	var routes []*url.URL
+	var cports, rports []int
+	port := func() int {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(b, err)
+		defer ln.Close()
+		return ln.Addr().(*net.TCPAddr).Port
+	}
+	for range 3 {
+		cports, rports = append(cports, port()), append(rports, port())
+		routes = append(routes, &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", rports[len(rports)-1])})
+	}
+	var nodes []*natsNode
+	var urls []string
+	for i := range 3 {
+		opts := &server.Options{ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: cports[i],
+			JetStream: true, StoreDir: b.TempDir(), NoLog: true, NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "weir", Host: "127.0.0.1", Port: rports[i]}, Routes: routes}
+		s, err := server.NewServer(opts)
+		require.NoError(b, err)
+		go s.Start()
+		nodes = append(nodes, &natsNode{opts: opts, srv: s})
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", cports[i]))
+	}
+	for _, n := range nodes {
+		require.True(b, n.srv.ReadyForConnections(10*time.Second))
+	}
+	b.Cleanup(func() {
+		for _, n := range nodes {
+			n.stop()
+		}
+	})
+	return nodes, strings.Join(urls, ",")
 }

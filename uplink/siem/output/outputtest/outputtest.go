@@ -1,6 +1,3 @@
-// Package outputtest runs an output's target the way the gateway does,
-// for tests: records in a real spool, a gate, a runner, until the spool
-// is acknowledged to its end.
 package outputtest
 
 import (
