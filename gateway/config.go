@@ -374,7 +374,7 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) holdsSecrets() bool {
-	return c.Uplink.TLS.Key != "" || c.Uplink.TLS.KeyPEM != ""
+	return c.Uplink.TLS.Key != "" || c.Uplink.TLS.KeyPEM != "" || c.outputsHoldSecrets()
 }
 
 // Redacted returns a copy safe to print or log.

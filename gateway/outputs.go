@@ -86,6 +86,18 @@ func (c *Config) validateOutputs() []error {
 	return errs
 }
 
+// outputsHoldSecrets reports whether an output names a key or holds a
+// token or password inline: the file must then not be world-readable.
+func (c *Config) outputsHoldSecrets() bool {
+	for _, o := range c.Outputs {
+		if o.Syslog.TLS.Key != "" || o.Syslog.TLS.KeyPEM != "" || o.HEC.Token != "" || o.Elasticsearch.Password != "" ||
+			o.Elasticsearch.APIKey != "" || o.HEC.TLS.Key != "" || o.Elasticsearch.TLS.Key != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // outputsCollector reads the outputs' figures once per scrape.
 type outputsCollector struct{ g *Gateway }
 
