@@ -24,7 +24,7 @@ func fuzzEvent(msg, host, source, key, val string, seq uint64, ns int64, sev, ki
 
 func addSeeds(f *testing.F) {
 	f.Add("hello", "host", "syslog", "k", "v", uint64(1), int64(1772366400123456789), uint8(6), uint8(0), int64(150), 1.5)
-	f.Add("a|b=c\\d]e\"f\n\r\tg", "h o|s=t", "s|=", "k e=y]\"", "v\\=|]\"\n", uint64(1<<63), int64(0), uint8(3), uint8(1), int64(-1), -0.0)
+	f.Add("a|b=c\\d]e\"f\n\r\tg", "h o|s=t", "s|=", "k e=y]\"", "v\\=|]\"\n", uint64(1<<63), int64(0), uint8(3), uint8(1), int64(-1), 1e-300)
 	f.Add("\xff\xfe\x00\x1b[1m\xc3(", "\xff", "\x00", "\xff", "\xc3(", ^uint64(0), int64(-5), uint8(255), uint8(255), int64(1<<62), 1e308)
 	f.Add("ü 水 🚰", "estação", "modbus:flow-1", "flow", "12.75", uint64(42), int64(1), uint8(2), uint8(3), int64(0), 0.1)
 }
