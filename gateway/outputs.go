@@ -44,7 +44,7 @@ func (g *Gateway) buildOutputs(dataDir string) (sender.Spool, error) {
 			return nil, fmt.Errorf("gateway: outputs[%d]: %w", i, err)
 		}
 		o.targets = append(o.targets, t)
-		o.runners = append(o.runners, output.NewRunner(oc.Name, t, v, oc.Batching(), g.log.With("part", "output", "output", oc.Name)))
+		o.runners = append(o.runners, output.NewRunner(oc.Name, t, v, oc.Batching(), g.log.With("part", "output")))
 	}
 	g.outputs = o
 	return sp, nil

@@ -133,7 +133,7 @@ func openForwarding(path, dir, sink string, inner collector.Sink, log *slog.Logg
 			return nil, err
 		}
 		targets = append(targets, t)
-		r := output.NewRunner(c.Name, t, v, c.Batching(), log.With("output", c.Name))
+		r := output.NewRunner(c.Name, t, v, c.Batching(), log.With("part", "output"))
 		r.SetDecode(func(rec spool.Record, e *event.Event) error { return collector.DecodeForwarded(rec.Data, e) })
 		fw.runs = append(fw.runs, r.Run)
 		log.Info("forwarding", "output", c.Name, "type", c.Type, "format", c.Format, "spool", dir)
