@@ -108,38 +108,51 @@ func newTestPKI(t *testing.T) *testPKI {
 }
 
 type receiver struct {
-	addr string
-	out  string
-	log  *bytes.Buffer
-	mu   *sync.Mutex
+	addr   string
+	dir    string
+	driver string
+	pki    *testPKI
+	cmd    *exec.Cmd
+	out    string
+	log    *bytes.Buffer
+	mu     *sync.Mutex
 }
 
 // startReceiver runs rsyslogd with driver (gtls or ossl) until the test
 // ends.
 func startReceiver(t *testing.T, driver string, p *testPKI) *receiver {
 	t.Helper()
-	rsyslogd, err := exec.LookPath("rsyslogd")
-	if err != nil {
-		t.Skip("rsyslogd not installed (Debian rsyslog; scripts/deps.sh installs it)")
-	}
-	mod := map[string]string{"gtls": "/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so", "ossl": "/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so"}[driver]
-	if matches, _ := filepath.Glob(filepath.Join("/usr/lib/*/rsyslog", "lmnsd_"+driver+".so")); len(matches) == 0 {
-		t.Skipf("rsyslog's %s driver not installed (%s; Debian rsyslog-gnutls / rsyslog-openssl)", driver, mod)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close()
 	dir := t.TempDir()
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "work"), 0o700))
+	r := &receiver{addr: addr, dir: dir, driver: driver, pki: p, out: filepath.Join(dir, "out.log"), log: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	r.start(t)
+	return r
+}
+
+// start runs rsyslogd on the receiver's address, directory and out.log
+// (appended to) until the test ends or kill.
+func (r *receiver) start(t *testing.T) {
+	t.Helper()
+	rsyslogd, err := exec.LookPath("rsyslogd")
+	if err != nil {
+		t.Skip("rsyslogd not installed (Debian rsyslog; scripts/deps.sh installs it)")
+	}
+	if matches, _ := filepath.Glob(filepath.Join("/usr/lib/*/rsyslog", "lmnsd_"+r.driver+".so")); len(matches) == 0 {
+		t.Skipf("rsyslog's %s driver not installed (Debian rsyslog-gnutls / rsyslog-openssl)", r.driver)
+	}
+	p, dir, addr := r.pki, r.dir, r.addr
 	conf := strings.NewReplacer("{{dir}}", dir, "{{ca}}", p.ca, "{{cert}}", p.serverCert, "{{key}}", p.serverKey,
-		"{{port}}", addr[strings.LastIndexByte(addr, ':')+1:], "{{driver}}", driver).Replace(rsyslogReceiverConf)
+		"{{port}}", addr[strings.LastIndexByte(addr, ':')+1:], "{{driver}}", r.driver).Replace(rsyslogReceiverConf)
 	confPath := filepath.Join(dir, "rsyslog.conf")
 	require.NoError(t, os.WriteFile(confPath, []byte(conf), 0o600))
-	r := &receiver{addr: addr, out: filepath.Join(dir, "out.log"), log: &bytes.Buffer{}, mu: &sync.Mutex{}}
 	cmd := exec.Command(rsyslogd, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
 	cmd.Stdout, cmd.Stderr = lockedWriter{r}, lockedWriter{r}
 	require.NoError(t, cmd.Start())
+	r.cmd = cmd
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
@@ -163,7 +176,13 @@ func startReceiver(t *testing.T, driver string, p *testPKI) *receiver {
 		}
 		return err == nil
 	}, 10*time.Second, 20*time.Millisecond, "rsyslogd does not listen on %s", addr)
-	return r
+}
+
+// kill ends rsyslogd with SIGKILL, as a crash or a power cut would.
+func (r *receiver) kill(t *testing.T) {
+	require.NoError(t, r.cmd.Process.Kill())
+	_ = r.cmd.Wait()
+	_ = os.Remove(filepath.Join(r.dir, "rsyslogd.pid"))
 }
 
 type lockedWriter struct{ r *receiver }
@@ -315,4 +334,41 @@ func clip(b []byte) string {
 		return string(b[:200]) + "...(" + strconv.Itoa(len(b)) + " bytes)"
 	}
 	return string(b)
+}
+
+// TestRsyslogKilledMidRun: rsyslogd is killed (SIGKILL) between two
+// batches and started again on its address. The batch after the kill is
+// not counted as delivered while the receiver is down (the output gets
+// an error and would retry), and once it is back the retry delivers it:
+// every record arrives, none twice.
+func TestRsyslogKilledMidRun(t *testing.T) {
+	p := newTestPKI(t)
+	r := startReceiver(t, "gtls", p)
+	cfg := siem.DefaultEncodingConfig()
+	tg, err := New(Options{Address: r.addr, ServerName: "localhost", Identity: uplink.NewIdentity(p.client),
+		Format: siem.FormatRFC5424, Encoding: cfg, Timeout: 2 * time.Second})
+	require.NoError(t, err)
+	defer tg.Close()
+	evs := hostile()
+	require.NoError(t, tg.Deliver(context.Background(), evs[:4]))
+	require.Eventually(t, func() bool { return len(r.messages()) == 4 }, 10*time.Second, 20*time.Millisecond)
+
+	r.kill(t)
+	err = tg.Deliver(context.Background(), evs[4:])
+	require.Error(t, err, "a batch sent to a killed receiver must not count as delivered")
+	t.Logf("while the receiver is down: %v", err)
+
+	r.start(t)
+	require.Eventually(t, func() bool { return tg.Deliver(context.Background(), evs[4:]) == nil }, 10*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return len(r.messages()) >= len(evs) }, 10*time.Second, 20*time.Millisecond)
+	seen := map[string]int{}
+	for _, m := range r.messages() {
+		sm, err := siem.ParseRFC5424(m)
+		require.NoError(t, err)
+		id, _ := sm.Param("weir@32473", "id")
+		seen[id]++
+	}
+	for _, e := range evs {
+		require.Equal(t, 1, seen[siem.DedupeID(e)], siem.DedupeID(e))
+	}
 }
