@@ -86,8 +86,16 @@ func openForwarding(path, dir, sink string, inner collector.Sink, log *slog.Logg
 	var cfgs []outputs.Config
 	var errs []error
 	for i, n := range f.Outputs {
+		// Each item onto its defaults, refusing keys the schema lacks
+		// (a yaml.Node's own Decode would not).
 		c := outputs.DefaultConfig()
-		if err := n.Decode(&c); err != nil {
+		item, err := yaml.Marshal(&n)
+		if err == nil {
+			d := yaml.NewDecoder(bytes.NewReader(item))
+			d.KnownFields(true)
+			err = d.Decode(&c)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("outputs[%d]: %w", i, err))
 			continue
 		}
