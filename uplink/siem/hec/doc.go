@@ -15,7 +15,9 @@
 // search can tell (| dedup weir_id). 429 and 5xx answers and failed
 // connections are retried with back-off; 400 (an event HEC will never
 // take) sends the batch's records one by one, and the ones refused alone
-// go to the dead-letter file, counted; 401 and 403 are retried too (a
+// go to the dead-letter file, counted (should HEC have indexed the
+// events before the refused one, as its "invalid-event-number" allows,
+// those are indexed again by the one-by-one resend); 401 and 403 are retried too (a
 // token is being fixed), never dropped.
 //
 // docs/ARCHITECTURE.md: "The life of one record", where outputs branch.
