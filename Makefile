@@ -30,6 +30,10 @@ FUZZ_TARGETS := \
 	./uplink/pki:FuzzGatewayID \
 	./uplink/rudp:FuzzDecodeSegment \
 	./uplink/rudp:FuzzSegments \
+	./uplink/siem:FuzzCEF \
+	./uplink/siem:FuzzLEEF \
+	./uplink/siem:FuzzRFC5424 \
+	./uplink/siem:FuzzECS \
 	./sensors/modbus:FuzzDecodeRTU \
 	./sensors/modbus:FuzzDecodeTCP \
 	./sensors/line:FuzzParse \
@@ -138,7 +142,10 @@ faults: deps build
 	@scripts/faults.sh
 
 # Go benchmarks (among them ptp's Now() cost and, as root, the built-in PTP
-# slave's offsets beside a ptp4l slave on a namespace link), then the
+# slave's offsets beside a ptp4l slave on a namespace link; each SIEM
+# format's encoding cost per record, uplink/siem BenchmarkEncode; the
+# JetStream head-end's CPU, stream bytes and RSS per record on a 3-node
+# cluster, uplink/collector BenchmarkJetStreamSink), then the
 # spool's load run: durable append rates, read+ack, and the RSS of a
 # process holding a 1 GiB backlog (small profile); lines/s tailed into the
 # spool; uplink goodput for tls and dtls across a lossy namespace link (as

@@ -28,6 +28,7 @@ import (
 	"github.com/weirgw/weir/spool"
 	"github.com/weirgw/weir/uplink"
 	"github.com/weirgw/weir/uplink/pki"
+	"github.com/weirgw/weir/uplink/siem/outputs"
 )
 
 // DefaultConfigFile is read when --config is not given; its absence is not
@@ -64,6 +65,8 @@ type Config struct {
 	// driver enable, watchdog); off while nil. Its watchdog timings also
 	// pace systemd's watchdog without it.
 	Board *board.Config `mapstructure:"board" yaml:"board"`
+	// Outputs deliver records straight to SIEMs (gateway/outputs.go).
+	Outputs []outputs.Config `mapstructure:"outputs" yaml:"outputs"`
 }
 
 // GatewayConfig names the gateway.
@@ -378,11 +381,12 @@ func (c *Config) Validate() error {
 	if c.Board != nil {
 		add("board", c.Board.Validate())
 	}
+	errs = append(errs, c.validateOutputs()...)
 	return errors.Join(errs...)
 }
 
 func (c *Config) holdsSecrets() bool {
-	return c.Uplink.TLS.Key != "" || c.Uplink.TLS.KeyPEM != "" || c.Console.PasswordHash != ""
+	return c.Uplink.TLS.Key != "" || c.Uplink.TLS.KeyPEM != "" || c.Console.PasswordHash != "" || c.outputsHoldSecrets()
 }
 
 // Redacted returns a copy safe to print or log.
@@ -395,6 +399,10 @@ func (c Config) Redacted() Config {
 	}
 	c.Uplink.Endpoints = slices.Clone(c.Uplink.Endpoints)
 	c.Inputs.Files = slices.Clone(c.Inputs.Files)
+	c.Outputs = slices.Clone(c.Outputs)
+	for i := range c.Outputs {
+		c.Outputs[i] = c.Outputs[i].Redacted()
+	}
 	c.Inputs.Modbus.Buses = slices.Clone(c.Inputs.Modbus.Buses)
 	c.Inputs.Modbus.Devices = slices.Clone(c.Inputs.Modbus.Devices)
 	c.Inputs.Lines = slices.Clone(c.Inputs.Lines)

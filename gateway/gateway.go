@@ -46,6 +46,7 @@ type Gateway struct {
 	modbus  *poll.Poller
 	lines   []*line.Sensor
 	sender  *sender.Sender
+	outputs *siemOutputs // nil without outputs
 	metrics *metrics
 	logs    *logRing // the newest log lines, for the console
 
@@ -230,7 +231,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 			return fmt.Errorf("gateway: inputs.integrity: %w", err)
 		}
 	}
-	g.sender, err = sender.New(g.cfg.Uplink, g.cfg.Gateway.ID, g.bootID, g.spool, g.log.With("part", "uplink"))
+	senderSpool, err := g.buildOutputs(dir)
+	if err != nil {
+		return err
+	}
+	g.sender, err = sender.New(g.cfg.Uplink, g.cfg.Gateway.ID, g.bootID, senderSpool, g.log.With("part", "uplink"))
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
@@ -259,6 +264,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 		g.spool.RecoveryReported()
 	}
+	g.metrics.reg.MustRegister(outputsCollector{g})
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -309,6 +315,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		runSource("inputs.integrity", nil, func(ctx context.Context, sink trackedSink) error { return g.integrity.Run(ctx, sink) })
 	}
 	run("uplink", g.sender.Run)
+	g.runOutputs(run)
 	run("telemetry", func(ctx context.Context) error { return g.runTelemetry(ctx, g.cfg.TelemetryInterval) })
 	run("spool watch", g.runSpoolWatch)
 	run("link telemetry", func(ctx context.Context) error { return g.runLinkTelemetry(ctx, g.cfg.Uplink.TelemetryInterval) })
@@ -316,8 +323,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		run("board", g.runBoard)
 	}
 	run("health", g.runHealth)
-	if !g.cfg.Uplink.Enabled() {
-		g.log.Warn("no uplink endpoint configured: records stay in the spool")
+	if !g.cfg.Uplink.Enabled() && len(g.cfg.Outputs) == 0 {
+		g.log.Warn("no uplink endpoint and no output configured: records stay in the spool")
 	}
 	g.log.Info("gateway running", "id", g.cfg.Gateway.ID, "version", g.version, "data_dir", dir,
 		"admin_socket", g.socket, "inputs", len(g.tailers), "modbus_devices", len(g.cfg.Inputs.Modbus.Devices), "line_sensors", len(g.lines),

@@ -24,6 +24,7 @@ import (
 	"github.com/weirgw/weir/sensors/modbus/poll"
 	"github.com/weirgw/weir/sensors/syslog"
 	"github.com/weirgw/weir/spool"
+	"github.com/weirgw/weir/uplink/siem/outputs"
 )
 
 // The configuration file is read by walking its YAML node tree against
@@ -650,6 +651,8 @@ func itemDefault(t reflect.Type) reflect.Value {
 		d = integrity.DefaultConfig()
 	case reflect.TypeFor[board.Config]():
 		d = board.DefaultConfig()
+	case reflect.TypeFor[outputs.Config]():
+		d = outputs.DefaultConfig()
 	default:
 		return reflect.New(t).Elem()
 	}

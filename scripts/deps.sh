@@ -32,7 +32,10 @@ packages+=(iproute2 nftables ethtool)
 packages+=(socat gcc libc6-dev pkg-config libmodbus-dev mbpoll)
 # Syslog interop tests (sensors/syslog): util-linux's logger (bsdutils) and
 # a private rsyslogd forwarding over mutual TLS with each of its drivers
-# (gtls: rsyslog-gnutls, ossl: rsyslog-openssl). Audit integration tests
+# (gtls: rsyslog-gnutls, ossl: rsyslog-openssl); the syslog output's
+# interop test (uplink/siem/syslogtls TestRsyslogReceivesEveryFormat)
+# runs a private rsyslogd as a receiver requiring client certificates,
+# with each driver. Audit integration tests
 # (sensors/audit, as root): the real auditd writing its own log
 # (TestIntegrationAuditd), and as the audit daemon beside which the netlink
 # source reads the multicast group (TestNetlinkMulticastBesideAuditd;

@@ -39,6 +39,10 @@ func newRunCmd() *cobra.Command {
 		cfg            = collector.DefaultConfig()
 		debug          bool
 		noQuarantine   bool
+		jsOpt          = collector.DefaultJetStreamOptions()
+		jsTLS          uplink.TLSConfig
+		outputsFile    string
+		forwardSpool   string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -54,8 +58,11 @@ func newRunCmd() *cobra.Command {
 			if err := tc.Validate(); err != nil {
 				errs = append(errs, err)
 			}
-			if sink == "" {
-				errs = append(errs, errors.New("sink: required"))
+			if sink == "" && jsOpt.URLs == "" {
+				errs = append(errs, errors.New("sink, jetstream: one is required"))
+			}
+			if sink != "" && jsOpt.URLs != "" {
+				errs = append(errs, errors.New("sink, jetstream: one, not both"))
 			}
 			if listen == "" && listenDTLS == "" {
 				errs = append(errs, errors.New("listen, listen-dtls: at least one is needed"))
@@ -74,6 +81,9 @@ func newRunCmd() *cobra.Command {
 			if cfg.QuarantineDir == "" && sink != "" {
 				cfg.QuarantineDir = filepath.Join(filepath.Dir(sink), "quarantine")
 			}
+			if cfg.QuarantineDir == "" && jsOpt.URLs != "" {
+				cfg.QuarantineDir = "quarantine"
+			}
 			if noQuarantine {
 				cfg.QuarantineDir = ""
 			}
@@ -89,16 +99,35 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := collector.OpenJSONLRanges(sink, log, cfg.MaxRanges)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			srv := collector.NewServer(cfg, serverTLS, s, log)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			ctx, cancel := context.WithCancelCause(ctx)
 			defer cancel(nil)
+			var s collector.Sink
+			if jsOpt.URLs != "" {
+				js, err := openJetStream(ctx, jsOpt, jsTLS, cfg.MaxRanges, log)
+				if err != nil {
+					return err
+				}
+				defer js.Close()
+				s = js
+			} else {
+				j, err := collector.OpenJSONLRanges(sink, log, cfg.MaxRanges)
+				if err != nil {
+					return err
+				}
+				defer j.Close()
+				s = j
+			}
+			fwd, err := openForwarding(outputsFile, forwardSpool, sink, s, log)
+			if err != nil {
+				return err
+			}
+			if fwd != nil {
+				defer fwd.close()
+				s = fwd.sink
+			}
+			srv := collector.NewServer(cfg, serverTLS, s, log)
 
 			var lns []func(context.Context) error
 			if listenMetrics != "" {
@@ -135,6 +164,9 @@ func newRunCmd() *cobra.Command {
 				}
 				log.Info("collector listening", "transport", "dtls", "addr", ln.Addr().String(), "sink", sink)
 				lns = append(lns, func(ctx context.Context) error { return srv.ServeSecure(ctx, ln, "dtls") })
+			}
+			if fwd != nil {
+				lns = append(lns, fwd.runs...)
 			}
 			var wg sync.WaitGroup
 			for _, serve := range lns {
@@ -182,6 +214,20 @@ func newRunCmd() *cobra.Command {
 	f.IntVar(&cfg.MaxRanges, "max-ranges", cfg.MaxRanges, "most dedupe ranges kept per gateway")
 	f.DurationVar(&cfg.LogEvery, "log-every", cfg.LogEvery, "refusal logs: at most --log-burst lines of each kind per this")
 	f.IntVar(&cfg.LogBurst, "log-burst", cfg.LogBurst, "refusal logs: lines of each kind per --log-every")
+	f.StringVar(&jsOpt.URLs, "jetstream", "", "NATS URLs of a JetStream cluster to write records to instead of --sink, e.g. nats://n1:4222,nats://n2:4222,nats://n3:4222; several collectors may share it")
+	f.StringVar(&jsOpt.Name, "jetstream-name", "", "this collector's name in NATS and in the ids of its own records (default: the host name)")
+	f.StringVar(&jsOpt.Stream, "jetstream-stream", jsOpt.Stream, "JetStream stream the records land in")
+	f.StringVar(&jsOpt.SubjectPrefix, "jetstream-subject-prefix", jsOpt.SubjectPrefix, "records go to <prefix>.<gateway>.<kind>")
+	f.StringVar(&jsOpt.Bucket, "jetstream-bucket", jsOpt.Bucket, "key-value bucket of every gateway's resume state")
+	f.IntVar(&jsOpt.Replicas, "jetstream-replicas", jsOpt.Replicas, "replicas of the stream and the bucket (1 for a single server)")
+	f.DurationVar(&jsOpt.Duplicates, "jetstream-duplicates", jsOpt.Duplicates, "JetStream's duplicate window: a gateway resending within it after a collector crash is deduped by message id")
+	f.DurationVar(&jsOpt.Timeout, "jetstream-timeout", jsOpt.Timeout, "for publish acknowledgements and state updates; past it the batch is refused and the gateway resends")
+	f.StringVar(&jsOpt.CredsFile, "jetstream-creds", "", "NATS credentials file (JWT and NKey seed)")
+	f.StringVar(&jsTLS.CA, "jetstream-ca", "", "CA of the NATS servers (turns TLS on)")
+	f.StringVar(&jsTLS.Cert, "jetstream-cert", "", "client certificate for NATS (with --jetstream-key)")
+	f.StringVar(&jsTLS.Key, "jetstream-key", "", "client key for NATS")
+	f.StringVar(&outputsFile, "outputs", "", "YAML file of SIEM outputs to forward every record to (the gateway's outputs: schema)")
+	f.StringVar(&forwardSpool, "forward-spool", "", "spool directory holding records until every output has them (default: forward-spool beside --sink, or ./forward-spool)")
 	f.BoolVar(&debug, "debug", false, "debug logging")
 	return cmd
 }

@@ -232,7 +232,7 @@ type captureSink struct {
 	entries []Entry
 }
 
-func (c *captureSink) Write(gw string, entries []Entry) error {
+func (c *captureSink) Write(gw string, entries []Entry) (WriteResult, error) {
 	for _, e := range entries {
 		if e.Event != nil {
 			ev := *e.Event
@@ -263,9 +263,9 @@ func TestDamagedRecordIsNotData(t *testing.T) {
 		p = uplink.AppendRecord(p, r)
 	}
 	sink := &captureSink{memSink: newMemSink()}
-	b := newBatcher(1 << 20)
+	b := newBatcher(testServer(t, DefaultConfig(), sink), "gw", 1000, 1<<20)
 	defer b.close()
-	require.NoError(t, b.accept("gw", &uplink.Data{First: 10, Count: 4, Codec: uplink.CodecNone, Payload: p}, sink))
+	require.NoError(t, b.accept(context.Background(), &uplink.Data{First: 10, Count: 4, Codec: uplink.CodecNone, Payload: p}))
 	require.Len(t, sink.entries, 4)
 	require.Equal(t, "before", sink.entries[0].Event.Message)
 	require.Nil(t, sink.entries[1].Event)
