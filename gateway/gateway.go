@@ -211,6 +211,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gateway: inputs.modbus: %w", err)
 	}
+	g.modbus.UseDriverEnable(g.driverEnable)
 	for _, lc := range g.cfg.Inputs.Lines {
 		s, err := line.New(lc, g.driverEnable(lc.Port.Device), g.log.With("part", "line"))
 		if err != nil {

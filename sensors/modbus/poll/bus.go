@@ -26,6 +26,9 @@ type Bus struct {
 	sched   schedClock // schedules polls
 	tap     tap
 	jobs    chan readJob
+	// de drives an RS-485 transceiver's driver enable around each frame
+	// (serial buses with rs485.mode pin; nil: none).
+	de serialport.DriverEnable
 
 	mu       sync.Mutex // guards everything below and the devices' state
 	master   *modbus.Master
@@ -106,7 +109,7 @@ func (b *Bus) open() (*modbus.Master, io.Closer, error) {
 		}
 		return m, m, nil
 	default:
-		p, err := serialport.Open(b.cfg.Serial, nil)
+		p, err := serialport.Open(b.cfg.Serial, b.de)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -465,3 +465,35 @@ func TestLiveReadsDoNotStarvePolls(t *testing.T) {
 	t.Logf("%d polls of the hog during %d live reads", polls, reads)
 	require.GreaterOrEqual(t, polls, uint64(reads-1), "a due poll goes between two live reads")
 }
+
+// fakeDE is a driver-enable pin that only says which line it is for.
+type fakeDE struct{ dev string }
+
+func (f fakeDE) Set(bool) error { return nil }
+func (f fakeDE) Device() string { return f.dev }
+
+// TestUseDriverEnable: each serial bus takes the pin the board has for its
+// line, a TCP bus none, and a line without a pin stays without.
+func TestUseDriverEnable(t *testing.T) {
+	cfg := Config{Buses: []BusConfig{
+		{Name: "a", Type: BusRTU, Serial: serialport.Config{Device: "/dev/ttyS1"}},
+		{Name: "b", Type: BusRTU, Serial: serialport.Config{Device: "/dev/ttyS2"}},
+		{Name: "c", Type: BusTCP, Address: "127.0.0.1:502"},
+	}}
+	p := &Poller{}
+	for _, bc := range cfg.Buses {
+		p.buses = append(p.buses, &Bus{cfg: bc})
+	}
+	asked := map[string]int{}
+	p.UseDriverEnable(func(dev string) serialport.DriverEnable {
+		asked[dev]++
+		if dev == "/dev/ttyS1" {
+			return fakeDE{dev}
+		}
+		return nil
+	})
+	require.Equal(t, fakeDE{"/dev/ttyS1"}, p.buses[0].de)
+	require.Nil(t, p.buses[1].de)
+	require.Nil(t, p.buses[2].de)
+	require.Equal(t, map[string]int{"/dev/ttyS1": 1, "/dev/ttyS2": 1}, asked)
+}

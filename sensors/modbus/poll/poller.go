@@ -11,6 +11,7 @@ import (
 
 	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/sensors/modbus"
+	"github.com/weirgw/weir/sensors/serialport"
 	"github.com/weirgw/weir/spool"
 )
 
@@ -63,6 +64,18 @@ func New(cfg Config, log *slog.Logger, clock Clock) (*Poller, error) {
 		p.devices[dc.Name] = b
 	}
 	return p, nil
+}
+
+// UseDriverEnable gives each serial bus the RS-485 driver-enable pin that
+// pin(device) returns for its line (nil: none). The board owns the pins;
+// this package only takes them, so it imports no board code. Call it
+// before Run.
+func (p *Poller) UseDriverEnable(pin func(device string) serialport.DriverEnable) {
+	for _, b := range p.buses {
+		if b.cfg.Type != BusTCP {
+			b.de = pin(b.cfg.Serial.Device)
+		}
+	}
 }
 
 // groups splits a device's registers by interval, fastest first.
