@@ -19,7 +19,7 @@ import (
 	"github.com/weirgw/weir/sensors/syslog"
 )
 
-func configExample(t *testing.T, args ...string) (string, error) {
+func runConfigExample(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	c := newConfigCmd()
 	var out bytes.Buffer
@@ -50,7 +50,7 @@ func TestConfigExampleInputs(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out, err := configExample(t, c.name)
+			out, err := runConfigExample(t, c.name)
 			require.NoError(t, err)
 			var b strings.Builder
 			b.WriteString("inputs:\n  " + c.name + ":\n")
@@ -69,16 +69,16 @@ func TestConfigExampleInputs(t *testing.T) {
 }
 
 func TestConfigExample(t *testing.T) {
-	out, err := configExample(t)
+	out, err := runConfigExample(t)
 	require.NoError(t, err)
 	require.Equal(t, string(gateway.DefaultYAML()), out)
-	for _, name := range []string{"modbus", "lines", "syslog", "audit", "integrity"} {
-		out, err := configExample(t, name)
+	for _, name := range exampleNames() {
+		out, err := runConfigExample(t, name)
 		require.NoError(t, err)
 		require.NotEmpty(t, out, name)
 	}
-	_, err = configExample(t, "snmp")
-	require.ErrorContains(t, err, `"snmp" is not modbus, lines, syslog, audit or integrity`)
+	_, err = runConfigExample(t, "snmp")
+	require.ErrorContains(t, err, `"snmp" is not modbus, lines, syslog, audit, integrity, board or outputs`)
 }
 
 // exampleDocs are the configurations `weir config example` prints: the
@@ -86,17 +86,18 @@ func TestConfigExample(t *testing.T) {
 func exampleDocs(t *testing.T) map[string]*yaml.Node {
 	t.Helper()
 	docs := map[string]*yaml.Node{}
-	for _, name := range []string{"", "modbus", "lines", "syslog", "audit", "integrity"} {
+	for _, name := range append([]string{""}, exampleNames()...) {
 		var args []string
 		if name != "" {
 			args = []string{name}
 		}
-		out, err := configExample(t, args...)
+		input := name != "" && configExamples[slices.IndexFunc(configExamples, func(e configExample) bool { return e.name == name })].input
+		out, err := runConfigExample(t, args...)
 		require.NoError(t, err)
 		var ex yaml.Node
 		require.NoError(t, yaml.Unmarshal([]byte(out), &ex), name)
 		body := ex.Content[0]
-		if name != "" {
+		if input {
 			if name == "lines" {
 				body = &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{body}}
 			}
