@@ -130,3 +130,28 @@ func TestPrefixKey(t *testing.T) {
 	var re *uplink.ReasonError
 	require.False(t, errors.As(errEvicted, &re))
 }
+
+// TestEvictionSparesALoneGateway: with the global budget spent by a flood
+// from a few prefixes, room is made in the prefix holding the most
+// unverified handshakes, never by dropping the one handshake of another
+// prefix, however old it is.
+func TestEvictionSparesALoneGateway(t *testing.T) {
+	m := newMux(nil, 4, 3, func(*vconn) {}, func(net.Addr, string) {})
+	at := func(ip string) *vconn {
+		a := &net.UDPAddr{IP: net.ParseIP(ip), Port: 5000}
+		vc := &vconn{m: m, raddr: a, prefix: prefixKey(a), closed: make(chan struct{})}
+		m.byAddr[a.String()] = vc
+		m.pending = append(m.pending, vc)
+		m.prefix[vc.prefix]++
+		return vc
+	}
+	lone := at("10.0.0.7")
+	first, second := at("127.1.0.2"), at("127.1.0.3")
+	other := at("127.1.1.2")
+	require.True(t, m.evictLocked(""))
+	require.False(t, lone.evicted.Load(), "the lone gateway's handshake was dropped")
+	require.True(t, first.evicted.Load(), "the oldest of the prefix with the most makes room")
+	require.False(t, second.evicted.Load())
+	require.False(t, other.evicted.Load())
+	require.Len(t, m.pending, 3)
+}

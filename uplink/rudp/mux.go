@@ -70,10 +70,11 @@ var errEvicted = errors.New("handshake dropped: the handshake budget is spent an
 // unknown address starts a session if the budgets allow. A session is
 // "verified" once its peer echoed the cookie of the HelloVerifyRequest
 // pion sent it (or pion sent it a ServerHello, which it does only then),
-// i.e. proved it receives at its address. When a budget is spent, the
-// oldest unverified handshake makes room: spoofed ClientHellos, which
-// never verify, can only push out each other, and a real handshake is at
-// risk only for its first round trip. (The cookie exchange cannot be made
+// i.e. proved it receives at its address. When a budget is spent, an
+// unverified handshake makes room (evictLocked): spoofed ClientHellos,
+// which never verify, can only push out each other, and a real handshake
+// is at risk only for its first round trip, and not at all from a flood
+// concentrated in fewer prefixes than the budget. (The cookie exchange cannot be made
 // stateless in front of pion: DTLS hashes the handshake's message
 // sequence numbers, so the ClientHello pion sees must be the first.)
 type mux struct {
@@ -185,11 +186,34 @@ const (
 	RefusedPrefix     = "handshakes_per_prefix" // Options.HandshakesPerPrefix from the source's prefix, all verified
 )
 
-// evictLocked ends the oldest unverified handshake (of prefix key, or any
-// if key is empty) and reports whether there was one.
+// evictLocked ends an unverified handshake and reports whether there was
+// one: for a prefix's budget (key set), that prefix's oldest; for the
+// global budget (key ""), the oldest of the prefix holding the most
+// unverified handshakes, so a flood from a few prefixes pushes out its
+// own handshakes before a lone gateway's from elsewhere. (A flood spread
+// one address a prefix over more prefixes than the budget still pushes
+// out the oldest: nothing can tell a spoofed source from a real one
+// before it proves its address.)
 func (m *mux) evictLocked(key string) bool {
+	if key == "" {
+		unverified := map[string]int{}
+		for _, vc := range m.pending {
+			if !vc.isVerified() {
+				unverified[vc.prefix]++
+			}
+		}
+		most := 0
+		for _, vc := range m.pending { // oldest first: ties go to the oldest
+			if n := unverified[vc.prefix]; !vc.isVerified() && n > most {
+				key, most = vc.prefix, n
+			}
+		}
+		if most == 0 {
+			return false
+		}
+	}
 	for _, vc := range m.pending {
-		if vc.isVerified() || (key != "" && vc.prefix != key) {
+		if vc.isVerified() || vc.prefix != key {
 			continue
 		}
 		vc.evicted.Store(true)
