@@ -181,6 +181,8 @@ func (l *Lab) setup(ctx context.Context) error {
 			// One drop must lose one packet, not a 64 KiB super-packet.
 			// (A TUN device without a virtio header never aggregates.)
 			steps = append(steps, []string{"ip", "netns", "exec", ns.Name, "ethtool", "-K", Iface, "gso", "off", "tso", "off", "gro", "off"})
+		} else {
+			steps = append(steps, []string{"ip", "-n", ns.Name, "link", "set", Iface, "txqueuelen", strconv.Itoa(wireQueue)})
 		}
 		for _, s := range steps {
 			if err := run(ctx, nil, s[0], s[1:]...); err != nil {

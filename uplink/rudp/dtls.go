@@ -250,6 +250,7 @@ func Dial(ctx context.Context, addr string, cfg *dtls.Config, opt Options) (*Con
 	if err != nil {
 		return nil, fmt.Errorf("rudp: dial %s: %w", addr, err)
 	}
+	sizeBuffers(pc, 4<<20)
 	tuned, v := withVerdict(tune(cfg, opt))
 	dc, err := dtls.Client(pc, raddr, tuned)
 	if err != nil {

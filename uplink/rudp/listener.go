@@ -46,6 +46,7 @@ func Listen(addr string, cfg *dtls.Config, opt Options) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rudp: listen on %s: %w", addr, err)
 	}
+	sizeBuffers(pc, 4<<20)
 	l := &Listener{cfg: tune(cfg, opt), opt: opt, accepted: make(chan *Conn, opt.AcceptBacklog), done: make(chan struct{})}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.mux = newMux(pc, opt.HandshakeBudget, opt.HandshakesPerPrefix, func(vc *vconn) {
