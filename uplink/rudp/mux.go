@@ -60,6 +60,9 @@ func helloCookie(p []byte, typ byte) ([]byte, bool) {
 const (
 	handshakeQueue   = 16
 	establishedQueue = 4096
+	// helloBacklog bounds the ClientHellos from unknown addresses waiting
+	// for admission (admitLoop).
+	helloBacklog = 256
 )
 
 // errEvicted ends a handshake the mux dropped to make room for a newer one.
@@ -92,15 +95,19 @@ type mux struct {
 	prefix  map[string]int
 	closed  bool
 	done    chan struct{}
+	hellos  chan datagram // ClientHellos from unknown addresses, for admitLoop
 }
 
 func newMux(pc *net.UDPConn, maxTotal, maxPrefix int, onNew func(*vconn), onDrop func(net.Addr, string)) *mux {
 	m := &mux{pc: pc, maxTotal: maxTotal, maxPrefix: maxPrefix, onNew: onNew, onDrop: onDrop,
-		byAddr: map[string]*vconn{}, byCID: map[string]*vconn{}, prefix: map[string]int{}, done: make(chan struct{})}
+		byAddr: map[string]*vconn{}, byCID: map[string]*vconn{}, prefix: map[string]int{}, done: make(chan struct{}), hellos: make(chan datagram, helloBacklog)}
 	return m
 }
 
-func (m *mux) start() { go m.readLoop() }
+func (m *mux) start() {
+	go m.readLoop()
+	go m.admitLoop()
+}
 
 // prefixKey is the unit of the per-prefix budget: a /24 of IPv4, a /48 of
 // IPv6 (what one site usually holds).
@@ -123,14 +130,73 @@ func (m *mux) readLoop() {
 			continue // ICMP errors surface here; they end nothing
 		}
 		p := buf[:n]
-		vc, refused := m.route(p, addr)
-		if refused != "" && m.onDrop != nil {
-			m.onDrop(addr, refused)
-		}
-		if vc != nil {
+		vc, hello := m.lookup(p, addr)
+		switch {
+		case vc != nil:
 			vc.deliver(append([]byte(nil), p...), addr)
+		case hello:
+			select {
+			case m.hellos <- datagram{append([]byte(nil), p...), addr}:
+			default:
+				// The admission backlog is full: dropped without a word,
+				// as a full socket buffer would drop it (a flood would
+				// otherwise cost a report per datagram), but without
+				// holding up the datagrams of sessions behind it.
+			}
 		}
 	}
+}
+
+// admitLoop opens sessions for the ClientHellos the reader queued, so the
+// cost of admission (budgets, eviction, a handshake started) never delays
+// the datagrams of sessions already open: under a flood of spoofed
+// ClientHellos those wait behind nothing but each other.
+func (m *mux) admitLoop() {
+	for {
+		select {
+		case d := <-m.hellos:
+			vc, refused := m.route(d.p, d.addr)
+			if refused != "" && m.onDrop != nil {
+				m.onDrop(d.addr, refused)
+			}
+			if vc != nil {
+				vc.deliver(d.p, d.addr)
+			}
+		case <-m.done:
+			return
+		}
+	}
+}
+
+// lookup finds the session of datagram p from addr, as route does, or
+// reports whether p is a ClientHello that may open one (for route, in
+// admitLoop).
+func (m *mux) lookup(p []byte, addr *net.UDPAddr) (*vconn, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, false
+	}
+	if len(p) >= cidOffset+cidLen && p[0] == recordCID {
+		if vc := m.byCID[string(p[cidOffset:cidOffset+cidLen])]; vc != nil {
+			return vc, false
+		}
+	}
+	if vc := m.byAddr[addr.String()]; vc != nil {
+		if !vc.isVerified() {
+			if c, ok := helloCookie(p, hsClientHello); ok && len(c) > 0 && vc.cookieIs(c) {
+				vc.verifiedV.Store(true)
+			}
+		}
+		return vc, false
+	}
+	return nil, isClientHello(p)
+}
+
+// isClientHello reports whether p starts with a ClientHello record of
+// epoch 0, the only datagram that may open a session.
+func isClientHello(p []byte) bool {
+	return len(p) > hsTypeOffset && p[0] == recordHandshake && p[3] == 0 && p[4] == 0 && p[hsTypeOffset] == hsClientHello
 }
 
 // route finds the session of datagram p from addr, or admits a new one;
@@ -156,7 +222,7 @@ func (m *mux) route(p []byte, addr *net.UDPAddr) (*vconn, string) {
 	}
 	// Only a ClientHello (epoch 0) may open a session; anything else from
 	// an unknown address is dropped without a word.
-	if len(p) <= hsTypeOffset || p[0] != recordHandshake || p[3] != 0 || p[4] != 0 || p[hsTypeOffset] != hsClientHello {
+	if !isClientHello(p) {
 		return nil, ""
 	}
 	key := prefixKey(addr)
