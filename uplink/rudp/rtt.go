@@ -11,17 +11,23 @@ type rttEstimator struct {
 
 	srtt, rttvar time.Duration
 	latest       time.Duration // most recent sample
-	minRTT       time.Duration // lowest sample in the current window
-	minRTTAt     time.Time
-	backoff      uint // consecutive timeouts; doubles the timeout each
-	sampled      bool
+	minRTT       time.Duration // lowest sample over the last minRTTWindow (at least half of it)
+	// The minimum is kept in two halves of the window: minCur since
+	// minCurAt, and minPrev over the half before.
+	minCur, minPrev time.Duration
+	minCurAt        time.Time
+	backoff         uint // consecutive timeouts; doubles the timeout each
+	sampled         bool
 }
 
 // initialRTO is RFC 6298's value before the first sample (2.1: 1 s).
 const initialRTO = time.Second
 
-// minRTTWindow is how long a minimum RTT stands before a newer sample may
-// replace it, so a path that got longer is noticed (BBR uses 10 s).
+// minRTTWindow is how long a minimum RTT stands, so a path that got longer
+// is noticed (BBR uses 10 s). It is the lowest of the samples over the
+// window, not the first after it: a sample taken behind a queue would
+// otherwise become the path's delay, and the window on it would keep the
+// queue standing.
 const minRTTWindow = 10 * time.Second
 
 // clockGranularity is the G of RFC 6298: the timestamp clock ticks in
@@ -48,8 +54,17 @@ func (e *rttEstimator) sample(r time.Duration, now time.Time) {
 		e.rttvar = (3*e.rttvar + d) / 4
 		e.srtt = (7*e.srtt + r) / 8
 	}
-	if e.minRTT == 0 || r <= e.minRTT || now.Sub(e.minRTTAt) > minRTTWindow {
-		e.minRTT, e.minRTTAt = r, now
+	if e.minCurAt.IsZero() || now.Sub(e.minCurAt) > minRTTWindow/2 {
+		prev := e.minCur
+		if !e.minCurAt.IsZero() && now.Sub(e.minCurAt) > minRTTWindow {
+			prev = 0 // its samples are older than the window
+		}
+		e.minPrev, e.minCur, e.minCurAt = prev, r, now
+	}
+	e.minCur = min(e.minCur, r)
+	e.minRTT = e.minCur
+	if e.minPrev > 0 {
+		e.minRTT = min(e.minRTT, e.minPrev)
 	}
 }
 
