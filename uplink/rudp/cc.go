@@ -1,36 +1,50 @@
 package rudp
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Congestion control: a model-based controller after BBR (Cardwell et al.,
-// "BBR: Congestion-Based Congestion Control", ACM Queue 2016). It estimates
-// the bottleneck bandwidth as the highest delivery rate seen over the last
-// bwRounds round trips and the propagation delay as the lowest RTT over
-// minRTTWindow, paces at a gain times that bandwidth and caps the data in
-// flight at a gain times their product.
+// "BBR: Congestion-Based Congestion Control", ACM Queue 2016). It
+// estimates the bottleneck bandwidth as the highest delivery rate seen
+// over the last bwRounds round trips and the propagation delay as the
+// lowest RTT over minRTTWindow, paces at a gain times that bandwidth, and
+// caps the data in flight at twice their product plus what acknowledgements
+// bunched up by the receiver's scheduling showed (extraAcked).
 //
 // Why not AIMD: on the links this is for, loss is mostly random (radio,
 // long fibre with bad splices), not a sign of a full queue. Halving per
 // lost segment at 10 % loss keeps the window at a few segments; even
-// "once per round trip" halving settles near 1/sqrt(p) segments. Delivery
-// rate is what a lossy path still carries, so it keeps the link busy and
-// loses only the lost fraction.
+// "once per round trip" halving settles near 1/sqrt(p) segments.
 //
-// Plain BBR still shrinks under heavy random loss: delivered is (1-p)
-// of sent, so each sample is (1-p) of the pacing rate and only the 1.25
-// probe phase can make that up, which fails above 20 % loss. Outside
-// startup, a sample taken while the RTT shows no queue (queueFree) is
-// divided by (1 - smoothed loss rate, at most maxCompensated): loss without
-// queueing delay is the link's, and the send rate it sustained is the
-// capacity. When a queue builds, samples are taken as they are, so
-// congestion is measured, not compensated.
+// Random loss. Plain BBR still shrinks under it: delivered is (1-p) of
+// sent, so each sample is (1-p) of the pacing rate and only the 1.25 probe
+// phase makes up for it, which fails from 20 % loss. So each sample is
+// divided by (1 - p), p the random loss rate, and the question is how to
+// tell random loss from congestion. The answer here is that random loss
+// does not depend on how fast one sends and congestion does: p is measured
+// on the transmissions sent while pacing below the estimate (ProbeBW's
+// 0.75 phase, and drain), which cannot overflow a bottleneck the estimate
+// describes, over the last 2 x lossWindow of them. Loss of the probes
+// above the estimate does not count, so a policer or a buffer that drops
+// rather than queues cannot talk the estimate up: with p capped at
+// maxCompensated, even an estimate inflated by a third drains at the
+// bottleneck's rate.
 //
-// The one loss reaction kept is a heavy-loss guard: a round trip losing more than lossThreshold of at least
-// lossMinSent segments (a queue overflowing after the capacity dropped,
-// not noise) shrinks the bandwidth estimate, at most once per round trip.
-// The threshold sits well above the random loss the link is built for: a
-// lower one cuts on noise, the window shrinks, small rounds are noisier
-// still, and the estimate spirals down (the 30 % case in cc_test.go).
+// Congestion. A round trip is congested when its lowest RTT shows a
+// standing queue (queued) and it lost significantly more than p (more
+// than excessSigmas binomial deviations, at least excessFloor): loss that
+// comes with a queue and beyond the random rate is a queue overflowing.
+// The response is TCP-friendly AIMD on a rate cap, bwLo, below the model:
+// a cut to congestionBeta (0.7, as CUBIC) of the rate, or to what the
+// round delivered if that is less (the bottleneck's rate fell), at most
+// once per round trip and not again for segments sent before the cut, and then
+// congestionAI segments per round trip more (CUBIC's Reno-friendly
+// increase for that beta, RFC 9438 4.3); no probing above it meanwhile.
+// The cap lifts when it reaches the model or after bwLoHold without
+// congestion. So the flow holds its rate through random loss of any
+// pattern, and backs off like a TCP flow where a queue is full.
 
 const (
 	bwRounds      = 10    // max-filter window of the bandwidth estimate, in round trips
@@ -38,23 +52,50 @@ const (
 	probeCwndGain = 2.0
 	fullBwGrowth  = 1.25 // startup ends after three rounds growing less than this
 	fullBwRounds  = 3
-	lossThreshold = 0.5  // fraction lost in a round that counts as congestion, far above random loss
-	lossMinSent   = 20   // fewer segments in a round say too little about the loss rate
-	lossBackoff   = 0.85 // what the heavy-loss guard leaves of the estimate
-	minCwndSegs   = 8    // fewer leave RACK too few later segments to detect a loss by, at 10 % loss
-	// maxCompensated caps the loss rate a bandwidth sample is corrected
-	// for: enough, with the 1.25 probe, to hold the estimate up to about
-	// 35 % random loss, while loss at a buffer that drops rather than
-	// queues (a socket buffer overflowing) can inflate it by a third at
-	// most.
+	minCwndSegs   = 8 // fewer leave RACK too few later segments to detect a loss by, at 10 % loss
+
+	// maxCompensated caps the random loss rate a bandwidth sample is
+	// corrected for (a third more at most); at 25 % random loss and above
+	// the estimate slowly follows the delivery rate down.
 	maxCompensated = 0.25
+	// lossWindow is the size of each of the two buckets of low-gain
+	// transmissions the random loss rate is measured over; lossMinResolved
+	// are needed before it is believed.
+	lossWindow      = 256
+	lossMinResolved = 32
+
+	congestionBeta    = 0.7
+	congestionAI      = 0.5 // segments per round trip: 3(1-beta)/(1+beta)
+	congestionMinSent = 8   // a round of fewer says too little about its loss rate
+	excessFloor       = 0.02
+	excessSigmas      = 3
+	bwLoHold          = 2 * time.Second
+	// maxExtraAcked bounds the window added for bunched acknowledgements,
+	// as a time at the estimated rate.
+	maxExtraAcked = 100 * time.Millisecond
+	// cruiseDrainGain is the cruising gain while a standing queue shows.
+	cruiseDrainGain = 0.9
+	// lowGainMax is the highest pacing gain whose transmissions measure
+	// random loss: the drain phases, well below the estimate.
+	lowGainMax = 0.8
+	// queueSlack is the RTT above the minimum that scheduling alone makes
+	// on a busy gateway, not a queue.
+	queueSlack = 2 * time.Millisecond
 )
 
-// queueFree reports whether an RTT sample shows no standing queue: within
-// a quarter (and 1 ms of scheduling noise) of the path's minimum. Loss
-// without a queue is the link's, not congestion.
-func queueFree(rtt, minRTT time.Duration) bool {
-	return rtt > 0 && minRTT > 0 && rtt <= minRTT+minRTT/4+time.Millisecond
+// queued reports whether a round's lowest RTT shows a standing queue.
+func queued(roundMin, minRTT time.Duration) bool {
+	return roundMin > 0 && minRTT > 0 && roundMin > minRTT+minRTT/8+queueSlack
+}
+
+// excessLoss reports whether lost of sent is more than random loss at rate
+// p explains.
+func excessLoss(lost, sent int, p float64) bool {
+	if sent < congestionMinSent {
+		return false
+	}
+	dev := math.Sqrt(max(p, 0.01) * (1 - p) / float64(sent))
+	return float64(lost)/float64(sent) > p+max(excessFloor, excessSigmas*dev)
 }
 
 // probeGain is ProbeBW's pacing cycle of probePhases: probe above the
@@ -98,7 +139,11 @@ type rateSample struct {
 	priorDelivered int64         // connection's delivered count when that segment was sent
 	appLimited     bool          // the sender was short of data when it was sent
 	rtt            time.Duration // latest RTT sample; 0 if none came with this ack
+	acked          int64         // bytes this acknowledgement delivered
 }
+
+// lossCount is one bucket of low-gain transmissions and how many were lost.
+type lossCount struct{ n, lost int }
 
 // bbr is the controller state. All sizes are bytes of wire payload.
 type bbr struct {
@@ -117,34 +162,88 @@ type bbr struct {
 	pacingGain  float64
 	cwndGain    float64
 	rtoCapped   bool // after a timeout, one segment in flight until something is delivered
+
+	// This round trip's transmissions, losses declared and lowest RTT.
 	roundSent   int
 	roundLost   int
-	lossCuts    uint64
-	lossRate    float64 // smoothed per-round fraction of segments lost
+	roundMinRTT time.Duration
+	roundStart  time.Time
+	roundFrom   int64 // delivered count at roundStart
+	queued      bool  // the last round trip showed a standing queue
+
+	// Random loss, measured on low-gain transmissions.
+	lossCur, lossPrev lossCount
+	lossRate          float64
+
+	// Congestion response: a rate cap below the model (0: none).
+	bwLo     float64
+	cutAt    time.Time
+	cutRound uint64
+	cuts     uint64
+
+	// Acknowledgement aggregation: data acked beyond the estimated rate
+	// since aggStart, and its per-round maxima.
+	aggStart   time.Time
+	aggAcked   int64
+	extraSlots [bwRounds]int64
+	extraAcked int64
 }
 
 func newBBR(mss, initCwndSegs int) *bbr {
 	return &bbr{mss: mss, initCwnd: initCwndSegs * mss, pacingGain: startupGain, cwndGain: startupGain}
 }
 
-// onSend counts a transmission towards this round's loss fraction.
-func (b *bbr) onSend() { b.roundSent++ }
+// onSend counts a transmission towards this round's loss fraction and
+// reports whether it goes out below the estimate (a low-gain one, which
+// measures random loss when it is resolved).
+func (b *bbr) onSend() (lowGain bool) {
+	b.roundSent++
+	return b.pacingGain <= lowGainMax
+}
 
 // onLost counts a segment declared lost.
 func (b *bbr) onLost() { b.roundLost++ }
+
+// onResolved counts a low-gain transmission delivered or lost.
+func (b *bbr) onResolved(lost bool) {
+	b.lossCur.n++
+	if lost {
+		b.lossCur.lost++
+	}
+	if b.lossCur.n >= lossWindow {
+		b.lossPrev, b.lossCur = b.lossCur, lossCount{}
+	}
+	if n := b.lossCur.n + b.lossPrev.n; n >= lossMinResolved {
+		b.lossRate = float64(b.lossCur.lost+b.lossPrev.lost) / float64(n)
+	}
+}
 
 // onRTO reacts to a retransmission timeout: the path may be gone, so only
 // one segment probes it until an acknowledgement shows it is back.
 func (b *bbr) onRTO() { b.rtoCapped = true }
 
+// bw is the rate the model allows: the estimate, or the congestion cap
+// below it.
+func (b *bbr) bw() float64 {
+	if b.bwLo > 0 && b.bwLo < b.btlBw {
+		return b.bwLo
+	}
+	return b.btlBw
+}
+
 // onAck updates the model from one acknowledgement that delivered data.
 func (b *bbr) onAck(now time.Time, rs rateSample, delivered int64, inflight int, minRTT time.Duration) {
 	b.rtoCapped = false
+	if rs.rtt > 0 && (b.roundMinRTT == 0 || rs.rtt < b.roundMinRTT) {
+		b.roundMinRTT = rs.rtt
+	}
 	if rs.priorDelivered >= b.nextRound {
+		b.endRound(now, delivered, minRTT)
+		b.roundStart, b.roundFrom = now, delivered
 		b.nextRound = delivered
 		b.round++
 		b.slots[b.round%bwRounds] = 0
-		b.endRound()
+		b.extraSlots[b.round%bwRounds] = 0
 		b.checkFullPipe(rs)
 	}
 	if rs.interval > 0 && rs.delivered > 0 {
@@ -155,12 +254,7 @@ func (b *bbr) onAck(now time.Time, rs rateSample, delivered int64, inflight int,
 			// Not in startup: there the losses are mostly its own
 			// overshoot, and inflating samples would keep it from
 			// noticing the pipe is full.
-			if b.mode != modeStartup && queueFree(rs.rtt, minRTT) {
-				// The path carried what was sent, less random loss, with no
-				// queue building: its capacity is the send rate, not the
-				// delivery rate. Without this the estimate shrinks by the
-				// loss fraction every round trip and the 1.25 probe can
-				// only make it up below 20 % loss.
+			if b.mode != modeStartup {
 				bw /= 1 - min(b.lossRate, maxCompensated)
 			}
 			if !rs.appLimited || bw >= b.btlBw {
@@ -173,6 +267,7 @@ func (b *bbr) onAck(now time.Time, rs rateSample, delivered int64, inflight int,
 			}
 		}
 	}
+	b.aggregate(now, rs.acked)
 	switch b.mode {
 	case modeDrain:
 		if inflight <= b.bdp(minRTT) {
@@ -182,26 +277,91 @@ func (b *bbr) onAck(now time.Time, rs rateSample, delivered int64, inflight int,
 		if minRTT > 0 && now.Sub(b.cycleStamp) > minRTT {
 			b.cycleIdx = (b.cycleIdx + 1) % probePhases
 			b.cycleStamp = now
-			b.pacingGain = probeGain(b.cycleIdx)
+			b.pacingGain = b.phaseGain()
 		}
 	}
 }
 
-// endRound applies the heavy-loss guard once per round trip.
-func (b *bbr) endRound() {
+// phaseGain is the current phase's pacing gain. Under a congestion cap the
+// flow does not probe above it; cruising while the last round trip still
+// showed a standing queue, it drains a little: an estimate a few percent
+// above the bottleneck (the maximum of noisy, loss-compensated samples)
+// would otherwise build a queue round by round until it overflowed.
+func (b *bbr) phaseGain() float64 {
+	g := probeGain(b.cycleIdx)
+	switch {
+	case g > 1 && b.bwLo > 0:
+		return 1
+	case g == 1 && b.queued:
+		return cruiseDrainGain
+	}
+	return g
+}
+
+// endRound judges the round trip that just ended: was it congested?
+func (b *bbr) endRound(now time.Time, delivered int64, minRTT time.Duration) {
 	sent, lost := b.roundSent, b.roundLost
 	b.roundSent, b.roundLost = 0, 0
-	if sent > 0 {
-		// Weighted by the round's size, so small rounds move it little.
-		w := min(float64(sent)/lossMinSent, 1) / 4
-		b.lossRate = (1-w)*b.lossRate + w*float64(lost)/float64(sent)
-	}
-	if sent >= lossMinSent && float64(lost) > lossThreshold*float64(sent) && b.mode != modeStartup {
-		for i := range b.slots {
-			b.slots[i] *= lossBackoff
+	b.queued = queued(b.roundMinRTT, minRTT)
+	b.roundMinRTT = 0
+	congested := b.queued && excessLoss(lost, sent, b.lossRate)
+	defer func() {
+		if b.mode == modeProbeBW {
+			b.pacingGain = b.phaseGain()
 		}
-		b.btlBw *= lossBackoff
-		b.lossCuts++
+	}()
+	switch {
+	case congested && b.mode == modeStartup:
+		// The queue the startup built overflowed: the pipe is full.
+		b.enterDrain()
+	case congested && b.mode == modeProbeBW && (b.cuts == 0 || b.round > b.cutRound+1):
+		// Segments of the round after a cut were mostly sent before it:
+		// their losses are the same episode.
+		b.bwLo = b.bw() * congestionBeta
+		if d := now.Sub(b.roundStart); !b.roundStart.IsZero() && d > 0 {
+			// Not above what the round delivered, either: when the
+			// bottleneck's rate fell, the queue says so long before the
+			// estimate forgets the old rate.
+			b.bwLo = min(b.bwLo, float64(delivered-b.roundFrom)/d.Seconds()/(1-min(b.lossRate, maxCompensated)))
+		}
+		if minRTT > 0 {
+			b.bwLo = max(b.bwLo, float64(minCwndSegs*b.mss)/minRTT.Seconds())
+		}
+		b.cutAt, b.cutRound = now, b.round
+		b.cuts++
+	case congested:
+	case b.bwLo > 0:
+		if now.Sub(b.cutAt) > bwLoHold {
+			b.bwLo = 0
+		} else if minRTT > 0 {
+			b.bwLo += congestionAI * float64(b.mss) / minRTT.Seconds()
+			if b.bwLo >= b.btlBw {
+				b.bwLo = 0
+			}
+		}
+	}
+}
+
+// aggregate tracks how far acknowledgements run ahead of the estimated
+// rate (a receiver that is scheduled late acks in bursts), so the window
+// can cover the data they hold back (BBR's extra_acked).
+func (b *bbr) aggregate(now time.Time, acked int64) {
+	bw := b.bw()
+	if bw == 0 || acked <= 0 {
+		return
+	}
+	expected := int64(bw * now.Sub(b.aggStart).Seconds())
+	if b.aggStart.IsZero() || b.aggAcked <= expected {
+		b.aggStart, b.aggAcked = now, 0
+		expected = 0
+	}
+	b.aggAcked += acked
+	extra := min(b.aggAcked-expected, int64(bw*maxExtraAcked.Seconds()))
+	s := &b.extraSlots[b.round%bwRounds]
+	*s = max(*s, extra)
+	b.extraAcked = 0
+	for _, v := range b.extraSlots {
+		b.extraAcked = max(b.extraAcked, v)
 	}
 }
 
@@ -215,9 +375,13 @@ func (b *bbr) checkFullPipe(rs rateSample) {
 	}
 	b.fullBwCount++
 	if b.fullBwCount >= fullBwRounds {
-		b.mode = modeDrain
-		b.pacingGain, b.cwndGain = 1/startupGain, startupGain
+		b.enterDrain()
 	}
+}
+
+func (b *bbr) enterDrain() {
+	b.mode = modeDrain
+	b.pacingGain, b.cwndGain = 1/startupGain, startupGain
 }
 
 func (b *bbr) enterProbeBW(now time.Time) {
@@ -226,38 +390,30 @@ func (b *bbr) enterProbeBW(now time.Time) {
 	// Start cruising rather than draining: the drain phase just emptied
 	// the queue (BBR picks a random phase other than 0.75).
 	b.cycleIdx, b.cycleStamp = 2, now
-	b.pacingGain = probeGain(b.cycleIdx)
+	b.pacingGain = b.phaseGain()
 }
 
 func (b *bbr) bdp(minRTT time.Duration) int {
-	if b.btlBw == 0 || minRTT == 0 {
+	if b.bw() == 0 || minRTT == 0 {
 		return b.initCwnd
 	}
-	return int(b.btlBw * minRTT.Seconds())
+	return int(b.bw() * minRTT.Seconds())
 }
 
-// cwnd is how many bytes may be in flight. Pacing sets the rate; the
-// window only has to keep acknowledgements that come late from stalling
-// it, so it is sized on the smoothed RTT when that exceeds the minimum:
-// where delay comes from scheduling and bunched acks rather than a queue
-// (a busy gateway, DTLS on a slow core), a window on the minimum RTT
-// would cap the rate below the path's, the delivery rate would follow it
-// down, and the estimate would collapse.
-func (b *bbr) cwnd(minRTT, srtt time.Duration) int {
+// cwnd is how many bytes may be in flight: the gain times the
+// bandwidth-delay product on the minimum RTT, so a standing queue never
+// grows past one BDP whatever the RTT does, plus the largest burst of
+// bunched acknowledgements lately, so a receiver scheduled late (a busy
+// collector, DTLS on a slow core) does not stall the sender.
+func (b *bbr) cwnd(minRTT time.Duration) int {
 	if b.rtoCapped {
 		return b.mss
 	}
-	if b.btlBw == 0 || minRTT == 0 {
+	if b.bw() == 0 || minRTT == 0 {
 		return b.initCwnd
 	}
-	rtt := max(minRTT, srtt)
-	if b.mode != modeProbeBW {
-		// Startup's own queue inflates the smoothed RTT; sized on it, the
-		// window would feed the overshoot it is meant to bound.
-		rtt = minRTT
-	}
-	// Three extra segments cover delayed and bunched acknowledgements.
-	w := int(b.cwndGain*float64(b.bdp(rtt))) + 3*b.mss
+	// Three extra segments cover delayed acknowledgements.
+	w := int(b.cwndGain*float64(b.bdp(minRTT))) + int(b.extraAcked) + 3*b.mss
 	if b.mode == modeStartup {
 		w = max(w, b.initCwnd)
 	}
@@ -266,8 +422,8 @@ func (b *bbr) cwnd(minRTT, srtt time.Duration) int {
 
 // pacingRate is the send rate in bytes/s; 0 means unpaced (nothing measured yet).
 func (b *bbr) pacingRate(srtt time.Duration) float64 {
-	if b.btlBw > 0 {
-		return b.pacingGain * b.btlBw
+	if bw := b.bw(); bw > 0 {
+		return b.pacingGain * bw
 	}
 	if srtt > 0 {
 		return b.pacingGain * float64(b.initCwnd) / srtt.Seconds()

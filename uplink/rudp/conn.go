@@ -31,7 +31,11 @@ type Stats struct {
 	Inflight   int     // bytes in flight
 	PacingRate float64 // bytes/s; 0 = not yet paced
 	Bandwidth  float64 // estimated bottleneck bandwidth, bytes/s
-	Mode       string  // congestion controller phase: startup, drain, probe_bw
+	// BandwidthCap is the rate cap congestion put below the estimate,
+	// bytes/s; 0: none.
+	BandwidthCap float64
+	RandomLoss   float64 // loss rate measured while sending below the estimate
+	Mode         string  // congestion controller phase: startup, drain, probe_bw
 
 	SegmentsSent          uint64 // data segments sent, retransmissions included
 	SegmentsRetransmitted uint64
@@ -48,7 +52,7 @@ type Stats struct {
 	ReadErrors            uint64 // records the DTLS layer rejected (forged, corrupt) or non-fatal alerts
 	SpuriousRetransmits   uint64 // retransmissions whose original arrived after all (reordering)
 	WriteErrors           uint64 // datagrams the socket refused (counted as lost)
-	LossBackoffs          uint64 // heavy-loss rounds that cut the bandwidth estimate
+	LossBackoffs          uint64 // congested round trips (a queue and loss beyond the random rate) that cut the rate
 }
 
 // outSeg is a segment sent and not yet cumulatively acknowledged.
@@ -66,6 +70,7 @@ type outSeg struct {
 	rsDeliveredAt time.Time
 	rsFirstSentAt time.Time
 	rsAppLimited  bool
+	lowGain       bool // sent while pacing below the estimate: its fate measures random loss
 }
 
 func (s *outSeg) wire() int { return len(s.data) + headerLen }
@@ -411,8 +416,8 @@ func (c *Conn) Stats() Stats {
 	defer c.mu.Unlock()
 	s := c.stats
 	s.SRTT, s.RTTVar, s.MinRTT, s.RTO = c.rtt.srtt, c.rtt.rttvar, c.rtt.minRTT, c.rtt.rto()
-	s.Cwnd, s.Inflight = c.cc.cwnd(c.rtt.minRTT, c.rtt.srtt), c.inflight
-	s.PacingRate, s.Bandwidth = c.cc.pacingRate(c.rtt.srtt), c.cc.btlBw
-	s.Mode, s.LossBackoffs = c.cc.mode.String(), c.cc.lossCuts
+	s.Cwnd, s.Inflight = c.cc.cwnd(c.rtt.minRTT), c.inflight
+	s.PacingRate, s.Bandwidth, s.BandwidthCap = c.cc.pacingRate(c.rtt.srtt), c.cc.btlBw, c.cc.bwLo
+	s.Mode, s.LossBackoffs, s.RandomLoss = c.cc.mode.String(), c.cc.cuts, c.cc.lossRate
 	return s
 }

@@ -18,6 +18,7 @@ func (c *Conn) processAckLocked(now time.Time, seg *segment) {
 	// A copy, not a pointer: acknowledged records are recycled below.
 	var newest outSeg
 	have := false
+	before := c.delivered
 	for c.sndUna < seg.ack {
 		s := c.out[0]
 		if !s.sacked {
@@ -77,6 +78,7 @@ func (c *Conn) processAckLocked(now time.Time, seg *segment) {
 		priorDelivered: newest.rsDelivered,
 		appLimited:     newest.rsAppLimited,
 		rtt:            sampleRTT,
+		acked:          c.delivered - before,
 		interval:       max(newest.sentAt.Sub(newest.rsFirstSentAt), now.Sub(newest.rsDeliveredAt)),
 	}
 	c.firstSentAt = newest.sentAt
@@ -108,6 +110,10 @@ func (c *Conn) deliverLocked(now time.Time, s *outSeg, tsecr uint32, newest *out
 		c.lostCount--
 	} else {
 		c.inflight -= s.wire()
+	}
+	if s.lowGain {
+		s.lowGain = false
+		c.cc.onResolved(false)
 	}
 	c.delivered += int64(s.wire())
 	c.deliveredAt = now
@@ -165,6 +171,10 @@ func (c *Conn) markLostLocked(s *outSeg) {
 		c.lostSinceSpur = 0
 	}
 	s.lost = true
+	if s.lowGain {
+		s.lowGain = false
+		c.cc.onResolved(true)
+	}
 	c.inflight -= s.wire()
 	c.lostCount++
 	c.stats.SegmentsLost++

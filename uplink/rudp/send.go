@@ -82,7 +82,7 @@ func (c *Conn) fillLocked(now time.Time, bufs [][]byte) (int, time.Time) {
 		}
 	}
 	n := 0
-	cwnd := c.cc.cwnd(c.rtt.minRTT, c.rtt.srtt)
+	cwnd := c.cc.cwnd(c.rtt.minRTT)
 	rate := c.cc.pacingRate(c.rtt.srtt)
 	windowBlocked := false
 	for n < len(bufs) {
@@ -128,13 +128,20 @@ func (c *Conn) fillLocked(now time.Time, bufs [][]byte) (int, time.Time) {
 			c.nextSend = c.nextSend.Add(time.Duration(float64(s.wire()) / rate * 1e9))
 		}
 	}
-	if !c.probeAt.IsZero() && !now.Before(c.probeAt) && n == 0 && c.lostCount == 0 && c.inflight > 0 && c.probeAt.Before(c.rtoAt) {
-		// Nothing else is going out and acks stopped: resend the newest
-		// segment so its ack (SACK) reveals what before it was lost.
-		if s := c.tailLocked(); s != nil {
-			bufs[n] = c.transmitLocked(now, s, bufs[n])
-			n++
+	if !c.probeAt.IsZero() && !now.Before(c.probeAt) {
+		if n == 0 && c.lostCount == 0 && c.inflight > 0 && c.probeAt.Before(c.rtoAt) {
+			// Nothing else is going out and acks stopped: resend the
+			// newest segment so its ack (SACK) reveals what before it was
+			// lost.
+			if s := c.tailLocked(); s != nil {
+				bufs[n] = c.transmitLocked(now, s, bufs[n])
+				n++
+			}
 		}
+		// Disarmed either way: retransmissions waiting for the window or
+		// pacing re-arm it when they go out, and the timeout covers the
+		// rest. Left armed, a due probe that cannot go would wake this
+		// loop at once, again and again, until an ack came.
 		c.probeAt = time.Time{}
 	}
 	if n < len(bufs) && c.lostCount == 0 && len(c.pbuf) == c.poff && c.inflight < c.cc.bdp(c.rtt.minRTT) {
@@ -251,7 +258,7 @@ func (c *Conn) transmitLocked(now time.Time, s *outSeg, buf []byte) []byte {
 	// recovery, not the path: like app-limited ones, they may raise the
 	// estimate but not lower it.
 	s.rsAppLimited = c.appLimited != 0 || c.cc.rtoCapped
-	c.cc.onSend()
+	s.lowGain = c.cc.onSend()
 	kind := uint8(kindData)
 	if s.fin {
 		kind = kindFin
