@@ -55,12 +55,14 @@ type JSONL struct {
 // file's lines; it must be quick and must not call the sink.
 type WriteObserver func(gateway string, entries []Entry, end int64)
 
-// Observe sets the observer of every write (the fleet page's store);
-// call it before the sink is shared.
-func (s *JSONL) Observe(o WriteObserver) {
+// Observe sets the observer of every write (the fleet page's store) and
+// returns the sink's size then: the observer sees every write after it,
+// none before.
+func (s *JSONL) Observe(o WriteObserver) int64 {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.observe = o
-	s.mu.Unlock()
+	return s.off
 }
 
 // Size returns the sink's size in bytes: everything before it is written

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -50,7 +51,8 @@ type spoolState struct {
 	Lost       bool    `json:"lost,omitempty"` // the report told of evicted or expired records
 }
 
-type linkState struct {
+// LinkState is an endpoint as its newest link report has it.
+type LinkState struct {
 	Time        int64   `json:"t"`
 	State       string  `json:"state"`
 	Transport   string  `json:"transport,omitempty"`
@@ -73,7 +75,8 @@ type clockState struct {
 	WasLocked bool   `json:"was_locked,omitempty"`
 }
 
-type busState struct {
+// BusState is a Modbus bus as its newest report has it.
+type BusState struct {
 	Time  int64   `json:"t"`
 	State string  `json:"state"`
 	FER   float64 `json:"fer_1m"`
@@ -107,10 +110,10 @@ type gw struct {
 	// of the gateway's older records it holds.
 	Partial  bool                  `json:"partial,omitempty"`
 	Spool    *spoolState           `json:"spool,omitempty"`
-	Links    map[string]*linkState `json:"links,omitempty"`
+	Links    map[string]*LinkState `json:"links,omitempty"`
 	Clock    clockState            `json:"clock"`
 	ClockRec *stamped              `json:"clock_record,omitempty"` // last weir:clock transition: value from → to
-	Buses    map[string]*busState  `json:"buses,omitempty"`
+	Buses    map[string]*BusState  `json:"buses,omitempty"`
 	Tamper   *stamped              `json:"tamper,omitempty"`
 	Config   *stamped              `json:"config,omitempty"`
 	Events   []Event               `json:"events,omitempty"`
@@ -122,7 +125,7 @@ type gw struct {
 }
 
 func newGW(id string) *gw {
-	return &gw{ID: id, Clock: clockState{Bound: -1}, Links: map[string]*linkState{}, Buses: map[string]*busState{},
+	return &gw{ID: id, Clock: clockState{Bound: -1}, Links: map[string]*LinkState{}, Buses: map[string]*BusState{},
 		Latest: map[string]*Latest{}}
 }
 
@@ -323,7 +326,7 @@ func (g *gw) applyLink(ev *event.Event, sample func(string, Agg, float64), newer
 			g.Dropped.Links++
 			return
 		}
-		ls = &linkState{}
+		ls = &LinkState{}
 		g.Links[ep] = ls
 	}
 	rtt, _ := num(ev, "srtt_ms")
@@ -405,7 +408,7 @@ func (g *gw) applyBus(ev *event.Event, sample func(string, Agg, float64), newer 
 			g.Dropped.Buses++
 			return
 		}
-		bs = &busState{}
+		bs = &BusState{}
 		g.Buses[name] = bs
 	}
 	fer, _ := num(ev, "frame_error_rate_1m")
@@ -514,11 +517,24 @@ func (g *gw) keepLatest(ev *event.Event, ahead bool) {
 		if size >= maxLatestBytes/maxLatest {
 			break
 		}
-		kv := [2]string{clip(f.Key, maxKey), clip(f.Value.String(), maxText)}
+		kv := [2]string{clip(f.Key, maxKey), clip(valueText(f.Value), maxText)}
 		size += len(kv[0]) + len(kv[1])
 		l.Fields = append(l.Fields, kv)
 	}
 	g.Latest[key] = l
+}
+
+// valueText prints a field's value for the table: floats to six
+// significant digits, large ones whole.
+func valueText(v event.Value) string {
+	if v.Type != event.TypeFloat {
+		return v.String()
+	}
+	f := v.Float()
+	if math.Abs(f) >= 1e6 && math.Abs(f) < 1e15 {
+		return strconv.FormatFloat(f, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(f, 'g', 6, 64)
 }
 
 // oneLine folds a message onto one line for the strip and tables.

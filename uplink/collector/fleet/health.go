@@ -136,7 +136,7 @@ func (g *gw) row(now time.Time, o Options, site Site) Row {
 		eps = append(eps, ep)
 	}
 	sort.Strings(eps)
-	var shown *linkState
+	var shown *LinkState
 	for _, ep := range eps {
 		l := g.Links[ep]
 		if l.Time == 0 {

@@ -446,8 +446,8 @@ type Detail struct {
 	Row     Row
 	Events  []Event
 	Latest  []Latest // by source
-	Links   map[string]linkState
-	Buses   map[string]busState
+	Links   map[string]LinkState
+	Buses   map[string]BusState
 	Records uint64
 	Dropped Dropped
 }
@@ -462,7 +462,7 @@ func (s *Store) Detail(id string) (Detail, bool) {
 		return Detail{}, false
 	}
 	d := Detail{Row: g.row(now, s.opt, s.sites[id]), Events: append([]Event(nil), g.Events...), Records: g.Records, Dropped: g.Dropped,
-		Links: map[string]linkState{}, Buses: map[string]busState{}}
+		Links: map[string]LinkState{}, Buses: map[string]BusState{}}
 	for _, l := range g.Latest {
 		c := *l
 		c.Fields = append([][2]string(nil), l.Fields...)
