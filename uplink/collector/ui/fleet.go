@@ -60,7 +60,9 @@ var columns = []column{
 	{key: "alerts", label: "Alerts", title: "alert records within the alert window",
 		num: func(r *fleet.Row, _ time.Time) (float64, bool) { return float64(r.Alerts), true }},
 	{key: "config", label: "Config", title: "the applied configuration version and its result",
-		text: func(r *fleet.Row) (string, bool) { return r.ConfigVersion + " " + r.ConfigResult, r.ConfigVersion != "" }},
+		text: func(r *fleet.Row) (string, bool) {
+			return r.ConfigVersion + " " + r.ConfigResult, r.ConfigVersion != ""
+		}},
 	{key: "tamper", label: "Tamper", text: func(r *fleet.Row) (string, bool) { return r.Tamper, r.Tamper != "" }},
 }
 

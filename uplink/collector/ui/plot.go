@@ -14,13 +14,13 @@ import (
 // Content-Security-Policy forbids every script, and a site without
 // internet needs nothing but the binary.
 const (
-	plotW, plotH            = 760, 190
-	padL, padR, padT, padB  = 64, 12, 10, 24
-	maxPoints               = 720 // one a pixel or so; more are binned
-	minRateBin              = time.Minute
-	dotsUpTo                = 90 // a series this sparse also gets a dot per point
-	seriesClasses           = 6
-	stripW, stripH          = 1520, 50
+	plotW, plotH           = 760, 190
+	padL, padR, padT, padB = 64, 12, 10, 24
+	maxPoints              = 720 // one a pixel or so; more are binned
+	minRateBin             = time.Minute
+	dotsUpTo               = 90 // a series this sparse also gets a dot per point
+	seriesClasses          = 6
+	stripW, stripH         = 1520, 50
 	// Points closer than this (or three bins, when bins are wider) are
 	// joined: telemetry comes once a minute into 10 s buckets. A wider
 	// gap (the gateway was off) breaks the line.
@@ -43,15 +43,15 @@ type lineView struct {
 }
 
 type plotView struct {
-	ID, Title, Unit   string
-	W, H              int
-	X0, Y0, X1, Y1    string
-	FW, FH, MX, MY    string // the frame's size and middle
-	YTicks            []yTick
-	XTicks            []xTick
-	Lines             []lineView
-	Points            int
-	Empty             bool
+	ID, Title, Unit string
+	W, H            int
+	X0, Y0, X1, Y1  string
+	FW, FH, MX, MY  string // the frame's size and middle
+	YTicks          []yTick
+	XTicks          []xTick
+	Lines           []lineView
+	Points          int
+	Empty           bool
 }
 
 type yTick struct {
