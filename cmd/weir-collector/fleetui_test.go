@@ -269,3 +269,101 @@ func count(m map[string]string, v string) int {
 	}
 	return n
 }
+
+// rss is the collector's resident and peak resident memory, from /proc.
+func (r *rig) rss() (cur, peak int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
+	require.NoError(r.t, err)
+	get := func(key string) int64 {
+		m := regexp.MustCompile(key + `:\s+(\d+) kB`).FindSubmatch(b)
+		require.NotNil(r.t, m, "no %s in /proc/%d/status", key, r.cmd.Process.Pid)
+		kb, err := strconv.ParseInt(string(m[1]), 10, 64)
+		require.NoError(r.t, err)
+		return kb << 10
+	}
+	return get("VmRSS"), get("VmHWM")
+}
+
+// TestFleetPageLoad is the load check of the fleet page (make
+// fleet-load): 1,000 simulated gateways, each delivering half an hour of
+// records and then a live minute every five seconds, into a collector
+// without the page and then into one with it. It reports (never asserts:
+// figures depend on the machine) the collector's memory in each and so
+// what the page and its store add, and Chromium's first contentful
+// paint of the fleet page (250 rows, and all 1,000) and of a gateway's
+// page.
+func TestFleetPageLoad(t *testing.T) {
+	if os.Getenv("WEIR_FLEET_LOAD") == "" {
+		t.Skip("the 1,000-gateway load check runs with make fleet-load (WEIR_FLEET_LOAD=1)")
+	}
+	const n = 1000
+	b := newBrowser(t)
+	pkiDir := provisionPKI(t)
+	fleet := newSimFleet(t, pkiDir, n)
+	type result struct{ rss, peak int64 }
+	feed := func(r *rig) result {
+		ctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		delivered := make(chan struct{})
+		start := time.Now()
+		fleet.run(ctx, t, r, 30*time.Minute, 5*time.Second, delivered)
+		<-delivered
+		t.Logf("%d gateways delivered half an hour each in %s", n, time.Since(start).Round(time.Millisecond))
+		time.Sleep(15 * time.Second) // live minutes; the store's first flush
+		cur, peak := r.rss()
+		return result{cur, peak}
+	}
+	args := []string{"--max-handshakes-per-addr", "16", "--max-handshakes", "64", "--max-conns", "1100", "--max-sessions-per-gateway", "4"}
+	for _, g := range fleet.gws {
+		g.seq = 1_000_000 // a fresh collector: start over
+	}
+	base := feed(startRig(t, pkiDir, args...))
+	for _, g := range fleet.gws {
+		g.seq, g.state = 1_000_000, simState{}
+	}
+	r := startRig(t, pkiDir, append(args, "--ui-listen", "127.0.0.1:0", "--ui-stale", "1m")...)
+	withUI := feed(r)
+	mib := func(v int64) string { return fmt.Sprintf("%.1f MiB", float64(v)/(1<<20)) }
+	t.Logf("collector RSS with %d gateways: without the page %s (peak %s), with it %s (peak %s): the page and its store add %s (peak %s)",
+		n, mib(base.rss), mib(base.peak), mib(withUI.rss), mib(withUI.peak), mib(withUI.rss-base.rss), mib(withUI.peak-base.peak))
+
+	// The paint entry is recorded a frame or two after the page shows.
+	paint := func(url, id string) (fcp, server float64) {
+		b.open(t, url, id)
+		deadline := time.Now().Add(5 * time.Second)
+		for fcp = -1; fcp < 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			fcp = run(t, b, chromedp.Evaluate[float64](`(performance.getEntriesByName('first-contentful-paint')[0] || {startTime: -1}).startTime`))
+		}
+		server = run(t, b, chromedp.Evaluate[float64](`(function(){const e = performance.getEntriesByType('navigation')[0]; return e.responseEnd - e.requestStart})()`))
+		return fcp, server
+	}
+	base2 := "http://" + r.ui
+	for _, p := range []struct{ name, url, id string }{
+		{"fleet page, 250 rows", base2 + "/", "fleet"},
+		{"fleet page, all 1,000 rows", base2 + "/?per=1000", "fleet"},
+		{"fleet page, sorted by loss", base2 + "/?sort=loss&dir=desc", "fleet"},
+		{"gateway page, hour", base2 + "/gateway?id=" + fleet.ids[emi][0], "plots"},
+		{"gateway page, week", base2 + "/gateway?id=" + fleet.ids[emi][0] + "&range=week", "plots"},
+	} {
+		var fcps, servers []float64
+		for range 3 {
+			fcp, server := paint(p.url, p.id)
+			fcps, servers = append(fcps, fcp), append(servers, server)
+		}
+		t.Logf("%s: first contentful paint %.0f, %.0f, %.0f ms (request to last byte %.0f, %.0f, %.0f ms)", p.name,
+			fcps[0], fcps[1], fcps[2], servers[0], servers[1], servers[2])
+	}
+	rows := b.nodes(t, "figure.plot")
+	require.Len(t, rows, 9)
+	b.open(t, base2+"/?per=1000", "fleet")
+	require.Len(t, b.nodes(t, "#fleet tbody tr"), n)
+	assert.Empty(t, b.errs(), "errors logged by the page")
+	st, err := os.Stat(filepath.Join(filepath.Dir(r.sink), "fleet"))
+	require.NoError(t, err)
+	require.True(t, st.IsDir())
+	du, err := exec.Command("du", "-sk", "--apparent-size", filepath.Join(filepath.Dir(r.sink), "fleet")).Output()
+	require.NoError(t, err)
+	du2, err := exec.Command("du", "-sk", filepath.Join(filepath.Dir(r.sink), "fleet")).Output()
+	require.NoError(t, err)
+	t.Logf("fleet store on disk: %s KiB apparent, %s KiB allocated", strings.Fields(string(du))[0], strings.Fields(string(du2))[0])
+}

@@ -81,7 +81,8 @@ func (u *uiFlags) start(sink collector.Sink, sinkPath string, log *slog.Logger) 
 		return nil, fmt.Errorf("ui-store: %w", err)
 	}
 	f := &fleetUI{sink: sink, store: st}
-	if j, ok := sink.(*collector.JSONL); ok {
+	switch j := sink.(type) {
+	case *collector.JSONL:
 		abs, err := filepath.Abs(j.Path())
 		if err != nil {
 			return nil, fmt.Errorf("sink: %w", err)
@@ -96,7 +97,13 @@ func (u *uiFlags) start(sink collector.Sink, sinkPath string, log *slog.Logger) 
 				return nil
 			})
 		}
-	} else {
+	case *collector.JetStream:
+		// Every collector on the stream follows all of it, so each page
+		// shows the whole fleet; the stream is what the store is rebuilt
+		// from.
+		js, stream, prefix := j.Stream()
+		f.runs = append(f.runs, func(ctx context.Context) error { return st.Follow(ctx, js, stream, prefix) })
+	default:
 		f.sink = fleet.NewTap(sink, st)
 	}
 	if u.sites != "" {

@@ -53,7 +53,7 @@ var hostile = []string{
 	"\x1b[31mred\u202etxt.exe",
 }
 
-func testStore(t *testing.T, now time.Time) *fleet.Store {
+func testStore(t testing.TB, now time.Time) *fleet.Store {
 	t.Helper()
 	o := fleet.DefaultOptions()
 	o.Dir, o.Now = t.TempDir(), func() time.Time { return now }
