@@ -251,6 +251,13 @@ func TestFleetPageInChromium(t *testing.T) {
 	b.open(t, base+"/gateway?id="+url.QueryEscape(hostileSinkID), "gateway-id")
 	assert.Equal(t, hostileSinkID, b.text(t, "#gateway-id"))
 
+	// Smaller shots, as README.md shows them (docs/images).
+	run(t, b, chromedp.EmulateViewport(1200, 720))
+	b.open(t, base+"/", "fleet")
+	save("readme-fleet.png", run(t, b, chromedp.CaptureScreenshot()))
+	b.open(t, base+"/gateway?id="+fleet.ids[emi][0]+"&range=hour", "plots")
+	save("readme-gateway.png", run(t, b, chromedp.CaptureScreenshot()))
+
 	assert.Empty(t, b.errs(), "errors logged by the page")
 	t.Logf("screenshots in %s", out)
 	resp, err := http.Get(base + "/")

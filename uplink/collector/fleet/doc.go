@@ -24,12 +24,14 @@
 // rates the count. A gateway has at most MaxSeries series, in one file of
 // fixed blocks (seriesFileMax, about 1.4 MiB, sparse until written); its
 // other state is bounded too (events, endpoints, buses, telemetry sources
-// kept, string lengths) so that whatever a gateway sends costs at most
-// about 40 KiB of memory and 1.5 MiB of disk, and MaxGateways bounds the
-// gateways.
+// kept, string lengths), so whatever a gateway sends costs at most about
+// 75 KiB of memory (5 KiB is typical) and 1.4 MiB of disk, and
+// MaxGateways bounds the gateways.
 //
 // The store is a cache of the sink: fleet.json says how far into the sink
 // (or stream) it has taken records; at start the rest is taken again
 // (ReplayJSONL), and a store that is lost or damaged is rebuilt from the
 // sink's beginning.
+//
+// "The fleet page" in docs/ARCHITECTURE.md; its bounds in docs/SECURITY.md.
 package fleet

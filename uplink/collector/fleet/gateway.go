@@ -518,7 +518,7 @@ func (g *gw) keepLatest(ev *event.Event, ahead bool) {
 			break
 		}
 		kv := [2]string{clip(f.Key, maxKey), clip(valueText(f.Value), maxText)}
-		size += len(kv[0]) + len(kv[1])
+		size += len(kv[0]) + len(kv[1]) + 32 // and the two string headers
 		l.Fields = append(l.Fields, kv)
 	}
 	g.Latest[key] = l

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -440,4 +441,58 @@ func sameValues(a, b []float64) bool {
 		}
 	}
 	return true
+}
+
+// heap is the live heap after a collection.
+func heap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// hostileBatch is what a gateway sends to make the store keep the most:
+// every source, endpoint, bus and event slot filled with the longest
+// strings, and telemetry of many tiny fields.
+func hostileBatch(at time.Time) []*event.Event {
+	long := strings.Repeat("x", 4*maxText)
+	var evs []*event.Event
+	for i := range 40 {
+		t := at.Add(-time.Duration(i) * time.Second)
+		evs = append(evs, busEv(t, fmt.Sprintf("%03d", i)+long, 0.5), linkEv(t, fmt.Sprintf("%03d", i)+long, long, 1, 0.5, 1, 0, 0))
+		tel := &event.Event{Time: t.UnixNano(), Source: fmt.Sprintf("src-%03d", i) + long, Kind: event.KindTelemetry, Message: long}
+		for j := range 3000 {
+			tel.Fields = append(tel.Fields, event.Str(fmt.Sprint(j), "v"))
+		}
+		evs = append(evs, tel, &event.Event{Time: t.UnixNano(), Kind: event.KindAlert, Severity: event.SevAlert, Message: long + fmt.Sprint(i)})
+	}
+	return evs
+}
+
+// TestMemoryPerGateway measures what a gateway's state costs in memory:
+// one sending what the real gateway sends for an hour, and one built to
+// make the store keep the most (the bound docs/SECURITY.md states).
+func TestMemoryPerGateway(t *testing.T) {
+	c := &clock{now: t0}
+	const n = 50
+	measure := func(feedOne func(s *Store, id string)) float64 {
+		s := openStore(t, t.TempDir(), c)
+		before := heap()
+		for i := range n {
+			feedOne(s, fmt.Sprintf("gw-%03d", i))
+		}
+		after := heap()
+		runtime.KeepAlive(s)
+		return float64(after-before) / n
+	}
+	typical := measure(func(s *Store, id string) {
+		for m := 60; m > 0; m-- {
+			at := t0.Add(-time.Duration(m) * time.Minute)
+			feed(s, id, at, spoolEv(at, 3, 0.4), linkEv(at, "tls://head-end:7443", "connected", 20, 0, 2e6, 0, 0), busEv(at, "rs485-1", 0), reading(at))
+		}
+	})
+	worst := measure(func(s *Store, id string) { feed(s, id, t0, hostileBatch(t0)...) })
+	t.Logf("memory per gateway: %.1f KiB sending an hour of telemetry, %.1f KiB built to fill every bound", typical/1024, worst/1024)
+	assert.Less(t, worst, 120.0*1024, "a gateway's state passes its bound")
 }

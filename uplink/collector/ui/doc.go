@@ -17,4 +17,7 @@
 // connections (MaxConnsPerAddr per address) with header deadlines and
 // size; after, MaxInFlight pages render at once, a page holds at most
 // MaxPageSize rows, and failed logins back off per address.
+//
+// "The fleet page" in docs/ARCHITECTURE.md; the listener's threat model
+// and bounds in docs/SECURITY.md.
 package ui
