@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -207,5 +206,3 @@ func addrKey(a net.Addr) string {
 	}
 	return ip.String()
 }
-
-var errBusy = errors.New("ui: busy")

@@ -27,11 +27,6 @@ const (
 	joinGap = 3 * time.Minute
 )
 
-type tick struct {
-	Pos   string
-	Label string
-}
-
 type dot struct{ X, Y string }
 
 type lineView struct {
