@@ -84,6 +84,10 @@ type Store struct {
 	opt Options
 	log *slog.Logger
 
+	// flushMu makes flushes (the ticker's, a rebuild's end, Close) one
+	// at a time: two would write the same files at once.
+	flushMu sync.Mutex
+
 	mu       sync.Mutex
 	gws      map[string]*gw
 	sites    map[string]Site
@@ -341,6 +345,8 @@ func (s *Store) Run(ctx context.Context) error {
 // (a count of records may then be taken twice for that span; a gauge
 // never is).
 func (s *Store) Flush() error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	type file struct {
 		path string
 		b    []byte

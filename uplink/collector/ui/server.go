@@ -43,6 +43,7 @@ type Server struct {
 	sem     chan struct{}
 	now     func() time.Time
 	metrics *metrics
+	lim     *limitListener // the connection bounds, once serving
 }
 
 type metrics struct {
@@ -302,9 +303,10 @@ func (s *Server) render(w http.ResponseWriter, name string, data any) {
 
 // Serve serves on ln (TLS when configured) until ctx ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	ln = newLimitListener(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerAddr, func(reason string) {
+	s.lim = newLimitListener(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerAddr, func(reason string) {
 		s.metrics.refused.WithLabelValues(reason).Inc()
 	})
+	ln = s.lim
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
 	}
