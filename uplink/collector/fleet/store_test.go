@@ -496,3 +496,55 @@ func TestMemoryPerGateway(t *testing.T) {
 	t.Logf("memory per gateway: %.1f KiB sending an hour of telemetry, %.1f KiB built to fill every bound", typical/1024, worst/1024)
 	assert.Less(t, worst, 120.0*1024, "a gateway's state passes its bound")
 }
+
+// A series file that is not ours is started again; the gateway's state
+// stays.
+func TestDamagedSeriesFile(t *testing.T) {
+	c := &clock{now: t0}
+	dir := t.TempDir()
+	s := openStore(t, dir, c)
+	at := t0.Add(-time.Minute)
+	feed(s, "gw", at, spoolEv(at, 5, 1), linkEv(at, "e", "connected", 12, 0, 1e6, 0, 0))
+	require.NoError(t, s.Close())
+	path := s.fileBase("gw") + ".series"
+	for _, damage := range []func(){
+		func() { require.NoError(t, os.WriteFile(path, []byte("garbage"), 0o640)) },
+		func() { require.NoError(t, os.Truncate(path, 5000)) },
+	} {
+		damage()
+		s2 := openStore(t, dir, c)
+		d, ok := s2.Detail("gw")
+		require.True(t, ok)
+		assert.Equal(t, int64(5), d.Row.BacklogRecords, "the state stays")
+		_, err := s2.Series("gw", Hour)
+		require.NoError(t, err)
+		feed(s2, "gw", t0, linkEv(t0, "e", "connected", 15, 0, 1e6, 0, 0))
+		ps, err := s2.Series("gw", Hour)
+		require.NoError(t, err)
+		require.NotEmpty(t, ps)
+		require.NoError(t, s2.Close())
+	}
+}
+
+// BenchmarkObserve is the store's cost per record on the sink's path (it
+// runs under the sink's lock): a batch of a minute of a gateway's
+// telemetry and readings.
+func BenchmarkObserve(b *testing.B) {
+	c := &clock{now: t0}
+	o := DefaultOptions()
+	o.Dir, o.Now = b.TempDir(), c.Now
+	s, err := Open(o)
+	require.NoError(b, err)
+	var evs []*event.Event
+	for i := range 100 {
+		at := t0.Add(-time.Minute + time.Duration(i)*600*time.Millisecond)
+		evs = append(evs, reading(at))
+	}
+	evs = append(evs, spoolEv(t0, 3, 1), linkEv(t0, "e", "connected", 12, 0, 1e6, 0, 0), busEv(t0, "b", 0))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		s.Observe(fmt.Sprintf("gw-%d", i%100), t0, evs, Position{Offset: -1})
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/record")
+}
