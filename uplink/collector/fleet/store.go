@@ -278,6 +278,12 @@ func (s *Store) observeLocked(gateway string, at int64, evs []*event.Event, repl
 		}
 		g.apply(ev, now)
 	}
+	if gap := time.Duration(at - g.LastAck); g.LastAck > 0 && gap > s.opt.Stale {
+		// The collector's own view of an outage: nothing came for a
+		// while (whatever the gateway's records say of it).
+		g.addEvent(Event{Time: at, Type: "outage", Severity: "warning",
+			Text: "back after " + fmtAge(gap) + " without a batch (the collector's clock)"})
+	}
 	if at > g.LastAck {
 		g.LastAck = at
 	}

@@ -182,6 +182,9 @@ func TestEventsStrip(t *testing.T) {
 	feed(s, "gw", at2, cfg)
 	// Resent (a rebuild, or a replay of the same batch): no second mark.
 	feed(s, "gw", at2, cert)
+	// Silent for ten minutes, then back.
+	at3 := at2.Add(10 * time.Minute)
+	feed(s, "gw", at3, spoolEv(at3, 1, 0))
 	d, ok := s.Detail("gw")
 	require.True(t, ok)
 	var got []string
@@ -197,6 +200,7 @@ func TestEventsStrip(t *testing.T) {
 		"bus: bus b1: frame errors, 10.0% of frames in the last minute",
 		"tamper: tamper: enclosure open",
 		"config: configuration v7: applied",
+		"outage: back after 10m without a batch (the collector's clock)",
 	}, got)
 	r := d.Row
 	assert.Equal(t, "open", r.Tamper)
