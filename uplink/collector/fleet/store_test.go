@@ -466,7 +466,7 @@ func hostileBatch(at time.Time) []*event.Event {
 		t := at.Add(-time.Duration(i) * time.Second)
 		evs = append(evs, busEv(t, fmt.Sprintf("%03d", i)+long, 0.5), linkEv(t, fmt.Sprintf("%03d", i)+long, long, 1, 0.5, 1, 0, 0))
 		tel := &event.Event{Time: t.UnixNano(), Source: fmt.Sprintf("src-%03d", i) + long, Kind: event.KindTelemetry, Message: long}
-		for j := range 3000 {
+		for j := range 300 {
 			tel.Fields = append(tel.Fields, event.Str(fmt.Sprint(j), "v"))
 		}
 		evs = append(evs, tel, &event.Event{Time: t.UnixNano(), Kind: event.KindAlert, Severity: event.SevAlert, Message: long + fmt.Sprint(i)})
@@ -479,7 +479,7 @@ func hostileBatch(at time.Time) []*event.Event {
 // make the store keep the most (the bound docs/SECURITY.md states).
 func TestMemoryPerGateway(t *testing.T) {
 	c := &clock{now: t0}
-	const n = 50
+	const n = 20
 	measure := func(feedOne func(s *Store, id string)) float64 {
 		s := openStore(t, t.TempDir(), c)
 		before := heap()
