@@ -27,6 +27,9 @@ FUZZ_TARGETS := \
 	./uplink:FuzzDecode \
 	./uplink/collector:FuzzBatch \
 	./uplink/collector:FuzzJSONLRecover \
+	./uplink/collector/fleet:FuzzParseRecord \
+	./uplink/collector/fleet:FuzzSites \
+	./uplink/collector/ui:FuzzPageQuery \
 	./uplink/pki:FuzzGatewayID \
 	./uplink/rudp:FuzzDecodeSegment \
 	./uplink/rudp:FuzzSegments \
@@ -53,7 +56,7 @@ FUZZ_TARGETS := \
 	./ptp:FuzzSlaveHandle \
 	./ptp:FuzzDecodeManagement
 
-.PHONY: all build deps test test-arm vet lint vuln unit tour fuzz demo bench faults clean install
+.PHONY: all build deps test test-arm vet lint vuln unit tour fuzz demo bench faults fleet-load clean install
 
 all: build
 
@@ -140,6 +143,12 @@ demo: deps build
 # collector. Not part of make test: it takes a few minutes.
 faults: deps build
 	@scripts/faults.sh
+
+# The fleet page's load check: 1,000 simulated gateways into a collector
+# without the page and one with it; prints the memory the page adds and
+# Chromium's first paint of the fleet and gateway pages (about 2 minutes).
+fleet-load: deps
+	WEIR_FLEET_LOAD=1 go test -count=1 -timeout 15m -run '^TestFleetPageLoad$$' -v ./cmd/weir-collector
 
 # Go benchmarks (among them ptp's Now() cost and, as root, the built-in PTP
 # slave's offsets beside a ptp4l slave on a namespace link; each SIEM

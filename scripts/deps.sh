@@ -58,6 +58,10 @@ packages+=(passwd)
 # runs dist/busybox/S95weir with BusyBox's sh and start-stop-daemon, as a
 # Buildroot image would.
 packages+=(busybox)
+# The fleet page's browser tests (cmd/weir-collector TestFleetPageInChromium;
+# TestFleetPageLoad behind `make fleet-load`) drive headless Chromium through
+# chromedp; fonts-dejavu-core is the font its pages are drawn in.
+packages+=(chromium fonts-dejavu-core)
 # `make test-arm` runs the arm64 and armv7 unit tests under qemu-user
 # (qemu-aarch64-static, qemu-arm-static), invoked directly, so binfmt_misc
 # need not be registered.
