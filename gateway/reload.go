@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -237,22 +238,11 @@ func (g *Gateway) apply(ctx context.Context, next Config, source string) ReloadR
 		pt.key, pt.conf = sp.key, sp.conf
 		changes = append(changes, change{key: sp.key, old: old, new: pt})
 	}
-	for key, old := range cur.parts {
+	for _, key := range slices.Sorted(maps.Keys(cur.parts)) {
 		if !inSpecs[key] {
-			changes = append(changes, change{key: key, old: old})
+			changes = append(changes, change{key: key, old: cur.parts[key]})
 		}
 	}
-	// Stopped parts first: they free the names, lines and ports their
-	// successors may take.
-	slices.SortStableFunc(changes, func(a, b change) int {
-		if (a.new == nil) != (b.new == nil) {
-			if a.new == nil {
-				return -1
-			}
-			return 1
-		}
-		return 0
-	})
 	type hookChange struct {
 		h *sectionHook
 		v any
@@ -275,13 +265,17 @@ func (g *Gateway) apply(ctx context.Context, next Config, source string) ReloadR
 	for k, p := range cur.parts {
 		parts[k] = p
 	}
-	var failures []string
-	applied := 0
+	// Every part that goes is stopped before any successor starts: they
+	// free the names, lines and ports their successors may take.
 	for _, c := range changes {
 		if c.old != nil {
 			g.stopPart(c.old)
 			delete(parts, c.key)
 		}
+	}
+	var failures []string
+	applied := 0
+	for _, c := range changes {
 		if c.new == nil {
 			res.Changed = append(res.Changed, c.what())
 			applied++
