@@ -129,7 +129,9 @@ func (g *Gateway) configSource() string {
 // in use) goes back to its previous one, and the result says so.
 // Certificates are read again whatever their files' times say. Each
 // reload is logged, counted in metrics, shown in status and spooled as a
-// telemetry record. Reload keeps next: the caller must not change it
+// telemetry record. next must be decoded as Load decodes a file (its
+// defaults filled in the same way), or sections it leaves at zero
+// count as changed. Reload keeps next: the caller must not change it
 // afterwards.
 func (g *Gateway) Reload(ctx context.Context, next Config, source string) ReloadResult {
 	if err := g.awaitRunning(ctx); err != nil {

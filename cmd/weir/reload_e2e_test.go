@@ -295,3 +295,51 @@ func modTime(t *testing.T, p string) time.Time {
 	require.NoError(t, err)
 	return fi.ModTime()
 }
+
+// TestSystemdNotifyReload: under Type=notify a SIGHUP is bracketed by
+// RELOADING=1 (with the monotonic time systemd wants) and READY=1.
+func TestSystemdNotifyReload(t *testing.T) {
+	e := setup(t)
+	sock := filepath.Join(e.dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	require.NoError(t, err)
+	defer conn.Close()
+	msgs := make(chan string, 256)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	cmd := exec.Command(e.weir, "run", "--config", e.config)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	logf, err := os.Create(filepath.Join(e.dir, "gateway.log"))
+	require.NoError(t, err)
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	next := func(what string) string {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case m := <-msgs:
+				if strings.HasPrefix(m, what) {
+					return m
+				}
+			case <-deadline:
+				t.Fatalf("no %s from the daemon", what)
+			}
+		}
+	}
+	next("READY=1")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	require.Regexp(t, `^RELOADING=1\nMONOTONIC_USEC=[1-9][0-9]*$`, next("RELOADING=1"))
+	require.Equal(t, "READY=1\nSTATUS=running (configuration generation 1, last reload unchanged)", next("READY=1"))
+}
