@@ -209,7 +209,9 @@ inputs:
 	b := tailerNamed(g, "b")
 	bLines := b.Status().Lines
 
+	t0 := time.Now()
 	res := reloadFile(t, g, file, cfg("30ms", true))
+	t.Logf("reload under load took %s", time.Since(t0).Round(time.Millisecond))
 	require.Equal(t, ReloadOK, res.Result, res.Error)
 	require.Equal(t, uint64(2), res.Generation)
 	require.ElementsMatch(t, []string{"inputs.files a: restarted", "inputs.files c: started"}, res.Changed)
