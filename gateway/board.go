@@ -133,7 +133,7 @@ type ledInputs struct {
 }
 
 func (g *Gateway) ledInputs(now time.Time) ledInputs {
-	in := ledInputs{now: now, ready: g.ready.Load(), health: g.health.snapshot(), link: g.sender.Status(),
+	in := ledInputs{now: now, ready: g.ready.Load(), health: g.health.snapshot(), link: g.now().sender.Status(),
 		spool: g.spool.Stats(), clock: g.clock.Status(), alertHold: board.DefaultAlertHold}
 	if g.cfg.Board != nil {
 		in.alertHold = g.cfg.Board.Effective().LEDs.AlertHold

@@ -38,10 +38,10 @@ func newMetrics(g *Gateway) *metrics {
 		sensorsCollector{g},
 		inputsCollector{g},
 		uplinkGauge("weir_uplink_acked_seq", "Highest sequence the collector acknowledged.",
-			func() float64 { return float64(g.sender.Status().LastAckSeq) }),
+			func() float64 { return float64(g.now().sender.Status().LastAckSeq) }),
 		uplinkGauge("weir_uplink_connected", "1 while a collector session is up.",
 			func() float64 {
-				if g.sender.Status().State == "connected" {
+				if g.now().sender.Status().State == "connected" {
 					return 1
 				}
 				return 0
@@ -138,7 +138,8 @@ func (c inputsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	if s := c.g.syslog; s != nil {
+	p := c.g.now()
+	if s := p.syslog; s != nil {
 		st := s.Status()
 		var socket, refused, evicted uint64
 		for _, l := range st.Listeners {
@@ -155,7 +156,7 @@ func (c inputsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descSyslogDropped, st.Lost, "lost")
 		ch <- prometheus.MustNewConstMetric(descSyslogConnections, prometheus.GaugeValue, float64(st.ConnectionsOpen))
 	}
-	if a := c.g.audit; a != nil {
+	if a := p.audit; a != nil {
 		st := a.Status()
 		counter(descAuditEvents, st.Events)
 		counter(descAuditParseErrors, st.ParseErrors)
@@ -167,7 +168,7 @@ func (c inputsCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(descAuditDropped, st.Netlink.Overflows, "socket_overflow")
 		}
 	}
-	if f := c.g.integrity; f != nil {
+	if f := p.integrity; f != nil {
 		st := f.Status()
 		counter(descIntegrityChanges, st.Changes)
 		ch <- prometheus.MustNewConstMetric(descIntegrityFiles, prometheus.GaugeValue, float64(st.Files))

@@ -33,27 +33,32 @@ type Status struct {
 	// verdict on the pipeline.
 	Board  *board.Status `json:"board,omitempty"`
 	Health Health        `json:"health"`
+
+	// Config is the configuration in force: its generation and the last
+	// reload's outcome.
+	Config ConfigStatus `json:"config"`
 }
 
 // Status takes a snapshot.
 func (g *Gateway) Status() Status {
+	p := g.now()
 	st := Status{
 		Gateway: g.cfg.Gateway.ID, Version: g.version, BootID: g.bootID, Started: g.started,
-		DataDir: g.dataDir, Appended: g.appended.Load(), Uplink: g.sender.Status(),
+		DataDir: g.dataDir, Appended: g.appended.Load(), Uplink: p.sender.Status(), Config: g.configStatus(),
 	}
-	for _, t := range g.tailers {
+	for _, t := range p.tailers {
 		st.Sources = append(st.Sources, t.Status())
 	}
-	if g.syslog != nil {
-		s := g.syslog.Status()
+	if p.syslog != nil {
+		s := p.syslog.Status()
 		st.Syslog = &s
 	}
-	if g.audit != nil {
-		s := g.audit.Status()
+	if p.audit != nil {
+		s := p.audit.Status()
 		st.Audit = &s
 	}
-	if g.integrity != nil {
-		s := g.integrity.Status()
+	if p.integrity != nil {
+		s := p.integrity.Status()
 		st.Integrity = &s
 	}
 	st.Spool = g.spool.Stats()

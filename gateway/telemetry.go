@@ -2,31 +2,73 @@ package gateway
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/spool"
 )
 
-// runTelemetry emits the spool's figures as a telemetry record every
+// telemetryLoop emits the spool's figures as a telemetry record every
 // interval (and one record per Modbus bus with its EMI accounting, and
-// the audit input's kernel side when it reads netlink), so the head-end sees backlog, evictions and refusals even when
-// nobody scrapes the gateway. A report that includes records evicted or
-// expired since the last one is critical: it tells of data lost.
-func (g *Gateway) runTelemetry(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
+// the audit input's kernel side when it reads netlink), so the head-end
+// sees backlog, evictions and refusals even when nobody scrapes the
+// gateway. A report that includes records evicted or expired since the
+// last one is critical: it tells of data lost. It takes a new interval
+// in place (a Reloader of telemetry_interval), the figures of its last
+// report kept.
+type telemetryLoop struct {
+	g     *Gateway
+	mu    sync.Mutex
+	every time.Duration
+	reset chan struct{} // a new interval to take
+}
+
+func newTelemetryLoop(g *Gateway, every time.Duration) *telemetryLoop {
+	return &telemetryLoop{g: g, every: every, reset: make(chan struct{}, 1)}
+}
+
+func (l *telemetryLoop) interval() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.every
+}
+
+// CheckReload takes any interval Validate let through.
+func (l *telemetryLoop) CheckReload(time.Duration) error { return nil }
+
+// Reload sets the interval; the next report is due one interval after
+// it.
+func (l *telemetryLoop) Reload(_ context.Context, d time.Duration) error {
+	l.mu.Lock()
+	l.every = d
+	l.mu.Unlock()
+	select {
+	case l.reset <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (l *telemetryLoop) run(ctx context.Context) error {
+	g := l.g
+	t := time.NewTicker(l.interval())
 	defer t.Stop()
 	var last spool.Stats
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-l.reset:
+			t.Reset(l.interval())
+			continue
 		case <-t.C:
 		}
 		st := g.spool.Stats()
-		evs := append([]event.Event{spoolTelemetry(st, last)}, g.modbus.Telemetry()...)
-		if g.audit != nil {
-			evs = append(evs, g.audit.Telemetry()...)
+		p := g.now()
+		evs := append([]event.Event{spoolTelemetry(st, last)}, p.modbusTelemetry()...)
+		if p.audit != nil {
+			evs = append(evs, p.audit.Telemetry()...)
 		}
 		if err := g.Emit(ctx, evs, nil); err != nil && ctx.Err() == nil {
 			g.log.Warn("telemetry record not spooled", "err", err)
