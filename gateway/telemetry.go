@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/weirgw/weir/event"
+	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/spool"
 )
 
@@ -66,7 +67,7 @@ func (l *telemetryLoop) run(ctx context.Context) error {
 		}
 		st := g.spool.Stats()
 		p := g.now()
-		evs := append([]event.Event{spoolTelemetry(st, last)}, p.modbusTelemetry()...)
+		evs := append([]event.Event{spoolTelemetry(st, last), clockTelemetry(g.clock.Status())}, p.modbusTelemetry()...)
 		if p.audit != nil {
 			evs = append(evs, p.audit.Telemetry()...)
 		}
@@ -76,6 +77,26 @@ func (l *telemetryLoop) run(ctx context.Context) error {
 		}
 		last = st
 	}
+}
+
+// clockTelemetry is the clock's state at each report: its offset and bound
+// between the records of its transitions (clockTransition), which alone
+// leave the head-end's plots of a locked clock empty for hours. It has no
+// from and to: it reports, it does not announce a change.
+func clockTelemetry(st ptp.Status) event.Event {
+	ev := event.Event{
+		Source: "weir:clock", Kind: event.KindTelemetry, Severity: event.SevInfo, Priority: event.PriorityNormal,
+		Message: "clock " + st.State,
+		Fields: []event.Field{
+			event.Str("state", st.State), event.Str("mode", string(st.Mode)),
+			event.Int("error_bound_ns", st.ErrorBoundNS), event.Int("offset_ns", st.OffsetNS),
+			event.Int("path_delay_ns", st.PathDelayNS),
+		},
+	}
+	if st.Grandmaster != "" {
+		ev.Fields = append(ev.Fields, event.Str("grandmaster", st.Grandmaster))
+	}
+	return ev
 }
 
 func spoolTelemetry(st, last spool.Stats) event.Event {

@@ -383,6 +383,10 @@ func (g *gw) applyClock(ev *event.Event, sample func(string, Agg, float64), newe
 		sample("clock.bound_ns", AggExtreme, b)
 	}
 	from, to := str(ev, "from"), str(ev, "to")
+	if to == "" {
+		// A periodic report (offset and bound only), not a transition.
+		return
+	}
 	sev := "info"
 	if from == "locked" {
 		sev = "warning"

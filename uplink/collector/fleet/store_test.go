@@ -177,6 +177,10 @@ func TestEventsStrip(t *testing.T) {
 	cert.Fields = append(cert.Fields, event.Str("cert_warning", "own certificate expires in 12 days (2026-03-26)"),
 		event.Str("last_error", "dial tcp: connection refused"))
 	feed(s, "gw", at2, cert, busEv(at2, "b1", 0.1), tamperEv(at2, "open"))
+	// The clock's periodic report: plotted, never an event of its own.
+	feed(s, "gw", at2, &event.Event{Time: at2.UnixNano(), Quality: q(event.ClockLocked, 500), Source: "weir:clock",
+		Kind: event.KindTelemetry, Severity: event.SevInfo, Message: "clock locked", Fields: []event.Field{
+			event.Str("state", "locked"), event.Str("mode", "builtin"), event.Int("error_bound_ns", 500), event.Int("offset_ns", 120)}})
 	cfg := spoolEv(at2, 1, 0)
 	cfg.Fields = append(cfg.Fields, event.Str("config_version", "v7"), event.Str("config_result", "applied"))
 	feed(s, "gw", at2, cfg)
