@@ -11,5 +11,6 @@
 // are RE2 (Go's regexp): matching is linear in the input, whatever the
 // pattern, so a hostile line cannot make a rule backtrack.
 //
-// It imports only package event.
+// It imports only package event. docs/ARCHITECTURE.md says where the
+// rules engine uses it on a record's path.
 package match

@@ -65,6 +65,14 @@ func compileField(f Field, path string, errs *[]error) fieldCond {
 	return c
 }
 
+// cost ranks conditions for evaluation order: a regular expression last.
+func (c *fieldCond) cost() int {
+	if c.text != nil && c.text.re != nil {
+		return 1
+	}
+	return 0
+}
+
 func (c *fieldCond) match(e *event.Event) bool {
 	var v *event.Value
 	for i := range e.Fields {

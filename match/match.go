@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -115,6 +116,9 @@ func compile(s Spec, path string, depth int, errs *[]error) *Matcher {
 	for i, f := range s.Fields {
 		m.fields = append(m.fields, compileField(f, join(path, fmt.Sprintf("fields[%d]", i)), errs))
 	}
+	// All must hold, so the order is free: a regular expression runs
+	// only on records the cheaper conditions let through.
+	slices.SortStableFunc(m.fields, func(a, b fieldCond) int { return a.cost() - b.cost() })
 	for i, sub := range s.All {
 		m.all = append(m.all, compile(sub, join(path, fmt.Sprintf("all[%d]", i)), depth+1, errs))
 	}
