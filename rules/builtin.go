@@ -14,7 +14,7 @@ import (
 func Builtin() []RuleConfig {
 	f := func(v float64) *float64 { return &v }
 	frameErrors := []string{"crc_error", "short_frame", "overlong_frame", "wrong_unit", "wrong_function", "frame_error"}
-	return []RuleConfig{
+	rs := []RuleConfig{
 		{
 			Name: "auth_failures", Type: TypeCount, Level: LevelPage, Count: 10, Window: 5 * time.Minute,
 			Cooldown: 10 * time.Minute, Escalation: 2, Correlate: true,
@@ -70,7 +70,7 @@ func Builtin() []RuleConfig {
 				Total: []string{"attempts"}, Above: 0.01, MinTotal: 100},
 		},
 		{
-			Name: "modbus_frame_error", Type: TypeCount, Level: LevelNone, Count: 1, Window: 5 * time.Minute, Correlate: true,
+			Name: "modbus_frame_error", Type: TypeCount, Level: LevelNone, Count: 1, Window: 5 * time.Minute, Escalation: 2, Correlate: true,
 			Description: "Each damaged frame, as an event type and no alert of its own (modbus_frame_errors judges a bus): damaged frames from several devices at once point to one cause such as EMI, which the distributed pattern reports.",
 			Match: match.Spec{Kind: []string{"telemetry"}, SourcePrefix: []string{"modbus:"},
 				Fields: []match.Field{{Key: "verdict", In: frameErrors}}},
@@ -124,4 +124,17 @@ func Builtin() []RuleConfig {
 				{Key: "format", Equals: "drop_report"}, {Key: "dropped_rate_limit"}}},
 		},
 	}
+	// What a type does not use keeps the defaults of a configured rule, so
+	// that the example (ExampleYAML) reads back as exactly these rules.
+	d := DefaultRule()
+	for i := range rs {
+		r := &rs[i]
+		if r.Type != TypeCount && r.Type != TypeRate {
+			r.Window = d.Window
+		}
+		if r.Type != TypeCount {
+			r.Count, r.Escalation = d.Count, d.Escalation
+		}
+	}
+	return rs
 }

@@ -29,9 +29,9 @@ type Config struct {
 	Rules   []RuleConfig `mapstructure:"rules" yaml:"rules"`
 	// Correlation: patterns across the records rules match.
 	Correlation CorrelationConfig `mapstructure:"correlation" yaml:"correlation"`
-	// Actions: what the gateway does locally when it raises an alert of a
-	// level (none, log, notify, page, escalate, critical as keys).
-	Actions map[string]ActionConfig `mapstructure:"actions" yaml:"actions"`
+	// Actions: what the gateway does locally when it raises an alert of
+	// each level.
+	Actions ActionsConfig `mapstructure:"actions" yaml:"actions"`
 	// MaxGroups bounds the groups (group_by values, correlation sources)
 	// each rule and pattern tracks; the least recently seen is forgotten.
 	MaxGroups int `mapstructure:"max_groups" yaml:"max_groups"`
@@ -135,6 +135,32 @@ type EscalatingConfig struct {
 	Level  Level `mapstructure:"level" yaml:"level"`
 }
 
+// ActionsConfig is the local actions of each level.
+type ActionsConfig struct {
+	Log      ActionConfig `mapstructure:"log" yaml:"log"`
+	Notify   ActionConfig `mapstructure:"notify" yaml:"notify"`
+	Page     ActionConfig `mapstructure:"page" yaml:"page"`
+	Escalate ActionConfig `mapstructure:"escalate" yaml:"escalate"`
+	Critical ActionConfig `mapstructure:"critical" yaml:"critical"`
+}
+
+// For returns level l's actions (none for NONE).
+func (a ActionsConfig) For(l Level) ActionConfig {
+	switch l {
+	case LevelLog:
+		return a.Log
+	case LevelNotify:
+		return a.Notify
+	case LevelPage:
+		return a.Page
+	case LevelEscalate:
+		return a.Escalate
+	case LevelCritical:
+		return a.Critical
+	}
+	return ActionConfig{}
+}
+
 // ActionConfig is what the gateway does for an alert of one level.
 type ActionConfig struct {
 	// LED: the board's alert LED pattern (off, on, slow, fast) for the
@@ -158,11 +184,12 @@ func DefaultConfig() Config {
 			Distributed:  DistributedConfig{Enabled: true, By: []string{"device", "bus", "host"}, Keys: 3, Level: LevelNotify},
 			Escalating:   EscalatingConfig{Enabled: true, SeverityAtLeast: "warning", Steps: 3, Within: 10, Level: LevelPage},
 		},
-		Actions: map[string]ActionConfig{
-			"notify":   {LED: "slow", Timeout: DefaultActionTimeout},
-			"page":     {LED: "fast", Timeout: DefaultActionTimeout},
-			"escalate": {LED: "fast", Timeout: DefaultActionTimeout},
-			"critical": {LED: "fast", Timeout: DefaultActionTimeout},
+		Actions: ActionsConfig{
+			Log:      ActionConfig{Timeout: DefaultActionTimeout},
+			Notify:   ActionConfig{LED: "slow", Timeout: DefaultActionTimeout},
+			Page:     ActionConfig{LED: "fast", Timeout: DefaultActionTimeout},
+			Escalate: ActionConfig{LED: "fast", Timeout: DefaultActionTimeout},
+			Critical: ActionConfig{LED: "fast", Timeout: DefaultActionTimeout},
 		},
 	}
 }
@@ -174,9 +201,6 @@ const DefaultActionTimeout = 10 * time.Second
 func DefaultRule() RuleConfig {
 	return RuleConfig{Type: TypeCount, Level: LevelNotify, Window: 5 * time.Minute, Count: 1, Escalation: 2, Correlate: true}
 }
-
-// DefaultAction is what a configured action starts from.
-func DefaultAction() ActionConfig { return ActionConfig{Timeout: DefaultActionTimeout} }
 
 // Effective is the rule list in force: the built-ins (when Builtin is
 // set) with the configured rules replacing those of the same name, then
@@ -230,12 +254,8 @@ func (c Config) Validate() error {
 		add(key, r.Validate())
 	}
 	add("correlation", c.Correlation.Validate())
-	for k, a := range c.Actions {
-		key := "actions." + k
-		if _, err := ParseLevel(k); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s is not a level (none, log, notify, page, escalate, critical)", key, k))
-		}
-		add(key, a.Validate())
+	for _, l := range Levels() {
+		add("actions."+strings.ToLower(l.String()), c.Actions.For(l).Validate())
 	}
 	return errors.Join(errs...)
 }

@@ -131,7 +131,7 @@ func (c *correlator) distributed(e *Engine, p *Pending, r *rule, ev *event.Event
 	if !g.fired && len(g.keys) >= cfg.Keys {
 		level := max(cfg.Level, r.cfg.Level)
 		msg := fmt.Sprintf("%s distributed: %s from %d devices within %s (%s)", level, r.cfg.Name, len(g.keys),
-			short(time.Duration(g.last-g.start)), strings.Join(g.keys, ", "))
+			span(g.start, g.last), strings.Join(g.keys, ", "))
 		c.fire(e, p, patDist, g, level, r.cfg.Name, ref, t, msg)
 	}
 	joined(p, g)
@@ -157,7 +157,7 @@ func (c *correlator) bySource(e *Engine, p *Pending, ev *event.Event, t int64, r
 		g.join(ref, t)
 		if !g.fired && g.n >= sa.Events {
 			msg := fmt.Sprintf("%s source_attack: %d high or critical events from %s within %s", sa.Level, g.n, key,
-				short(time.Duration(g.last-g.start)))
+				span(g.start, g.last))
 			c.fire(e, p, patSA, g, sa.Level, "", ref, t, msg)
 		}
 		joined(p, g)
@@ -178,6 +178,11 @@ func (c *correlator) bySource(e *Engine, p *Pending, ev *event.Event, t int64, r
 		}
 		joined(p, g)
 	}
+}
+
+// span writes the time between two events to the second, 1s at least.
+func span(from, to int64) string {
+	return short(max(time.Duration(to-from).Round(time.Second), time.Second))
 }
 
 // rising is the longest run of severities, in order though not

@@ -102,7 +102,8 @@ func TestValidateNamesKeys(t *testing.T) {
 	c.Correlation.SourceAttack.Events = 1
 	c.Correlation.Distributed.By = nil
 	c.Correlation.Escalating.Within = 2
-	c.Actions = map[string]ActionConfig{"loud": {}, "page": {Command: []string{"notify-send"}}, "critical": {Command: []string{"/bin/x"}}}
+	c.Actions.Page = ActionConfig{Command: []string{"notify-send"}, Timeout: time.Second}
+	c.Actions.Critical = ActionConfig{Command: []string{"/bin/x"}}
 	err := c.Validate()
 	require.Error(t, err)
 	for _, want := range []string{
@@ -124,7 +125,6 @@ func TestValidateNamesKeys(t *testing.T) {
 		"correlation.source_attack.events: 1",
 		"correlation.distributed.by: name what tells devices apart",
 		"correlation.escalating.within: 2 is fewer records than the 3 steps",
-		"actions.loud: loud is not a level",
 		`actions.page.command[0]: "notify-send" is not an absolute path`,
 		"actions.critical.timeout: 0s: a command needs a time limit",
 	} {

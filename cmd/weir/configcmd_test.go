@@ -72,13 +72,13 @@ func TestConfigExample(t *testing.T) {
 	out, err := configExample(t)
 	require.NoError(t, err)
 	require.Equal(t, string(gateway.DefaultYAML()), out)
-	for _, name := range []string{"modbus", "lines", "syslog", "audit", "integrity"} {
+	for _, name := range []string{"modbus", "lines", "syslog", "audit", "integrity", "rules"} {
 		out, err := configExample(t, name)
 		require.NoError(t, err)
 		require.NotEmpty(t, out, name)
 	}
 	_, err = configExample(t, "snmp")
-	require.ErrorContains(t, err, `"snmp" is not modbus, lines, syslog, audit or integrity`)
+	require.ErrorContains(t, err, `"snmp" is not modbus, lines, syslog, audit, integrity or rules`)
 }
 
 // exampleDocs are the configurations `weir config example` prints: the
