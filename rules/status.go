@@ -207,6 +207,10 @@ func (r *rule) describe(g *group, t int64) string {
 	var s string
 	switch r.cfg.Type {
 	case TypeCount:
+		if r.cfg.Level == LevelNone {
+			s = "an event type: no alert of its own"
+			break
+		}
 		var sum float64
 		if g != nil {
 			for _, h := range g.hits {
@@ -238,7 +242,7 @@ func (r *rule) describe(g *group, t int64) string {
 			s = fmt.Sprintf("silent %s of %s", short(time.Duration(max(t-g.seen, 0)).Round(time.Second)), short(r.cfg.For))
 		}
 	}
-	if g != nil && g.key != "" {
+	if g != nil && g.key != "" && r.cfg.Level != LevelNone {
 		s += " (" + g.key + ")"
 	}
 	return s
