@@ -36,6 +36,7 @@ var reloadKeys = []reloadKey{
 	{"uplink", true, "the sender is restarted; batches in flight are sent again and the collector keeps one copy"},
 	{"console", true, "read by `weir console` when it starts; the daemon uses none of it"},
 	{"board", false, "the board's pins and watchdog are opened at start"},
+	{"rules", true, "the engine loads the new rules; rules that did not change keep their windows, cooldowns and counts"},
 	{"outputs", false, "the outputs share the spool with the uplink through a gate set up at start"},
 }
 
