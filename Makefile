@@ -53,7 +53,7 @@ FUZZ_TARGETS := \
 	./ptp:FuzzSlaveHandle \
 	./ptp:FuzzDecodeManagement
 
-.PHONY: all build deps test test-arm vet lint vuln unit tour fuzz demo bench faults clean install
+.PHONY: all build deps test test-arm vet lint vuln unit tour fuzz demo bench faults clean install cross
 
 all: build
 
@@ -133,6 +133,13 @@ test-arm:
 
 demo: deps build
 	@scripts/demo.sh
+
+# Static linux/arm64 and linux/arm (GOARM=7) firmware in bin/cross, as the
+# Buildroot package builds it, with their sizes; then each built again
+# from a copy of the tree with an empty build cache, which must be
+# byte-identical (scripts/cross.sh; about 2 minutes on 2 cores).
+cross:
+	@scripts/cross.sh --check
 
 # The spool's fault campaign with the real binaries (scripts/faults.sh):
 # full disk on a 64 MiB tmpfs (as root), each kind of damaged spool file,
