@@ -53,7 +53,7 @@ FUZZ_TARGETS := \
 	./ptp:FuzzSlaveHandle \
 	./ptp:FuzzDecodeManagement
 
-.PHONY: all build deps test test-arm vet lint vuln unit tour fuzz demo bench faults clean install cross
+.PHONY: all build deps test test-arm vet lint vuln unit tour fuzz demo bench faults clean install cross buildroot-check
 
 all: build
 
@@ -140,6 +140,12 @@ demo: deps build
 # byte-identical (scripts/cross.sh; about 2 minutes on 2 cores).
 cross:
 	@scripts/cross.sh --check
+
+# The BR2_EXTERNAL tree against a Buildroot checkout (no download, no
+# build): make buildroot-check BUILDROOT=/path/to/buildroot
+buildroot-check:
+	@test -n "$(BUILDROOT)" || { echo "buildroot-check: BUILDROOT=/path/to/buildroot is needed (buildroot/README.md says how to get one)" >&2; exit 2; }
+	@scripts/buildroot-check.sh "$(BUILDROOT)"
 
 # The spool's fault campaign with the real binaries (scripts/faults.sh):
 # full disk on a 64 MiB tmpfs (as root), each kind of damaged spool file,
