@@ -45,6 +45,22 @@ if [ -n "$console" ]; then
 	echo "null::respawn:/usr/libexec/weir/console /dev/$console # WEIR_CONSOLE" >>"$inittab"
 fi
 
+# Serial lines belong to the dialout group, as udev's rules make them on
+# a distribution: the gateway (in dialout) polls its RS-485 line and
+# sensors through them. mdev takes the first rule that matches, so these
+# go first; Buildroot's own rules leave them root's.
+mdev=$target/etc/mdev.conf
+if [ -f "$mdev" ]; then
+	sed -i '/^# weir: serial lines$/,/^# weir: end$/d' "$mdev"
+	{
+		echo '# weir: serial lines'
+		printf '%s\troot:dialout 660\n' 'ttyS[0-9]*' 'ttyAMA[0-9]*' 'ttyUSB[0-9]*' 'ttyACM[0-9]*'
+		echo '# weir: end'
+		cat "$mdev"
+	} >"$mdev.weir"
+	mv "$mdev.weir" "$mdev"
+fi
+
 # The board section, for the board the image is for.
 conf=$target/etc/weir/weir.yaml
 if [ -n "$board" ] && ! grep -q '^board:' "$conf"; then
