@@ -5,6 +5,12 @@
 // out through the uplink, its lifecycle, the admin socket that the CLI's
 // diagnostics talk to, and the Prometheus metrics.
 //
+// The pipeline is a set of parts, each built from its own section
+// (parts.go); a reload (reload.go, Gateway.Reload: SIGHUP, or a
+// configuration from elsewhere) checks a new configuration whole, then
+// replaces only the parts whose section changed. A part that can take
+// its section in place implements Reloader instead.
+//
 // It knows no input's wire format: sources hand it events, it stamps,
 // encodes and spools them.
 //

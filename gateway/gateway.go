@@ -11,19 +11,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/ptp"
-	"github.com/weirgw/weir/sensors/audit"
-	"github.com/weirgw/weir/sensors/hostlog"
+	"github.com/weirgw/weir/rules"
+	"github.com/weirgw/weir/rules/action"
 	"github.com/weirgw/weir/sensors/integrity"
-	"github.com/weirgw/weir/sensors/line"
-	"github.com/weirgw/weir/sensors/modbus/poll"
-	"github.com/weirgw/weir/sensors/syslog"
 	"github.com/weirgw/weir/spool"
 	"github.com/weirgw/weir/uplink/sender"
 )
@@ -42,18 +38,21 @@ type Gateway struct {
 
 	clock   ptp.Clock
 	spool   *spool.Spool
-	tailers []*hostlog.Tailer
-	modbus  *poll.Poller
-	lines   []*line.Sensor
-	sender  *sender.Sender
 	outputs *siemOutputs // nil without outputs
 	metrics *metrics
 	logs    *logRing // the newest log lines, for the console
 
-	// Optional inputs, nil while their section is.
-	syslog    *syslog.Server
-	audit     *audit.Reader
-	integrity *integrity.Monitor
+	// The running parts and the configuration they were built from
+	// (parts.go): replaced whole by a reload (reload.go). g.cfg stays the
+	// configuration the gateway started with; a reload never changes the
+	// sections only a restart applies.
+	live        atomic.Pointer[pipeline]
+	senderSpool sender.Spool // what every sender reads: the spool, or the outputs' gate
+	tasks       *taskGroup
+	hooks       []*sectionHook // sections their parts take in place (Reloader)
+	reload      reloadState
+	running     chan struct{} // closed once every part runs
+	done        chan struct{} // closed when Run returns
 
 	appended atomic.Uint64
 
@@ -62,12 +61,18 @@ type Gateway struct {
 	// that decides the kicks, and systemd's notify socket.
 	board      atomic.Pointer[board.Board]
 	watchdog   *board.Watchdog
-	sources    []*sourceHealth
+	sources    sourceSet
 	health     healthState
 	adminProbe adminProbe
 	notify     *notifier
 	ready      atomic.Bool
 	lastAlert  atomic.Pointer[alertMark]
+
+	// Edge detection: the rules every record passes on its way to the
+	// spool, the actions of the levels, and the commands they run.
+	rules       *rules.Engine
+	ruleActions atomic.Pointer[rules.ActionsConfig]
+	actions     *action.Runner
 }
 
 // New builds a gateway from a validated configuration; nothing is opened
@@ -86,8 +91,18 @@ func New(cfg Config, version string, log *slog.Logger) (*Gateway, error) {
 	}
 	logs := newLogRing(logRingLines)
 	log = slog.New(newTeeHandler(log.Handler(), logs))
-	return &Gateway{cfg: cfg, version: version, log: log, logs: logs, host: host, bootID: bootID(), clock: clock,
-		notify: newNotifier(log)}, nil
+	g := &Gateway{cfg: cfg, version: version, log: log, logs: logs, host: host, bootID: bootID(), clock: clock,
+		notify: newNotifier(log), running: make(chan struct{}), done: make(chan struct{}),
+		actions: action.New(log.With("part", "rules"), actionSlots)}
+	g.rules, err = rules.New(rules.Config{Enabled: false, MaxGroups: 1, Correlation: rules.DefaultConfig().Correlation},
+		rules.Options{Host: host, Log: log.With("part", "rules")})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: rules: %w", err)
+	}
+	if _, err := g.ReloadRules(cfg.Rules); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	return g, nil
 }
 
 // SetConfigFile names the configuration file cfg was read from
@@ -155,7 +170,9 @@ func SocketPath(cfg Config) string {
 }
 
 // Run starts everything and blocks until ctx is done or a part fails.
+// It may be called once.
 func (g *Gateway) Run(ctx context.Context) error {
+	defer close(g.done)
 	g.started = time.Now()
 	g.logPrivileges()
 	dir, err := ResolveDataDir(g.cfg.DataDir)
@@ -200,58 +217,34 @@ func (g *Gateway) Run(ctx context.Context) error {
 		defer b.Close()
 	}
 
-	for _, fc := range g.cfg.Inputs.Files {
-		t, err := hostlog.NewTailer(fc, g.spool, g.log)
-		if err != nil {
-			return fmt.Errorf("gateway: inputs.files %s: %w", fc.Name, err)
-		}
-		g.tailers = append(g.tailers, t)
-	}
-	g.modbus, err = poll.New(g.cfg.Inputs.Modbus, g.log.With("part", "modbus"), g.clock)
-	if err != nil {
-		return fmt.Errorf("gateway: inputs.modbus: %w", err)
-	}
-	g.modbus.UseDriverEnable(g.driverEnable)
-	for _, lc := range g.cfg.Inputs.Lines {
-		s, err := line.New(lc, g.driverEnable(lc.Port.Device), g.log.With("part", "line"))
-		if err != nil {
-			return fmt.Errorf("gateway: inputs.lines %s: %w", lc.Name, err)
-		}
-		s.UseClock(g.clock)
-		g.lines = append(g.lines, s)
-	}
-	if ac := g.cfg.Inputs.Audit; ac != nil {
-		g.audit, err = audit.New(*ac, g.spool, g.log.With("part", "audit"))
-		if err != nil {
-			return fmt.Errorf("gateway: inputs.audit: %w", err)
-		}
-	}
-	if ic := g.cfg.Inputs.Integrity; ic != nil {
-		g.integrity, err = integrity.New(integrityConfig(*ic, dir), g.cfgFile, g.spool, g.log.With("part", "integrity"))
-		if err != nil {
-			return fmt.Errorf("gateway: inputs.integrity: %w", err)
-		}
-	}
-	senderSpool, err := g.buildOutputs(dir)
-	if err != nil {
+	if g.senderSpool, err = g.buildOutputs(dir); err != nil {
 		return err
 	}
-	g.sender, err = sender.New(g.cfg.Uplink, g.cfg.Gateway.ID, g.bootID, senderSpool, g.log.With("part", "uplink"))
-	if err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
-	if sc := g.cfg.Inputs.Syslog; sc != nil {
-		g.syslog, err = syslog.New(*sc, g.log.With("part", "syslog"))
+	// Every part is built before any is bound or run, as a reload does;
+	// the files the TLS sections name are read here so that a reload can
+	// tell a certificate renewed in place.
+	specs := g.specs(&g.cfg, readFileSums(&g.cfg))
+	parts := make(map[string]*part, len(specs))
+	for _, sp := range specs {
+		pt, err := sp.build()
 		if err != nil {
-			return fmt.Errorf("gateway: inputs.syslog: %w", err)
+			return fmt.Errorf("gateway: %w", err)
 		}
-		// Bound now, the last step that can fail, so an address in use
-		// stops start-up with the key named, and no port stays open when
-		// start-up fails (Run closes the listeners).
-		if err := g.syslog.Listen(ctx); err != nil {
-			return fmt.Errorf("gateway: %w", keyed("inputs.syslog", err))
+		pt.key, pt.conf = sp.key, sp.conf
+		parts[sp.key] = pt
+	}
+	// Bound now, the last step that can fail, so an address in use stops
+	// start-up with the key named, and no port stays open when start-up
+	// fails (Run closes the listeners).
+	for _, sp := range specs {
+		if pt := parts[sp.key]; pt.listen != nil {
+			if err := pt.listen(ctx); err != nil {
+				return fmt.Errorf("gateway: %w", err)
+			}
 		}
 	}
+	g.live.Store(buildPipeline(1, g.cfg, specs, parts))
+	g.reload.init(g.configSource())
 	g.metrics = newMetrics(g)
 	if why := g.spool.Stats().Recovered; why != "" {
 		// The operator must learn of records lost with a corrupt spool
@@ -265,79 +258,55 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 		g.spool.RecoveryReported()
 	}
-	g.metrics.reg.MustRegister(outputsCollector{g})
+	g.metrics.reg.MustRegister(outputsCollector{g}, reloadCollector{g})
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var wg sync.WaitGroup
-	run := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && ctx.Err() == nil {
-				cancel(fmt.Errorf("gateway: %s: %w", name, err))
-			}
-		}()
-	}
+	g.tasks = &taskGroup{ctx: ctx, fail: cancel}
+	run := func(name string, f func(context.Context) error) { g.tasks.spawn(name, f) }
 	run("admin", func(ctx context.Context) error { return serveAdmin(ctx, admin, g) })
 	run("clock", g.clock.Run)
 	run("clock watch", g.runClockWatch)
 	if g.cfg.Metrics.Listen != "" {
 		run("metrics", g.metrics.serve(g.cfg.Metrics.Listen))
 	}
-	// Every input is a source the health check watches: alive, and
-	// not stuck on a spool write; Modbus buses also on their schedule.
-	runSource := func(name string, check func(time.Time, time.Duration) string, f func(context.Context, trackedSink) error) {
-		h, sink := g.source(name, check)
-		h.alive.Store(true)
-		run(name, func(ctx context.Context) error {
-			defer h.alive.Store(false)
-			return f(ctx, sink)
-		})
+	// Every input is a source the health check watches: alive, and not
+	// stuck on a spool write; Modbus buses also on their schedule.
+	for _, sp := range specs {
+		g.startPart(parts[sp.key])
 	}
-	for _, t := range g.tailers {
-		runSource("input "+t.Status().Name, nil, func(ctx context.Context, sink trackedSink) error { return t.Run(ctx, sink) })
-	}
-	if len(g.cfg.Inputs.Modbus.Devices) > 0 {
-		runSource("inputs.modbus", g.modbusOverdue, func(ctx context.Context, sink trackedSink) error { return g.modbus.Run(ctx, sink) })
-	}
-	for _, s := range g.lines {
-		runSource("input line "+s.Name(), nil, func(ctx context.Context, sink trackedSink) error {
-			return s.Run(ctx, func(ctx context.Context, evs []event.Event) error { return sink.Emit(ctx, evs, nil) })
-		})
-	}
-	if g.syslog != nil {
-		runSource("inputs.syslog", nil, func(ctx context.Context, sink trackedSink) error { return g.syslog.Run(ctx, sink) })
-	}
-	if g.audit != nil {
-		runSource("inputs.audit", nil, func(ctx context.Context, sink trackedSink) error { return g.audit.Run(ctx, sink) })
-	}
-	if g.integrity != nil {
-		runSource("inputs.integrity", nil, func(ctx context.Context, sink trackedSink) error { return g.integrity.Run(ctx, sink) })
-	}
-	run("uplink", g.sender.Run)
 	g.runOutputs(run)
-	run("telemetry", func(ctx context.Context) error { return g.runTelemetry(ctx, g.cfg.TelemetryInterval) })
+	telemetry := newTelemetryLoop(g, g.cfg.TelemetryInterval)
+	g.hooks = append(g.hooks, liveSection("telemetry_interval", func(c *Config) time.Duration { return c.TelemetryInterval }, &g.cfg, telemetry))
+	run("telemetry", telemetry.run)
 	run("spool watch", g.runSpoolWatch)
-	run("link telemetry", func(ctx context.Context) error { return g.runLinkTelemetry(ctx, g.cfg.Uplink.TelemetryInterval) })
 	if g.Board() != nil {
 		run("board", g.runBoard)
 	}
 	run("health", g.runHealth)
+	g.hooks = append(g.hooks, liveSection("rules", func(c *Config) rules.Config { return c.Rules }, &g.cfg, rulesReloader{g}))
+	run("rules", g.runRules)
 	if !g.cfg.Uplink.Enabled() && len(g.cfg.Outputs) == 0 {
 		g.log.Warn("no uplink endpoint and no output configured: records stay in the spool")
 	}
+	p := g.now()
 	g.log.Info("gateway running", "id", g.cfg.Gateway.ID, "version", g.version, "data_dir", dir,
-		"admin_socket", g.socket, "inputs", len(g.tailers), "modbus_devices", len(g.cfg.Inputs.Modbus.Devices), "line_sensors", len(g.lines),
-		"syslog", g.syslog != nil, "audit", g.audit != nil, "integrity", g.integrity != nil, "uplink_endpoints", len(g.cfg.Uplink.Endpoints),
+		"admin_socket", g.socket, "inputs", len(p.tailers), "modbus_devices", len(g.cfg.Inputs.Modbus.Devices), "line_sensors", len(p.lines),
+		"syslog", p.syslog != nil, "audit", p.audit != nil, "integrity", p.integrity != nil, "uplink_endpoints", len(g.cfg.Uplink.Endpoints),
 		"board", g.cfg.Board != nil)
 	g.ready.Store(true)
+	close(g.running)
 	g.notify.send("READY=1\nSTATUS=running")
 
 	<-ctx.Done()
 	g.notify.send("STOPPING=1")
 	cancel(nil)
-	wg.Wait()
+	// No reload starts a part from here on; one under way finishes first
+	// (its parts stop with the context).
+	g.reload.mu.Lock()
+	g.reload.stopped = true
+	g.reload.mu.Unlock()
+	g.tasks.wg.Wait()
 	// Only now, with every part stopped: a shutdown that hung would have
 	// left the watchdog unkicked, and the board would reset.
 	if g.watchdog != nil {
@@ -389,19 +358,48 @@ func globQuote(p string) string {
 	return b.String()
 }
 
-// Emit stamps, encodes and spools events with the checkpoints of the
-// source that produced them, in one transaction. It is the sources' sink.
+// Emit stamps, evaluates against the rules, encodes and spools events
+// with the checkpoints of the source that produced them, in one
+// transaction, then spools the alerts the rules raised. It is the
+// sources' sink.
 func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	now, q := g.clock.Now()
-	recs, err := Entries(evs, Stamp{Gateway: g.cfg.Gateway.ID, Host: g.host, Time: now, Quality: q})
+	st := Stamp{Gateway: g.cfg.Gateway.ID, Host: g.host, Time: now, Quality: q}
+	stamp(evs, st)
+	// The rules see each record stamped and before it is encoded: a
+	// correlation id goes into the record itself.
+	pending := g.rules.Observe(evs)
+	first, err := g.appendEvents(ctx, evs, cps)
 	if err != nil {
 		return err
 	}
-	if _, err := g.spool.Append(ctx, recs, cps); err != nil {
-		return fmt.Errorf("gateway: %w", err)
+	if alerts := g.rules.Commit(pending, first); len(alerts) > 0 {
+		g.raise(ctx, alerts)
+	}
+	return nil
+}
+
+// spoolEvents stamps and spools events without the rules: the rules'
+// own alerts.
+func (g *Gateway) spoolEvents(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) (uint64, error) {
+	now, q := g.clock.Now()
+	stamp(evs, Stamp{Gateway: g.cfg.Gateway.ID, Host: g.host, Time: now, Quality: q})
+	return g.appendEvents(ctx, evs, cps)
+}
+
+// appendEvents encodes stamped events and spools them with cps; it
+// returns the first one's sequence.
+func (g *Gateway) appendEvents(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) (uint64, error) {
+	recs, err := encode(evs)
+	if err != nil {
+		return 0, err
+	}
+	first, err := g.spool.Append(ctx, recs, cps)
+	if err != nil {
+		return 0, fmt.Errorf("gateway: %w", err)
 	}
 	g.appended.Add(uint64(len(evs)))
 	if g.board.Load() != nil {
@@ -410,7 +408,7 @@ func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Check
 	if len(evs) > 0 && g.metrics != nil {
 		g.metrics.appended.WithLabelValues(evs[0].Source).Add(float64(len(evs)))
 	}
-	return nil
+	return first, nil
 }
 
 // classOf maps a record's priority to the spool's class.
@@ -425,12 +423,13 @@ type Stamp struct {
 // One arena holds the whole batch: the spool copies the bytes into its
 // transaction, so nothing outlives the Append they are for.
 func Entries(evs []event.Event, st Stamp) ([]spool.Entry, error) {
-	size := 0
-	for i := range evs {
-		size += 64 + len(evs[i].Message) + 24*len(evs[i].Fields)
-	}
-	arena := make([]byte, 0, size)
-	recs := make([]spool.Entry, len(evs))
+	stamp(evs, st)
+	return encode(evs)
+}
+
+// stamp gives every record the gateway id, and the time and host where
+// its source gave none.
+func stamp(evs []event.Event, st Stamp) {
 	for i := range evs {
 		e := &evs[i]
 		e.Gateway = st.Gateway
@@ -440,6 +439,19 @@ func Entries(evs []event.Event, st Stamp) ([]spool.Entry, error) {
 		if e.Host == "" {
 			e.Host = st.Host
 		}
+	}
+}
+
+// encode encodes stamped records into one arena.
+func encode(evs []event.Event) ([]spool.Entry, error) {
+	size := 0
+	for i := range evs {
+		size += 64 + len(evs[i].Message) + 24*len(evs[i].Fields)
+	}
+	arena := make([]byte, 0, size)
+	recs := make([]spool.Entry, len(evs))
+	for i := range evs {
+		e := &evs[i]
 		start := len(arena)
 		var err error
 		if arena, err = e.AppendBinary(arena); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -70,6 +71,9 @@ func (s *healthState) set(h Health) {
 type sourceHealth struct {
 	name  string
 	alive atomic.Bool
+	// stopping: a reload is stopping it to start its replacement; its
+	// end is not a fault, but a spool write that hangs still is.
+	stopping atomic.Bool
 	// check reports a source stuck by its own measure ("" when fine); nil
 	// for sources driven by their input, which may rightly be silent.
 	check func(now time.Time, stall time.Duration) string
@@ -128,12 +132,36 @@ func (s trackedSink) Emit(ctx context.Context, evs []event.Event, cps []spool.Ch
 	return s.g.Emit(ctx, evs, cps)
 }
 
+// sourceSet is the sources the health check watches; a reload adds and
+// drops them as it replaces parts.
+type sourceSet struct {
+	mu   sync.Mutex
+	list []*sourceHealth
+}
+
+func (s *sourceSet) snapshot() []*sourceHealth {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*sourceHealth(nil), s.list...)
+}
+
 // source registers a configured source for the health check and returns
 // its sink.
 func (g *Gateway) source(name string, check func(time.Time, time.Duration) string) (*sourceHealth, trackedSink) {
 	h := &sourceHealth{name: name, check: check}
-	g.sources = append(g.sources, h)
+	g.sources.mu.Lock()
+	g.sources.list = append(g.sources.list, h)
+	g.sources.mu.Unlock()
 	return h, trackedSink{g: g, h: h}
+}
+
+// dropSource stops watching h: its part was stopped by a reload.
+func (g *Gateway) dropSource(h *sourceHealth) {
+	g.sources.mu.Lock()
+	defer g.sources.mu.Unlock()
+	if i := slices.Index(g.sources.list, h); i >= 0 {
+		g.sources.list = slices.Delete(g.sources.list, i, i+1)
+	}
 }
 
 // healthTimings are the board section's watchdog timings, or their
@@ -291,9 +319,11 @@ func (g *Gateway) checkHealth(ctx context.Context, now time.Time, stall, interva
 	} else if holding != "" {
 		h.Holding = holding
 	}
-	for _, s := range g.sources {
+	for _, s := range g.sources.snapshot() {
 		if !s.alive.Load() {
-			h.Problems = append(h.Problems, s.name+": stopped")
+			if !s.stopping.Load() {
+				h.Problems = append(h.Problems, s.name+": stopped")
+			}
 			continue
 		}
 		w := s.waiting(now)
@@ -410,32 +440,4 @@ func (p *spoolProbe) write() error {
 		err = rerr
 	}
 	return err
-}
-
-// modbusOverdue reports a Modbus bus whose worker is stuck: an open bus
-// with a device past its next poll by more than the longest interval on
-// the bus (a poll ends by its group's next tick, and the worker polls one
-// device at a time) plus stall. A device backed off as dead has its next
-// poll pushed out, so it is not overdue.
-func (g *Gateway) modbusOverdue(now time.Time, stall time.Duration) string {
-	longest := map[string]time.Duration{}
-	for _, d := range g.cfg.Inputs.Modbus.Devices {
-		iv := d.Interval
-		for _, r := range d.Registers {
-			iv = max(iv, r.Interval)
-		}
-		longest[d.Bus] = max(longest[d.Bus], iv)
-	}
-	for _, b := range g.modbus.Status().Buses {
-		if b.State != "open" {
-			continue
-		}
-		allowed := longest[b.Name] + stall
-		for _, d := range b.Devices {
-			if late := now.Sub(d.NextPoll); !d.NextPoll.IsZero() && late > allowed {
-				return fmt.Sprintf("inputs.modbus bus %s: device %s is %s past its poll (the bus is stuck)", b.Name, d.Name, late.Round(time.Millisecond))
-			}
-		}
-	}
-	return ""
 }

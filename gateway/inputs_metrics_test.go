@@ -31,7 +31,7 @@ func TestInputsMetrics(t *testing.T) {
 		}
 		return got
 	}
-	require.Empty(t, gather(&Gateway{}), "inputs that are off have no series")
+	require.Empty(t, gather(withPipeline(&pipeline{})), "inputs that are off have no series")
 
 	sc := syslog.DefaultConfig()
 	sc.UDP.Listen, sc.TCP.Listen = "127.0.0.1:0", "127.0.0.1:0"
@@ -46,7 +46,7 @@ func TestInputsMetrics(t *testing.T) {
 		"weir_syslog_connections_open": 1,
 		"weir_audit_events_total":      1, "weir_audit_parse_errors_total": 1, "weir_audit_errors_total": 1,
 		"weir_integrity_changes_total": 1, "weir_integrity_baseline_paths": 1, "weir_integrity_errors_total": 1,
-	}, gather(&Gateway{syslog: s, audit: a, integrity: m}))
+	}, gather(withPipeline(&pipeline{syslog: s, audit: a, integrity: m})))
 
 	// Source netlink adds the kernel's side.
 	n, err := audit.New(audit.Config{Source: audit.SourceNetlink}, noCheckpoints{}, nil)
@@ -54,7 +54,7 @@ func TestInputsMetrics(t *testing.T) {
 	require.Equal(t, map[string]int{
 		"weir_audit_events_total": 1, "weir_audit_parse_errors_total": 1, "weir_audit_errors_total": 1,
 		"weir_audit_kernel_lost_total": 1, "weir_audit_kernel_backlog": 1, "weir_audit_dropped_total": 2,
-	}, gather(&Gateway{audit: n}))
+	}, gather(withPipeline(&pipeline{audit: n})))
 	require.Len(t, n.Telemetry(), 1)
 	require.Nil(t, a.Telemetry(), "the file source has no telemetry record")
 }

@@ -24,9 +24,10 @@ type Link struct {
 }
 
 // Link takes a snapshot.
-func (g *Gateway) Link() Link {
-	st := g.spool.Stats()
-	l := Link{Gateway: g.cfg.Gateway.ID, Uplink: g.sender.Status(), BacklogRecords: st.Records, BacklogBytes: st.Bytes, At: time.Now()}
+func (g *Gateway) Link() Link { return g.linkOf(g.now().sender, g.spool.Stats()) }
+
+func (g *Gateway) linkOf(s *sender.Sender, st spool.Stats) Link {
+	l := Link{Gateway: g.cfg.Gateway.ID, Uplink: s.Status(), BacklogRecords: st.Records, BacklogBytes: st.Bytes, At: time.Now()}
 	if !st.Oldest.IsZero() {
 		l.OldestUnacked = time.Since(st.Oldest).Seconds()
 	}
@@ -42,14 +43,15 @@ func FetchLink(ctx context.Context, socket string) (*Link, error) {
 	return &l, nil
 }
 
-// runLinkTelemetry spools a link telemetry record per endpoint every
-// interval, so the head-end sees RTT, loss, outages and certificate expiry
-// even when nobody scrapes the gateway.
-func (g *Gateway) runLinkTelemetry(ctx context.Context, interval time.Duration) error {
-	if !g.cfg.Uplink.Enabled() {
+// runLinkTelemetry spools a link telemetry record per endpoint of s
+// every interval, so the head-end sees RTT, loss, outages and certificate
+// expiry even when nobody scrapes the gateway. It runs beside its sender
+// (uc is that sender's section) and ends with it.
+func (g *Gateway) runLinkTelemetry(ctx context.Context, s *sender.Sender, uc uplink.Config) error {
+	if !uc.Enabled() {
 		return nil
 	}
-	t := time.NewTicker(interval)
+	t := time.NewTicker(uc.TelemetryInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -57,8 +59,8 @@ func (g *Gateway) runLinkTelemetry(ctx context.Context, interval time.Duration) 
 			return nil
 		case <-t.C:
 		}
-		evs := linkTelemetry(g.Link(), g.spool.Stats())
-		if err := g.Emit(ctx, evs, nil); err != nil && ctx.Err() == nil {
+		st := g.spool.Stats()
+		if err := g.Emit(ctx, linkTelemetry(g.linkOf(s, st), st), nil); err != nil && ctx.Err() == nil {
 			g.log.Warn("link telemetry record not spooled", "err", err)
 		}
 	}

@@ -42,7 +42,7 @@ func (linkCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c linkCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.g.sender.Status()
+	st := c.g.now().sender.Status()
 	b := func(v bool) float64 {
 		if v {
 			return 1

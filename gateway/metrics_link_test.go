@@ -24,7 +24,7 @@ func TestLinkMetrics(t *testing.T) {
 	require.NoError(t, err)
 
 	reg := prometheus.NewRegistry()
-	require.NoError(t, reg.Register(linkCollector{&Gateway{sender: s}}))
+	require.NoError(t, reg.Register(linkCollector{withPipeline(&pipeline{sender: s})}))
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	got := map[string]int{}

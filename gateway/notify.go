@@ -3,6 +3,7 @@ package gateway
 import (
 	"log/slog"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 // notifier speaks systemd's notify protocol (datagrams to NOTIFY_SOCKET)
 // when the gateway runs under a unit with Type=notify: READY=1 once the
 // spool is open and the sources run, WATCHDOG=1 on each healthy check
-// when the unit sets WatchdogSec, STATUS= lines, STOPPING=1.
+// when the unit sets WatchdogSec, STATUS= lines, RELOADING=1 while a
+// reload runs (READY=1 again after it), STOPPING=1.
 type notifier struct {
 	on       bool
 	watchdog time.Duration // WatchdogSec, when set for this process
@@ -37,4 +39,13 @@ func (n *notifier) send(state string) {
 	if _, err := daemon.SdNotify(false, state); err != nil {
 		n.once.Do(func() { n.log.Warn("systemd notify failed", "socket", os.Getenv("NOTIFY_SOCKET"), "err", err) })
 	}
+}
+
+// reloading tells systemd a reload started; READY=1 ends it.
+func (n *notifier) reloading() {
+	msg := "RELOADING=1"
+	if us, ok := monotonicUsec(); ok {
+		msg += "\nMONOTONIC_USEC=" + strconv.FormatUint(us, 10)
+	}
+	n.send(msg)
 }

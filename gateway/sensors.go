@@ -32,9 +32,10 @@ type LineSensor struct {
 
 // Sensors takes a snapshot.
 func (g *Gateway) Sensors() Sensors {
-	s := Sensors{Gateway: g.cfg.Gateway.ID, Modbus: g.modbus.Status(), At: time.Now()}
-	for i, l := range g.lines {
-		s.Lines = append(s.Lines, LineSensor{Name: l.Name(), Device: g.cfg.Inputs.Lines[i].Port.Device, Stats: l.Stats()})
+	p := g.now()
+	s := Sensors{Gateway: g.cfg.Gateway.ID, Modbus: p.modbusStatus(), At: time.Now()}
+	for _, l := range p.lines {
+		s.Lines = append(s.Lines, LineSensor{Name: l.sensor.Name(), Device: l.device, Stats: l.sensor.Stats()})
 	}
 	return s
 }
@@ -44,7 +45,7 @@ func (g *Gateway) Sensors() Sensors {
 func (g *Gateway) serveSensorRead(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	res, err := g.modbus.Read(ctx, r.URL.Query().Get("device"))
+	res, err := g.now().modbusRead(ctx, r.URL.Query().Get("device"))
 	if err != nil {
 		code := http.StatusServiceUnavailable // the bus is down or busy
 		switch {
@@ -120,7 +121,8 @@ func counterPairs(c poll.Counters) []namedCount {
 }
 
 func (c sensorsCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.g.modbus.Status()
+	p := c.g.now()
+	st := p.modbusStatus()
 	for _, b := range st.Buses {
 		for _, p := range counterPairs(b.Counters) {
 			ch <- prometheus.MustNewConstMetric(descModbusBus, prometheus.CounterValue, float64(p.n), b.Name, p.name)
@@ -141,7 +143,8 @@ func (c sensorsCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descModbusUp, prometheus.GaugeValue, up, b.Name, d.Name)
 		}
 	}
-	for _, l := range c.g.lines {
+	for _, li := range p.lines {
+		l := li.sensor
 		s := l.Stats()
 		for _, v := range []namedCount{{"ok", s.OK}, {"none", s.None}, {"mismatch", s.Mismatches}, {"missing", s.Missing}, {"malformed", s.Malformed}} {
 			ch <- prometheus.MustNewConstMetric(descLineLines, prometheus.CounterValue, float64(v.n), l.Name(), v.name)

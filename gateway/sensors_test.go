@@ -26,7 +26,7 @@ func TestSensorsMetrics(t *testing.T) {
 	p, err := poll.New(poll.Config{Buses: []poll.BusConfig{bus}, Devices: []poll.DeviceConfig{dev}}, nil, nil)
 	require.NoError(t, err)
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(sensorsCollector{&Gateway{modbus: p}})
+	reg.MustRegister(sensorsCollector{withPipeline(&pipeline{buses: []*modbusBus{{poller: p, devices: []poll.DeviceConfig{dev}}}})})
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	got := map[string]int{}
@@ -65,7 +65,7 @@ func TestSensorReadRateLimited(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	require.Eventually(t, func() bool { return p.Status().Buses[0].State == "open" }, 5*time.Second, 5*time.Millisecond)
 
-	g := &Gateway{modbus: p}
+	g := withPipeline(&pipeline{buses: []*modbusBus{{poller: p, devices: []poll.DeviceConfig{dev}}}})
 	read := func() *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
 		g.serveSensorRead(w, httptest.NewRequest(http.MethodGet, "/v1/sensors/read?device=meter", nil))

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weirgw/weir/event"
+	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/spool"
 )
 
@@ -31,4 +32,21 @@ func TestSpoolTelemetry(t *testing.T) {
 	last = st
 	ev = spoolTelemetry(st, last)
 	require.Equal(t, event.PriorityNormal, ev.Priority, "only new losses are critical")
+}
+
+// TestClockTelemetry: the periodic clock report carries the offset and
+// bound, and no from/to, so the head-end plots it without taking it for a
+// change of state.
+func TestClockTelemetry(t *testing.T) {
+	ev := clockTelemetry(ptp.Status{Mode: ptp.ModeBuiltin, State: "locked", OffsetNS: -120, ErrorBoundNS: 900, Grandmaster: "gm-1"})
+	require.Equal(t, "weir:clock", ev.Source)
+	fields := map[string]event.Value{}
+	for _, f := range ev.Fields {
+		fields[f.Key] = f.Value
+	}
+	require.Equal(t, int64(-120), fields["offset_ns"].Int())
+	require.Equal(t, int64(900), fields["error_bound_ns"].Int())
+	require.Equal(t, "locked", fields["state"].Str)
+	require.NotContains(t, fields, "from")
+	require.NotContains(t, fields, "to")
 }

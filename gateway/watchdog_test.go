@@ -215,7 +215,7 @@ inputs:
 %s`, data, gwEnd, boardWatchdogYAML(dev, stall)))
 	g := runBoardGateway(t, file)
 	require.Eventually(t, func() bool {
-		st := g.modbus.Status()
+		st := g.now().modbusStatus()
 		return k.count() >= 3 && len(st.Buses) == 1 && st.Buses[0].Devices[0].State == "ok"
 	}, 20*time.Second, 10*time.Millisecond, "no kicks, or no polls")
 

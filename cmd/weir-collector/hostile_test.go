@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,9 +68,8 @@ var buildOnce struct {
 	err error
 }
 
-// collectorBinary builds weir-collector once per test binary, in the
-// first caller's temporary directory (TestHostileClients itself, so it
-// outlives the cases).
+// collectorBinary builds weir-collector once per test binary, in binDir
+// (TestMain's, so it outlives every test that uses it).
 func collectorBinary(t *testing.T) string {
 	buildOnce.Do(func() {
 		goBin, err := exec.LookPath("go")
@@ -77,7 +77,7 @@ func collectorBinary(t *testing.T) string {
 			buildOnce.err = fmt.Errorf("the go command is needed to build weir-collector: %w", err)
 			return
 		}
-		buildOnce.bin = filepath.Join(t.TempDir(), "weir-collector")
+		buildOnce.bin = filepath.Join(binDir, "weir-collector")
 		cmd := exec.Command(goBin, "build", "-o", buildOnce.bin, ".")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -94,6 +94,7 @@ type rig struct {
 	bin, pki          string
 	sink              string
 	tls, dtls, metric string
+	ui                string // the fleet page, with --ui-listen
 	cmd               *exec.Cmd
 	exited            chan struct{}
 	logs              *lockedBuffer
@@ -132,11 +133,21 @@ func provisionPKI(t *testing.T) string {
 	return dir
 }
 
-var addrRE = regexp.MustCompile(`msg="(collector|metrics) listening"(?: transport=(\w+))? addr=([0-9.:]+)`)
+var addrRE = regexp.MustCompile(`msg="(collector|metrics|fleet page) listening"(?: transport=(\w+))? addr=([0-9.:]+)`)
 
 func startRig(t *testing.T, pkiDir string, extra ...string) *rig {
-	r := &rig{t: t, bin: collectorBinary(t), pki: pkiDir, sink: filepath.Join(t.TempDir(), "records.jsonl"),
+	return startRigSink(t, pkiDir, filepath.Join(t.TempDir(), "records.jsonl"), extra...)
+}
+
+// startRigSink starts the collector on the sink at sink (which may hold
+// records already).
+func startRigSink(t *testing.T, pkiDir, sink string, extra ...string) *rig {
+	r := &rig{t: t, bin: collectorBinary(t), pki: pkiDir, sink: sink,
 		exited: make(chan struct{}), logs: &lockedBuffer{}}
+	want := 3
+	if slices.Contains(extra, "--ui-listen") {
+		want++
+	}
 	cert, key := pki.CollectorFiles(pkiDir, "localhost")
 	args := append([]string{"run", "--listen", "127.0.0.1:0", "--listen-dtls", "127.0.0.1:0", "--listen-metrics", "127.0.0.1:0",
 		"--ca", filepath.Join(pkiDir, pki.CACertFile), "--cert", cert, "--key", key, "--sink", r.sink,
@@ -162,12 +173,14 @@ func startRig(t *testing.T, pkiDir string, extra ...string) *rig {
 				switch {
 				case m[1] == "metrics":
 					r.metric = m[3]
+				case m[1] == "fleet page":
+					r.ui = m[3]
 				case m[2] == "tls":
 					r.tls = m[3]
 				case m[2] == "dtls":
 					r.dtls = m[3]
 				}
-				if n++; n == 3 {
+				if n++; n == want {
 					close(found)
 				}
 			}

@@ -43,6 +43,7 @@ func newRunCmd() *cobra.Command {
 		jsTLS          uplink.TLSConfig
 		outputsFile    string
 		forwardSpool   string
+		uiFlags        = newUIFlags()
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -90,6 +91,9 @@ func newRunCmd() *cobra.Command {
 			if err := cfg.Validate(); err != nil {
 				errs = append(errs, err)
 			}
+			if err := uiFlags.validate(tc.CA); err != nil {
+				errs = append(errs, err)
+			}
 			if err := errors.Join(errs...); err != nil {
 				return fmt.Errorf("flags: %w", err)
 			}
@@ -119,6 +123,13 @@ func newRunCmd() *cobra.Command {
 				defer j.Close()
 				s = j
 			}
+			var fleetPage *fleetUI
+			if uiFlags.on() {
+				if fleetPage, err = uiFlags.start(s, sink, log); err != nil {
+					return err
+				}
+				s = fleetPage.sink
+			}
 			fwd, err := openForwarding(outputsFile, forwardSpool, sink, s, log)
 			if err != nil {
 				return err
@@ -134,6 +145,11 @@ func newRunCmd() *cobra.Command {
 				reg := prometheus.NewRegistry()
 				if err := srv.Register(reg); err != nil {
 					return err
+				}
+				if fleetPage != nil {
+					if err := fleetPage.register(reg); err != nil {
+						return err
+					}
 				}
 				ln, err := net.Listen("tcp", listenMetrics)
 				if err != nil {
@@ -167,6 +183,9 @@ func newRunCmd() *cobra.Command {
 			}
 			if fwd != nil {
 				lns = append(lns, fwd.runs...)
+			}
+			if fleetPage != nil {
+				lns = append(lns, fleetPage.runs...)
 			}
 			var wg sync.WaitGroup
 			for _, serve := range lns {
@@ -228,6 +247,7 @@ func newRunCmd() *cobra.Command {
 	f.StringVar(&jsTLS.Key, "jetstream-key", "", "client key for NATS")
 	f.StringVar(&outputsFile, "outputs", "", "YAML file of SIEM outputs to forward every record to (the gateway's outputs: schema)")
 	f.StringVar(&forwardSpool, "forward-spool", "", "spool directory holding records until every output has them (default: forward-spool beside --sink, or ./forward-spool)")
+	uiFlags.register(f)
 	f.BoolVar(&debug, "debug", false, "debug logging")
 	return cmd
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -14,9 +16,15 @@ import (
 func newRunCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "run",
-		Short: "Run the gateway until SIGINT or SIGTERM",
+		Short: "Run the gateway until SIGINT or SIGTERM; SIGHUP reloads the configuration",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Taken from the first instant: a SIGHUP while the gateway
+			// starts waits for it rather than ending the process (what Go
+			// does with one nobody asked for).
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			l, err := g.load(cmd)
 			if err != nil {
 				return err
@@ -36,7 +44,30 @@ func newRunCmd(g *globals) *cobra.Command {
 			gw.SetConfigFile(l.File)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go reloadOnHUP(ctx, hup, gw, log, func() (*gateway.Loaded, error) { return g.load(cmd) })
 			return gw.Run(ctx)
 		},
+	}
+}
+
+// reloadOnHUP reads the configuration again at each SIGHUP, as `weir
+// run` read it (the same file and WEIR_* variables), and hands it to the
+// gateway. Signals that arrive during a reload make one more after it.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, gw *gateway.Gateway, log *slog.Logger, load func() (*gateway.Loaded, error)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		l, err := load()
+		if err != nil {
+			gw.RefuseReload(ctx, "SIGHUP", err)
+			continue
+		}
+		for _, w := range l.Warnings {
+			log.Warn(w)
+		}
+		gw.Reload(ctx, l.Config, "SIGHUP "+l.Source())
 	}
 }

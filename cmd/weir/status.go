@@ -34,6 +34,7 @@ func (g *globals) socket(cmd *cobra.Command, flag string) (string, error) {
 
 func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
 	printf(w, "gateway  %s  (weir %s, up %s, data %s)\n", st.Gateway, st.Version, since(now, st.Started), st.DataDir)
+	printConfig(w, st.Config, now)
 	for _, s := range st.Sources {
 		printf(w, "source   %s: %d files, %d lines", s.Name, len(s.Files), s.Lines)
 		if s.Errors > 0 {
@@ -57,6 +58,9 @@ func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
 	}
 	printSpoolDisk(w, sp, now)
 	printBoard(w, st, now)
+	if l := alertsLine(st.Alerts); l != "" {
+		printf(w, "alerts   %s\n", l)
+	}
 	u := st.Uplink
 	if u.State == "disabled" {
 		printf(w, "uplink   disabled: no endpoint configured; records stay spooled\n")
@@ -79,6 +83,31 @@ func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
 	}
 	if len(u.Endpoints) > 1 || (len(u.Endpoints) == 1 && u.Endpoints[0].HandshakeFailures > 0) {
 		printf(w, "         `weir link` shows each endpoint's RTT, loss, handshakes and outages\n")
+	}
+}
+
+// printConfig shows the configuration in force and the last reload's
+// outcome; a reload that did not apply everything is shouted.
+func printConfig(w io.Writer, c gateway.ConfigStatus, now time.Time) {
+	if c.Generation == 0 {
+		return // a gateway from before reloads
+	}
+	printf(w, "config   generation %d from %s, %s ago\n", c.Generation, c.Source, since(now, c.Since))
+	r := c.LastReload
+	if r == nil {
+		return
+	}
+	result := r.Result
+	if result != gateway.ReloadOK && result != gateway.ReloadUnchanged {
+		result = strings.ToUpper(result)
+	}
+	printf(w, "         last reload %s ago (%s): %s", since(now, r.At), r.Source, result)
+	if len(r.Changed) > 0 {
+		printf(w, "; %s", strings.Join(r.Changed, ", "))
+	}
+	printf(w, "\n")
+	if r.Error != "" {
+		printf(w, "         %s\n", r.Error)
 	}
 }
 

@@ -150,6 +150,13 @@ func (s *JetStream) Close() error {
 	return nil
 }
 
+// Stream is what a reader of the records needs (the fleet page's store
+// follows the stream): the JetStream handle, the stream's name and the
+// subjects' prefix.
+func (s *JetStream) Stream() (js jetstream.JetStream, stream, prefix string) {
+	return s.js, s.opt.Stream, s.opt.SubjectPrefix
+}
+
 // Subject is where a record of gateway and kind lands. A '.' in a gateway
 // id would split its token, so it is written '~' (no id holds one).
 func (s *JetStream) Subject(gateway, kind string) string {

@@ -46,7 +46,35 @@ type JSONL struct {
 	sets      map[string]*seqSet
 	lastState time.Time
 	line      []byte
+	observe   WriteObserver
 }
+
+// WriteObserver is told of the entries a JSONL sink has just written and
+// fsynced (not those it held already) and the sink's size after them. It
+// runs under the sink's lock, so it sees batches in the order of the
+// file's lines; it must be quick and must not call the sink.
+type WriteObserver func(gateway string, entries []Entry, end int64)
+
+// Observe sets the observer of every write (the fleet page's store) and
+// returns the sink's size then: the observer sees every write after it,
+// none before.
+func (s *JSONL) Observe(o WriteObserver) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.observe = o
+	return s.off
+}
+
+// Size returns the sink's size in bytes: everything before it is written
+// and fsynced.
+func (s *JSONL) Size() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.off
+}
+
+// Path returns the sink file's path.
+func (s *JSONL) Path() string { return s.path }
 
 type jsonlState struct {
 	Offset   int64              `json:"offset"`
@@ -238,6 +266,7 @@ func (s *JSONL) writeLocked(gateway string, entries []Entry) (WriteResult, error
 	var n int64
 	set := s.set(gateway)
 	var written []uint64
+	var kept []Entry // for the observer
 	for i := range entries {
 		e := &entries[i]
 		if set.holds(e.Seq) {
@@ -259,6 +288,9 @@ func (s *JSONL) writeLocked(gateway string, entries []Entry) (WriteResult, error
 		}
 		n += int64(len(s.line))
 		written = append(written, e.Seq)
+		if s.observe != nil {
+			kept = append(kept, *e)
+		}
 	}
 	if len(written) == 0 {
 		return WriteResult{}, nil
@@ -278,6 +310,9 @@ func (s *JSONL) writeLocked(gateway string, entries []Entry) (WriteResult, error
 	}
 	if time.Since(s.lastState) > time.Second {
 		s.saveState()
+	}
+	if s.observe != nil {
+		s.observe(gateway, kept, s.off)
 	}
 	return res, nil
 }
