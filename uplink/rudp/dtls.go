@@ -246,23 +246,34 @@ func Dial(ctx context.Context, addr string, cfg *dtls.Config, opt Options) (*Con
 	if raddr.IP.To4() == nil {
 		network = "udp6"
 	}
-	pc, err := net.ListenUDP(network, nil)
+	uc, err := net.DialUDP(network, nil, raddr)
 	if err != nil {
 		return nil, fmt.Errorf("rudp: dial %s: %w", addr, err)
 	}
-	sizeBuffers(pc, 4<<20)
+	sizeBuffers(uc, 4<<20)
+	// Refused ends the handshake at once; once the session is up, a
+	// refusal (the collector restarting) is one more lost datagram and
+	// the idle timeout decides.
+	rctx, refuse := context.WithCancelCause(ctx)
+	defer refuse(nil)
+	pc := &connectedConn{UDPConn: uc, raddr: raddr, refused: func(err error) {
+		refuse(fmt.Errorf("nothing listens there (ICMP port unreachable): %w", err))
+	}}
 	tuned, v := withVerdict(tune(cfg, opt))
 	dc, err := dtls.Client(pc, raddr, tuned)
 	if err != nil {
-		pc.Close()
+		uc.Close()
 		return nil, fmt.Errorf("rudp: dial %s: %w", addr, err)
 	}
-	hctx, cancel := context.WithTimeout(ctx, opt.HandshakeTimeout)
+	hctx, cancel := context.WithTimeout(rctx, opt.HandshakeTimeout)
 	defer cancel()
 	start := time.Now()
 	if err := dc.HandshakeContext(hctx); err != nil {
 		dc.Close()
-		pc.Close()
+		uc.Close()
+		if cause := context.Cause(rctx); cause != nil && ctx.Err() == nil {
+			err = cause
+		}
 		return nil, fmt.Errorf("rudp: handshake with %s: %w", addr, v.explain(err))
 	}
 	return newDTLSConn(dc, opt, time.Since(start)), nil

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -495,4 +496,42 @@ func TestDTLSHandshakeTimeout(t *testing.T) {
 	require.ErrorContains(t, err, "rudp: client identity: read certificate")
 	_, err = ServerConfig(uplink.TLSConfig{CA: "/nonexistent.pem", Cert: p.collector.Cert, Key: p.collector.Key})
 	require.ErrorContains(t, err, "rudp: server identity: read CA bundle")
+}
+
+// TestDTLSConnectRefused: a collector that is down answers the
+// ClientHello with ICMP port unreachable, and the dial fails with
+// ECONNREFUSED (as a TCP connect does) rather than running to its
+// handshake timeout, which is long here so that only the refusal can end
+// it. Once the collector listens on the port, the next dial succeeds.
+// Without the connected socket the error is the timeout.
+func TestDTLSConnectRefused(t *testing.T) {
+	p := newTestPKI(t, pki.Options{})
+	free, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	addr := free.LocalAddr().String()
+	require.NoError(t, free.Close())
+	cfg, err := ClientConfig(p.gateway, "127.0.0.1")
+	require.NoError(t, err)
+	opt := fastOpts()
+	opt.HandshakeTimeout = time.Minute
+	_, err = Dial(context.Background(), addr, cfg, opt)
+	require.ErrorIs(t, err, syscall.ECONNREFUSED)
+	require.ErrorContains(t, err, "rudp: handshake with "+addr+": nothing listens there (ICMP port unreachable)")
+
+	scfg, err := ServerConfig(p.collector)
+	require.NoError(t, err)
+	ln, err := Listen(addr, scfg, fastOpts())
+	require.NoError(t, err)
+	defer ln.Close()
+	srv := echo(t, ln)
+	c, err := Dial(context.Background(), addr, cfg, opt)
+	require.NoError(t, err)
+	defer c.Close()
+	msg := randomBytes(10<<10, 4)
+	go func() { _, _ = c.Write(msg) }()
+	got := make([]byte, len(msg))
+	_, err = io.ReadFull(c, got)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(msg, got))
+	<-srv
 }
