@@ -76,6 +76,11 @@ type Options struct {
 	// and our board image default to, "bbr", "reno". Empty: as the
 	// kernel starts new namespaces, which on some hosts is bbr.
 	TCPCongestion string
+	// Rate, if above zero, is the link's bandwidth each way in bytes/s,
+	// with a drop-tail queue of Queue bytes in front (default: 64 KiB):
+	// a bottleneck for flows to share. It needs the wire (Delay > 0).
+	Rate  int64
+	Queue int
 }
 
 // Lab is two namespaces joined by a link. Its methods are safe for
@@ -85,6 +90,8 @@ type Lab struct {
 	Collector Namespace
 
 	delay time.Duration
+	rate  int64
+	queue int
 	tcpCC string
 	wire  io.Closer // the TUN wire when delay > 0
 
@@ -131,6 +138,12 @@ func New(ctx context.Context, o Options) (*Lab, error) {
 	if o.Delay < 0 || o.Delay > 10*time.Second {
 		return nil, fmt.Errorf("linklab: delay %s is outside 0..10s", o.Delay)
 	}
+	if o.Rate < 0 || o.Queue < 0 || o.Rate > 0 && o.Delay == 0 {
+		return nil, fmt.Errorf("linklab: rate %d B/s, queue %d B: both must be positive, and a rate needs a delay (the wire)", o.Rate, o.Queue)
+	}
+	if o.Rate > 0 && o.Queue == 0 {
+		o.Queue = 64 << 10
+	}
 	if err := RemoveStale(ctx); err != nil {
 		return nil, err
 	}
@@ -146,6 +159,8 @@ func New(ctx context.Context, o Options) (*Lab, error) {
 		Gateway:   Namespace{Name: base + "-gw", Addr: netip.MustParseAddr(gatewayIP)},
 		Collector: Namespace{Name: base + "-co", Addr: netip.MustParseAddr(collectorIP)},
 		delay:     o.Delay,
+		rate:      o.Rate,
+		queue:     o.Queue,
 		tcpCC:     o.TCPCongestion,
 	}
 	if err := l.setup(ctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -373,4 +374,49 @@ func TestTCPCongestion(t *testing.T) {
 	}
 	_, err = New(ctx, Options{Label: "cc", TCPCongestion: "no-such-algorithm"})
 	require.ErrorContains(t, err, "no-such-algorithm")
+}
+
+// TestRate: with a rate, the wire is a bottleneck: a bulk TCP transfer
+// takes at least its size over the rate (a lower bound, which a loaded
+// machine cannot break; without the rate it takes a fraction of that).
+// Not parallel: the transfer's load would make the other tests' echo
+// servers drop datagrams they count as line loss.
+func TestRate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("linklab: makes network namespaces; skipped with -short")
+	}
+	if err := Available(); err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+	ctx := context.Background()
+	_, err := New(ctx, Options{Label: "rate", Rate: 1e6})
+	require.ErrorContains(t, err, "a rate needs a delay")
+	const rate, size = 1e6, 1500_000
+	l, err := New(ctx, Options{Label: "rate", Delay: 5 * time.Millisecond, Rate: rate})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, l.Close()) })
+	ln, err := l.Collector.Listen(l.Collector.AddrPort(0))
+	require.NoError(t, err)
+	defer ln.Close()
+	got := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		defer c.Close()
+		n, _ := io.Copy(io.Discard, c)
+		got <- n
+	}()
+	c, err := l.Gateway.DialContext(ctx, "tcp", ln.Addr().(*net.TCPAddr).AddrPort())
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = c.Write(make([]byte, size))
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	require.EqualValues(t, size, <-got)
+	took := time.Since(start)
+	t.Logf("%d bytes at %.0f B/s took %s", size, rate, took)
+	require.GreaterOrEqual(t, took, time.Duration(0.9*size/rate*float64(time.Second)))
 }

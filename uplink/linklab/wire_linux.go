@@ -44,10 +44,14 @@ func openTUN(ns Namespace) (*os.File, error) {
 
 // wire joins two TUN devices, holding each packet for a fixed delay each
 // way: a line with latency, which veth cannot have and netem (absent from
-// this kernel) would otherwise give.
+// this kernel) would otherwise give. With a rate, each way is also a
+// bottleneck sending that many bytes/s from a drop-tail queue of queue
+// bytes.
 type wire struct {
 	a, b  *os.File
 	delay time.Duration
+	rate  int64
+	queue int
 	wg    sync.WaitGroup
 }
 
@@ -55,8 +59,8 @@ type wire struct {
 // past it packets are dropped, as a full queue drops them.
 const wireQueue = 8192
 
-func startWire(a, b *os.File, delay time.Duration) *wire {
-	w := &wire{a: a, b: b, delay: delay}
+func startWire(a, b *os.File, delay time.Duration, rate int64, queue int) *wire {
+	w := &wire{a: a, b: b, delay: delay, rate: rate, queue: queue}
 	w.wg.Add(4)
 	for _, d := range [][2]*os.File{{a, b}, {b, a}} {
 		q := make(chan heldPacket, wireQueue)
@@ -75,6 +79,7 @@ func (w *wire) read(from *os.File, q chan<- heldPacket) {
 	defer w.wg.Done()
 	defer close(q)
 	buf := make([]byte, 65536)
+	var busy time.Time // when the bottleneck has sent what it holds
 	for {
 		n, err := from.Read(buf)
 		if err != nil {
@@ -83,7 +88,16 @@ func (w *wire) read(from *os.File, q chan<- heldPacket) {
 			}
 			continue
 		}
-		p := heldPacket{due: time.Now().Add(w.delay), b: append([]byte(nil), buf[:n]...)}
+		sent := time.Now()
+		if w.rate > 0 {
+			busy = later(busy, sent)
+			if float64(n)+busy.Sub(sent).Seconds()*float64(w.rate) > float64(w.queue) {
+				continue // the queue is full: tail drop
+			}
+			busy = busy.Add(time.Duration(float64(n) / float64(w.rate) * float64(time.Second)))
+			sent = busy
+		}
+		p := heldPacket{due: sent.Add(w.delay), b: append([]byte(nil), buf[:n]...)}
 		select {
 		case q <- p:
 		default: // queue full: tail drop
@@ -99,6 +113,13 @@ func (w *wire) write(q <-chan heldPacket, to *os.File) {
 		}
 		_, _ = to.Write(p.b) // a closed device or a full kernel queue loses the packet
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func (w *wire) Close() error {
@@ -118,6 +139,6 @@ func (l *Lab) makeWire() error {
 		a.Close()
 		return err
 	}
-	l.wire = startWire(a, b, l.delay)
+	l.wire = startWire(a, b, l.delay, l.rate, l.queue)
 	return nil
 }
