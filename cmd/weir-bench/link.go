@@ -101,7 +101,6 @@ func (c linkColumn) label() string {
 
 // linkCell is one transport at one loss rate: the runs' goodputs.
 type linkCell struct {
-	na       string // why the cell was not measured
 	recs     []float64
 	bytes    []float64
 	dropped  []float64 // measured share of packets dropped, uplink
