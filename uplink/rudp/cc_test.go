@@ -3,6 +3,7 @@ package rudp
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -256,6 +257,32 @@ func TestSimTwoFlowsShare(t *testing.T) {
 			x, y := float64(ar.read-a0), float64(br.read-b0)
 			t.Logf("first %.2f MB/s, second %.2f MB/s", x/20e6, y/20e6)
 			require.InDelta(t, 0.5, x/(x+y), 0.15)
+		})
+	}
+}
+
+// TestSimLateWakeups: on a busy gateway the send loop runs late, by up to
+// a few milliseconds each time. Pacing must not lose the time it slept
+// over: the flow still fills the bottleneck.
+func TestSimLateWakeups(t *testing.T) {
+	for _, late := range []time.Duration{2 * time.Millisecond, 5 * time.Millisecond} {
+		t.Run(late.String(), func(t *testing.T) {
+			t.Parallel()
+			s := newSim()
+			rng := rand.New(rand.NewPCG(7, 8))
+			s.late = func() time.Duration { return time.Duration(rng.Int64N(int64(late))) }
+			d := 20 * time.Millisecond
+			fwd := newSimPath(simRate, int(simRate*2*d.Seconds()), d, 0, 1)
+			rev := newSimPath(0, 0, d, 0, 2)
+			snd, rcv := simConnPair(s, Options{}, fwd, rev)
+			var mid int64
+			start := s.now
+			s.runUntil(start.Add(20*time.Second), simHook{at: start.Add(10 * time.Second), fn: func() { mid = rcv.read }})
+			got := float64(rcv.read-mid) / 10
+			st := snd.c.Stats()
+			t.Logf("goodput %.2f MB/s, %.2f of the share; estimate %.2f MB/s, congestion cuts %d, queue drops %d",
+				got/1e6, got/goodputShare(snd.c, simRate, 0), st.Bandwidth/1e6, st.LossBackoffs, fwd.queueDrops)
+			require.GreaterOrEqual(t, got, 0.9*goodputShare(snd.c, simRate, 0))
 		})
 	}
 }

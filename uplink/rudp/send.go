@@ -119,9 +119,14 @@ func (c *Conn) fillLocked(now time.Time, bufs [][]byte) (int, time.Time) {
 		bufs[n] = c.transmitLocked(now, s, bufs[n])
 		n++
 		if rate > 0 {
-			// Token bucket: a little credit may build up so timer slack
-			// does not cost throughput, but no more than a short burst.
-			credit := max(time.Millisecond, time.Duration(float64(2*c.mss)/rate*1e9))
+			// Token bucket: credit builds up while the loop sleeps past
+			// its time, so a busy machine's late wakeups do not cost
+			// rate: the delivery rate would follow the pacer down and
+			// the estimate with it (TestSimLateWakeups: a seventh of the
+			// link at up to 5 ms late with 1 ms of credit). An eighth of the
+			// path's RTT bounds the burst that makes up for it, well
+			// inside the window's second BDP.
+			credit := max(time.Millisecond, time.Duration(float64(2*c.mss)/rate*1e9), c.rtt.minRTT/8)
 			if c.nextSend.Before(now.Add(-credit)) {
 				c.nextSend = now.Add(-credit)
 			}

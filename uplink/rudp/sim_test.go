@@ -98,6 +98,16 @@ type sim struct {
 	wakes  []time.Time
 	events simEvents
 	n      uint64
+	// late, if set, is how much later than asked a node runs: a busy
+	// machine's scheduler.
+	late func() time.Duration
+}
+
+func (s *sim) lateBy() time.Duration {
+	if s.late == nil {
+		return 0
+	}
+	return s.late()
 }
 
 func newSim() *sim { return &sim{now: time.Unix(1_000_000, 0)} }
@@ -134,7 +144,9 @@ func (s *sim) runUntil(end time.Time, hooks ...simHook) {
 		}
 		for i, n := range s.nodes {
 			if !s.wakes[i].After(s.now) {
-				s.wakes[i] = n.run(s.now)
+				if s.wakes[i] = n.run(s.now); !s.wakes[i].IsZero() {
+					s.wakes[i] = s.wakes[i].Add(s.lateBy())
+				}
 			}
 		}
 		next := end
@@ -166,7 +178,7 @@ func (s *sim) runUntil(end time.Time, hooks ...simHook) {
 			e.to.receive(s.now, e.data)
 			for i, n := range s.nodes {
 				if n == e.to {
-					s.wakes[i] = s.now // let it answer at once
+					s.wakes[i] = s.now.Add(s.lateBy()) // let it answer
 				}
 			}
 		}
