@@ -246,23 +246,24 @@ func Dial(ctx context.Context, addr string, cfg *dtls.Config, opt Options) (*Con
 	if raddr.IP.To4() == nil {
 		network = "udp6"
 	}
-	uc, err := net.DialUDP(network, nil, raddr)
+	pc, err := net.ListenUDP(network, nil)
 	if err != nil {
 		return nil, fmt.Errorf("rudp: dial %s: %w", addr, err)
 	}
-	sizeBuffers(uc, 4<<20)
-	// Refused ends the handshake at once; once the session is up, a
-	// refusal (the collector restarting) is one more lost datagram and
-	// the idle timeout decides.
+	sizeBuffers(pc, 4<<20)
+	// A refusal ends the handshake at once; once the session is up, ICMP
+	// errors are not listened for (the collector restarting is lost
+	// datagrams, and the idle timeout decides).
 	rctx, refuse := context.WithCancelCause(ctx)
 	defer refuse(nil)
-	pc := &connectedConn{UDPConn: uc, raddr: raddr, refused: func(err error) {
+	recvErrors(pc, network == "udp6", true)
+	rc := &refusalConn{UDPConn: pc, refused: func(err error) {
 		refuse(fmt.Errorf("nothing listens there (ICMP port unreachable): %w", err))
 	}}
 	tuned, v := withVerdict(tune(cfg, opt))
-	dc, err := dtls.Client(pc, raddr, tuned)
+	dc, err := dtls.Client(rc, raddr, tuned)
 	if err != nil {
-		uc.Close()
+		pc.Close()
 		return nil, fmt.Errorf("rudp: dial %s: %w", addr, err)
 	}
 	hctx, cancel := context.WithTimeout(rctx, opt.HandshakeTimeout)
@@ -270,12 +271,13 @@ func Dial(ctx context.Context, addr string, cfg *dtls.Config, opt Options) (*Con
 	start := time.Now()
 	if err := dc.HandshakeContext(hctx); err != nil {
 		dc.Close()
-		uc.Close()
+		pc.Close()
 		if cause := context.Cause(rctx); cause != nil && ctx.Err() == nil {
 			err = cause
 		}
 		return nil, fmt.Errorf("rudp: handshake with %s: %w", addr, v.explain(err))
 	}
+	recvErrors(pc, network == "udp6", false)
 	return newDTLSConn(dc, opt, time.Since(start)), nil
 }
 

@@ -503,7 +503,7 @@ func TestDTLSHandshakeTimeout(t *testing.T) {
 // ECONNREFUSED (as a TCP connect does) rather than running to its
 // handshake timeout, which is long here so that only the refusal can end
 // it. Once the collector listens on the port, the next dial succeeds.
-// Without the connected socket the error is the timeout.
+// Without IP_RECVERR on the socket the error is the timeout.
 func TestDTLSConnectRefused(t *testing.T) {
 	p := newTestPKI(t, pki.Options{})
 	free, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})

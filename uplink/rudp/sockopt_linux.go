@@ -32,3 +32,24 @@ func sizeBuffers(pc *net.UDPConn, bytes int) (rcv, snd int) {
 	})
 	return rcv, snd
 }
+
+// recvErrors turns IP_RECVERR (IPV6_RECVERR) on or off: while on, an ICMP
+// error about a datagram sent from the unconnected socket, such as port
+// unreachable, makes the next read or write fail with it. Off again after
+// the handshake, so a stray ICMP error cannot queue up against the
+// session's receive buffer.
+func recvErrors(pc *net.UDPConn, v6, on bool) {
+	raw, err := pc.SyscallConn()
+	if err != nil {
+		return
+	}
+	level, opt := unix.IPPROTO_IP, unix.IP_RECVERR
+	if v6 {
+		level, opt = unix.IPPROTO_IPV6, unix.IPV6_RECVERR
+	}
+	v := 0
+	if on {
+		v = 1
+	}
+	_ = raw.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), level, opt, v) })
+}
