@@ -90,7 +90,10 @@ func TestNoCollapseUnderLoss(t *testing.T) {
 	l := linkCfg{delay: 5 * time.Millisecond, rate: 10e6, queue: 20 * time.Millisecond, loss: 0.10}
 	ab, ba := l, l
 	ab.seed, ba.seed = 21, 22
-	w, r := newConnPair(ab, ba, Options{})
+	// The whole stream fits the send buffer, so Close waits for all of
+	// it: a minute, not the default 5 s, which a loaded machine running
+	// the race detector can need.
+	w, r := newConnPair(ab, ba, Options{CloseTimeout: time.Minute})
 	defer r.Close()
 	got := transfer(t, w, r, data)
 	require.True(t, bytes.Equal(data, got))
