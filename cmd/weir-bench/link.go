@@ -45,7 +45,10 @@ bytes of the lines, without newlines). The table shows the median of --runs
 runs, one table per --delay: 0 is a bare veth pair (microseconds of RTT,
 where TCP recovers from loss almost at once); a delay puts a wire that holds
 each packet that long between two TUN devices, as a long fiber would (this
-kernel has no netem). Needs root; without it, says so and exits 0.`,
+kernel has no netem). tls runs once per --tcp-congestion, each column named
+after the algorithm the namespaces actually run. Every run checks the sink
+holds each line exactly once; a run that hits --timeout reports the rate of
+what was acked by then, marked *. Needs root; without it, says so and exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := linklab.Available(); err != nil {
