@@ -93,7 +93,7 @@ vuln: deps
 # Every test under the race detector, then the spool's tests that skip
 # under it, at full speed: churn, and the full disk on a real tmpfs.
 unit:
-	go test -race -count=1 -timeout 15m ./...
+	go test -race -count=1 -timeout 25m ./...
 	go test -count=1 -timeout 10m -run '^(TestChurn|TestFullDiskTmpfs)$$' -v ./spool
 
 # README.md's tour, run as written in a temporary directory (the blocks

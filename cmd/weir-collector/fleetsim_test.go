@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -266,9 +267,50 @@ func (g *simGateway) read() (uplink.Message, error) {
 		return nil, fmt.Errorf("%s: decode: %w", g.id, err)
 	}
 	if e, ok := m.(*uplink.Error); ok {
-		return nil, fmt.Errorf("%s: collector says %v", g.id, e)
+		return nil, fmt.Errorf("%s: collector says %w", g.id, e)
 	}
 	return m, nil
+}
+
+// deliver sends evs as a gateway does: a collector that says it is busy
+// (over its memory budget while the fleet comes up on a loaded machine)
+// is left and connected to again after a back-off, and what its Welcome
+// says it holds is not sent twice.
+func (g *simGateway) deliver(ctx context.Context, r *rig, evs []event.Event) error {
+	wait := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		var err error
+		if g.conn == nil {
+			next := g.seq
+			err = g.connect(ctx, r)
+			if err == nil && g.seq > next {
+				// Records the collector holds from an earlier attempt.
+				evs = evs[min(len(evs), int(g.seq-next)):]
+			}
+		}
+		if err == nil {
+			first := g.seq
+			err = g.send(evs)
+			evs = evs[min(len(evs), int(g.seq-first)):]
+			if err == nil {
+				return nil
+			}
+		}
+		var ue *uplink.Error
+		if !errors.As(err, &ue) || ue.Code != uplink.ErrBusy || attempt >= 30 || ctx.Err() != nil {
+			return err
+		}
+		if g.conn != nil {
+			_ = g.conn.Close()
+			g.conn = nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // send delivers evs in batches and waits for each ack.
@@ -374,17 +416,18 @@ func (f *simFleet) run(ctx context.Context, t *testing.T, r *rig, span time.Dura
 			g.comp = comp
 			defer comp.Close()
 			sem <- struct{}{}
-			err = g.connect(ctx, r)
-			if err == nil {
-				err = g.send(g.history(now, span))
-			}
+			err = g.deliver(ctx, r, g.history(now, span))
 			<-sem
 			ready.Done()
 			if err != nil {
 				errs <- err
 				return
 			}
-			defer g.conn.Close()
+			defer func() {
+				if g.conn != nil {
+					_ = g.conn.Close()
+				}
+			}()
 			if g.prof == outage {
 				return
 			}
@@ -398,7 +441,7 @@ func (f *simFleet) run(ctx context.Context, t *testing.T, r *rig, span time.Dura
 				case <-tk.C:
 				}
 				i++
-				if err := g.send(g.minute(time.Now(), i)); err != nil {
+				if err := g.deliver(ctx, r, g.minute(time.Now(), i)); err != nil {
 					if ctx.Err() == nil {
 						errs <- err
 					}

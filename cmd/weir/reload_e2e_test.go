@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weirgw/weir/gateway"
+	"github.com/weirgw/weir/rules"
 	"github.com/weirgw/weir/sensors/modbus/modbustest"
 	"github.com/weirgw/weir/uplink/pki"
 )
@@ -63,7 +65,7 @@ func (e *e2e) status(sock string) gateway.Status {
 // device polled. A first SIGHUP, with the certificate renewed in place
 // (same CA, the files' times put back) and a configuration that adds an
 // input for the third file, changes a tailed input's poll interval and
-// the device's interval (a threshold), is applied: only those parts
+// the device's interval and a rule's count (thresholds), is applied: only those parts
 // restart, the uplink reconnects with the new certificate (the old one
 // is then revoked at the collector, and no session ends for it). A
 // second SIGHUP with an invalid file, and a third that changes a key
@@ -82,6 +84,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	require.NoError(t, err)
 	go func() { _ = modbustest.New(1, 10).ServeTCP(mctx, ln) }()
 
+	opsThreshold := 1000000 // a rule's count, changed by the first reload
 	config := func(appPoll, meterEvery string, withNew bool, extra string) string {
 		s := fmt.Sprintf(`gateway:
   id: gw-e2e
@@ -111,7 +114,10 @@ uplink:
     key: %s/gateway-gw-e2e-key.pem
   reconnect_min: 50ms
   reconnect_max: 200ms
-%s`, ln.Addr(), meterEvery, e.addr, e.pki, e.pki, e.pki, extra)
+rules:
+  rules:
+    - {name: ops_lines, match: {kind: [log], source: [ops]}, count: %d, window: 1h}
+%s`, ln.Addr(), meterEvery, e.addr, e.pki, e.pki, e.pki, opsThreshold, extra)
 		return s
 	}
 	write := func(body string) { require.NoError(t, os.WriteFile(e.config, []byte(body), 0o600)) }
@@ -196,6 +202,7 @@ uplink:
 	require.NoError(t, os.Chtimes(cert, ct, ct))
 	require.NoError(t, os.Chtimes(key, kt, kt))
 
+	opsThreshold = 2000000
 	write(config("30ms", "100ms", true, ""))
 	hup()
 	var st gateway.Status
@@ -203,7 +210,10 @@ uplink:
 	r := st.Config.LastReload
 	require.Equal(t, gateway.ReloadOK, r.Result, r.Error)
 	require.ElementsMatch(t, []string{"inputs.files app: restarted", "inputs.files new: started",
-		"inputs.modbus bus plc: restarted", "uplink: restarted for its renewed certificate files"}, r.Changed)
+		"inputs.modbus bus plc: restarted", "uplink: restarted for its renewed certificate files", "rules: updated"}, r.Changed)
+	opsRule := slices.IndexFunc(st.Alerts.Rules, func(r rules.RuleStatus) bool { return r.Name == "ops_lines" })
+	require.GreaterOrEqual(t, opsRule, 0, "the site's rule is loaded")
+	require.True(t, strings.HasSuffix(st.Alerts.Rules[opsRule].Now, "/2000000 within 1h"), "the new threshold is in force: %s", st.Alerts.Rules[opsRule].Now)
 	require.Equal(t, "SIGHUP "+e.config, st.Config.Source)
 	var sensors gateway.Sensors
 	require.NoError(t, json.Unmarshal([]byte(e.run(e.weir, "sensors", "--json", "--socket", sock)), &sensors))
