@@ -52,6 +52,11 @@ type Gateway struct {
 	running     chan struct{} // closed once every part runs
 	done        chan struct{} // closed when Run returns
 
+	// Remote configuration: the bundle the configuration was merged
+	// with at start, and the agent that applies the next ones.
+	bundle *FleetBundle
+	fleet  *fleetAgent
+
 	appended atomic.Uint64
 
 	// The appliance: its board (nil without a board section), the
@@ -91,6 +96,11 @@ func New(cfg Config, version string, log *slog.Logger) (*Gateway, error) {
 // (Loaded.File; "" for built-in defaults only). inputs.integrity watches it
 // with the gateway's binary, whatever its paths say. Call it before Run.
 func (g *Gateway) SetConfigFile(path string) { g.cfgFile = path }
+
+// SetFleetBundle names the fleet bundle cfg was merged with
+// (Loaded.Bundle from LoadInForce; nil for the file alone). Call it
+// before Run.
+func (g *Gateway) SetFleetBundle(b *FleetBundle) { g.bundle = b }
 
 // ResolveDataDir returns the configured data directory, or the first of
 // /var/lib/weir and ./weir-data that can be written, creating it. The
@@ -202,6 +212,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.senderSpool, err = g.buildOutputs(dir); err != nil {
 		return err
 	}
+	// Before the parts: every sender carries remote configuration.
+	if g.fleet, err = newFleetAgent(g, filepath.Join(dir, fleetDirName), g.bundle); err != nil {
+		return err
+	}
 	// Every part is built before any is bound or run, as a reload does;
 	// the files the TLS sections name are read here so that a reload can
 	// tell a certificate renewed in place.
@@ -262,6 +276,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.hooks = append(g.hooks, liveSection("telemetry_interval", func(c *Config) time.Duration { return c.TelemetryInterval }, &g.cfg, telemetry))
 	run("telemetry", telemetry.run)
 	run("spool watch", g.runSpoolWatch)
+	run("fleet", g.fleet.run)
 	if g.Board() != nil {
 		run("board", g.runBoard)
 	}
@@ -341,16 +356,23 @@ func globQuote(p string) string {
 // Emit stamps, encodes and spools events with the checkpoints of the
 // source that produced them, in one transaction. It is the sources' sink.
 func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) error {
+	_, err := g.emit(ctx, evs, cps)
+	return err
+}
+
+// emit is Emit, returning the sequence of the first record.
+func (g *Gateway) emit(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) (uint64, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	now, q := g.clock.Now()
 	recs, err := Entries(evs, Stamp{Gateway: g.cfg.Gateway.ID, Host: g.host, Time: now, Quality: q})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := g.spool.Append(ctx, recs, cps); err != nil {
-		return fmt.Errorf("gateway: %w", err)
+	first, err := g.spool.Append(ctx, recs, cps)
+	if err != nil {
+		return 0, fmt.Errorf("gateway: %w", err)
 	}
 	g.appended.Add(uint64(len(evs)))
 	if g.board.Load() != nil {
@@ -359,7 +381,7 @@ func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Check
 	if len(evs) > 0 && g.metrics != nil {
 		g.metrics.appended.WithLabelValues(evs[0].Source).Add(float64(len(evs)))
 	}
-	return nil
+	return first, nil
 }
 
 // classOf maps a record's priority to the spool's class.
