@@ -133,9 +133,9 @@ comma-separated (a gateway is selected by its id, or by carrying every label).`,
 
 // fleetRow is one gateway in `fleet status`.
 type fleetRow struct {
-	Gateway string           `json:"gateway"`
-	Desired uint64           `json:"desired"` // 0: no push selects it
-	Target  string           `json:"target,omitempty"`
+	Gateway string            `json:"gateway"`
+	Desired uint64            `json:"desired"` // 0: no push selects it
+	Target  string            `json:"target,omitempty"`
 	Report  *collector.Report `json:"report,omitempty"`
 }
 
