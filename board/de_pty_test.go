@@ -48,6 +48,20 @@ func (w *wire) settled(quiet time.Duration) int {
 	}
 }
 
+// reach waits until n bytes have arrived, or for at most max.
+func (w *wire) reach(n int, max time.Duration) {
+	end := time.Now().Add(max)
+	for time.Now().Before(end) {
+		w.mu.Lock()
+		got := len(w.got)
+		w.mu.Unlock()
+		if got >= n {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // edge is a level written to the driver-enable pin and the bytes that had
 // arrived at the far end by then.
 type edge struct {
@@ -65,6 +79,22 @@ type recorder struct {
 }
 
 func (r *recorder) Out(l gpio.Level) error {
+	if l == gpio.Low {
+		// Released after a frame: its bytes have left the port but may
+		// still be in socat's hands on a loaded machine. Wait for them
+		// (every request of the test is 8 bytes); bytes written only
+		// after this release would never come, and the wait would end
+		// with them missing.
+		r.mu.Lock()
+		rises := 0
+		for _, e := range r.edges {
+			if e.level == gpio.High {
+				rises++
+			}
+		}
+		r.mu.Unlock()
+		r.w.reach(8*rises, 2*time.Second)
+	}
 	n := r.w.settled(30 * time.Millisecond)
 	r.mu.Lock()
 	r.edges = append(r.edges, edge{l, n})

@@ -140,6 +140,10 @@ func serveAdmin(ctx context.Context, ln net.Listener, g *Gateway) error {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(recs)
 	})
+	mux.HandleFunc("GET /v1/alerts", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(g.Alerts())
+	})
 	mux.HandleFunc("GET /v1/logs", g.serveLogs)
 	mux.HandleFunc("GET /v1/config", g.serveConfig)
 	mux.HandleFunc("POST /v1/audit", g.serveAudit)

@@ -8,6 +8,7 @@ import (
 	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/ptp"
+	"github.com/weirgw/weir/rules"
 	"github.com/weirgw/weir/sensors/serialport"
 	"github.com/weirgw/weir/spool"
 	"github.com/weirgw/weir/uplink/sender"
@@ -128,8 +129,11 @@ type ledInputs struct {
 	tamperOpen bool
 	alertAt    time.Time // of the last alert or critical record
 	alertMsg   string
-	alertHold  time.Duration
-	clock      ptp.Status
+	// alertPattern: the pattern the alert's level asks for (rules.actions);
+	// nil, fast: other alerts and critical records.
+	alertPattern *board.Pattern
+	alertHold    time.Duration
+	clock        ptp.Status
 }
 
 func (g *Gateway) ledInputs(now time.Time) ledInputs {
@@ -142,7 +146,7 @@ func (g *Gateway) ledInputs(now time.Time) ledInputs {
 		in.tamperOpen = b.TamperOpen()
 	}
 	if a := g.lastAlert.Load(); a != nil {
-		in.alertAt, in.alertMsg = a.at, a.msg
+		in.alertAt, in.alertMsg, in.alertPattern = a.at, a.msg, a.pattern
 	}
 	return in
 }
@@ -224,7 +228,11 @@ func ledStates(in ledInputs) [4]ledState {
 	case in.tamperOpen:
 		s[board.LEDAlert] = ledState{board.Fast, "enclosure open"}
 	case !in.alertAt.IsZero() && in.now.Sub(in.alertAt) < in.alertHold:
-		s[board.LEDAlert] = ledState{board.Fast, "alert: " + in.alertMsg}
+		p := board.Fast
+		if in.alertPattern != nil {
+			p = *in.alertPattern
+		}
+		s[board.LEDAlert] = ledState{p, "alert: " + in.alertMsg}
 	case in.clock.Mode != ptp.ModeSystem && (in.clock.State == "holdover" || in.clock.State == "freerun"):
 		s[board.LEDAlert] = ledState{board.Slow, "clock in " + in.clock.State}
 	default:
@@ -233,17 +241,20 @@ func ledStates(in ledInputs) [4]ledState {
 	return s
 }
 
-// alertMark is the last alert or critical record spooled.
+// alertMark is the last alert or critical record spooled, and the LED
+// pattern it asks for.
 type alertMark struct {
-	at  time.Time
-	msg string
+	at      time.Time
+	msg     string
+	pattern *board.Pattern // nil: fast
 }
 
 // noteAlerts remembers the last alert or critical record of a batch, for
-// the alert LED.
+// the alert LED. The rules' alerts are left to their level's action
+// (Gateway.act).
 func (g *Gateway) noteAlerts(evs []event.Event) {
 	for i := len(evs) - 1; i >= 0; i-- {
-		if e := &evs[i]; e.Kind == event.KindAlert || e.Severity <= event.SevCritical {
+		if e := &evs[i]; e.Source != rules.AlertSource && (e.Kind == event.KindAlert || e.Severity <= event.SevCritical) {
 			g.lastAlert.Store(&alertMark{at: time.Now(), msg: e.Message})
 			return
 		}

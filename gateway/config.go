@@ -21,6 +21,7 @@ import (
 	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/gateway/console"
 	"github.com/weirgw/weir/ptp"
+	"github.com/weirgw/weir/rules"
 	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/sensors/hostlog"
 	"github.com/weirgw/weir/sensors/integrity"
@@ -73,6 +74,9 @@ type Config struct {
 	Board *board.Config `mapstructure:"board" yaml:"board"`
 	// Outputs deliver records straight to SIEMs (gateway/outputs.go).
 	Outputs []outputs.Config `mapstructure:"outputs" yaml:"outputs"`
+	// Rules watch the records on their way to the spool and raise alerts
+	// (gateway/rules.go).
+	Rules rules.Config `mapstructure:"rules" yaml:"rules"`
 }
 
 // GatewayConfig names the gateway.
@@ -421,6 +425,8 @@ func (c *Config) Validate() error {
 		add("board", c.Board.Validate())
 	}
 	errs = append(errs, c.validateOutputs()...)
+	add("rules", c.Rules.Validate())
+	errs = append(errs, validateRuleLEDs(c.Rules)...)
 	return errors.Join(errs...)
 }
 
@@ -448,6 +454,7 @@ func (c Config) Redacted() Config {
 	c.Inputs.Syslog = clonePtr(c.Inputs.Syslog)
 	c.Inputs.Audit = clonePtr(c.Inputs.Audit)
 	c.Board = clonePtr(c.Board)
+	c.Rules.Rules = slices.Clone(c.Rules.Rules)
 	if c.Inputs.Integrity = clonePtr(c.Inputs.Integrity); c.Inputs.Integrity != nil {
 		c.Inputs.Integrity.Paths = slices.Clone(c.Inputs.Integrity.Paths)
 		c.Inputs.Integrity.Exclude = slices.Clone(c.Inputs.Integrity.Exclude)
@@ -533,11 +540,14 @@ func toMap(v reflect.Value) any {
 		}
 		return out
 	case reflect.Map:
-		out := make(map[string]any, v.Len())
-		for it := v.MapRange(); it.Next(); {
-			out[fmt.Sprint(it.Key().Interface())] = toMap(it.Value())
+		if v.Type().Key().Kind() != reflect.String {
+			break
 		}
-		return out
+		m := make(map[string]any, v.Len())
+		for it := v.MapRange(); it.Next(); {
+			m[it.Key().String()] = toMap(it.Value())
+		}
+		return m
 	}
 	return v.Interface()
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/ptp"
+	"github.com/weirgw/weir/rules"
+	"github.com/weirgw/weir/rules/action"
 	"github.com/weirgw/weir/sensors/integrity"
 	"github.com/weirgw/weir/spool"
 	"github.com/weirgw/weir/uplink/sender"
@@ -70,6 +72,12 @@ type Gateway struct {
 	notify     *notifier
 	ready      atomic.Bool
 	lastAlert  atomic.Pointer[alertMark]
+
+	// Edge detection: the rules every record passes on its way to the
+	// spool, the actions of the levels, and the commands they run.
+	rules       *rules.Engine
+	ruleActions atomic.Pointer[rules.ActionsConfig]
+	actions     *action.Runner
 }
 
 // New builds a gateway from a validated configuration; nothing is opened
@@ -88,8 +96,18 @@ func New(cfg Config, version string, log *slog.Logger) (*Gateway, error) {
 	}
 	logs := newLogRing(logRingLines)
 	log = slog.New(newTeeHandler(log.Handler(), logs))
-	return &Gateway{cfg: cfg, version: version, log: log, logs: logs, host: host, bootID: bootID(), clock: clock,
-		notify: newNotifier(log), running: make(chan struct{}), done: make(chan struct{})}, nil
+	g := &Gateway{cfg: cfg, version: version, log: log, logs: logs, host: host, bootID: bootID(), clock: clock,
+		notify: newNotifier(log), running: make(chan struct{}), done: make(chan struct{}),
+		actions: action.New(log.With("part", "rules"), actionSlots)}
+	g.rules, err = rules.New(rules.Config{Enabled: false, MaxGroups: 1, Correlation: rules.DefaultConfig().Correlation},
+		rules.Options{Host: host, Log: log.With("part", "rules")})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: rules: %w", err)
+	}
+	if _, err := g.ReloadRules(cfg.Rules); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	return g, nil
 }
 
 // SetConfigFile names the configuration file cfg was read from
@@ -281,6 +299,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		run("board", g.runBoard)
 	}
 	run("health", g.runHealth)
+	g.hooks = append(g.hooks, liveSection("rules", func(c *Config) rules.Config { return c.Rules }, &g.cfg, rulesReloader{g}))
+	run("rules", g.runRules)
 	if !g.cfg.Uplink.Enabled() && len(g.cfg.Outputs) == 0 {
 		g.log.Warn("no uplink endpoint and no output configured: records stay in the spool")
 	}
@@ -353,8 +373,10 @@ func globQuote(p string) string {
 	return b.String()
 }
 
-// Emit stamps, encodes and spools events with the checkpoints of the
-// source that produced them, in one transaction. It is the sources' sink.
+// Emit stamps, evaluates against the rules, encodes and spools events
+// with the checkpoints of the source that produced them, in one
+// transaction, then spools the alerts the rules raised. It is the
+// sources' sink.
 func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) error {
 	_, err := g.emit(ctx, evs, cps)
 	return err
@@ -366,7 +388,33 @@ func (g *Gateway) emit(ctx context.Context, evs []event.Event, cps []spool.Check
 		return 0, err
 	}
 	now, q := g.clock.Now()
-	recs, err := Entries(evs, Stamp{Gateway: g.cfg.Gateway.ID, Host: g.host, Time: now, Quality: q})
+	st := Stamp{Gateway: g.cfg.Gateway.ID, Host: g.host, Time: now, Quality: q}
+	stamp(evs, st)
+	// The rules see each record stamped and before it is encoded: a
+	// correlation id goes into the record itself.
+	pending := g.rules.Observe(evs)
+	first, err := g.appendEvents(ctx, evs, cps)
+	if err != nil {
+		return 0, err
+	}
+	if alerts := g.rules.Commit(pending, first); len(alerts) > 0 {
+		g.raise(ctx, alerts)
+	}
+	return first, nil
+}
+
+// spoolEvents stamps and spools events without the rules: the rules'
+// own alerts.
+func (g *Gateway) spoolEvents(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) (uint64, error) {
+	now, q := g.clock.Now()
+	stamp(evs, Stamp{Gateway: g.cfg.Gateway.ID, Host: g.host, Time: now, Quality: q})
+	return g.appendEvents(ctx, evs, cps)
+}
+
+// appendEvents encodes stamped events and spools them with cps; it
+// returns the first one's sequence.
+func (g *Gateway) appendEvents(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) (uint64, error) {
+	recs, err := encode(evs)
 	if err != nil {
 		return 0, err
 	}
@@ -396,12 +444,13 @@ type Stamp struct {
 // One arena holds the whole batch: the spool copies the bytes into its
 // transaction, so nothing outlives the Append they are for.
 func Entries(evs []event.Event, st Stamp) ([]spool.Entry, error) {
-	size := 0
-	for i := range evs {
-		size += 64 + len(evs[i].Message) + 24*len(evs[i].Fields)
-	}
-	arena := make([]byte, 0, size)
-	recs := make([]spool.Entry, len(evs))
+	stamp(evs, st)
+	return encode(evs)
+}
+
+// stamp gives every record the gateway id, and the time and host where
+// its source gave none.
+func stamp(evs []event.Event, st Stamp) {
 	for i := range evs {
 		e := &evs[i]
 		e.Gateway = st.Gateway
@@ -411,6 +460,19 @@ func Entries(evs []event.Event, st Stamp) ([]spool.Entry, error) {
 		if e.Host == "" {
 			e.Host = st.Host
 		}
+	}
+}
+
+// encode encodes stamped records into one arena.
+func encode(evs []event.Event) ([]spool.Entry, error) {
+	size := 0
+	for i := range evs {
+		size += 64 + len(evs[i].Message) + 24*len(evs[i].Fields)
+	}
+	arena := make([]byte, 0, size)
+	recs := make([]spool.Entry, len(evs))
+	for i := range evs {
+		e := &evs[i]
 		start := len(arena)
 		var err error
 		if arena, err = e.AppendBinary(arena); err != nil {

@@ -37,6 +37,7 @@ func newMetrics(g *Gateway) *metrics {
 		linkCollector{g},
 		sensorsCollector{g},
 		inputsCollector{g},
+		rulesCollector{g},
 		uplinkGauge("weir_uplink_acked_seq", "Highest sequence the collector acknowledged.",
 			func() float64 { return float64(g.now().sender.Status().LastAckSeq) }),
 		uplinkGauge("weir_uplink_connected", "1 while a collector session is up.",
@@ -192,4 +193,60 @@ func (m *metrics) serve(addr string) func(context.Context) error {
 		}
 		return nil
 	}
+}
+
+// rulesCollector reads the pipeline's counters and the rules' once per
+// scrape, under the names a SOC knows from log shippers.
+type rulesCollector struct{ g *Gateway }
+
+var (
+	descEventsLogged  = prometheus.NewDesc("weir_events_logged_total", "Records stamped and spooled since start.", nil, nil)
+	descEventsDropped = prometheus.NewDesc("weir_events_dropped_total", "Records lost unsent since start: evicted or expired from a full spool, or quarantined as damaged.", nil, nil)
+	descEventsShipped = prometheus.NewDesc("weir_events_shipped_total", "Records the collector acknowledged since start.", nil, nil)
+	descShipFailures  = prometheus.NewDesc("weir_ship_failures_total", "Uplink handshakes that failed and sessions lost, over every endpoint.", nil, nil)
+	descQueueSize     = prometheus.NewDesc("weir_queue_size", "Records in the spool not yet acknowledged.", nil, nil)
+	descAlerts        = prometheus.NewDesc("weir_alerts_total", "Alerts raised by the rules, by level.", []string{"level"}, nil)
+	descCorrelations  = prometheus.NewDesc("weir_correlations_total", "Correlations detected, by pattern.", []string{"pattern"}, nil)
+	descRuleMatches   = prometheus.NewDesc("weir_rule_matches_total", "Records each rule matched (since it was last changed).", []string{"rule"}, nil)
+	descRuleState     = prometheus.NewDesc("weir_rule_firing", "1 while a rule fires (raised within its window, or its condition holds).", []string{"rule"}, nil)
+	descRulesEval     = prometheus.NewDesc("weir_rules_evaluated_records_total", "Records evaluated against the rules.", nil, nil)
+	descActions       = prometheus.NewDesc("weir_alert_actions_total", "Alert commands, by outcome (started, failed, skipped).", []string{"outcome"}, nil)
+)
+
+func (rulesCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descEventsLogged, descEventsDropped, descEventsShipped, descShipFailures, descQueueSize,
+		descAlerts, descCorrelations, descRuleMatches, descRuleState, descRulesEval, descActions} {
+		ch <- d
+	}
+}
+
+func (c rulesCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.g.rules.Status()
+	n := c.g.counters(c.g.spool.Stats(), c.g.now().sender.Status(), st.Stats)
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	counter(descEventsLogged, float64(n.EventsLogged))
+	counter(descEventsDropped, float64(n.EventsDropped))
+	counter(descEventsShipped, float64(n.EventsShipped))
+	counter(descShipFailures, float64(n.ShipFailures))
+	ch <- prometheus.MustNewConstMetric(descQueueSize, prometheus.GaugeValue, float64(n.QueueSize))
+	for level, v := range n.Alerts {
+		counter(descAlerts, float64(v), level)
+	}
+	for p, v := range n.Correlations {
+		counter(descCorrelations, float64(v), p)
+	}
+	for _, r := range st.Rules {
+		counter(descRuleMatches, float64(r.Matched), r.Name)
+		firing := 0.0
+		if r.State == "firing" {
+			firing = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descRuleState, prometheus.GaugeValue, firing, r.Name)
+	}
+	counter(descRulesEval, float64(st.Stats.Evaluated))
+	counter(descActions, float64(n.Actions.Started), "started")
+	counter(descActions, float64(n.Actions.Failed), "failed")
+	counter(descActions, float64(n.Actions.Skipped), "skipped")
 }

@@ -37,6 +37,7 @@ var reloadKeys = []reloadKey{
 	{"fleet", true, "the next bundle is checked against the new keys, labels and protected keys; the bundle in force stays if it still checks out"},
 	{"console", true, "read by `weir console` when it starts; the daemon uses none of it"},
 	{"board", false, "the board's pins and watchdog are opened at start"},
+	{"rules", true, "the engine loads the new rules; rules that did not change keep their windows, cooldowns and counts"},
 	{"outputs", false, "the outputs share the spool with the uplink through a gate set up at start"},
 }
 

@@ -601,3 +601,42 @@ func TestReloadBeforeAndAfterRun(t *testing.T) {
 	require.Equal(t, ReloadRefused, res.Result)
 	require.Equal(t, "the gateway is not running", res.Error)
 }
+
+// TestReloadRules: a rules section changed on a reload is taken in place
+// (the engine's Load, which keeps the windows of unchanged rules); a
+// rule that does not compile refuses the whole reload.
+func TestReloadRules(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	body := func(count, kind string) string {
+		return fmt.Sprintf(`gateway: {id: gw-rules}
+data_dir: %s
+telemetry_interval: 1h
+metrics: {listen: ""}
+inputs: {files: []}
+rules:
+  rules:
+    - {name: site_noise, match: {kind: [%s]}, count: %s, window: 1h}
+`, data, kind, count)
+	}
+	file := writeConfig(t, body("3", "log"))
+	g, _ := reloadGateway(t, file, data)
+	count := func() string {
+		for _, r := range g.rules.Status().Rules {
+			if r.Name == "site_noise" {
+				return r.Now
+			}
+		}
+		return "absent"
+	}
+	require.Equal(t, "0/3 within 1h", count())
+
+	res := reloadFile(t, g, file, body("7", "log"))
+	require.Equal(t, ReloadOK, res.Result, res.Error)
+	require.Equal(t, []string{"rules: updated"}, res.Changed)
+	require.Equal(t, "0/7 within 1h", count())
+
+	res = reloadFile(t, g, file, body("7", "nonsense"))
+	require.Equal(t, ReloadRefused, res.Result)
+	require.Contains(t, res.Error, "nonsense")
+	require.Equal(t, "0/7 within 1h", count(), "the rules in force stay")
+}

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/weirgw/weir/board"
+	"github.com/weirgw/weir/rules"
 	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/sensors/hostlog"
 	"github.com/weirgw/weir/sensors/integrity"
@@ -467,6 +468,8 @@ func expect(t reflect.Type) string {
 		return "a duration with a unit, such as 250ms, 30s, 5m or 1h (units: " + durationUnits + ")"
 	case reflect.TypeFor[spool.ByteSize]():
 		return "a size such as 512MiB or 4GiB, or a number of bytes (units: B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
+	case reflect.TypeFor[rules.Level]():
+		return "a level: NONE, LOG, NOTIFY, PAGE, ESCALATE or CRITICAL (or 0 to 5)"
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
@@ -601,6 +604,9 @@ var listIndex = regexp.MustCompile(`\[\d+\]`)
 // schemaPaths lists every key path of t, list items written [].
 func schemaPaths(t reflect.Type) []string {
 	var out []string
+	// A type that holds itself (a matcher's all, any and not) is walked
+	// once per path: its keys are the same at every depth.
+	onPath := map[reflect.Type]bool{}
 	var walk func(prefix string, t reflect.Type, depth int)
 	walk = func(prefix string, t reflect.Type, depth int) {
 		if depth > maxDepth {
@@ -612,9 +618,11 @@ func schemaPaths(t reflect.Type) []string {
 			}
 			t = t.Elem()
 		}
-		if t.Kind() != reflect.Struct || t == durationType {
+		if t.Kind() != reflect.Struct || t == durationType || onPath[t] {
 			return
 		}
+		onPath[t] = true
+		defer delete(onPath, t)
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			if !configField(f) {
@@ -653,6 +661,8 @@ func itemDefault(t reflect.Type) reflect.Value {
 		d = board.DefaultConfig()
 	case reflect.TypeFor[outputs.Config]():
 		d = outputs.DefaultConfig()
+	case reflect.TypeFor[rules.RuleConfig]():
+		d = rules.DefaultRule()
 	default:
 		return reflect.New(t).Elem()
 	}

@@ -117,7 +117,7 @@ func TestBrokenConfigurations(t *testing.T) {
 		{"another spelling", "Uplink:\n  Flush-Interval: 1s\n",
 			nil, "config weir.yaml:2:3: uplink: unknown key `Flush-Interval`; did you mean `flush_interval`?"},
 		{"key one level too high", "window: 4\n",
-			nil, "config weir.yaml:1:1: top level: unknown key `window`; it belongs in a section here: did you mean `uplink.window`?"},
+			nil, "config weir.yaml:1:1: top level: unknown key `window`; it belongs in a section here: did you mean `uplink.window`, `rules.rules[].window` or `rules.correlation.window`?"},
 		{"key of another section", "uplink:\n  tls: {cert_file: /etc/weir/gw.pem}\n",
 			nil, "config weir.yaml:2:9: uplink.tls: unknown key `cert_file`; it belongs in another section: did you mean `inputs.syslog.tls.cert_file`?"},
 		{"key belongs in a sub-section", "inputs:\n  lines:\n    - {name: gps, port: {device: /dev/ttyS2}, baud: 9600}\n",

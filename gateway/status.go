@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/weirgw/weir/board"
+	"github.com/weirgw/weir/rules"
+	"github.com/weirgw/weir/rules/action"
 	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/sensors/hostlog"
 	"github.com/weirgw/weir/sensors/integrity"
@@ -37,6 +39,41 @@ type Status struct {
 	// Config is the configuration in force: its generation and the last
 	// reload's outcome.
 	Config ConfigStatus `json:"config"`
+
+	// Counters are the pipeline's figures as a SOC knows them; Alerts the
+	// rules' state (weir alerts).
+	Counters Counters     `json:"counters"`
+	Alerts   rules.Status `json:"alerts"`
+}
+
+// Counters are the pipeline's figures since start, named as log shippers
+// and SIEM agents name theirs.
+type Counters struct {
+	EventsLogged  uint64 `json:"events_logged"`  // records stamped and spooled
+	EventsDropped int64  `json:"events_dropped"` // records lost unsent: evicted or expired from a full spool, quarantined as damaged
+	EventsShipped uint64 `json:"events_shipped"` // records the collector acknowledged
+	// ShipFailures: handshakes refused or failed, and sessions lost and
+	// reconnected, over every endpoint.
+	ShipFailures uint64            `json:"ship_failures"`
+	QueueSize    int64             `json:"queue_size"` // records in the spool not yet acknowledged
+	Alerts       map[string]uint64 `json:"alerts_by_level"`
+	Correlations map[string]uint64 `json:"correlations_detected"`
+	// Actions: the alert commands started, failed and skipped.
+	Actions action.Stats `json:"actions"`
+}
+
+// counters gathers the figures.
+func (g *Gateway) counters(sp spool.Stats, up sender.Status, rs rules.Stats) Counters {
+	c := Counters{EventsLogged: g.appended.Load(), EventsShipped: up.RecordsAcked, QueueSize: sp.Records,
+		Alerts: rs.Alerts, Correlations: rs.Correlations, Actions: g.actions.Stats()}
+	for _, cs := range sp.Classes {
+		c.EventsDropped += cs.Evicted + cs.Expired
+	}
+	c.EventsDropped += int64(sp.Quarantined)
+	for _, e := range up.Endpoints {
+		c.ShipFailures += e.HandshakeFailures + e.Reconnects
+	}
+	return c
 }
 
 // Status takes a snapshot.
@@ -67,5 +104,7 @@ func (g *Gateway) Status() Status {
 		st.Board = &bs
 	}
 	st.Health = g.health.snapshot()
+	st.Alerts = g.rules.Status()
+	st.Counters = g.counters(st.Spool, st.Uplink, st.Alerts.Stats)
 	return st
 }

@@ -111,6 +111,10 @@ func spoolTelemetry(st, last spool.Stats) event.Event {
 			event.Bool("intake_held", st.Disk.Held != ""), event.Uint("quarantined", st.Quarantined),
 		},
 	}
+	if st.MaxBytes > 0 {
+		// The backlog's share of max_bytes, for the rules (spool_pressure).
+		ev.Fields = append(ev.Fields, event.Float("fill", float64(st.Used)/float64(st.MaxBytes)))
+	}
 	if !st.Oldest.IsZero() {
 		ev.Fields = append(ev.Fields, event.Float("oldest_unacked_seconds", time.Since(st.Oldest).Seconds()))
 	}

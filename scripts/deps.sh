@@ -4,15 +4,19 @@
 #
 #   scripts/deps.sh        what `make test` and `make demo` need
 #   scripts/deps.sh arm    that, plus qemu-user-static for `make test-arm`
+#   scripts/deps.sh image  that, plus what `make image-smoke` boots: QEMU
+#                          for arm64 and Debian's arm64 kernel and BusyBox
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 arm=0
+image=0
 for a in "$@"; do
 	case $a in
 	arm) arm=1 ;;
+	image) image=1 ;;
 	*)
-		echo "deps: unknown argument '$a' (expected: arm)" >&2
+		echo "deps: unknown argument '$a' (expected: arm, image)" >&2
 		exit 2
 		;;
 	esac
@@ -68,6 +72,13 @@ packages+=(chromium fonts-dejavu-core)
 if [ "$arm" = 1 ]; then
 	packages+=(qemu-user-static)
 fi
+# `make image-smoke` (buildroot/smoke) boots an emulated arm64 board:
+# qemu-system-aarch64 (qemu-system-arm), its initramfs packed with cpio,
+# its data disk made with mke2fs (e2fsprogs). The board's kernel and
+# BusyBox are Debian's arm64 packages, fetched below.
+if [ "$image" = 1 ]; then
+	packages+=(qemu-system-arm cpio e2fsprogs)
+fi
 
 need=()
 for p in "${packages[@]}"; do
@@ -81,6 +92,37 @@ if [ ${#need[@]} -gt 0 ]; then
 	echo "deps: installing ${need[*]}"
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The emulated board's arm64 packages for `make image-smoke`, downloaded
+# (not installed) into bin/image/debs: busybox-static, and the kernel
+# package linux-image-arm64 depends on (the metapackage holds no kernel).
+# apt needs the arm64 architecture to find them.
+if [ "$image" = 1 ]; then
+	debs=bin/image/debs
+	mkdir -p "$debs"
+	if ! compgen -G "$debs/busybox-static_*_arm64.deb" >/dev/null || ! compgen -G "$debs/linux-image-*-arm64_*_arm64.deb" >/dev/null; then
+		if [ "$(id -u)" -ne 0 ]; then
+			echo "deps: image: the arm64 packages are not in $debs (run as root to fetch them)" >&2
+			exit 1
+		fi
+		if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+			echo "deps: adding the arm64 architecture to dpkg (for apt-get download of the emulated board's packages)"
+			dpkg --add-architecture arm64
+			apt-get update -qq
+		fi
+		kernel=$(apt-cache depends linux-image-arm64:arm64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[^ ]*\)$/\1/p' | head -n 1)
+		if [ -z "$kernel" ]; then
+			apt-get update -qq
+			kernel=$(apt-cache depends linux-image-arm64:arm64 | sed -n 's/^ *Depends: \(linux-image-[^ ]*\)$/\1/p' | head -n 1)
+		fi
+		[ -n "$kernel" ] || { echo "deps: image: apt names no kernel for linux-image-arm64:arm64" >&2; exit 1; }
+		echo "deps: downloading busybox-static:arm64 and $kernel into $debs"
+		rm -f "$debs"/*.deb
+		(cd "$debs" && apt-get download -q busybox-static:arm64 "${kernel%:arm64}:arm64" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+		compgen -G "$debs/busybox-static_*_arm64.deb" >/dev/null && compgen -G "$debs/linux-image-*-arm64_*_arm64.deb" >/dev/null ||
+			{ echo "deps: image: apt-get download did not fetch the arm64 packages into $debs" >&2; exit 1; }
+	fi
 fi
 
 # Go: the go command on PATH (1.21 or newer, to switch toolchains) fetches

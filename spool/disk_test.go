@@ -127,7 +127,9 @@ func TestFullDiskHoldsIntake(t *testing.T) {
 	require.Less(t, st.Used, int64(cfg.MaxBytes)/4)
 	require.Positive(t, st.Classes[ClassNormal].Refused)
 	require.Positive(t, st.Classes[ClassBulk].Refused)
-	require.LessOrEqual(t, stored[ClassBulk].Load()-bulk0, stored[ClassNormal].Load()-normal0, "bulk is held back first")
+	// One batch of each class may have been stored before the snapshot
+	// and counted after it (the counter is bumped when Append returns).
+	require.LessOrEqual(t, stored[ClassBulk].Load()-bulk0, stored[ClassNormal].Load()-normal0+256, "bulk is held back first")
 
 	// Critical records still go in, from the slice kept for them.
 	for range 8 {

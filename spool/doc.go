@@ -12,9 +12,15 @@
 //     transaction, so a crash at any instant neither loses nor re-reads a
 //     record. The records get contiguous sequence numbers.
 //   - Read returns unacknowledged records from a cursor, in sequence order.
+//     ReadCritical returns the unacknowledged critical records from a
+//     cursor, in sequence order, from the critical index (below), so the
+//     uplink can send them ahead of the backlog.
 //   - Ack acknowledges every record up to a sequence, once the next hop
 //     holds them durably; their space comes back when their segment is
-//     dropped (below).
+//     dropped (below). The mark is cumulative: a reader that sends records
+//     out of sequence order (critical ones ahead of the backlog) keeps the
+//     mark below everything the next hop has not acknowledged, and the
+//     records acknowledged ahead of the mark stay until it passes them.
 //   - Checkpoint returns a source's last committed position. An Append
 //     may also delete a checkpoint, in the same transaction.
 //   - The backlog is bounded by max_bytes. Bulk records wait for room from
@@ -160,14 +166,33 @@
 //	s/counts                               records and bytes held, per class
 //	s/format                               layout version (3)
 //	s/checked                              first sequence written with a CRC (records below: time + data)
-//	x/<seg: 4><class: 1><seq: 8 bytes BE>  bulk and normal index, oldest first: time + data size
+//	x/<seg: 4><class: 1><seq: 8 bytes BE>  index of each class, oldest first: time + data size
 //
 // Every key that is not a record sorts after the records, so a dropped
 // segment's tables hold little else. The class rides in the record key so
 // Ack can count what it acknowledges from a key-only scan; the index lets
 // eviction and expiry find a class's oldest records without reading the
-// others. Eviction and expiry replace records by markers one by one; they
-// are rare, and the markers go with the segment.
+// others, and ReadCritical find the critical records (a seek per segment)
+// without reading the backlog around them. Eviction and expiry replace
+// records by markers one by one; they are rare, and the markers go with
+// the segment. Critical records were not indexed before the uplink sent
+// them ahead: a spool written then holds critical records without an
+// index key, which ReadCritical does not see and Read returns in order;
+// the layout is otherwise the same, and older firmware reading a spool
+// with critical index keys ignores them (they go with their segment).
+//
+// # Critical records ahead of the backlog
+//
+// The uplink reads critical records beyond its cursor with ReadCritical
+// and sends them before the backlog, then reads on in order, skipping
+// them. Each class keeps its own sequence order. The collector dedupes by
+// (gateway, sequence) and keeps the ranges it holds above a floor, so it
+// takes records out of order; but the spool's Ack stays one cumulative
+// mark, moved only below the oldest record the collector has not
+// acknowledged. A critical record acknowledged ahead is therefore neither
+// dropped before the records under it are held, nor counted held by the
+// mark while it is not; after a restart it is sent again in order and the
+// collector acknowledges it without writing it twice.
 //
 // docs/ARCHITECTURE.md places the spool in the life of a record (steps 4,
 // 5 and 8) and in the failure model.

@@ -146,13 +146,16 @@ func dataSize(valueSize int64, checked bool) int64 {
 	return max(valueSize-headerLen, 0)
 }
 
-// indexed says whether a class has index keys: only the classes eviction
-// and expiry remove. Critical records leave only when acknowledged.
-func indexed(c Class) bool { return c != ClassCritical }
+// indexed says whether a record of class c has an index key: every class
+// has. Bulk and normal records are indexed for eviction and expiry,
+// critical ones so that the uplink can send them ahead of the backlog
+// (ReadCritical). A spool written before critical records were indexed
+// has none for its older critical records: they go in sequence order.
+func indexed(Class) bool { return true }
 
 // appendIndexKey writes x/<seg><class><seq>: each segment's records of one
-// class, oldest first, for eviction and expiry. Its value is the stamp and
-// the data size.
+// class, oldest first, for eviction and expiry (bulk, normal) and reading
+// ahead (critical). Its value is the stamp and the data size.
 func appendIndexKey(dst []byte, seg uint32, c Class, seq uint64) []byte {
 	dst = indexClassPrefix(dst, seg, c)
 	return binary.BigEndian.AppendUint64(dst, seq)

@@ -123,6 +123,8 @@ type Spool struct {
 	drops    uint64
 	segs     []segment     // ascending; the last may be open
 	wake     chan struct{} // closed and replaced on each append of records
+	critWake chan struct{} // closed and replaced on each append of critical records
+	lastCrit uint64        // the newest critical record's sequence (an upper bound after Open)
 
 	// checkedFrom is the first sequence written with a checksum (s/checked);
 	// set at Open.
@@ -199,7 +201,7 @@ func OpenContext(ctx context.Context, opts Options) (*Spool, error) {
 	if err := removeEmptyLogs(opts.Dir, log); err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
-	s := &Spool{dir: opts.Dir, cfg: opts.Config, log: log, now: now, wake: make(chan struct{}), segBytesMax: opts.segmentBytes,
+	s := &Spool{dir: opts.Dir, cfg: opts.Config, log: log, now: now, wake: make(chan struct{}), critWake: make(chan struct{}), segBytesMax: opts.segmentBytes,
 		disk: disk, guard: newDiskGuard(opts.Config), pos: newPositions(PositionsPath(opts.Dir)), lastFree: math.MaxInt64}
 	if s.segBytesMax <= 0 {
 		s.segBytesMax = segmentSize(opts.Config)
@@ -304,6 +306,7 @@ func (s *Spool) salvageTables(bopts badger.Options, damaged []damagedTable) erro
 // resetState forgets what a failed open read.
 func (s *Spool) resetState() {
 	s.next, s.acked, s.counts, s.oldest, s.segs, s.lastSeg, s.checkedFrom, s.skip, s.fresh = 0, 0, counts{}, time.Time{}, nil, 0, 0, nil, false
+	s.lastCrit = 0
 }
 
 // setValueLogAside renames damaged value-log files out of Badger's way.
@@ -549,6 +552,7 @@ func (s *Spool) load(now time.Time) error {
 			}
 		}
 		s.oldest = s.firstStamp(txn, recordSeekKey(s.segmentOf(s.acked+1), s.acked+1))
+		s.lastCrit = lastCritical(txn, s.segs)
 		return nil
 	})
 	if err != nil {
@@ -652,6 +656,15 @@ func (s *Spool) Close() error {
 		return fmt.Errorf("spool: close %s: %w", s.dir, err)
 	}
 	return nil
+}
+
+// CriticalAppended returns a channel that is closed the next time a
+// critical record is appended: a sender waiting for a batch to fill can
+// send a critical record at once.
+func (s *Spool) CriticalAppended() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.critWake
 }
 
 // Appended returns a channel that is closed the next time records are

@@ -232,6 +232,7 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 	firsts := make([]uint64, len(group))
 	seq := next
 	var records uint64
+	var lastCrit uint64
 	var seg uint32
 	var opened bool
 	if sizeOf(group) > 0 {
@@ -271,6 +272,9 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 				}
 			}
 			c.add(e.Class, 1, int64(len(e.Data)))
+			if e.Class == ClassCritical {
+				lastCrit = seq
+			}
 			seq++
 			records++
 		}
@@ -311,6 +315,11 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 		s.appended += records
 		close(s.wake)
 		s.wake = make(chan struct{})
+		if lastCrit != 0 {
+			s.lastCrit = lastCrit
+			close(s.critWake)
+			s.critWake = make(chan struct{})
+		}
 	}
 	acked := s.acked
 	s.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/gateway"
+	"github.com/weirgw/weir/rules"
 	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/sensors/integrity"
 	"github.com/weirgw/weir/sensors/line"
@@ -39,6 +40,7 @@ var configExamples = []configExample{
 	{"integrity", integrity.ExampleYAML, true},
 	{"board", board.ExampleYAML, false},
 	{"outputs", outputs.ExampleYAML, false},
+	{"rules", rules.ExampleYAML, false},
 }
 
 func exampleNames() []string {

@@ -257,6 +257,13 @@ func consoleCommands() []consoleCommand {
 			}
 			return err
 		}},
+		{"alerts", "", "the edge rules: state, counts, last alert", func(s *session, ctx context.Context, _ []string) error {
+			st, err := s.admin.Status(ctx)
+			if err == nil {
+				printAlerts(s.out, &st.Alerts, s.now())
+			}
+			return err
+		}},
 		{"ptp", "", "the clock: mode, state, offset, error bound", func(s *session, ctx context.Context, _ []string) error {
 			st, err := s.admin.PTP(ctx)
 			if err == nil {

@@ -339,7 +339,7 @@ func TestConsoleOutputFits(t *testing.T) {
 		logs:     &gateway.Logs{Lines: []string{hostile, strings.Repeat("long line without a space ", 20)}}}
 	h := startSession(t, testConsoleConfig(t), admin, t.TempDir())
 	h.login()
-	for _, c := range []string{"status", "sensors", "spool", "link", "ptp", "board", "config show", "logs", "help"} {
+	for _, c := range []string{"status", "sensors", "spool", "link", "ptp", "board", "config show", "logs", "alerts", "help"} {
 		h.typeLine(c)
 		out := h.expect("gw-test> ")
 		out = strings.TrimSuffix(out, "gw-test> ")

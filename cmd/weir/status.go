@@ -58,6 +58,9 @@ func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
 	}
 	printSpoolDisk(w, sp, now)
 	printBoard(w, st, now)
+	if l := alertsLine(st.Alerts); l != "" {
+		printf(w, "alerts   %s\n", l)
+	}
 	u := st.Uplink
 	if u.State == "disabled" {
 		printf(w, "uplink   disabled: no endpoint configured; records stay spooled\n")

@@ -2,6 +2,7 @@ package sender
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -23,24 +24,54 @@ type outstanding struct {
 // the spool up to just below the oldest batch not yet acked. A batch whose
 // session fails before its ack is queued and goes to the next session that
 // asks, before any new record.
+//
+// Critical records go ahead of the backlog: before reading on in sequence
+// order from its cursor, the dispatcher reads the spool's critical records
+// beyond the cursor (prioritySpool) and sends them as batches of their
+// own, each a run of consecutive sequences. Such a batch is outstanding
+// like any other, and its span is kept in ahead until the cursor passes
+// it, so that the reading in order skips it: a record sent ahead is never
+// sent again by the cursor, acked or not (a session that fails queues it
+// for resending like any batch). The spool's mark is still one cumulative
+// sequence, just below the oldest batch outstanding or the cursor: a
+// critical record the collector acknowledged ahead of the backlog stays in
+// the spool until the backlog before it is acknowledged too, so the mark
+// never passes a record the collector does not hold, and the Hello floor
+// (floor) never claims one. After a restart the dispatcher knows nothing
+// of what went ahead: those records are sent again in order, and the
+// collector, which dedupes by (gateway, sequence), acks them without
+// writing them twice.
 type dispatcher struct {
 	sp        Spool
+	prio      prioritySpool // nil: the spool reads in sequence order only
 	maxRecs   int
 	maxBytes  int
 	flush     time.Duration
 	now       func() time.Time
 	onAhead   func(collector, spoolLast uint64)
 	mu        sync.Mutex
-	cursor    uint64        // next sequence to read from the spool
+	cursor    uint64        // next sequence to read from the spool in order
+	critFrom  uint64        // next sequence to look for critical records from
+	ahead     []span        // batches sent ahead of the cursor, sorted; each first >= cursor until pruned
 	out       []outstanding // sorted by first
 	ackMark   uint64        // the spool is acked up to here
 	spoolLast uint64        // the highest sequence the spool is known to have assigned
 	kick      chan struct{} // closed when a batch is queued for resend
 	ackedRecs uint64
+	aheadRecs uint64 // records sent ahead of the backlog
+}
+
+// prioritySpool is what the dispatcher needs of the spool to send
+// critical records ahead of the backlog; *spool.Spool has it, a view of it
+// shared with SIEM outputs does not (its records then go in order).
+type prioritySpool interface {
+	ReadCritical(cursor uint64, max, maxBytes int) ([]spool.Record, error)
+	CriticalAppended() <-chan struct{}
 }
 
 func newDispatcher(sp Spool, maxRecs, maxBytes int, flush time.Duration) (*dispatcher, error) {
 	d := &dispatcher{sp: sp, maxRecs: maxRecs, maxBytes: maxBytes, flush: flush, now: time.Now, kick: make(chan struct{})}
+	d.prio, _ = sp.(prioritySpool)
 	st := sp.Stats()
 	d.ackMark = st.AckedUpTo
 	d.cursor = st.NextSeq
@@ -86,9 +117,50 @@ func (d *dispatcher) resume(highest uint64) error {
 	}
 	d.out = kept
 	if highest >= d.cursor {
-		d.cursor = highest + 1
+		d.advance(highest + 1)
 	}
 	return d.ackSpool()
+}
+
+// advance moves the cursor to c and forgets the batches sent ahead that
+// it passed.
+func (d *dispatcher) advance(c uint64) {
+	d.cursor = max(d.cursor, c)
+	n := 0
+	for n < len(d.ahead) && d.ahead[n].last < d.cursor {
+		n++
+	}
+	d.ahead = d.ahead[n:]
+}
+
+// criticalAppended is closed when a critical record is appended; nil
+// without priority.
+func (d *dispatcher) criticalAppended() <-chan struct{} {
+	if d.prio == nil {
+		return nil
+	}
+	return d.prio.CriticalAppended()
+}
+
+// takeCritical returns the next run of critical records beyond the
+// cursor not yet sent, as an outstanding batch; nil when there is none.
+func (d *dispatcher) takeCritical(maxRecs, maxBytes int) (*batch, error) {
+	from := max(d.critFrom, d.cursor)
+	recs, err := d.prio.ReadCritical(from, maxRecs, maxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("uplink: read spool's critical records at %d: %w", from, err)
+	}
+	b := cut(recs, ^uint64(0))
+	if b == nil {
+		return nil, nil
+	}
+	d.critFrom = b.last + 1
+	d.spoolLast = max(d.spoolLast, b.last)
+	d.insert(outstanding{span: b.span})
+	i := sort.Search(len(d.ahead), func(i int) bool { return d.ahead[i].first > b.first })
+	d.ahead = slices.Insert(d.ahead, i, b.span)
+	d.aheadRecs += uint64(len(b.recs))
+	return b, nil
 }
 
 // batch is what take hands a session.
@@ -138,22 +210,38 @@ func (d *dispatcher) takeWithin(maxRecs, maxBytes int) (*batch, time.Time, error
 		o.first, o.queued = b.first, false
 		return b, time.Time{}, nil
 	}
-	recs, err := d.sp.Read(d.cursor, maxRecs, maxBytes)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("uplink: read spool at %d: %w", d.cursor, err)
+	if d.prio != nil {
+		b, err := d.takeCritical(maxRecs, maxBytes)
+		if b != nil || err != nil {
+			return b, time.Time{}, err
+		}
 	}
-	b := cut(recs, ^uint64(0))
-	if b == nil {
-		return nil, time.Time{}, nil
+	for {
+		recs, err := d.sp.Read(d.cursor, maxRecs, maxBytes)
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("uplink: read spool at %d: %w", d.cursor, err)
+		}
+		if len(recs) > 0 && len(d.ahead) > 0 && recs[0].Seq >= d.ahead[0].first {
+			d.advance(d.ahead[0].last + 1) // sent ahead already: not again
+			continue
+		}
+		limit := ^uint64(0)
+		if len(d.ahead) > 0 {
+			limit = d.ahead[0].first - 1
+		}
+		b := cut(recs, limit)
+		if b == nil {
+			return nil, time.Time{}, nil
+		}
+		full := len(b.recs) == maxRecs || int(b.bytes)+int(b.bytes)/len(b.recs) > maxBytes || len(b.recs) < len(recs)
+		if due := b.recs[0].Appended.Add(d.flush); !full && d.now().Before(due) {
+			return nil, due, nil
+		}
+		d.advance(b.last + 1)
+		d.spoolLast = max(d.spoolLast, b.last)
+		d.insert(outstanding{span: b.span})
+		return b, time.Time{}, nil
 	}
-	full := len(b.recs) == maxRecs || int(b.bytes)+int(b.bytes)/len(b.recs) > maxBytes || len(b.recs) < len(recs)
-	if due := b.recs[0].Appended.Add(d.flush); !full && d.now().Before(due) {
-		return nil, due, nil
-	}
-	d.cursor = b.last + 1
-	d.spoolLast = max(d.spoolLast, b.last)
-	d.insert(outstanding{span: b.span})
-	return b, time.Time{}, nil
 }
 
 func (d *dispatcher) takeAgain(maxRecs, maxBytes int) (*batch, time.Time, error) {

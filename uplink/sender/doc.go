@@ -11,6 +11,16 @@
 // session and each takes disjoint batches from one dispatcher; a batch
 // unacked when its session fails is sent again, first, on another.
 //
+// Critical records go ahead of the backlog: the dispatcher reads the
+// spool's critical records beyond its cursor first (spool.Spool.ReadCritical)
+// and sends each run as a batch of its own, keeps their spans so the
+// reading in order skips them, and keeps acking the spool with one
+// cumulative mark below the oldest record not acknowledged (the
+// dispatcher's comment says why this never acks a record the collector
+// does not hold, nor sends one twice). A spool that cannot read its
+// critical records apart (a view shared with SIEM outputs) is sent in
+// order.
+//
 // It also keeps each endpoint's link telemetry: RTT (the transport's
 // estimate — TCP_INFO for tls, rudp's for dtls — or Ping/Pong), loss
 // (retransmitted over sent segments, 1 and 15 minutes), goodput and acked

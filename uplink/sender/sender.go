@@ -35,14 +35,16 @@ const (
 
 // Status is a snapshot of the sender.
 type Status struct {
-	State           State            `json:"state"`
-	Mode            uplink.Mode      `json:"mode,omitempty"`
-	Endpoint        string           `json:"endpoint,omitempty"` // the endpoints in use, comma-separated
-	ConnectedAt     time.Time        `json:"connected_at,omitzero"`
-	LastAckSeq      uint64           `json:"last_ack_seq"`
-	LastAckAt       time.Time        `json:"last_ack_at,omitzero"`
-	RecordsSent     uint64           `json:"records_sent"`
-	RecordsAcked    uint64           `json:"records_acked"`
+	State        State       `json:"state"`
+	Mode         uplink.Mode `json:"mode,omitempty"`
+	Endpoint     string      `json:"endpoint,omitempty"` // the endpoints in use, comma-separated
+	ConnectedAt  time.Time   `json:"connected_at,omitzero"`
+	LastAckSeq   uint64      `json:"last_ack_seq"`
+	LastAckAt    time.Time   `json:"last_ack_at,omitzero"`
+	RecordsSent  uint64      `json:"records_sent"`
+	RecordsAcked uint64      `json:"records_acked"`
+	// RecordsAhead: critical records sent ahead of the backlog.
+	RecordsAhead    uint64           `json:"records_sent_ahead"`
 	BatchesInFlight int              `json:"batches_in_flight"`
 	Connects        uint64           `json:"connects"`
 	LastError       string           `json:"last_error,omitempty"`
@@ -67,6 +69,7 @@ type Sender struct {
 
 	mu     sync.Mutex
 	status Status
+	disp   *dispatcher // set by Run, under mu
 }
 
 // New checks cfg and builds a sender for gateway.
@@ -94,7 +97,13 @@ func (s *Sender) SetTransport(t uplink.Transport, tr Transport) { s.transports[t
 func (s *Sender) Status() Status {
 	s.mu.Lock()
 	st := s.status
+	d := s.disp
 	s.mu.Unlock()
+	if d != nil {
+		d.mu.Lock()
+		st.RecordsAhead = d.aheadRecs
+		d.mu.Unlock()
+	}
 	var active []string
 	st.BatchesInFlight = 0
 	for _, e := range s.eps {
@@ -158,6 +167,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.update(func(*Status) { s.disp = d })
 	d.onAhead = func(collector, last uint64) {
 		// The collector holds sequences this spool never assigned: the spool
 		// was replaced by one seeded from a clock that runs behind. Nothing

@@ -114,7 +114,7 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 	for {
 		// Take the wake-up channels before reading, so an append or a
 		// queued batch between the read and the wait is never missed.
-		appended, kicked := s.sp.Appended(), d.kicked()
+		appended, kicked, critical := s.sp.Appended(), d.kicked(), d.criticalAppended()
 		flushAt = time.Time{}
 		for len(flight) < s.cfg.Window {
 			b, due, err := d.takeWithin(maxRecs, maxBytes)
@@ -139,9 +139,9 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 			s.update(func(st *Status) { st.RecordsSent += msg.Count })
 			es.update(func(st *EndpointStatus) { st.BatchesInFlight = n })
 		}
-		var wake, kick <-chan struct{}
+		var wake, kick, crit <-chan struct{}
 		if len(flight) < s.cfg.Window {
-			kick = kicked
+			kick, crit = kicked, critical // a critical record does not wait for a batch to fill
 			if flushAt.IsZero() {
 				wake = appended
 			}
@@ -167,6 +167,7 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 			if err := fl.report(&w); err != nil {
 				return true, err
 			}
+		case <-crit:
 		case <-timer.C:
 			if len(flight) > 0 && time.Since(flight[0].sent) >= s.cfg.AckTimeout {
 				return true, fmt.Errorf("uplink: %s sent no ack for %d within %s", ep.Name(), flight[0].last, s.cfg.AckTimeout)
