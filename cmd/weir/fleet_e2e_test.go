@@ -383,16 +383,16 @@ func TestFleetPushUnderLoad(t *testing.T) {
 }
 
 // TestFleetApplyKilled: the gateway is SIGKILLed at random moments of
-// 24 applies and started again at once. Half the kills come at a
-// random moment after the push (before the pull, during the apply or
-// after it), half at a random moment after the gateway says it is
-// applying the bundle (staging, the live reload, the health check, the
-// rename). The disk is read between the kill and the start to tell
-// where the kill landed. Each start must come up in one whole
-// configuration (the one before the bundle, or the bundle's once it was
-// kept; never a mix: every value of a bundle tells its version) with a
-// working uplink, and report an apply it interrupted. At the end every
-// line written is at the collector exactly once.
+// 24 applies and started again at once. Half the kills come within
+// 400ms of the push (before the pull, during the apply or after it),
+// half within 60ms of the bundle's staged file appearing (the live
+// reload, the health check, the rename). The disk is read between the
+// kill and the start to tell where the kill landed. Each start must
+// come up in one whole configuration (the one before the bundle, or the
+// bundle's once it was kept; never a mix: every value of a bundle tells
+// its version) with a working uplink, and report an apply it
+// interrupted. At the end every line written is at the collector
+// exactly once.
 func TestFleetApplyKilled(t *testing.T) {
 	fe := setupFleet(t)
 	fe.startCollector("collector", fe.fleetDir)
@@ -472,13 +472,15 @@ func TestFleetApplyKilled(t *testing.T) {
 	for n := 1; n <= kills; n++ {
 		fe.push(n, "{gateways: [gw-e2e]}", fe.versionConfig(n), fe.pki, fe.fleetDir)
 		if n%2 == 1 {
+			// The staged file is there from the stage to the rename: the
+			// kill comes a random moment after it appears.
 			require.Eventually(t, func() bool {
-				st, ok := statusNow()
-				return ok && st.Config.Fleet.Last != nil && st.Config.Fleet.Last.Version == uint64(n)
-			}, 30*time.Second, 5*time.Millisecond, "bundle v%d not taken", n)
-			time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+				_, err := os.Stat(filepath.Join(fleetFiles, "staged.bundle"))
+				return err == nil || phase(n) != "not yet pulled"
+			}, 30*time.Second, time.Millisecond, "bundle v%d not taken", n)
+			time.Sleep(time.Duration(rng.IntN(60)) * time.Millisecond)
 		} else {
-			time.Sleep(time.Duration(rng.IntN(800)) * time.Millisecond)
+			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
 		}
 		gw.kill()
 		where := phase(n)
