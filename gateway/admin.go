@@ -145,6 +145,7 @@ func serveAdmin(ctx context.Context, ln net.Listener, g *Gateway) error {
 		_ = json.NewEncoder(w).Encode(g.Alerts())
 	})
 	mux.HandleFunc("GET /v1/logs", g.serveLogs)
+	mux.HandleFunc("GET /v1/config", g.serveConfig)
 	mux.HandleFunc("POST /v1/audit", g.serveAudit)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ConnContext: withPeerConn}
 	stop := context.AfterFunc(ctx, func() { srv.Close() })

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/gateway/console"
 	"github.com/weirgw/weir/ptp"
@@ -60,6 +62,10 @@ type Config struct {
 	Spool             spool.Config  `mapstructure:"spool" yaml:"spool"`
 	Inputs            InputsConfig  `mapstructure:"inputs" yaml:"inputs"`
 	Uplink            uplink.Config `mapstructure:"uplink" yaml:"uplink"`
+	// Fleet is remote configuration: the keys a bundle from the head-end
+	// must be signed by, this gateway's labels, the keys no bundle may
+	// set (gateway/fleet.go).
+	Fleet FleetConfig `mapstructure:"fleet" yaml:"fleet"`
 	// Console is `weir console`'s, the technician's serial shell.
 	Console console.Config `mapstructure:"console" yaml:"console"`
 	// Board is the appliance's hardware (LEDs, tamper switch, RS-485
@@ -128,6 +134,9 @@ type Loaded struct {
 	File     string   // the file read, "" for built-in defaults only
 	Env      []string // WEIR_* variables that overrode keys
 	Warnings []string // problems worth telling but not worth refusing
+	// Bundle is the fleet's bundle merged over the file (LoadInForce);
+	// nil for the file alone.
+	Bundle *FleetBundle
 }
 
 // Source describes where the configuration came from, for error messages.
@@ -135,6 +144,9 @@ func (l *Loaded) Source() string {
 	s := "built-in defaults"
 	if l.File != "" {
 		s = l.File
+	}
+	if l.Bundle != nil {
+		s += fmt.Sprintf(" with fleet bundle v%d", l.Bundle.Version)
 	}
 	if len(l.Env) > 0 {
 		s += " with " + strings.Join(l.Env, ", ")
@@ -146,7 +158,17 @@ func (l *Loaded) Source() string {
 // is false a missing file is fine), then WEIR_* environment overrides, and
 // validates the result. A *ConfigError lists every problem, each placed
 // at its file, line and column (or its variable) with its key.
-func Load(path string, explicit bool) (*Loaded, error) {
+func Load(path string, explicit bool) (*Loaded, error) { return load(path, explicit, nil) }
+
+// overlay is a fleet bundle's configuration, decoded over the file and
+// under the WEIR_* variables: what it gives replaces the file's value
+// (a list whole), what it leaves out is the file's.
+type overlay struct {
+	name string // "fleet bundle v7", where its problems are placed
+	node *yaml.Node
+}
+
+func load(path string, explicit bool, over *overlay) (*Loaded, error) {
 	l := &Loaded{}
 	cfg := reflect.ValueOf(&l.Config).Elem()
 	root, probs := parseYAML("", defaultYAML)
@@ -170,9 +192,20 @@ func Load(path string, explicit bool) (*Loaded, error) {
 			file.decodeInto(root, cfg, "")
 		}
 	}
+	layers := []*decoder{file}
+	if over != nil {
+		bundle := &decoder{file: over.name, places: map[string]place{}}
+		bundle.decodeInto(over.node, cfg, "")
+		layers = append(layers, bundle)
+	}
 	env, envKeys, envProbs := applyEnv(&l.Config, os.Environ())
 	l.Env = env
-	probs = append(file.probs, envProbs...)
+	var bad []string
+	for _, d := range layers {
+		probs = append(probs, d.probs...)
+		bad = append(bad, d.bad...)
+	}
+	probs = append(probs, envProbs...)
 
 	if l.Gateway.ID == "" {
 		h, err := os.Hostname()
@@ -182,7 +215,7 @@ func Load(path string, explicit bool) (*Loaded, error) {
 		l.Gateway.ID = h
 	}
 	l.resolveDefaults()
-	probs = append(probs, validationProblems(l.Validate(), file, envKeys, append(file.bad, badKeys(envProbs)...))...)
+	probs = append(probs, validationProblems(l.Validate(), layers, envKeys, append(bad, badKeys(envProbs)...))...)
 	if len(probs) > 0 {
 		sortProblems(probs)
 		return nil, &ConfigError{Problems: probs}
@@ -248,11 +281,13 @@ func badKeys(ps []Problem) []string {
 }
 
 // validationProblems places each of Validate's errors ("key: what is
-// wrong") at the key's value in the file, or at the variable that set it;
-// a key the file does not give is placed at the nearest section it gives.
-// An error about a key whose value was already refused, or about the
-// list or section holding it, is left out: it only repeats that.
-func validationProblems(err error, file *decoder, envKeys map[string]string, bad []string) []Problem {
+// wrong") at the key's value in the file (or the bundle over it, which
+// wins), or at the variable that set it; a key the file does not give is
+// placed at the nearest section it gives. An error about a key whose
+// value was already refused, or about the list or section holding it, is
+// left out: it only repeats that.
+func validationProblems(err error, layers []*decoder, envKeys map[string]string, bad []string) []Problem {
+	file := layers[0]
 	var out []Problem
 	for _, e := range flattenErrors(err) {
 		for _, text := range strings.Split(e.Error(), "\n") {
@@ -268,13 +303,16 @@ func validationProblems(err error, file *decoder, envKeys map[string]string, bad
 			if name, ok := envKeys[first]; ok {
 				p.File, p.Env = "", name
 			} else {
+			placed:
 				for q := first; q != ""; q = parentKey(q) {
-					if pl, ok := file.places[q]; ok {
-						p.Line, p.Column = pl.keyLine, pl.keyCol
-						if q == first {
-							p.Line, p.Column = pl.valLine, pl.valCol
+					for i := len(layers) - 1; i >= 0; i-- {
+						if pl, ok := layers[i].places[q]; ok {
+							p.File, p.Line, p.Column = layers[i].file, pl.keyLine, pl.keyCol
+							if q == first {
+								p.Line, p.Column = pl.valLine, pl.valCol
+							}
+							break placed
 						}
-						break
 					}
 				}
 			}
@@ -381,6 +419,7 @@ func (c *Config) Validate() error {
 		claim("inputs.integrity", integrity.Source)
 	}
 	add("uplink", c.Uplink.Validate())
+	add("fleet", c.Fleet.Validate())
 	add("console", c.Console.Validate())
 	if c.Board != nil {
 		add("board", c.Board.Validate())

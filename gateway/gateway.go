@@ -54,6 +54,11 @@ type Gateway struct {
 	running     chan struct{} // closed once every part runs
 	done        chan struct{} // closed when Run returns
 
+	// Remote configuration: the bundle the configuration was merged
+	// with at start, and the agent that applies the next ones.
+	bundle *FleetBundle
+	fleet  *fleetAgent
+
 	appended atomic.Uint64
 
 	// The appliance: its board (nil without a board section), the
@@ -109,6 +114,11 @@ func New(cfg Config, version string, log *slog.Logger) (*Gateway, error) {
 // (Loaded.File; "" for built-in defaults only). inputs.integrity watches it
 // with the gateway's binary, whatever its paths say. Call it before Run.
 func (g *Gateway) SetConfigFile(path string) { g.cfgFile = path }
+
+// SetFleetBundle names the fleet bundle cfg was merged with
+// (Loaded.Bundle from LoadInForce; nil for the file alone). Call it
+// before Run.
+func (g *Gateway) SetFleetBundle(b *FleetBundle) { g.bundle = b }
 
 // ResolveDataDir returns the configured data directory, or the first of
 // /var/lib/weir and ./weir-data that can be written, creating it. The
@@ -220,6 +230,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.senderSpool, err = g.buildOutputs(dir); err != nil {
 		return err
 	}
+	// Before the parts: every sender carries remote configuration.
+	if g.fleet, err = newFleetAgent(g, filepath.Join(dir, fleetDirName), g.bundle); err != nil {
+		return err
+	}
 	// Every part is built before any is bound or run, as a reload does;
 	// the files the TLS sections name are read here so that a reload can
 	// tell a certificate renewed in place.
@@ -280,6 +294,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.hooks = append(g.hooks, liveSection("telemetry_interval", func(c *Config) time.Duration { return c.TelemetryInterval }, &g.cfg, telemetry))
 	run("telemetry", telemetry.run)
 	run("spool watch", g.runSpoolWatch)
+	run("fleet", g.fleet.run)
 	if g.Board() != nil {
 		run("board", g.runBoard)
 	}
@@ -363,8 +378,14 @@ func globQuote(p string) string {
 // transaction, then spools the alerts the rules raised. It is the
 // sources' sink.
 func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) error {
+	_, err := g.emit(ctx, evs, cps)
+	return err
+}
+
+// emit is Emit, returning the sequence of the first record.
+func (g *Gateway) emit(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) (uint64, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	now, q := g.clock.Now()
 	st := Stamp{Gateway: g.cfg.Gateway.ID, Host: g.host, Time: now, Quality: q}
@@ -374,12 +395,12 @@ func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Check
 	pending := g.rules.Observe(evs)
 	first, err := g.appendEvents(ctx, evs, cps)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if alerts := g.rules.Commit(pending, first); len(alerts) > 0 {
 		g.raise(ctx, alerts)
 	}
-	return nil
+	return first, nil
 }
 
 // spoolEvents stamps and spools events without the rules: the rules'

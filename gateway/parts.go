@@ -187,6 +187,9 @@ func (g *Gateway) specs(c *Config, sums fileSums) []partSpec {
 		if err != nil {
 			return nil, err
 		}
+		if g.fleet != nil {
+			s.UseFleet(g.fleet)
+		}
 		return &part{inst: s, run: func(ctx context.Context, _ trackedSink) error {
 			// The link's telemetry follows its sender: it ends with it.
 			lctx, cancel := context.WithCancel(ctx)

@@ -60,6 +60,9 @@ type ConfigStatus struct {
 	Since      time.Time         `json:"since"`  // when it was put in force
 	Reloads    map[string]uint64 `json:"reloads,omitempty"`
 	LastReload *ReloadResult     `json:"last_reload,omitempty"`
+	// Fleet is remote configuration: the bundle in force and the last
+	// one's outcome.
+	Fleet *FleetStatus `json:"fleet,omitempty"`
 }
 
 // reloadState serialises reloads and keeps their outcome.
@@ -106,16 +109,23 @@ func (g *Gateway) configStatus() ConfigStatus {
 		last := *s.last
 		st.LastReload = &last
 	}
+	if g.fleet != nil {
+		st.Fleet = g.fleet.status()
+	}
 	return st
 }
 
 // configSource says where the configuration the gateway started with
 // came from.
 func (g *Gateway) configSource() string {
+	s := "built-in defaults"
 	if g.cfgFile != "" {
-		return g.cfgFile
+		s = g.cfgFile
 	}
-	return "built-in defaults"
+	if g.bundle != nil {
+		s += fmt.Sprintf(" with fleet bundle v%d", g.bundle.Version)
+	}
+	return s
 }
 
 // Reload puts next in force while the gateway runs: what SIGHUP does

@@ -34,6 +34,7 @@ var reloadKeys = []reloadKey{
 	{"inputs.audit", true, "restarted from its checkpoint (over netlink, what the kernel emits meanwhile is lost)"},
 	{"inputs.integrity", true, "restarted against its baseline"},
 	{"uplink", true, "the sender is restarted; batches in flight are sent again and the collector keeps one copy"},
+	{"fleet", true, "the next bundle is checked against the new keys, labels and protected keys; the bundle in force stays if it still checks out"},
 	{"console", true, "read by `weir console` when it starts; the daemon uses none of it"},
 	{"board", false, "the board's pins and watchdog are opened at start"},
 	{"rules", true, "the engine loads the new rules; rules that did not change keep their windows, cooldowns and counts"},

@@ -11,11 +11,14 @@ import (
 // ProtocolVersion is sent in Hello and Welcome. A collector answers a
 // version it does not speak with an Error naming both versions. Version 2
 // added Hello.Floor, Ping/Pong and the zstd codec; version 3 the batch
-// limits agreed in Hello and Welcome.
-const ProtocolVersion = 3
+// limits agreed in Hello and Welcome; version 4 the configuration
+// bundles (ConfigStatus, ConfigOffer, ConfigPull, ConfigBundle), sent
+// only on a session whose Welcome says 4.
+const ProtocolVersion = 4
 
 // MinProtocolVersion is the oldest version a collector still takes: a
-// version 2 gateway gets the collector's own batch limits, unannounced.
+// version 2 gateway gets the collector's own batch limits, unannounced,
+// and a version 2 or 3 gateway no configuration bundles.
 const MinProtocolVersion = 2
 
 // DefaultMaxFrame bounds one message. A peer announcing a larger frame gets
@@ -91,6 +94,14 @@ func (t MsgType) String() string {
 		return "ping"
 	case MsgPong:
 		return "pong"
+	case MsgConfigStatus:
+		return "config_status"
+	case MsgConfigOffer:
+		return "config_offer"
+	case MsgConfigPull:
+		return "config_pull"
+	case MsgConfigBundle:
+		return "config_bundle"
 	}
 	return fmt.Sprintf("msg(%d)", uint8(t))
 }
@@ -221,7 +232,8 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("peer refused (%s): %s", e.Code, e.Message)
 }
 
-// Message is one of Hello, Welcome, Data, Ack, Error, Ping or Pong.
+// Message is one of Hello, Welcome, Data, Ack, Error, Ping, Pong, or
+// (version 4) ConfigStatus, ConfigOffer, ConfigPull, ConfigBundle.
 type Message interface {
 	Type() MsgType
 	appendBody(b []byte) []byte
@@ -309,6 +321,10 @@ type FrameReader struct {
 	// Max bounds a frame; it may change between frames (a session's limit
 	// rises once its Hello is taken).
 	Max int
+	// Limit, if set, bounds a frame by its type as well, checked on the
+	// type byte before the body is read: a small message cannot borrow
+	// the room a batch is allowed.
+	Limit func(MsgType) int
 	// Reserve, if set, is asked for n more bytes before the buffer grows by
 	// n; its error ends the read. Release gives back what the reader holds.
 	Reserve func(n int) error
@@ -337,6 +353,18 @@ func (fr *FrameReader) Next() (MsgType, []byte, error) {
 	}
 	if n > fr.Max {
 		return 0, nil, fmt.Errorf("uplink: frame of %d bytes exceeds the %d-byte limit: %w", n, fr.Max, ErrFrameTooLarge)
+	}
+	if fr.Limit != nil {
+		t, err := fr.r.Peek(1)
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, nil, fmt.Errorf("uplink: read %d-byte frame: %w", n, err)
+		}
+		if l := fr.Limit(MsgType(t[0])); n > l {
+			return 0, nil, fmt.Errorf("uplink: %s frame of %d bytes exceeds the %d-byte limit: %w", MsgType(t[0]), n, l, ErrFrameTooLarge)
+		}
 	}
 	buf := fr.buf[:0]
 	for len(buf) < n {
@@ -419,6 +447,8 @@ func Decode(t MsgType, body []byte) (Message, error) {
 		m = &Ping{Nonce: d.uvarint()}
 	case MsgPong:
 		m = &Pong{Nonce: d.uvarint()}
+	case MsgConfigStatus, MsgConfigOffer, MsgConfigPull, MsgConfigBundle:
+		m = decodeConfig(t, &d)
 	default:
 		return nil, fmt.Errorf("uplink: unknown message type %d", uint8(t))
 	}

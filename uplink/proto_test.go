@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -26,6 +27,12 @@ func TestFrameRoundTrip(t *testing.T) {
 		&Error{Code: ErrIdentity, Message: "no"},
 		&Ping{Nonce: 77},
 		&Pong{Nonce: 1 << 40},
+		&ConfigStatus{Applied: 6, Highest: 7, Version: 7, Result: ConfigRolledBack, Error: "the uplink did not deliver",
+			Labels: []Label{{"region", "north"}, {"site", "pump-3"}}},
+		&ConfigStatus{},
+		&ConfigOffer{Version: 8, Size: 1200, Digest: DigestOf([]byte("bundle"))},
+		&ConfigPull{Version: 8, Digest: DigestOf([]byte("bundle"))},
+		&ConfigBundle{Version: 8, Bundle: []byte("bundle")},
 	}
 	var stream []byte
 	for _, m := range msgs {
@@ -43,8 +50,62 @@ func TestFrameRoundTrip(t *testing.T) {
 		if d, ok := got.(*Data); ok {
 			d.Payload = bytes.Clone(d.Payload) // body aliases buf
 		}
+		if b, ok := got.(*ConfigBundle); ok {
+			b.Bundle = bytes.Clone(b.Bundle)
+		}
 		require.Equal(t, want, got)
 	}
+}
+
+// TestConfigMessageBounds: what a peer declares in the configuration
+// messages is checked before anything is sized by it.
+func TestConfigMessageBounds(t *testing.T) {
+	many := &ConfigStatus{}
+	for i := range MaxConfigLabels + 1 {
+		many.Labels = append(many.Labels, Label{Key: fmt.Sprintf("k%03d", i), Value: "v"})
+	}
+	unsorted := &ConfigStatus{Labels: []Label{{"b", "1"}, {"a", "2"}}}
+	big := &ConfigBundle{Version: 1, Bundle: make([]byte, MaxBundleBytes+1)}
+	for _, c := range []struct {
+		m    Message
+		want string
+	}{
+		{many, "33 labels, more than 32"},
+		{unsorted, "labels not sorted"},
+		{big, "more than 262144"},
+		{&ConfigBundle{Version: 0, Bundle: []byte("x")}, "version 0"},
+		{&ConfigStatus{Error: strings.Repeat("x", 5000)}, "too long"},
+	} {
+		body := c.m.appendBody(nil)
+		_, err := Decode(c.m.Type(), body)
+		require.ErrorContains(t, err, c.want)
+	}
+	_, err := Decode(MsgConfigOffer, []byte{1, 2, 3})
+	require.ErrorContains(t, err, "truncated")
+}
+
+// TestFrameReaderLimitByType: with Limit set, a frame is refused by its
+// type's bound before its body is read, whatever Max allows.
+func TestFrameReaderLimitByType(t *testing.T) {
+	status := AppendFrame(nil, &ConfigStatus{Error: strings.Repeat("x", 4000), Labels: []Label{{"a", strings.Repeat("y", 4000)}, {"b", strings.Repeat("z", 4000)}, {"c", strings.Repeat("w", 4000)}, {"d", strings.Repeat("v", 4000)}}})
+	require.Greater(t, len(status), HelloMaxFrame)
+	// Only the header and the type byte are there: the reader must not
+	// wait for the rest to refuse it.
+	pr, pw := io.Pipe()
+	go func() { _, _ = pw.Write(status[:5]) }()
+	fr := NewFrameReader(bufio.NewReader(pr), DefaultMaxFrame)
+	fr.Limit = ControlFrameMax
+	_, _, err := fr.Next()
+	require.ErrorIs(t, err, ErrFrameTooLarge)
+	require.ErrorContains(t, err, "config_status frame")
+	pw.Close()
+
+	bundle := AppendFrame(nil, &ConfigBundle{Version: 1, Bundle: make([]byte, MaxBundleBytes)})
+	fr = NewFrameReader(bufio.NewReader(bytes.NewReader(bundle)), DefaultMaxFrame)
+	fr.Limit = ControlFrameMax
+	typ, _, err := fr.Next()
+	require.NoError(t, err)
+	require.Equal(t, MsgConfigBundle, typ)
 }
 
 func TestReadFrameBounds(t *testing.T) {
@@ -167,6 +228,8 @@ func FuzzDecode(f *testing.F) {
 		&Ping{Nonce: 1}, &Pong{Nonce: 2}, &Data{First: 5, Count: 1, Codec: CodecZstd, Payload: []byte{0x28, 0xb5, 0x2f, 0xfd}},
 		&Data{First: 1, Count: 1, Payload: AppendRecord(nil, []byte("x"))}, &Ack{Cumulative: 3},
 		&Error{Code: ErrProtocol, Message: "bad"},
+		&ConfigStatus{Applied: 1, Highest: 2, Version: 2, Result: "refused", Error: "why", Labels: []Label{{"a", "b"}}},
+		&ConfigOffer{Version: 3, Size: 10}, &ConfigPull{Version: 3}, &ConfigBundle{Version: 3, Bundle: []byte("x")},
 	} {
 		f.Add(AppendFrame(nil, m))
 	}

@@ -24,7 +24,7 @@ func main() {
 	}
 	// The same line as `weir --version` and `weir version`.
 	root.SetVersionTemplate("{{.Name}} {{.Version}} " + runtime.GOOS + "/" + runtime.GOARCH + " " + runtime.Version() + "\n")
-	root.AddCommand(newRunCmd(), newPKICmd())
+	root.AddCommand(newRunCmd(), newPKICmd(), newFleetCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "weir-collector:", err)
 		os.Exit(1)

@@ -67,7 +67,24 @@ func newPKICmd() *cobra.Command {
 		},
 	}
 	col.Flags().StringSliceVar(&extra, "also", nil, "more names or addresses for the same certificate")
-	c.AddCommand(initCmd, gw, col, newRevokeCmd(&dir))
+	fleetKey := &cobra.Command{
+		Use:   "fleet-key",
+		Short: "Create the fleet key that signs configuration bundles (" + pki.FleetKeyFile + " 0600, " + pki.FleetPubFile + ")",
+		Long: `Creates an ed25519 key in --dir: ` + pki.FleetKeyFile + ` (mode 0600) signs bundles
+(weir-collector fleet sign) and belongs offline with the CA key; ` + pki.FleetPubFile + `
+holds the public key, the line each gateway pins in fleet.keys.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			key, pubFile, pub, err := pki.NewFleetKey(dir, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "fleet key %s written: %s (mode 0600), public key %s\npin it in each gateway's file:\n  fleet:\n    keys: [\"%s\"]\n",
+				pki.FleetKeyID(pub), key, pubFile, pki.FormatFleetKey(pub))
+			return nil
+		},
+	}
+	c.AddCommand(initCmd, gw, col, newRevokeCmd(&dir), fleetKey)
 	return c
 }
 

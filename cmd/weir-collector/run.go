@@ -43,6 +43,8 @@ func newRunCmd() *cobra.Command {
 		jsTLS          uplink.TLSConfig
 		outputsFile    string
 		forwardSpool   string
+		fleetDir       string
+		fleetCheck     time.Duration
 		uiFlags        = newUIFlags()
 	)
 	cmd := &cobra.Command{
@@ -139,8 +141,17 @@ func newRunCmd() *cobra.Command {
 				s = fwd.sink
 			}
 			srv := collector.NewServer(cfg, serverTLS, s, log)
-
 			var lns []func(context.Context) error
+			if fleetDir != "" {
+				b, err := collector.OpenBundles(fleetDir, fleetCheck, log)
+				if err != nil {
+					return err
+				}
+				srv.UseBundles(b)
+				lns = append(lns, b.Run)
+				log.Info("configuration bundles served", "fleet_dir", fleetDir)
+			}
+
 			if listenMetrics != "" {
 				reg := prometheus.NewRegistry()
 				if err := srv.Register(reg); err != nil {
@@ -247,6 +258,8 @@ func newRunCmd() *cobra.Command {
 	f.StringVar(&jsTLS.Key, "jetstream-key", "", "client key for NATS")
 	f.StringVar(&outputsFile, "outputs", "", "YAML file of SIEM outputs to forward every record to (the gateway's outputs: schema)")
 	f.StringVar(&forwardSpool, "forward-spool", "", "spool directory holding records until every output has them (default: forward-spool beside --sink, or ./forward-spool)")
+	f.StringVar(&fleetDir, "fleet-dir", "", "directory of configuration bundles to offer gateways (weir-collector fleet push writes it; empty: none offered)")
+	f.DurationVar(&fleetCheck, "fleet-check", time.Second, "how often --fleet-dir is read again for new pushes")
 	uiFlags.register(f)
 	f.BoolVar(&debug, "debug", false, "debug logging")
 	return cmd

@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/gateway"
@@ -15,6 +17,7 @@ import (
 	"github.com/weirgw/weir/sensors/line"
 	"github.com/weirgw/weir/sensors/modbus/poll"
 	"github.com/weirgw/weir/sensors/syslog"
+	"github.com/weirgw/weir/uplink"
 	"github.com/weirgw/weir/uplink/siem/outputs"
 )
 
@@ -48,8 +51,10 @@ func exampleNames() []string {
 	return names
 }
 
-func newConfigCmd() *cobra.Command {
+func newConfigCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "config", Short: "Configuration helpers"}
+	c.AddCommand(newShowCmd(g, "show", "Print the running gateway's configuration in force (the file, the fleet bundle over it), secrets redacted",
+		gateway.FetchConfig, printConfigView))
 	names := exampleNames()
 	c.AddCommand(&cobra.Command{
 		Use:       "example [" + strings.Join(names, "|") + "]",
@@ -70,4 +75,39 @@ func newConfigCmd() *cobra.Command {
 		},
 	})
 	return c
+}
+
+// printConfigView prints the configuration in force as a YAML file
+// headed by comments: its generation, where it came from, the fleet
+// bundle in force and the last one's outcome.
+func printConfigView(w io.Writer, v *gateway.ConfigView) {
+	printf(w, "# configuration in force: generation %d from %s (secrets redacted)\n", v.Generation, v.Source)
+	if f := v.Fleet; f != nil && f.Enabled {
+		printf(w, "# fleet: %s\n", fleetLine(f))
+	}
+	b, err := yaml.Marshal(v.Config)
+	if err != nil {
+		printf(w, "# %v\n", err)
+		return
+	}
+	_ = writeText(w, string(b))
+}
+
+// fleetLine says which bundle is in force and what came of the last.
+func fleetLine(f *gateway.FleetStatus) string {
+	s := "the local file alone (no bundle applied)"
+	if f.Applied > 0 {
+		s = fmt.Sprintf("bundle v%d in force (key %s)", f.Applied, f.KeyID)
+	}
+	if l := f.Last; l != nil && (l.Version != f.Applied || l.Result != uplink.ConfigApplied) {
+		result := l.Result
+		if result != uplink.ConfigApplied && result != uplink.ConfigApplying {
+			result = strings.ToUpper(result)
+		}
+		s += fmt.Sprintf("; last: v%d %s", l.Version, result)
+		if l.Error != "" {
+			s += ": " + l.Error
+		}
+	}
+	return s
 }

@@ -21,7 +21,7 @@ import (
 
 func runConfigExample(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	c := newConfigCmd()
+	c := newConfigCmd(&globals{})
 	var out bytes.Buffer
 	c.SetOut(&out)
 	c.SetErr(&out)

@@ -30,18 +30,19 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", def,
 		"configuration file (YAML); env WEIR_CONFIG; a missing default file means built-in defaults")
-	root.AddCommand(newRunCmd(g), newTestCmd(g), newStatusCmd(g), newTopCmd(g), newPTPCmd(g), newLinkCmd(g), newSensorsCmd(g), newSpoolCmd(g), newAlertsCmd(g), newConfigCmd(), newVersionCmd(),
+	root.AddCommand(newRunCmd(g), newTestCmd(g), newStatusCmd(g), newTopCmd(g), newPTPCmd(g), newLinkCmd(g), newSensorsCmd(g), newSpoolCmd(g), newAlertsCmd(g), newConfigCmd(g), newVersionCmd(),
 		newConsoleCmd(g), newPasswdCmd())
 	root.SetHelpCommand(newHelpCmd())
 	strict(root)
 	return root
 }
 
-// load reads the configuration; a file named on the command line or in
-// WEIR_CONFIG must exist, the default one may be absent.
+// load reads the configuration in force: the file, the fleet bundle
+// applied over it, the WEIR_* variables. A file named on the command
+// line or in WEIR_CONFIG must exist, the default one may be absent.
 func (g *globals) load(cmd *cobra.Command) (*gateway.Loaded, error) {
 	explicit := cmd.Flags().Changed("config") || os.Getenv(gateway.EnvPrefix+"_CONFIG") != ""
-	return gateway.Load(g.configPath, explicit)
+	return gateway.LoadInForce(g.configPath, explicit)
 }
 
 func newLogger(c gateway.LogConfig) *slog.Logger {

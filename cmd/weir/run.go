@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -42,32 +41,26 @@ func newRunCmd(g *globals) *cobra.Command {
 				return err
 			}
 			gw.SetConfigFile(l.File)
+			gw.SetFleetBundle(l.Bundle)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			go reloadOnHUP(ctx, hup, gw, log, func() (*gateway.Loaded, error) { return g.load(cmd) })
+			go reloadOnHUP(ctx, hup, gw, func() (*gateway.Loaded, error) { return g.load(cmd) })
 			return gw.Run(ctx)
 		},
 	}
 }
 
 // reloadOnHUP reads the configuration again at each SIGHUP, as `weir
-// run` read it (the same file and WEIR_* variables), and hands it to the
-// gateway. Signals that arrive during a reload make one more after it.
-func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, gw *gateway.Gateway, log *slog.Logger, load func() (*gateway.Loaded, error)) {
+// run` read it (the same file, the fleet bundle in force, the WEIR_*
+// variables), and hands it to the gateway. Signals that arrive during a
+// reload make one more after it.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, gw *gateway.Gateway, load func() (*gateway.Loaded, error)) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 		}
-		l, err := load()
-		if err != nil {
-			gw.RefuseReload(ctx, "SIGHUP", err)
-			continue
-		}
-		for _, w := range l.Warnings {
-			log.Warn(w)
-		}
-		gw.Reload(ctx, l.Config, "SIGHUP "+l.Source())
+		gw.ReloadFrom(ctx, "SIGHUP", load)
 	}
 }

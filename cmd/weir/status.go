@@ -93,6 +93,13 @@ func printConfig(w io.Writer, c gateway.ConfigStatus, now time.Time) {
 		return // a gateway from before reloads
 	}
 	printf(w, "config   generation %d from %s, %s ago\n", c.Generation, c.Source, since(now, c.Since))
+	if f := c.Fleet; f != nil && f.Enabled {
+		printf(w, "fleet    %s", fleetLine(f))
+		if l := f.Last; l != nil && !l.At.IsZero() {
+			printf(w, " (%s ago)", since(now, l.At))
+		}
+		printf(w, "\n")
+	}
 	r := c.LastReload
 	if r == nil {
 		return

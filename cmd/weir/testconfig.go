@@ -89,6 +89,14 @@ func runTestConfig(cmd *cobra.Command, g *globals, asJSON bool, now time.Time) i
 	for _, w := range l.Warnings {
 		checks = append(checks, gateway.Check{Key: "config file", Status: gateway.CheckWarning, Detail: w})
 	}
+	switch {
+	case l.Bundle != nil:
+		checks = append(checks, gateway.Check{Key: "fleet", Status: gateway.CheckOK, Detail: fmt.Sprintf(
+			"bundle v%d (signed by key %s) in force, merged over the file: the configuration below is the file with it", l.Bundle.Version, l.Bundle.KeyID)})
+	case l.Fleet.Enabled():
+		checks = append(checks, gateway.Check{Key: "fleet", Status: gateway.CheckOK, Detail: fmt.Sprintf(
+			"remote configuration on (%d keys pinned); no bundle applied: the file alone is in force", len(l.Fleet.Keys))})
+	}
 	machine, in := gateway.CheckMachine(ctx, l, now)
 	checks = append(checks, machine...)
 	code, status := exitValid, "valid"

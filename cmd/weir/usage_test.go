@@ -22,7 +22,7 @@ func TestCommandLineErrors(t *testing.T) {
 		code int
 		want string // in stderr
 	}{
-		{[]string{"config", "show"}, 2, `unknown command "show" for "weir config"; its commands are example (see weir config --help)`},
+		{[]string{"config", "shwo"}, 2, `unknown command "shwo" for "weir config"; did you mean "show"? (see weir config --help)`},
 		{[]string{"spool", "bogus"}, 2, `unknown command "bogus" for "weir spool"; its commands are inspect`},
 		{[]string{"sensors", "bogus"}, 2, `unknown command "bogus" for "weir sensors"; its commands are read`},
 		{[]string{"test", "conifg"}, 2, `unknown command "conifg" for "weir test"`},
@@ -30,7 +30,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"stauts"}, 2, `unknown command "stauts" for "weir"; did you mean "status"?`},
 		{[]string{"completion", "tcsh"}, 2, `unknown command "tcsh" for "weir completion"`},
 		{[]string{"help", "bogus"}, 2, `unknown command "bogus" for "weir"`},
-		{[]string{"help", "config", "show"}, 2, `unknown command "show" for "weir config"`},
+		{[]string{"help", "config", "shwo"}, 2, `unknown command "shwo" for "weir config"`},
 		{[]string{"version", "extra"}, 2, `unknown command "extra" for "weir version"`},
 		{[]string{"status", "--bogus"}, 2, "unknown flag: --bogus (see weir status --help)"},
 		{[]string{"--bogus"}, 2, "unknown flag: --bogus (see weir --help)"},

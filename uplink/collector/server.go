@@ -62,6 +62,7 @@ type Server struct {
 	metrics  *metrics
 	alerts   *alertLimit
 	decoders *decoders
+	bundles  *Bundles // nil: no configuration bundles served
 }
 
 // NewServer builds a server writing to sink. tc is used by Serve (TLS over
@@ -79,6 +80,10 @@ func NewServer(cfg Config, tc *tls.Config, sink Sink, log *slog.Logger) *Server 
 	s.metrics = newMetrics(s)
 	return s
 }
+
+// UseBundles serves the configuration bundles of b to version 4
+// gateways. Call it before Serve.
+func (s *Server) UseBundles(b *Bundles) { s.bundles = b }
 
 // withDefaults fills zero fields from DefaultConfig.
 func (c Config) withDefaults() Config {

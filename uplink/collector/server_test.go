@@ -48,7 +48,11 @@ type testbed struct {
 	addr string
 }
 
-func newTestbed(t *testing.T, cfg Config) *testbed {
+func newTestbed(t *testing.T, cfg Config) *testbed { return newTestbedWith(t, cfg, nil) }
+
+// newTestbedWith is newTestbed with setup run on the server before it
+// serves.
+func newTestbedWith(t *testing.T, cfg Config, setup func(*Server)) *testbed {
 	dir := t.TempDir()
 	require.NoError(t, pki.InitCA(dir, "test", pki.Options{}))
 	_, _, err := pki.IssueCollector(dir, "localhost", []string{"127.0.0.1"}, pki.Options{})
@@ -62,6 +66,9 @@ func newTestbed(t *testing.T, cfg Config) *testbed {
 	require.NoError(t, err)
 	tb := &testbed{t: t, dir: dir, sink: newMemSink(), logs: &syncBuf{}}
 	tb.srv = NewServer(cfg, stc, tb.sink, slog.New(slog.NewTextHandler(tb.logs, nil)))
+	if setup != nil {
+		setup(tb.srv)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	tb.addr = ln.Addr().String()

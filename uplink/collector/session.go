@@ -36,6 +36,8 @@ type session struct {
 	endOnce sync.Once
 	mu      sync.Mutex
 	ended   string // why the collector ended the session, if it did
+
+	cfg sessionConfig // remote configuration (version 4)
 }
 
 // end closes the session on purpose: an Error frame saying why, then the
@@ -209,6 +211,12 @@ func (sess *session) run(ctx context.Context) {
 	defer timer.Stop()
 
 	fr.Max = uplink.FrameBound(maxRecs, maxBytes)
+	fr.Limit = controlLimit(&fr.Max)
+	config := welcome.Version >= 4
+	if config && s.bundles != nil {
+		s.bundles.subscribe(sess)
+		defer s.bundles.unsubscribe(sess)
+	}
 	b := newBatcher(s, sess.id, maxRecs, maxBytes)
 	defer b.close()
 	for {
@@ -253,6 +261,15 @@ func (sess *session) run(ctx context.Context) {
 				return
 			}
 			s.budget.release(fr.Shrink(64 << 10))
+		case *uplink.ConfigStatus, *uplink.ConfigPull:
+			if !config {
+				sess.refuse(uplink.ErrProtocol, fmt.Sprintf("unexpected %s before protocol version 4", t), "bad_message",
+					"session closed: unexpected message", "type", t)
+				return
+			}
+			if !sess.configMessage(m) {
+				return
+			}
 		default:
 			sess.refuse(uplink.ErrProtocol, fmt.Sprintf("unexpected %s", t), "bad_message", "session closed: unexpected message", "type", t)
 			return

@@ -65,6 +65,7 @@ type Sender struct {
 	id         *uplink.Identity
 	transports Transports
 	eps        []*endpointStats
+	fleet      Fleet // remote configuration; nil: none
 
 	mu     sync.Mutex
 	status Status

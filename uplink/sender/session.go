@@ -2,6 +2,7 @@ package sender
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -18,8 +19,10 @@ type inflight struct {
 
 // reply is what the reading goroutine passes on.
 type reply struct {
-	ack  uint64
-	pong *uplink.Pong
+	ack    uint64
+	pong   *uplink.Pong
+	offer  *uplink.ConfigOffer
+	bundle *uplink.ConfigBundle
 }
 
 // session runs one connection to endpoint i, taking batches from d;
@@ -83,6 +86,10 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 	go func() { rerr <- readReplies(br, replies, done) }()
 
 	w := frameWriter{conn: link, timeout: s.cfg.AckTimeout}
+	fl, err := s.startFleet(&w, welcome, ep.Name())
+	if err != nil {
+		return true, err
+	}
 	var (
 		rtt      rttEstimator
 		nonce    uint64
@@ -156,6 +163,10 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 			return true, fmt.Errorf("uplink: %s: %w", ep.Name(), err)
 		case <-wake:
 		case <-kick:
+		case <-fl.changes():
+			if err := fl.report(&w); err != nil {
+				return true, err
+			}
 		case <-crit:
 		case <-timer.C:
 			if len(flight) > 0 && time.Since(flight[0].sent) >= s.cfg.AckTimeout {
@@ -178,6 +189,12 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 				lastPing = time.Now()
 			}
 		case r := <-replies:
+			if r.offer != nil || r.bundle != nil {
+				if err := fl.reply(&w, r); err != nil {
+					return true, err
+				}
+				break
+			}
 			if r.pong != nil {
 				if at, ok := pingSent[r.pong.Nonce]; ok {
 					rtt.add(time.Since(at))
@@ -224,16 +241,18 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 	}
 }
 
-// readReplies passes on Acks and Pongs; an Error from the collector ends
-// the session with its reason.
+// readReplies passes on Acks, Pongs and the configuration messages; an
+// Error from the collector ends the session with its reason. Each frame
+// is bounded by its type before it is read.
 func readReplies(br *bufio.Reader, out chan<- reply, done <-chan struct{}) error {
-	var buf []byte
+	fr := uplink.NewFrameReader(br, uplink.DefaultMaxFrame)
+	fr.Limit = uplink.ControlFrameMax
 	for {
-		t, body, b, err := uplink.ReadFrame(br, buf, uplink.DefaultMaxFrame)
-		buf = b
+		t, body, err := fr.Next()
 		if err != nil {
 			return err
 		}
+		fr.Shrink(64 << 10)
 		m, err := uplink.Decode(t, body)
 		if err != nil {
 			return err
@@ -244,6 +263,11 @@ func readReplies(br *bufio.Reader, out chan<- reply, done <-chan struct{}) error
 			r = reply{ack: m.Cumulative}
 		case *uplink.Pong:
 			r = reply{pong: m}
+		case *uplink.ConfigOffer:
+			r = reply{offer: m}
+		case *uplink.ConfigBundle:
+			m.Bundle = bytes.Clone(m.Bundle) // the body is the reader's buffer
+			r = reply{bundle: m}
 		case *uplink.Error:
 			return m
 		default:
