@@ -29,7 +29,15 @@ type Options struct {
 	segmentBytes int64
 	// disk reports the free space; nil = statfs (tests give a fake disk).
 	disk diskSpace
+	// closeWait overrides closeTimeout (tests).
+	closeWait time.Duration
 }
+
+// closeTimeout bounds Badger's Close. Badger flushes its memtable on
+// Close and retries a failed flush without end: on a file system
+// remounted read-only after errors, a gateway asked to stop would hang
+// there until its supervisor killed it.
+const closeTimeout = 10 * time.Second
 
 // Entry is one record to append.
 type Entry struct {
@@ -93,11 +101,12 @@ type Stats struct {
 // sequence numbers, counts and bounds need no further coordination and
 // concurrent Appends share one fsync (group commit).
 type Spool struct {
-	db  *badger.DB
-	dir string
-	cfg Config
-	log *slog.Logger
-	now func() time.Time
+	closeWait time.Duration // Options.closeWait
+	db        *badger.DB
+	dir       string
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
 	// recovered says why a corrupt spool was moved aside at Open, if it was.
 	recovered string
 
@@ -202,7 +211,8 @@ func OpenContext(ctx context.Context, opts Options) (*Spool, error) {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
 	s := &Spool{dir: opts.Dir, cfg: opts.Config, log: log, now: now, wake: make(chan struct{}), critWake: make(chan struct{}), segBytesMax: opts.segmentBytes,
-		disk: disk, guard: newDiskGuard(opts.Config), pos: newPositions(PositionsPath(opts.Dir)), lastFree: math.MaxInt64}
+		disk: disk, guard: newDiskGuard(opts.Config), pos: newPositions(PositionsPath(opts.Dir)), lastFree: math.MaxInt64,
+		closeWait: opts.closeWait}
 	if s.segBytesMax <= 0 {
 		s.segBytesMax = segmentSize(opts.Config)
 	}
@@ -652,10 +662,26 @@ func (s *Spool) Close() error {
 		s.writeAcksInMemory()
 		s.flushPositions()
 	}
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("spool: close %s: %w", s.dir, err)
+	wait := s.closeWait
+	if wait <= 0 {
+		wait = closeTimeout
 	}
-	return nil
+	closed := make(chan error, 1)
+	go func() { closed <- s.db.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			return fmt.Errorf("spool: close %s: %w", s.dir, err)
+		}
+		return nil
+	case <-time.After(wait):
+		// Badger is left retrying; the process is about to end. What was
+		// committed is in the write-ahead log, which the next open replays.
+		err := fmt.Errorf("spool: close %s: Badger could not flush within %s (is the file system read-only or failing?); "+
+			"what was committed is in its write-ahead log, which the next start replays", s.dir, wait)
+		s.log.Error(err.Error())
+		return err
+	}
 }
 
 // CriticalAppended returns a channel that is closed the next time a
