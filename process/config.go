@@ -139,3 +139,51 @@ type DeadbandConfig struct {
 	MaxSources    int  `mapstructure:"max_sources" yaml:"max_sources"`
 	AllowCritical bool `mapstructure:"allow_critical" yaml:"allow_critical"`
 }
+
+// Redacted returns a copy with the HMAC keys hidden, safe to print.
+func (c Config) Redacted() Config {
+	red := func(steps []Step) []Step {
+		out := make([]Step, len(steps))
+		for i, s := range steps {
+			if s.Redact != nil && s.Redact.HMACKey != "" {
+				r := *s.Redact
+				r.HMACKey = "<redacted>"
+				s.Redact = &r
+			}
+			out[i] = s
+		}
+		return out
+	}
+	if c.Global != nil {
+		c.Global = red(c.Global)
+	}
+	if c.Inputs != nil {
+		in := make(map[string][]Step, len(c.Inputs))
+		for k, v := range c.Inputs {
+			in[k] = red(v)
+		}
+		c.Inputs = in
+	}
+	return c
+}
+
+// HoldsSecrets says whether a step names an HMAC key.
+func (c Config) HoldsSecrets() bool {
+	has := func(steps []Step) bool {
+		for _, s := range steps {
+			if s.Redact != nil && s.Redact.HMACKey != "" {
+				return true
+			}
+		}
+		return false
+	}
+	if has(c.Global) {
+		return true
+	}
+	for _, v := range c.Inputs {
+		if has(v) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,135 @@
+package gateway
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/weirgw/weir/event"
+	"github.com/weirgw/weir/rules"
+	"github.com/weirgw/weir/spool"
+)
+
+// TestProcessorsConfigProblemsPlaced: the processors section is checked
+// at load, each problem at its line and column with its full key.
+func TestProcessorsConfigProblemsPlaced(t *testing.T) {
+	doc := `inputs:
+  syslog: {udp: {listen: "127.0.0.1:0"}, tcp: {listen: ""}}
+processors:
+  global:
+    - drop: {match: {kind: [nope]}}
+    - redact: {fields: [user], with: hmac, hmac_key: short}
+    - sample: {every: 3, bogus: 1}
+  inputs:
+    syslog:
+      - parse: {format: xml}
+      - {}
+    files.nothere:
+      - drop: {}
+`
+	p := filepath.Join(t.TempDir(), "weir.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(doc), 0o600))
+	_, err := Load(p, true)
+	require.Error(t, err)
+	for _, want := range []string{
+		`:5:29: processors.global[0].drop.match.kind[0]: "nope" is not a record kind`,
+		`processors.global[1].redact.hmac_key: 5 bytes: with: hmac needs a key of at least 16`,
+		":7:26: processors.global[2].sample: unknown key `bogus`",
+		`processors.inputs.syslog[0].parse.format: "xml" is not dissect, kv, json or sd`,
+		`processors.inputs.syslog[1]: no processor`,
+		`:13:7: processors.inputs.files.nothere: no such input (files.varlog, syslog)`,
+	} {
+		require.Contains(t, err.Error(), want)
+	}
+}
+
+// TestProcessorsConfigWarnsAndRedacts: a step that may drop critical
+// records is a warning of the configuration check; the HMAC key is
+// never printed.
+func TestProcessorsConfigWarnsAndRedacts(t *testing.T) {
+	doc := `processors:
+  global:
+    - drop: {match: {kind: [telemetry]}, allow_critical: true}
+    - redact: {regex: 'user=(\S+)', with: hmac, hmac_key: 0123456789abcdef-secret}
+`
+	p := filepath.Join(t.TempDir(), "weir.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(doc), 0o600))
+	l, err := Load(p, true)
+	require.NoError(t, err)
+	require.Contains(t, strings.Join(l.Warnings, "\n"), "processors.global[0].drop.allow_critical: true: this step can drop critical records")
+	red := l.Config.Redacted()
+	require.Equal(t, "<redacted>", red.Processors.Global[1].Redact.HMACKey)
+	require.Equal(t, "0123456789abcdef-secret", l.Processors.Global[1].Redact.HMACKey, "the copy only")
+	require.True(t, l.holdsSecrets())
+}
+
+// TestEmitProcessorsKeepPositions: what an input's chain drops is not
+// spooled, its checkpoint is, in the same append; the rules see the
+// dropped records first, and an alert names no sequence for them.
+func TestEmitProcessorsKeepPositions(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := gatewayConfig(t, filepath.Join(dir, "data"), "")
+	b, err := os.ReadFile(cfgFile)
+	require.NoError(t, err)
+	b = []byte(strings.Replace(string(b), "  files: []\n", "  files:\n    - {name: app, paths: ["+filepath.Join(dir, "app.log")+"]}\n", 1))
+	b = append(b, []byte(`rules:
+  builtin: false
+  rules:
+    - {name: noise, match: {message: {contains: [noise]}}, count: 2, window: 1m, level: LOG}
+processors:
+  inputs:
+    files.app:
+      - drop: {match: {message: {contains: [noise]}}}
+  global:
+    - redact: {regex: 'pw=(\S+)'}
+`)...)
+	require.NoError(t, os.WriteFile(cfgFile, b, 0o600))
+	g := newTestGateway(t, cfgFile)
+	g.spool, err = spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), Logger: g.log})
+	require.NoError(t, err)
+	defer g.spool.Close()
+	ctx := context.Background()
+	rec := func(m string) event.Event { return event.Event{Source: "app", Kind: event.KindLog, Severity: event.SevInfo, Message: m} }
+	cp := []spool.Checkpoint{{Source: "file app", Position: []byte("offset 10")}}
+	require.NoError(t, g.emit(ctx, "files.app", []event.Event{rec("noise 1"), rec("login pw=hunter2"), rec("noise 2")}, cp))
+	// A batch whose every record is dropped still moves the position.
+	cp2 := []spool.Checkpoint{{Source: "file app", Position: []byte("offset 20")}}
+	require.NoError(t, g.emit(ctx, "files.app", []event.Event{rec("noise 3")}, cp2))
+	// Another input's records do not pass files.app's chain.
+	require.NoError(t, g.emit(ctx, "syslog", []event.Event{rec("noise from syslog")}, nil))
+	g.actions.Wait()
+
+	pos, err := g.spool.Checkpoint("file app")
+	require.NoError(t, err)
+	require.Equal(t, "offset 20", string(pos))
+	recs, err := g.spool.Read(0, 100, 0)
+	require.NoError(t, err)
+	var msgs []string
+	var alert event.Event
+	for _, r := range recs {
+		var ev event.Event
+		require.NoError(t, ev.UnmarshalBinary(r.Data))
+		if ev.Source == rules.AlertSource {
+			alert = ev
+			continue
+		}
+		msgs = append(msgs, ev.Message)
+	}
+	require.Equal(t, []string{"login pw=***", "noise from syslog"}, msgs)
+	require.NotEmpty(t, alert.Message, "the rules counted the records the processors dropped")
+	for _, f := range alert.Fields {
+		if f.Key == "first_seq" || f.Key == "last_seq" {
+			require.Equal(t, "0", f.Value.String(), "%s names a record that was not spooled", f.Key)
+		}
+	}
+	st := g.procs.Load().status()
+	require.Len(t, st, 2)
+	require.Equal(t, "files.app", st[1].Chain)
+	require.Equal(t, uint64(4), st[1].Steps[0].In)
+	require.Equal(t, uint64(3), st[1].Steps[0].Dropped)
+	require.Equal(t, uint64(1), st[0].Steps[0].Changed)
+}
