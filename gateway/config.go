@@ -18,8 +18,8 @@ import (
 
 	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/gateway/console"
-	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/process"
+	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/rules"
 	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/sensors/hostlog"

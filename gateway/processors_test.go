@@ -93,7 +93,9 @@ processors:
 	require.NoError(t, err)
 	defer g.spool.Close()
 	ctx := context.Background()
-	rec := func(m string) event.Event { return event.Event{Source: "app", Kind: event.KindLog, Severity: event.SevInfo, Message: m} }
+	rec := func(m string) event.Event {
+		return event.Event{Source: "app", Kind: event.KindLog, Severity: event.SevInfo, Message: m}
+	}
 	cp := []spool.Checkpoint{{Source: "file app", Position: []byte("offset 10")}}
 	require.NoError(t, g.emit(ctx, "files.app", []event.Event{rec("noise 1"), rec("login pw=hunter2"), rec("noise 2")}, cp))
 	// A batch whose every record is dropped still moves the position.
