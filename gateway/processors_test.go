@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,4 +135,46 @@ processors:
 	require.Equal(t, uint64(4), st[1].Steps[0].In)
 	require.Equal(t, uint64(3), st[1].Steps[0].Dropped)
 	require.Equal(t, uint64(1), st[0].Steps[0].Changed)
+}
+
+// TestReloadProcessors: a processors section changed on a reload is
+// taken in place, no input restarted; one that does not compile refuses
+// the whole reload and the chains in force stay.
+func TestReloadProcessors(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	logs := t.TempDir()
+	body := func(contains string) string {
+		return fmt.Sprintf(`gateway: {id: gw-procs}
+data_dir: %s
+telemetry_interval: 1h
+metrics: {listen: ""}
+inputs:
+  files:
+    - {name: app, paths: ["%s/app.log"], start_at: beginning, poll_interval: 20ms}
+processors:
+  inputs:
+    files.app:
+      - drop: {match: {message: {regex: '%s'}}}
+`, data, logs, contains)
+	}
+	file := writeConfig(t, body("noise"))
+	g, _ := reloadGateway(t, file, data)
+	tailer := tailerNamed(g, "app")
+	drops := func(msg string) bool {
+		evs := g.procs.Load().apply("files.app", []event.Event{{Source: "app", Severity: event.SevInfo, Message: msg}}, nil)
+		return len(evs) == 0
+	}
+	require.True(t, drops("noise"))
+
+	res := reloadFile(t, g, file, body("chatter"))
+	require.Equal(t, ReloadOK, res.Result, res.Error)
+	require.Equal(t, []string{"processors: updated"}, res.Changed)
+	require.False(t, drops("noise"))
+	require.True(t, drops("chatter"))
+	require.Same(t, tailer, tailerNamed(g, "app"), "the file input was not restarted")
+
+	res = reloadFile(t, g, file, body("(unclosed"))
+	require.Equal(t, ReloadRefused, res.Result)
+	require.Contains(t, res.Error, "processors.inputs.files.app[0].drop.match.message.regex")
+	require.True(t, drops("chatter"), "the chains in force stay")
 }
