@@ -147,7 +147,7 @@ func sampleRecord(line, source string, at time.Time) (event.Event, error) {
 	}
 	var s struct {
 		Source, Kind, Severity, Priority, Host, Message, Time string
-		Fields                                              map[string]any
+		Fields                                                map[string]any
 	}
 	dec := json.NewDecoder(strings.NewReader(line))
 	dec.UseNumber()
