@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weirgw/weir/event"
@@ -177,4 +179,38 @@ processors:
 	require.Equal(t, ReloadRefused, res.Result)
 	require.Contains(t, res.Error, "processors.inputs.files.app[0].drop.match.message.regex")
 	require.True(t, drops("chatter"), "the chains in force stay")
+}
+
+// TestProcessorCounts: each step's counts reach Prometheus and the
+// telemetry record, named by chain, index and type.
+func TestProcessorCounts(t *testing.T) {
+	g := newTestGateway(t, gatewayConfig(t, t.TempDir(), `processors:
+  global:
+    - drop: {match: {message: {equals: noise}}}
+    - truncate: {field: message, max_bytes: 3}
+`))
+	evs := []event.Event{{Source: "a", Severity: event.SevInfo, Message: "noise"}, {Source: "a", Severity: event.SevInfo, Message: "signal"}}
+	require.Len(t, g.procs.Load().apply("", evs, nil), 1)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(processorsCollector{g})
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP weir_processor_dropped_records_total Records a processor step dropped (drop, keep, sample, deadband).
+# TYPE weir_processor_dropped_records_total counter
+weir_processor_dropped_records_total{chain="global",step="0",type="drop"} 1
+weir_processor_dropped_records_total{chain="global",step="1",type="truncate"} 0
+# HELP weir_processor_changed_records_total Records a processor step changed.
+# TYPE weir_processor_changed_records_total counter
+weir_processor_changed_records_total{chain="global",step="0",type="drop"} 0
+weir_processor_changed_records_total{chain="global",step="1",type="truncate"} 1
+`), "weir_processor_dropped_records_total", "weir_processor_changed_records_total"))
+	ev, ok := processorTelemetry(g.procs.Load().status())
+	require.True(t, ok)
+	fields := map[string]string{}
+	for _, f := range ev.Fields {
+		fields[f.Key] = f.Value.String()
+	}
+	require.Equal(t, "2", fields["global.0.drop.in"])
+	require.Equal(t, "1", fields["global.0.drop.dropped"])
+	require.Equal(t, "1", fields["global.1.truncate.changed"])
+	require.Equal(t, "weir:processors", ev.Source)
 }
