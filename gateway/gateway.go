@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -76,7 +77,8 @@ type Gateway struct {
 	actions     *action.Runner
 
 	// The processors every record passes after the rules (processors.go).
-	procs atomic.Pointer[processorSet]
+	procs       atomic.Pointer[processorSet]
+	procBatches sync.Pool // *[]event.Event: the batches the processors work on
 }
 
 // New builds a gateway from a validated configuration; nothing is opened
@@ -98,6 +100,7 @@ func New(cfg Config, version string, log *slog.Logger) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, version: version, log: log, logs: logs, host: host, bootID: bootID(), clock: clock,
 		notify: newNotifier(log), running: make(chan struct{}), done: make(chan struct{}),
 		actions: action.New(log.With("part", "rules"), actionSlots)}
+	g.procBatches.New = func() any { return new([]event.Event) }
 	g.rules, err = rules.New(rules.Config{Enabled: false, MaxGroups: 1, Correlation: rules.DefaultConfig().Correlation},
 		rules.Options{Host: host, Log: log.With("part", "rules")})
 	if err != nil {
@@ -396,10 +399,22 @@ func (g *Gateway) emit(ctx context.Context, input string, evs []event.Event, cps
 		}
 	}
 	// What the processors drop is not spooled, but its checkpoints are,
-	// with what they keep: a dropped line is never read again.
-	evs = g.procs.Load().apply(input, evs, orig)
+	// with what they keep: a dropped line is never read again. They work
+	// on a copy of the batch: a source whose batch is not taken emits it
+	// again, as it made it.
+	procs := g.procs.Load()
+	if procs.active(input) {
+		work := g.procBatches.Get().(*[]event.Event)
+		*work = append((*work)[:0], evs...)
+		defer func() {
+			clear(*work)
+			g.procBatches.Put(work)
+		}()
+		evs = procs.apply(input, *work, orig)
+	}
 	first, err := g.appendEvents(ctx, evs, cps)
 	if err != nil {
+		procs.forget(input)
 		return err
 	}
 	var alerts []event.Event

@@ -127,6 +127,21 @@ func (s *processorSet) apply(input string, evs []event.Event, orig []int32) []ev
 	return s.global.Apply(evs, orig)
 }
 
+// active says whether a batch from input meets any step.
+func (s *processorSet) active(input string) bool {
+	return s != nil && (s.global.Len() > 0 || s.inputs[input].Len() > 0)
+}
+
+// forget tells input's chain and the global one that the batch they
+// last passed was not spooled.
+func (s *processorSet) forget(input string) {
+	if s == nil {
+		return
+	}
+	s.inputs[input].Forget()
+	s.global.Forget()
+}
+
 // ProcessorChainStatus is one chain's figures in `weir status`.
 type ProcessorChainStatus struct {
 	Chain string              `json:"chain"` // global, or the input's name

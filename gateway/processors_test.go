@@ -214,3 +214,55 @@ weir_processor_changed_records_total{chain="global",step="1",type="truncate"} 1
 	require.Equal(t, "1", fields["global.1.truncate.changed"])
 	require.Equal(t, "weir:processors", ev.Source)
 }
+
+// TestEmitRetryAfterProcessors: a batch the spool did not take is
+// emitted again by its source as it made it: the processors worked on a
+// copy, so nothing of it was dropped, zeroed or redacted twice; and the
+// deadband reports the next reading rather than compare it with one the
+// spool never held.
+func TestEmitRetryAfterProcessors(t *testing.T) {
+	dir := t.TempDir()
+	g := newTestGateway(t, gatewayConfig(t, filepath.Join(dir, "data"), `processors:
+  global:
+    - drop: {match: {message: {equals: noise}}}
+    - redact: {regex: 'pw=(\S+)', with: hmac, hmac_key: 0123456789abcdef}
+    - deadband: {percent: 1, heartbeat: 1h}
+`))
+	var err error
+	g.spool, err = spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), Logger: g.log})
+	require.NoError(t, err)
+	ctx := context.Background()
+	logRec := func(m string) event.Event { return event.Event{Source: "app", Kind: event.KindLog, Severity: event.SevInfo, Message: m} }
+	reading := func(v float64) event.Event {
+		return event.Event{Source: "modbus:pt1", Kind: event.KindReading, Severity: event.SevInfo, Time: 1, Fields: []event.Field{event.Float("level", v)}}
+	}
+	require.NoError(t, g.Emit(ctx, []event.Event{reading(100)}, nil))
+	// The spool refuses the next batch (closed), which holds a step.
+	require.NoError(t, g.spool.Close())
+	batch := []event.Event{logRec("noise"), logRec("login pw=hunter2"), reading(150)}
+	require.Error(t, g.Emit(ctx, batch, nil))
+	require.Equal(t, "noise", batch[0].Message, "the source's batch is as it made it")
+	require.Equal(t, "login pw=hunter2", batch[1].Message)
+	require.Equal(t, event.KindReading, batch[2].Kind)
+
+	g.spool, err = spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), Logger: g.log})
+	require.NoError(t, err)
+	defer g.spool.Close()
+	require.NoError(t, g.Emit(ctx, batch, nil))
+	recs, err := g.spool.Read(0, 100, 0)
+	require.NoError(t, err)
+	var got []string
+	for _, r := range recs {
+		var ev event.Event
+		require.NoError(t, ev.UnmarshalBinary(r.Data))
+		if ev.Kind == event.KindReading {
+			got = append(got, ev.Fields[0].Value.String())
+			continue
+		}
+		got = append(got, ev.Message)
+	}
+	require.Len(t, got, 3)
+	require.Equal(t, "100", got[0])
+	require.Regexp(t, `^login pw=hmac:[0-9a-f]{24}$`, got[1])
+	require.Equal(t, "150", got[2], "the step, spooled on the retry")
+}

@@ -205,6 +205,25 @@ func (c *Chain) Apply(evs []event.Event, orig []int32) []event.Event {
 	return evs
 }
 
+// Forget drops what the stateful steps remember of the records they
+// passed: the caller could not spool the batch it last applied. A
+// deadband then reports the next reading of every source, rather than
+// compare it with one that never reached the spool.
+func (c *Chain) Forget() {
+	if c == nil {
+		return
+	}
+	for _, s := range c.steps {
+		f, ok := s.p.(interface{ forget() })
+		if !ok {
+			continue
+		}
+		s.mu.Lock()
+		f.forget()
+		s.mu.Unlock()
+	}
+}
+
 // Len is the number of steps.
 func (c *Chain) Len() int {
 	if c == nil {

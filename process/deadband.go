@@ -70,6 +70,8 @@ func isZeroSpec(s match.Spec) bool {
 		len(s.Fields) == 0 && len(s.All) == 0 && len(s.Any) == 0 && s.Not == nil
 }
 
+func (d *deadband) forget() { clear(d.last) }
+
 func (d *deadband) apply(e *event.Event) verdict {
 	if !d.m.Match(e) || !d.allow && Critical(e) {
 		return pass
