@@ -150,6 +150,8 @@ func TestRedact(t *testing.T) {
 		{"no match", RedactConfig{Regex: `zzz`}, logRec("nothing"), "nothing", "", "", false},
 		{"invalid utf-8", RedactConfig{Regex: `pw=(\S+)`}, logRec("\xff pw=\xfe\xfd end"), "\xff pw=*** end", "", "", true},
 		{"hmac", RedactConfig{Fields: []string{"user"}, With: "hmac", HMACKey: testKey}, logRec("x", event.Str("user", "alice")), "x", "user", "hmac:", true},
+		{"pcre backtracking", RedactConfig{Regex: `(a|aa)+b`}, logRec(strings.Repeat("a", 200000) + "c"), strings.Repeat("a", 200000) + "c", "", "", false},
+		{"huge field", RedactConfig{Regex: `k=(\d+)`, Fields: []string{"big"}}, logRec("m", event.Str("big", strings.Repeat("k=1 ", 100000))), "m", "big", "k=*** k=***", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -243,6 +245,22 @@ func TestParse(t *testing.T) {
 		out := c.Apply([]event.Event{logRec("m", event.Str("raw", "a=1"))}, nil)
 		if v, ok := field(out[0], "a"); !ok || v.Str != "1" {
 			t.Fatalf("fields %v", out[0].Fields)
+		}
+	})
+	t.Run("deep json", func(t *testing.T) {
+		c := chain(t, Step{Parse: &ParseConfig{Format: "json"}})
+		deep := strings.Repeat(`{"a":`, 5000) + "1" + strings.Repeat("}", 5000)
+		out := c.Apply([]event.Event{logRec(deep)}, nil)
+		if len(out[0].Fields) != 1 || out[0].Fields[0].Key != strings.TrimSuffix(strings.Repeat("a.", maxJSONDepth+1), ".") {
+			t.Fatalf("fields %d, first %q", len(out[0].Fields), out[0].Fields[0].Key)
+		}
+	})
+	t.Run("huge dissect", func(t *testing.T) {
+		c := chain(t, Step{Parse: &ParseConfig{Format: "dissect", Pattern: "%{a} %{b}|%{c}"}})
+		big := strings.Repeat("x", 1<<20)
+		out := c.Apply([]event.Event{logRec(big + " " + big)}, nil)
+		if len(out[0].Fields) != 0 {
+			t.Fatal("a line without the pattern's | made fields")
 		}
 	})
 	t.Run("huge line", func(t *testing.T) {
