@@ -21,7 +21,8 @@ import (
 // sensor every 50 ms through a deadband of 1 % with a 60 s heartbeat. A
 // value drifting 0.02 % a tenth of a second is spooled at start and once
 // when it has moved more than 1 %; a step is spooled at once; so is an
-// exception, its clearing and the reading after it; nothing else.
+// exception, its clearing and the reading after it; then, the value
+// still, one reading at the heartbeat; nothing else.
 func TestDeadbandEndToEnd(t *testing.T) {
 	weir, _ := buildBinaries(t)
 	dir := t.TempDir()
@@ -80,7 +81,9 @@ processors:
 	time.Sleep(time.Second)
 	clearAt := time.Now()
 	s.SetHook(nil)
-	time.Sleep(time.Second)
+	// Then nothing moves: the heartbeat spools one reading 60 s after the
+	// last one.
+	time.Sleep(62 * time.Second)
 
 	qctx, qcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer qcancel()
@@ -110,7 +113,7 @@ processors:
 	require.Len(t, st.Processors, 1)
 	db := st.Processors[0].Steps[0]
 	t.Logf("deadband: %d readings in, %d spooled", db.In, db.Out)
-	require.Len(t, got, 6, "start, the drift past 1 %%, the step, the exception, its clearing, the reading after it")
+	require.Len(t, got, 7, "start, the drift past 1 %%, the step, the exception, its clearing, the reading after it, the heartbeat")
 	require.InDelta(t, 100.0, got[0].level, 1e-9)
 	require.Greater(t, got[1].level, 101.0)
 	require.LessOrEqual(t, got[1].level, 101.2, "spooled within a poll or two of leaving the band")
@@ -122,6 +125,10 @@ processors:
 	require.Less(t, got[4].at.Sub(clearAt), 500*time.Millisecond)
 	require.InDelta(t, 150.0, got[5].level, 1e-9)
 	require.Nil(t, got[5].quality)
-	require.Greater(t, db.In, uint64(150), "the sensor was polled all along")
-	require.Equal(t, uint64(6), db.Out)
+	require.InDelta(t, 150.0, got[6].level, 1e-9)
+	hb := got[6].at.Sub(got[5].at)
+	require.GreaterOrEqual(t, hb, 60*time.Second, "the heartbeat: not before 60 s")
+	require.Less(t, hb, 61*time.Second, "the heartbeat: at the first poll 60 s after the last reading spooled")
+	require.Greater(t, db.In, uint64(1000), "the sensor was polled all along")
+	require.Equal(t, uint64(7), db.Out)
 }
