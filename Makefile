@@ -52,6 +52,11 @@ FUZZ_TARGETS := \
 	./sensors/integrity:FuzzDecodeEntry \
 	./spool:FuzzPositions \
 	./match:FuzzMatch \
+	./process:FuzzDissect \
+	./process:FuzzKV \
+	./process:FuzzJSON \
+	./process:FuzzSD \
+	./process:FuzzRedact \
 	./sensors/hostlog:FuzzSplitter \
 	./sensors/hostlog:FuzzParsePosition \
 	./ptp:FuzzSlaveHandle \

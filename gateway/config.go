@@ -20,6 +20,7 @@ import (
 
 	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/gateway/console"
+	"github.com/weirgw/weir/process"
 	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/rules"
 	"github.com/weirgw/weir/sensors/audit"
@@ -77,6 +78,9 @@ type Config struct {
 	// Rules watch the records on their way to the spool and raise alerts
 	// (gateway/rules.go).
 	Rules rules.Config `mapstructure:"rules" yaml:"rules"`
+	// Processors drop, sample, redact, parse and enrich records between
+	// the rules and the spool (gateway/processors.go).
+	Processors process.Config `mapstructure:"processors" yaml:"processors"`
 }
 
 // GatewayConfig names the gateway.
@@ -220,6 +224,7 @@ func load(path string, explicit bool, over *overlay) (*Loaded, error) {
 		sortProblems(probs)
 		return nil, &ConfigError{Problems: probs}
 	}
+	l.Warnings = append(l.Warnings, l.processorWarnings()...)
 	if l.File != "" && l.holdsSecrets() {
 		if fi, err := os.Stat(l.File); err == nil && fi.Mode().Perm()&0o004 != 0 {
 			l.Warnings = append(l.Warnings, fmt.Sprintf("config %s is world-readable (mode %04o) and names key material or a password hash; chmod o-r %s", l.File, fi.Mode().Perm(), l.File))
@@ -427,11 +432,13 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateOutputs()...)
 	add("rules", c.Rules.Validate())
 	errs = append(errs, validateRuleLEDs(c.Rules)...)
+	errs = append(errs, c.validateProcessors()...)
 	return errors.Join(errs...)
 }
 
 func (c *Config) holdsSecrets() bool {
-	return c.Uplink.TLS.Key != "" || c.Uplink.TLS.KeyPEM != "" || c.Console.PasswordHash != "" || c.outputsHoldSecrets()
+	return c.Uplink.TLS.Key != "" || c.Uplink.TLS.KeyPEM != "" || c.Console.PasswordHash != "" || c.outputsHoldSecrets() ||
+		c.Processors.HoldsSecrets()
 }
 
 // Redacted returns a copy safe to print or log.
@@ -455,6 +462,7 @@ func (c Config) Redacted() Config {
 	c.Inputs.Audit = clonePtr(c.Inputs.Audit)
 	c.Board = clonePtr(c.Board)
 	c.Rules.Rules = slices.Clone(c.Rules.Rules)
+	c.Processors = c.Processors.Redacted()
 	if c.Inputs.Integrity = clonePtr(c.Inputs.Integrity); c.Inputs.Integrity != nil {
 		c.Inputs.Integrity.Paths = slices.Clone(c.Inputs.Integrity.Paths)
 		c.Inputs.Integrity.Exclude = slices.Clone(c.Inputs.Integrity.Exclude)

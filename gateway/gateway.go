@@ -11,11 +11,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/event"
+	"github.com/weirgw/weir/process"
 	"github.com/weirgw/weir/ptp"
 	"github.com/weirgw/weir/rules"
 	"github.com/weirgw/weir/rules/action"
@@ -78,6 +80,10 @@ type Gateway struct {
 	rules       *rules.Engine
 	ruleActions atomic.Pointer[rules.ActionsConfig]
 	actions     *action.Runner
+
+	// The processors every record passes after the rules (processors.go).
+	procs       atomic.Pointer[processorSet]
+	procBatches sync.Pool // *[]event.Event: the batches the processors work on
 }
 
 // New builds a gateway from a validated configuration; nothing is opened
@@ -99,12 +105,16 @@ func New(cfg Config, version string, log *slog.Logger) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, version: version, log: log, logs: logs, host: host, bootID: bootID(), clock: clock,
 		notify: newNotifier(log), running: make(chan struct{}), done: make(chan struct{}),
 		actions: action.New(log.With("part", "rules"), actionSlots)}
+	g.procBatches.New = func() any { return new([]event.Event) }
 	g.rules, err = rules.New(rules.Config{Enabled: false, MaxGroups: 1, Correlation: rules.DefaultConfig().Correlation},
 		rules.Options{Host: host, Log: log.With("part", "rules")})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: rules: %w", err)
 	}
 	if _, err := g.ReloadRules(cfg.Rules); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if err := g.ReloadProcessors(cfg.Processors); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	return g, nil
@@ -301,6 +311,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	run("health", g.runHealth)
 	g.hooks = append(g.hooks, liveSection("rules", func(c *Config) rules.Config { return c.Rules }, &g.cfg, rulesReloader{g}))
 	run("rules", g.runRules)
+	g.hooks = append(g.hooks, liveSection("processors", func(c *Config) process.Config { return c.Processors }, &g.cfg, processorsReloader{g}))
 	if !g.cfg.Uplink.Enabled() && len(g.cfg.Outputs) == 0 {
 		g.log.Warn("no uplink endpoint and no output configured: records stay in the spool")
 	}
@@ -373,17 +384,19 @@ func globQuote(p string) string {
 	return b.String()
 }
 
-// Emit stamps, evaluates against the rules, encodes and spools events
-// with the checkpoints of the source that produced them, in one
-// transaction, then spools the alerts the rules raised. It is the
-// sources' sink.
+// Emit stamps, evaluates against the rules, runs through the global
+// processors, encodes and spools events with the checkpoints of the
+// source that produced them, in one transaction, then spools the alerts
+// the rules raised. It is the sink of the gateway's own records.
 func (g *Gateway) Emit(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) error {
-	_, err := g.emit(ctx, evs, cps)
+	_, err := g.emit(ctx, "", evs, cps)
 	return err
 }
 
-// emit is Emit, returning the sequence of the first record.
-func (g *Gateway) emit(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) (uint64, error) {
+// emit is Emit for the records of input (processors.inputs' name), which
+// pass its chain before the global one; it returns the sequence of the
+// first record spooled.
+func (g *Gateway) emit(ctx context.Context, input string, evs []event.Event, cps []spool.Checkpoint) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -391,13 +404,43 @@ func (g *Gateway) emit(ctx context.Context, evs []event.Event, cps []spool.Check
 	st := Stamp{Gateway: g.cfg.Gateway.ID, Host: g.host, Time: now, Quality: q}
 	stamp(evs, st)
 	// The rules see each record stamped and before it is encoded: a
-	// correlation id goes into the record itself.
+	// correlation id goes into the record itself. They see it before the
+	// processors, so that a drop or a sample never blinds detection.
 	pending := g.rules.Observe(evs)
+	n := len(evs)
+	var orig []int32
+	if pending != nil {
+		orig = make([]int32, n)
+		for i := range orig {
+			orig[i] = int32(i)
+		}
+	}
+	// What the processors drop is not spooled, but its checkpoints are,
+	// with what they keep: a dropped line is never read again. They work
+	// on a copy of the batch: a source whose batch is not taken emits it
+	// again, as it made it.
+	procs := g.procs.Load()
+	if procs.active(input) {
+		work := g.procBatches.Get().(*[]event.Event)
+		*work = append((*work)[:0], evs...)
+		defer func() {
+			clear(*work)
+			g.procBatches.Put(work)
+		}()
+		evs = procs.apply(input, *work, orig)
+	}
 	first, err := g.appendEvents(ctx, evs, cps)
 	if err != nil {
+		procs.forget(input)
 		return 0, err
 	}
-	if alerts := g.rules.Commit(pending, first); len(alerts) > 0 {
+	var alerts []event.Event
+	if len(evs) < n {
+		alerts = g.rules.CommitKept(pending, first, n, orig[:min(len(orig), len(evs))])
+	} else {
+		alerts = g.rules.Commit(pending, first)
+	}
+	if len(alerts) > 0 {
 		g.raise(ctx, alerts)
 	}
 	return first, nil

@@ -122,14 +122,16 @@ func (h *sourceHealth) waiting(now time.Time) time.Duration {
 
 // trackedSink is a source's sink: the gateway's Emit, timed for health.
 type trackedSink struct {
-	g *Gateway
-	h *sourceHealth
+	g     *Gateway
+	h     *sourceHealth
+	input string // the name processors.inputs knows it by
 }
 
 func (s trackedSink) Emit(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) error {
 	s.h.enter(time.Now())
 	defer s.h.leave(time.Now())
-	return s.g.Emit(ctx, evs, cps)
+	_, err := s.g.emit(ctx, s.input, evs, cps)
+	return err
 }
 
 // sourceSet is the sources the health check watches; a reload adds and

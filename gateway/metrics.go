@@ -38,6 +38,7 @@ func newMetrics(g *Gateway) *metrics {
 		sensorsCollector{g},
 		inputsCollector{g},
 		rulesCollector{g},
+		processorsCollector{g},
 		uplinkGauge("weir_uplink_acked_seq", "Highest sequence the collector acknowledged.",
 			func() float64 { return float64(g.now().sender.Status().LastAckSeq) }),
 		uplinkGauge("weir_uplink_connected", "1 while a collector session is up.",

@@ -51,6 +51,8 @@ type part struct {
 	// part that is not one (the uplink, a bus without devices).
 	health string
 	check  func(now time.Time, stall time.Duration) string
+	// input is the name processors.inputs knows the part by.
+	input string
 	// listen binds what the part serves (syslog's ports): the last step
 	// of a start that can fail. nil when it binds nothing.
 	listen func(context.Context) error
@@ -106,7 +108,7 @@ func (g *Gateway) specs(c *Config, sums fileSums) []partSpec {
 			if err != nil {
 				return nil, fmt.Errorf("inputs.files %s: %w", fc.Name, err)
 			}
-			return &part{inst: t, health: "input " + fc.Name,
+			return &part{inst: t, health: "input " + fc.Name, input: "files." + fc.Name,
 				run: func(ctx context.Context, sink trackedSink) error { return t.Run(ctx, sink) }}, nil
 		}})
 	}
@@ -124,7 +126,7 @@ func (g *Gateway) specs(c *Config, sums fileSums) []partSpec {
 			}
 			p.UseDriverEnable(g.driverEnable)
 			b := &modbusBus{poller: p, devices: mc.Devices}
-			pt := &part{inst: b, run: func(ctx context.Context, sink trackedSink) error { return p.Run(ctx, sink) }}
+			pt := &part{inst: b, input: "modbus." + bc.Name, run: func(ctx context.Context, sink trackedSink) error { return p.Run(ctx, sink) }}
 			if len(mc.Devices) > 0 {
 				pt.health, pt.check = "inputs.modbus bus "+bc.Name, b.overdue
 			}
@@ -138,7 +140,7 @@ func (g *Gateway) specs(c *Config, sums fileSums) []partSpec {
 				return nil, fmt.Errorf("inputs.lines %s: %w", lc.Name, err)
 			}
 			s.UseClock(g.clock)
-			return &part{inst: &lineInput{sensor: s, device: lc.Port.Device}, health: "input line " + lc.Name,
+			return &part{inst: &lineInput{sensor: s, device: lc.Port.Device}, health: "input line " + lc.Name, input: "lines." + lc.Name,
 				run: func(ctx context.Context, sink trackedSink) error {
 					return s.Run(ctx, func(ctx context.Context, evs []event.Event) error { return sink.Emit(ctx, evs, nil) })
 				}}, nil
@@ -151,7 +153,7 @@ func (g *Gateway) specs(c *Config, sums fileSums) []partSpec {
 			if err != nil {
 				return nil, fmt.Errorf("inputs.syslog: %w", err)
 			}
-			return &part{inst: s, health: "inputs.syslog",
+			return &part{inst: s, health: "inputs.syslog", input: "syslog",
 				listen: func(ctx context.Context) error {
 					if err := s.Listen(ctx); err != nil {
 						return keyed("inputs.syslog", err)
@@ -167,7 +169,7 @@ func (g *Gateway) specs(c *Config, sums fileSums) []partSpec {
 			if err != nil {
 				return nil, fmt.Errorf("inputs.audit: %w", err)
 			}
-			return &part{inst: r, health: "inputs.audit",
+			return &part{inst: r, health: "inputs.audit", input: "audit",
 				run: func(ctx context.Context, sink trackedSink) error { return r.Run(ctx, sink) }}, nil
 		}})
 	}
@@ -177,7 +179,7 @@ func (g *Gateway) specs(c *Config, sums fileSums) []partSpec {
 			if err != nil {
 				return nil, fmt.Errorf("inputs.integrity: %w", err)
 			}
-			return &part{inst: m, health: "inputs.integrity",
+			return &part{inst: m, health: "inputs.integrity", input: "integrity",
 				run: func(ctx context.Context, sink trackedSink) error { return m.Run(ctx, sink) }}, nil
 		}})
 	}
@@ -249,6 +251,7 @@ func (g *Gateway) startPart(p *part) {
 	} else {
 		sink = trackedSink{g: g, h: &sourceHealth{}}
 	}
+	sink.input = p.input
 	src := p.src
 	p.task = g.tasks.spawn(p.key, func(ctx context.Context) error {
 		if src != nil {

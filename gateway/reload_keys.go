@@ -38,6 +38,7 @@ var reloadKeys = []reloadKey{
 	{"console", true, "read by `weir console` when it starts; the daemon uses none of it"},
 	{"board", false, "the board's pins and watchdog are opened at start"},
 	{"rules", true, "the engine loads the new rules; rules that did not change keep their windows, cooldowns and counts"},
+	{"processors", true, "the chains are built again from the new section (their counts, samples and deadbands start again); no input restarts"},
 	{"outputs", false, "the outputs share the spool with the uplink through a gate set up at start"},
 }
 

@@ -44,6 +44,8 @@ type Status struct {
 	// rules' state (weir alerts).
 	Counters Counters     `json:"counters"`
 	Alerts   rules.Status `json:"alerts"`
+	// Processors are the chains' figures since they were last loaded.
+	Processors []ProcessorChainStatus `json:"processors,omitempty"`
 }
 
 // Counters are the pipeline's figures since start, named as log shippers
@@ -105,6 +107,7 @@ func (g *Gateway) Status() Status {
 	}
 	st.Health = g.health.snapshot()
 	st.Alerts = g.rules.Status()
+	st.Processors = g.procs.Load().status()
 	st.Counters = g.counters(st.Spool, st.Uplink, st.Alerts.Stats)
 	return st
 }

@@ -71,6 +71,9 @@ func (l *telemetryLoop) run(ctx context.Context) error {
 		if p.audit != nil {
 			evs = append(evs, p.audit.Telemetry()...)
 		}
+		if ev, ok := processorTelemetry(g.procs.Load().status()); ok {
+			evs = append(evs, ev)
+		}
 		if err := g.Emit(ctx, evs, nil); err != nil && ctx.Err() == nil {
 			g.log.Warn("telemetry record not spooled", "err", err)
 			continue

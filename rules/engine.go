@@ -439,6 +439,32 @@ func (e *Engine) Commit(p *Pending, first uint64) []event.Event {
 	return e.alerts(p.fires)
 }
 
+// CommitKept is Commit for a batch of which only some records were
+// spooled, in order: kept[j] is the index, in the batch observed, of the
+// j-th record spooled (the processors dropped the others); n is the
+// batch's length when observed. A record left out is named by no
+// sequence in an alert.
+func (e *Engine) CommitKept(p *Pending, first uint64, n int, kept []int32) []event.Event {
+	if p == nil {
+		return nil
+	}
+	e.mu.Lock()
+	if p.seqs != nil {
+		pos := make([]int32, n)
+		for i := range pos {
+			pos[i] = -1
+		}
+		for j, i := range kept {
+			if int(i) < n {
+				pos[i] = int32(j)
+			}
+		}
+		p.seqs.pos = pos
+	}
+	e.mu.Unlock()
+	return e.Commit(p, first)
+}
+
 // Tick judges what fires on time passing (sustained conditions held long
 // enough, silences) at the engine's clock, and forgets groups idle for a
 // long time; it returns the alert records to spool. Call it every second

@@ -9,7 +9,12 @@ import (
 
 // batchSeqs is one observed batch's first sequence, set by Commit once the
 // spool assigned it; 0 until then.
-type batchSeqs struct{ first uint64 }
+// pos, when set (Engine.CommitKept), maps an index of the batch observed
+// to its place among the records spooled, -1 for one left out.
+type batchSeqs struct {
+	first uint64
+	pos   []int32
+}
 
 // seqRef names a record by its batch and index, its sequence once known.
 type seqRef struct {
@@ -20,6 +25,12 @@ type seqRef struct {
 func (r seqRef) seq() uint64 {
 	if r.b == nil || r.b.first == 0 {
 		return 0
+	}
+	if r.b.pos != nil {
+		if int(r.i) >= len(r.b.pos) || r.b.pos[r.i] < 0 {
+			return 0 // not spooled: a processor dropped it
+		}
+		return r.b.first + uint64(r.b.pos[r.i])
 	}
 	return r.b.first + uint64(r.i)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/gateway"
+	"github.com/weirgw/weir/process"
 	"github.com/weirgw/weir/rules"
 	"github.com/weirgw/weir/sensors/audit"
 	"github.com/weirgw/weir/sensors/integrity"
@@ -41,6 +42,7 @@ var configExamples = []configExample{
 	{"board", board.ExampleYAML, false},
 	{"outputs", outputs.ExampleYAML, false},
 	{"rules", rules.ExampleYAML, false},
+	{"processors", process.ExampleYAML, false},
 }
 
 func exampleNames() []string {

@@ -78,7 +78,7 @@ func TestConfigExample(t *testing.T) {
 		require.NotEmpty(t, out, name)
 	}
 	_, err = runConfigExample(t, "snmp")
-	require.ErrorContains(t, err, `"snmp" is not modbus, lines, syslog, audit, integrity, board, outputs or rules`)
+	require.ErrorContains(t, err, `"snmp" is not modbus, lines, syslog, audit, integrity, board, outputs, rules or processors`)
 }
 
 // exampleDocs are the configurations `weir config example` prints: the

@@ -50,7 +50,7 @@ Exit codes: 0 valid, 1 invalid (the configuration or a check failed), 2 valid wi
 		},
 	}
 	cfg.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON object (source, status, problems, checks, config)")
-	test.AddCommand(cfg, newTestOutputCmd(g))
+	test.AddCommand(cfg, newTestOutputCmd(g), newTestProcessorsCmd(g))
 	return test
 }
 
