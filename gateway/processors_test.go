@@ -232,7 +232,9 @@ func TestEmitRetryAfterProcessors(t *testing.T) {
 	g.spool, err = spool.Open(spool.Options{Dir: filepath.Join(dir, "spool"), Logger: g.log})
 	require.NoError(t, err)
 	ctx := context.Background()
-	logRec := func(m string) event.Event { return event.Event{Source: "app", Kind: event.KindLog, Severity: event.SevInfo, Message: m} }
+	logRec := func(m string) event.Event {
+		return event.Event{Source: "app", Kind: event.KindLog, Severity: event.SevInfo, Message: m}
+	}
 	reading := func(v float64) event.Event {
 		return event.Event{Source: "modbus:pt1", Kind: event.KindReading, Severity: event.SevInfo, Time: 1, Fields: []event.Field{event.Float("level", v)}}
 	}
