@@ -266,7 +266,13 @@ func TestEndToEnd(t *testing.T) {
 	probeOut, err := exec.Command(e.weir, "test", "output", "--config", e.config).CombinedOutput()
 	require.Error(t, err, "test output must fail while the collector is down: %s", probeOut)
 	require.Contains(t, string(probeOut), "FAILED (refused)")
-	require.Contains(t, e.run(e.weir, "link", "--config", e.config), "last error (refused")
+	// The session the stop cut reads as reset until the sender's next
+	// attempt, which is refused.
+	var linkOut string
+	require.Eventually(t, func() bool {
+		linkOut = e.run(e.weir, "link", "--config", e.config)
+		return strings.Contains(linkOut, "last error (refused")
+	}, 20*time.Second, 100*time.Millisecond, "link: %s", linkOut)
 	sp := e.run(e.weir, "spool", "--config", e.config)
 	require.Contains(t, sp, "backlog     300 records")
 	require.Regexp(t, `normal\s+300\s`, sp)

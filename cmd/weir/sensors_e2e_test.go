@@ -128,7 +128,30 @@ inputs:
 	stop := e.start("gateway", weir, "run", "--config", cfgPath)
 	socket := filepath.Join(dir, "data", "weir.sock")
 	require.Eventually(t, func() bool { _, err := os.Stat(socket); return err == nil }, 10*time.Second, 20*time.Millisecond)
-	time.Sleep(3 * time.Second)
+	// Polls every 50ms, some answers damaged on the way: wait for enough
+	// readings and a damaged frame however slow the machine is.
+	require.Eventually(t, func() bool {
+		qctx, qcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer qcancel()
+		recs, err := gateway.FetchSpoolRecords(qctx, socket, 0, 10000)
+		if err != nil {
+			return false
+		}
+		var readings, diags int
+		for _, r := range recs {
+			var ev spooledEvent
+			if json.Unmarshal(r.Event, &ev) != nil {
+				continue
+			}
+			switch {
+			case ev.Source == "modbus:meter" && ev.Kind == "reading":
+				readings++
+			case ev.Source == "modbus:rs485" && ev.Kind == "telemetry":
+				diags++
+			}
+		}
+		return readings >= 20 && diags > 0
+	}, 90*time.Second, 200*time.Millisecond, "20 readings and a damaged frame's diagnostic in the spool")
 
 	out := e.run(weir, "sensors", "--config", cfgPath)
 	t.Logf("weir sensors:\n%s", out)
