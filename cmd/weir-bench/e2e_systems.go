@@ -188,7 +188,7 @@ func newSystem(name string, o e2eOptions) (system, error) {
 	}
 	switch name {
 	case "weir", "weir-nozstd", "weir-dtls":
-		return newWeir(name, bin, dir, pk)
+		return newWeir(name, bin, dir, pk, o.profile)
 	case "rsyslog":
 		return newRsyslog(dir, pk)
 	case "syslog-ng":
@@ -197,7 +197,7 @@ func newSystem(name string, o e2eOptions) (system, error) {
 	return nil, fmt.Errorf("e2e: unknown system %q (weir, weir-nozstd, weir-dtls, rsyslog, syslog-ng)", name)
 }
 
-func newWeir(name, bin, dir string, pk pkiFiles) (system, error) {
+func newWeir(name, bin, dir string, pk pkiFiles, profile string) (system, error) {
 	dtls := name == "weir-dtls"
 	port, err := freePort(dtls)
 	if err != nil {
@@ -244,10 +244,21 @@ uplink:
 	} else {
 		recv = append(recv, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
 	}
+	send := []string{filepath.Join(bin, "weir"), "run", "--config", cf}
+	if profile != "" {
+		abs, err := filepath.Abs(profile)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return nil, err
+		}
+		send = append(send, "--cpuprofile", filepath.Join(abs, name+".cpu.pprof"), "--blockprofile", filepath.Join(abs, name+".block.pprof"))
+	}
 	return &weirSystem{procs{
 		sysName:        name,
 		dir:            dir,
-		sendArgv:       []string{filepath.Join(bin, "weir"), "run", "--config", cf},
+		sendArgv:       send,
 		recvArgv:       recv,
 		recvReady:      ready,
 		recvStopSignal: syscall.SIGTERM,
