@@ -187,14 +187,14 @@ func newSystem(name string, o e2eOptions) (system, error) {
 		return nil, err
 	}
 	switch name {
-	case "weir", "weir-nozstd", "weir-dtls":
+	case "weir", "weir-nozstd", "weir-dtls", "weir-large":
 		return newWeir(name, bin, dir, pk, o.profile)
 	case "rsyslog":
 		return newRsyslog(dir, pk)
 	case "syslog-ng":
 		return newSyslogNG(dir, o.syslogNG, pk)
 	}
-	return nil, fmt.Errorf("e2e: unknown system %q (weir, weir-nozstd, weir-dtls, rsyslog, syslog-ng)", name)
+	return nil, fmt.Errorf("e2e: unknown system %q (weir, weir-nozstd, weir-dtls, weir-large, rsyslog, syslog-ng)", name)
 }
 
 func newWeir(name, bin, dir string, pk pkiFiles, profile string) (system, error) {
@@ -210,10 +210,15 @@ func newWeir(name, bin, dir string, pk pkiFiles, profile string) (system, error)
 	if name == "weir-nozstd" {
 		compression = "none"
 	}
+	spoolProfile := "small"
+	if name == "weir-large" {
+		spoolProfile = "large"
+	}
 	conf := fmt.Sprintf(`gateway: {id: bench-gw}
 data_dir: %[1]s/data
 telemetry_interval: 1h
 metrics: {listen: ""}
+spool: {profile: %[8]s}
 inputs:
   files:
     - {name: app, paths: ["%[1]s/logs/*.log"], start_at: beginning}
@@ -223,7 +228,7 @@ uplink:
   compression: %[7]s
   reconnect_min: 200ms
   reconnect_max: 1s
-`, dir, port, transport, pk.ca, pk.cliCert, pk.cliKey, compression)
+`, dir, port, transport, pk.ca, pk.cliCert, pk.cliKey, compression, spoolProfile)
 	cf := filepath.Join(dir, "weir.yaml")
 	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
 		return nil, err

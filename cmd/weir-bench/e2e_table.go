@@ -53,13 +53,16 @@ func table(res []result, o e2eOptions, env string) string {
 		if r.DrainSeconds == 0 {
 			return "–"
 		}
+		if r.Err != "" {
+			return fmt.Sprintf("%.1f to the last line that came", r.DrainSeconds)
+		}
 		return fmt.Sprintf("%.1f (%.0f)", r.DrainSeconds, r.DrainRate)
 	})
 	row("peak RSS sender (anonymous), MiB", func(r result) string {
 		return fmt.Sprintf("%.1f (%.1f)", float64(r.SenderRSS)/(1<<20), float64(r.SenderAnon)/(1<<20))
 	})
 	row("peak RSS receiver, MiB", func(r result) string { return fmt.Sprintf("%.1f", float64(r.RecvRSS)/(1<<20)) })
-	row("written / delivered / missing / duplicated", func(r result) string {
+	row("written / delivered / missing (30 s after the last arrival) / duplicated", func(r result) string {
 		return fmt.Sprintf("%d / %d / %d / %d", r.Written, r.Delivered, r.Missing, r.Duplicated)
 	})
 	if errs := slices.ContainsFunc(res, func(r result) bool { return r.Err != "" }); errs {
