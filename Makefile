@@ -187,11 +187,12 @@ fleet-load: deps
 BENCH_BACKLOG ?= 200000
 BENCH_RUNS    ?= 3
 BENCH_SYSTEMS ?= weir,weir-nozstd,weir-dtls,rsyslog,syslog-ng
-BENCH_PKGS    ?= ./event ./spool ./sensors/hostlog ./uplink/sender ./rules ./match
+BENCH_PKGS    ?= ./event ./spool ./sensors/hostlog ./rules ./match
 bench: deps build
 	$(GOBUILD) -o bin/weir-bench ./cmd/weir-bench
 	@mkdir -p bench/results
 	go test -run '^$$' -bench . -benchmem -count 3 -benchtime 200ms $(BENCH_PKGS) | tee bench/results/micro.txt
+	go test -run '^$$' -bench Loopback -count 3 -benchtime 50000x ./uplink/sender | tee -a bench/results/micro.txt
 	bin/weir-bench spool --seconds 1 --skip-rss
 	bin/weir-bench tail --seconds 2 --runs 3
 	bin/weir-bench e2e --backlog $(BENCH_BACKLOG) --runs $(BENCH_RUNS) --systems $(BENCH_SYSTEMS) --results bench/results
