@@ -62,7 +62,7 @@ FUZZ_TARGETS := \
 	./ptp:FuzzSlaveHandle \
 	./ptp:FuzzDecodeManagement
 
-.PHONY: all build deps test test-arm vet lint vuln unit tour fuzz demo bench faults fleet-load clean install cross image-smoke buildroot-check
+.PHONY: all build deps test test-arm vet lint vuln unit tour fuzz demo bench bench-parts faults fleet-load clean install cross image-smoke buildroot-check
 
 all: build
 
@@ -180,19 +180,39 @@ faults: deps build
 fleet-load: deps
 	WEIR_FLEET_LOAD=1 go test -count=1 -timeout 15m -run '^TestFleetPageLoad$$' -v ./cmd/weir-collector
 
-# Go benchmarks (among them ptp's Now() cost and, as root, the built-in PTP
-# slave's offsets beside a ptp4l slave on a namespace link; the rules'
-# cost per record with the built-in rules, rules BenchmarkObserve (ns/record,
-# allocs per batch of 64: a record matching no rule allocates nothing), and
-# one matcher's, match BenchmarkMatch; each SIEM
-# format's encoding cost per record, uplink/siem BenchmarkEncode; the
-# JetStream head-end's CPU, stream bytes and RSS per record on a 3-node
-# cluster, uplink/collector BenchmarkJetStreamSink), then the
-# spool's load run: durable append rates, read+ack, and the RSS of a
-# process holding a 1 GiB backlog (small profile); lines/s tailed into the
-# spool; uplink goodput for tls and dtls across a lossy namespace link (as
-# root).
-bench: deps
+# make bench: under 10 minutes on 2 cores. The record path's Go
+# benchmarks (-count 3: each line's spread is its noise), weir-bench's
+# spool and tail runs, short, then the end-to-end run side by side with
+# rsyslog and syslog-ng (weir-bench e2e; bench/README.md says what is
+# measured and how each peer is configured), whose table is printed and
+# written to bench/results/e2e.md and e2e.json. BENCH_BACKLOG is the
+# drained backlog in lines (200,000 by default: 1,000,000 take
+# about three times as long per system), BENCH_RUNS the flat-out runs,
+# BENCH_SYSTEMS the columns.
+BENCH_BACKLOG ?= 200000
+BENCH_RUNS    ?= 3
+BENCH_SYSTEMS ?= weir,weir-nozstd,weir-dtls,rsyslog,syslog-ng
+BENCH_PKGS    ?= ./event ./spool ./sensors/hostlog ./rules ./match
+bench: deps build
+	$(GOBUILD) -o bin/weir-bench ./cmd/weir-bench
+	@mkdir -p bench/results
+	go test -run '^$$' -bench . -benchmem -count 3 -benchtime 200ms $(BENCH_PKGS) | tee bench/results/micro.txt
+	go test -run '^$$' -bench Loopback -count 3 -benchtime 50000x ./uplink/sender | tee -a bench/results/micro.txt
+	bin/weir-bench spool --seconds 1 --skip-rss
+	bin/weir-bench tail --seconds 2 --runs 3
+	bin/weir-bench e2e --backlog $(BENCH_BACKLOG) --runs $(BENCH_RUNS) --systems $(BENCH_SYSTEMS) --results bench/results
+
+# The longer load runs of each part: every package's Go benchmarks (among
+# them ptp's Now() cost and, as root, the built-in PTP slave's offsets
+# beside a ptp4l slave on a namespace link; the rules' cost per record,
+# rules BenchmarkObserve; each SIEM format's encoding cost per record,
+# uplink/siem BenchmarkEncode; the JetStream head-end's CPU, stream bytes
+# and RSS per record on a 3-node cluster, uplink/collector
+# BenchmarkJetStreamSink), then the spool's: durable append rates,
+# read+ack, and the RSS of a process holding a 1 GiB backlog (small
+# profile); lines/s tailed into the spool; uplink goodput for tls and dtls
+# across a lossy namespace link (as root).
+bench-parts: deps
 	go test -run '^$$' -bench . -benchmem ./...
 	$(GOBUILD) -o bin/weir-bench ./cmd/weir-bench
 	bin/weir-bench spool

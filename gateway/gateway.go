@@ -446,6 +446,11 @@ func (g *Gateway) emit(ctx context.Context, input string, evs []event.Event, cps
 	return first, nil
 }
 
+// StampBytes is what Emit's stamp adds to each record at most: the
+// gateway id and the host name (g.cfg's id is the one the gateway started
+// with: a reload never changes it).
+func (g *Gateway) StampBytes() int { return len(g.cfg.Gateway.ID) + len(g.host) }
+
 // spoolEvents stamps and spools events without the rules: the rules'
 // own alerts.
 func (g *Gateway) spoolEvents(ctx context.Context, evs []event.Event, cps []spool.Checkpoint) (uint64, error) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/weirgw/weir/board"
 	"github.com/weirgw/weir/event"
+	"github.com/weirgw/weir/sensors/hostlog"
 	"github.com/weirgw/weir/spool"
 )
 
@@ -133,6 +134,13 @@ func (s trackedSink) Emit(ctx context.Context, evs []event.Event, cps []spool.Ch
 	_, err := s.g.emit(ctx, s.input, evs, cps)
 	return err
 }
+
+// StampBytes tells the file tailer how much the gateway's stamp adds to
+// each record (hostlog.StampSizer), so that its batches are sized to
+// what they take in the spool.
+func (s trackedSink) StampBytes() int { return s.g.StampBytes() }
+
+var _ hostlog.StampSizer = trackedSink{}
 
 // sourceSet is the sources the health check watches; a reload adds and
 // drops them as it replaces parts.

@@ -66,6 +66,13 @@ packages+=(busybox)
 # TestFleetPageLoad behind `make fleet-load`) drive headless Chromium through
 # chromedp; fonts-dejavu-core is the font its pages are drawn in.
 packages+=(chromium fonts-dejavu-core)
+# `make bench` (weir-bench e2e) runs rsyslog (above) and syslog-ng side by
+# side with Weir: syslog-ng's libraries here; syslog-ng-core itself cannot
+# be installed beside rsyslog (both are the system's log daemon), so it is
+# downloaded and unpacked into bin/tools/syslog-ng below, and run from
+# there. linux-perf counts each process's fsync calls (perf stat on
+# syscall tracepoints) and nftables its bytes on the wire.
+packages+=(libivykis0 libnet1 libpcre3 libjson-c5 libwrap0 libglib2.0-0 linux-perf nftables)
 # `make test-arm` runs the arm64 and armv7 unit tests under qemu-user
 # (qemu-aarch64-static, qemu-arm-static), invoked directly, so binfmt_misc
 # need not be registered.
@@ -123,6 +130,22 @@ if [ "$image" = 1 ]; then
 		compgen -G "$debs/busybox-static_*_arm64.deb" >/dev/null && compgen -G "$debs/linux-image-*-arm64_*_arm64.deb" >/dev/null ||
 			{ echo "deps: image: apt-get download did not fetch the arm64 packages into $debs" >&2; exit 1; }
 	fi
+fi
+
+# syslog-ng for `make bench`, unpacked (not installed: see above).
+slng=bin/tools/syslog-ng
+if [ ! -x "$slng/usr/sbin/syslog-ng" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps: bench: syslog-ng is not in $slng (run as root to fetch it)" >&2
+		exit 1
+	fi
+	tmp=$(mktemp -d)
+	(cd "$tmp" && apt-get download -q syslog-ng-core 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+	compgen -G "$tmp/syslog-ng-core_*.deb" >/dev/null || { echo "deps: bench: apt-get download syslog-ng-core fetched nothing" >&2; exit 1; }
+	echo "deps: unpacking $(basename "$tmp"/syslog-ng-core_*.deb) into $slng"
+	mkdir -p "$slng"
+	dpkg-deb -x "$tmp"/syslog-ng-core_*.deb "$slng"
+	rm -rf "$tmp"
 fi
 
 # Go: the go command on PATH (1.21 or newer, to switch toolchains) fetches

@@ -11,7 +11,7 @@ import (
 
 func main() {
 	root := &cobra.Command{Use: "weir-bench", Short: "Measure Weir's parts", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(newSpoolCmd(), newHoldCmd(), newLinkCmd(), newTailCmd())
+	root.AddCommand(newSpoolCmd(), newHoldCmd(), newLinkCmd(), newTailCmd(), newE2ECmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "weir-bench:", err)
 		os.Exit(1)

@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +18,8 @@ import (
 )
 
 func newRunCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var cpuProfile, blockProfile string
+	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the gateway until SIGINT or SIGTERM; SIGHUP reloads the configuration",
 		Args:  cobra.NoArgs,
@@ -44,10 +50,57 @@ func newRunCmd(g *globals) *cobra.Command {
 			gw.SetFleetBundle(l.Bundle)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			end, err := startProfiles(cpuProfile, blockProfile)
+			if err != nil {
+				return err
+			}
+			defer end(log)
 			go reloadOnHUP(ctx, hup, gw, func() (*gateway.Loaded, error) { return g.load(cmd) })
 			return gw.Run(ctx)
 		},
 	}
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to this file (for `make bench`'s profiles; off by default)")
+	cmd.Flags().StringVar(&blockProfile, "blockprofile", "", "write a pprof block profile (waits of 10 µs and longer) to this file at exit")
+	return cmd
+}
+
+// startProfiles starts the CPU profile and block profiling the flags ask
+// for; end writes them out.
+func startProfiles(cpu, block string) (end func(*slog.Logger), err error) {
+	var cpuFile *os.File
+	if cpu != "" {
+		if cpuFile, err = os.Create(cpu); err != nil {
+			return nil, fmt.Errorf("run: --cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(cpuFile); err != nil {
+			cpuFile.Close()
+			return nil, fmt.Errorf("run: --cpuprofile %s: %w", cpu, err)
+		}
+	}
+	if block != "" {
+		runtime.SetBlockProfileRate(int((10 * time.Microsecond).Nanoseconds()))
+	}
+	return func(log *slog.Logger) {
+		if cpuFile != nil {
+			pprof.StopCPUProfile()
+			if err := cpuFile.Close(); err != nil {
+				log.Error("run: writing the CPU profile failed", "file", cpu, "err", err)
+			}
+		}
+		if block == "" {
+			return
+		}
+		f, err := os.Create(block)
+		if err == nil {
+			err = pprof.Lookup("block").WriteTo(f, 0)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			log.Error("run: writing the block profile failed", "file", block, "err", err)
+		}
+	}, nil
 }
 
 // reloadOnHUP reads the configuration again at each SIGHUP, as `weir

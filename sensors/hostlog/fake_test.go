@@ -28,6 +28,7 @@ type fakeSpool struct {
 	cpErr    error         // returned by Checkpoint
 	delay    time.Duration // each Emit takes so long (a slow spool)
 	maxMsg   int           // the longest message emitted
+	id, host string        // the stamp Emit encodes with; empty: the longest allowed
 }
 
 // line is one emitted record, reduced to what the tests check.
@@ -63,6 +64,9 @@ func (s *fakeSpool) Emit(ctx context.Context, evs []event.Event, cps []spool.Che
 		// What the gateway adds before it encodes: the longest id and
 		// host it allows, and a time.
 		e.Gateway, e.Host, e.Time = strings.Repeat("g", 64), strings.Repeat("h", 253), 1
+		if s.id != "" {
+			e.Gateway, e.Host = s.id, s.host
+		}
 		b, err := e.AppendBinary(nil)
 		if err != nil {
 			return err

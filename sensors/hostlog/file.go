@@ -129,7 +129,7 @@ func (f *tailedFile) read(ctx context.Context, r *run, budget int, final bool) (
 			return false, nil
 		}
 	}
-	b := lineBatch{lineCost: len(f.path) + len(f.t.cfg.Name) + recordCost}
+	b := lineBatch{lineCost: len(f.path) + len(f.t.cfg.Name) + r.recordCost}
 	eof := f.f == nil
 	for batches := 0; ; {
 		f.cut.take(&b, f.pend, now, final && eof)

@@ -37,14 +37,21 @@ type run struct {
 	loadedScan int             // the scan whose paths were all loaded
 	unreadable map[string]bool // keys whose checkpoint did not parse
 	links      map[string]bool // symlinks the last scan skipped, each logged once
+	recordCost int             // a record's size beyond its text, path and source name (recordCost, or less: StampSizer)
 	scratch    []byte          // the read buffer, lent to the file being read
 	events     []event.Event   // the records of a batch, reused
 	fields     []event.Field   // their fields, reused
 }
 
 func newRun(t *Tailer, sink Sink) *run {
+	cost := recordCost
+	if ss, ok := sink.(StampSizer); ok {
+		if n := ss.StampBytes(); n >= 0 && n < maxStamp {
+			cost = recordCost - maxStamp + n
+		}
+	}
 	return &run{
-		t: t, sink: sink,
+		t: t, sink: sink, recordCost: cost,
 		files:      map[string]*tailedFile{},
 		initial:    map[string]bool{},
 		tracked:    map[string]bool{},

@@ -1,6 +1,7 @@
 package hostlog
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -363,6 +364,86 @@ func TestBatchesFitOneSpoolAppend(t *testing.T) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	require.Greater(t, slices.Max(s.encoded), spool.MaxAppendBytes/2, "the test must come near the limit")
+	require.LessOrEqual(t, slices.Max(s.encoded), spool.MaxAppendBytes)
+}
+
+// stampedSpool is a spool behind a sink that says what its stamp adds
+// (StampSizer), and encodes with that stamp.
+type stampedSpool struct{ *fakeSpool }
+
+func (s stampedSpool) StampBytes() int { return len(s.id) + len(s.host) }
+
+// TestBatchesSizedByTheStamp: a sink that says its stamp is short gets
+// fuller batches (each one fsynced commit), and they still fit one spool
+// append, in the worst case of TestBatchesFitOneSpoolAppend too.
+func TestBatchesSizedByTheStamp(t *testing.T) {
+	lines := func(n int) (string, []string) {
+		var sb strings.Builder
+		var want []string
+		for i := range n {
+			l := fmt.Sprintf("%06d %s", i, strings.Repeat("x", 192))
+			sb.WriteString(l + "\n")
+			want = append(want, l)
+		}
+		return sb.String(), want
+	}
+	run := func(stamped bool) []int {
+		p := tempLog(t, "app.log")
+		text, want := lines(3000)
+		write(t, p, text)
+		s := newFakeSpool()
+		var sink Sink = s
+		if stamped {
+			s.id, s.host = "gw-17", "pumping-station"
+			sink = stampedSpool{s}
+		}
+		tl, err := NewTailer(testConfig(p), s, nil)
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- tl.Run(ctx, sink) }()
+		s.waitMsgs(t, want...)
+		cancel()
+		require.NoError(t, <-done)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		require.LessOrEqual(t, slices.Max(s.encoded), spool.MaxAppendBytes)
+		return s.batches
+	}
+	plain, stamped := slices.Max(run(false)), slices.Max(run(true))
+	t.Logf("200-byte lines per batch: %d with the longest stamp, %d with a short one", plain, stamped)
+	require.Greater(t, stamped, plain*3/2, "a short stamp makes batches half as large again")
+
+	// The worst case: a long path, short lines filling the batch, the
+	// longest line last; a stamp one byte short of the longest.
+	dir := filepath.Join(t.TempDir(), strings.Repeat("d", 200), strings.Repeat("e", 200))
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	p := filepath.Join(dir, "app.log")
+	var sb strings.Builder
+	var want []string
+	for i := range 3 {
+		for j := range 200 {
+			l := fmt.Sprintf("%d-%d %s", i, j, strings.Repeat("x", 600))
+			sb.WriteString(l + "\n")
+			want = append(want, l)
+		}
+		l := strings.Repeat(string(rune('A'+i)), MaxMaxLineBytes)
+		sb.WriteString(l + "\n")
+		want = append(want, l)
+	}
+	write(t, p, sb.String())
+	cfg := testConfig(p)
+	cfg.MaxLineBytes = MaxMaxLineBytes
+	s := newFakeSpool()
+	s.id, s.host = "g", strings.Repeat("h", maxStamp-2)
+	tl, err := NewTailer(cfg, s, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = tl.Run(ctx, stampedSpool{s}) }()
+	s.waitMsgs(t, want...)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	require.LessOrEqual(t, slices.Max(s.encoded), spool.MaxAppendBytes)
 }
 
