@@ -60,7 +60,7 @@ setup() {
 	mkdir -p "$dir/logs" "$dir/data"
 	data=$dir/data
 	if [ "${2:-}" = tmpfs ]; then
-		mount -t tmpfs -o size=64m tmpfs "$data"
+		mount -t tmpfs -o size=64m,mode=0700 tmpfs "$data"
 		mounts+=("$data")
 	fi
 	port=$(free_port)
