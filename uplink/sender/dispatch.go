@@ -91,10 +91,13 @@ func newDispatcher(sp Spool, maxRecs, maxBytes int, flush time.Duration) (*dispa
 func (d *dispatcher) floor() uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// A batch sent ahead of the cursor may be the oldest outstanding:
+	// the records between the cursor and it were never sent.
+	f := d.cursor - 1
 	if len(d.out) > 0 {
-		return d.out[0].first - 1
+		f = min(f, d.out[0].first-1)
 	}
-	return d.cursor - 1
+	return f
 }
 
 // resume takes a Welcome: the collector holds everything up to highest.
@@ -320,7 +323,7 @@ func (d *dispatcher) kicked() <-chan struct{} {
 func (d *dispatcher) ackSpool() error {
 	mark := d.cursor - 1
 	if len(d.out) > 0 {
-		mark = d.out[0].first - 1
+		mark = min(mark, d.out[0].first-1) // see floor
 	}
 	// Stats would cost a directory scan per ack; what was read suffices.
 	mark = min(mark, d.spoolLast)
