@@ -21,6 +21,7 @@ FUZZTIME ?= 10s
 FUZZ_TARGETS := \
 	./event:FuzzDecode \
 	./merkle:FuzzFrontier \
+	./seal:FuzzParse \
 	./gateway:FuzzLoadConfig \
 	./gateway/console:FuzzParseHash \
 	./gateway/console:FuzzRecord \
