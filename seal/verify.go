@@ -29,7 +29,18 @@ type Verifier struct {
 	stats    Stats
 	lastSeal uint64 // sequence of the newest seal whose root matched
 	lastHead Head
+	maxSeq   uint64 // highest sequence given
+	// Seals of a later epoch than the one due, waiting for it (by epoch).
+	parked map[uint64]parkedSeal
 }
+
+type parkedSeal struct {
+	seq uint64
+	b   []byte
+}
+
+// maxParked bounds the seals kept waiting for an earlier epoch's.
+const maxParked = 64
 
 type leaf struct {
 	hash     merkle.Hash
@@ -78,7 +89,7 @@ const GapSeals = 2
 // comes (reported as unregistered).
 func NewVerifier(gateway string, pub ed25519.PublicKey) *Verifier {
 	return &Verifier{gateway: gateway, key: pub, registered: pub != nil,
-		pending: map[uint64]*leaf{}, passed: map[uint64]int{}}
+		pending: map[uint64]*leaf{}, passed: map[uint64]int{}, parked: map[uint64]parkedSeal{}}
 }
 
 // Registered says whether the chain starts at a provisioned key.
@@ -111,6 +122,7 @@ func (v *Verifier) Add(seq uint64, h merkle.Hash, sealBytes []byte) *Failure {
 		return nil
 	}
 	v.stats.Records++
+	v.maxSeq = max(v.maxSeq, seq)
 	if v.first != 0 && seq < v.first+v.tree.Size() {
 		// Below the frontier: already a leaf. The same record again is a
 		// resend; anything else was changed.
@@ -136,6 +148,15 @@ func (v *Verifier) Add(seq uint64, h merkle.Hash, sealBytes []byte) *Failure {
 	l.hash, l.have = h, true
 	if sealBytes != nil {
 		v.seal(seq, l, sealBytes)
+		// A seal of an epoch that was waiting for this one.
+		for v.failure == nil {
+			p, ok := v.parked[v.epoch]
+			if !ok {
+				break
+			}
+			delete(v.parked, v.epoch)
+			v.seal(p.seq, v.pending[p.seq], p.b)
+		}
 	}
 	v.advance(false)
 	return v.failure
@@ -158,6 +179,12 @@ func (v *Verifier) seal(seq uint64, l *leaf, b []byte) {
 		// signature cannot be checked); its successors' can.
 		v.epoch = h.Epoch
 	} else {
+		if h.Epoch > v.epoch && len(v.parked) < maxParked {
+			// Seals travel in order, but a resend after a restart may
+			// bring a later one first: it waits for its predecessors.
+			v.parked[h.Epoch] = parkedSeal{seq, b}
+			return
+		}
 		if h.Epoch != v.epoch {
 			v.fail(seq, 0, v.epoch, "seal of epoch %d where epoch %d is due (replayed or forged)", h.Epoch, v.epoch)
 			return
@@ -256,6 +283,18 @@ func (v *Verifier) Passed(seq uint64) {
 // removed, and is the failure.
 func (v *Verifier) Finish() *Failure {
 	v.advance(true)
+	return v.failure
+}
+
+// Expect says the gateway is known (from its status, a SIEM's copy of
+// its seals, the collector's live state) to have sealed up to epoch
+// due-1: if the records given end before that seal, they were cut, and
+// the first sequence after the last one given fails.
+func (v *Verifier) Expect(due uint64) *Failure {
+	v.advance(true)
+	if v.failure == nil && v.epoch < due {
+		v.fail(v.maxSeq+1, 0, v.epoch, "records end before the seal of epoch %d, which the gateway made: the tail was cut", due-1)
+	}
 	return v.failure
 }
 
