@@ -53,6 +53,13 @@ type Config struct {
 	// TelemetryInterval is how often the gateway spools a record of its own
 	// figures (spool backlog, evictions, refusals).
 	TelemetryInterval time.Duration `mapstructure:"telemetry_interval" yaml:"telemetry_interval"`
+	// SealInterval and SealRecords say how often the gateway seals its
+	// Merkle log (a signed tree head, gateway/seal.go): every interval and
+	// every so many records, and at a clean shutdown. 0s turns seals off.
+	SealInterval time.Duration `mapstructure:"seal_interval" yaml:"seal_interval"`
+	SealRecords  int           `mapstructure:"seal_records" yaml:"seal_records"`
+	// SealKeyDir holds the seal key (empty: <data_dir>/seal).
+	SealKeyDir string `mapstructure:"seal_key_dir" yaml:"seal_key_dir"`
 	Log               LogConfig     `mapstructure:"log" yaml:"log"`
 	Admin             AdminConfig   `mapstructure:"admin" yaml:"admin"`
 	Metrics           MetricsConfig `mapstructure:"metrics" yaml:"metrics"`
@@ -344,6 +351,12 @@ func (c *Config) Validate() error {
 	}
 	if c.TelemetryInterval < time.Second {
 		errs = append(errs, fmt.Errorf("telemetry_interval: %s is below 1s", c.TelemetryInterval))
+	}
+	if c.SealInterval != 0 && c.SealInterval < time.Second {
+		errs = append(errs, fmt.Errorf("seal_interval: %s is below 1s (0s turns seals off)", c.SealInterval))
+	}
+	if c.SealRecords != 0 && (c.SealRecords < 100 || c.SealRecords > 10_000_000) {
+		errs = append(errs, fmt.Errorf("seal_records: %d is not between 100 and 10000000 (0: by time only)", c.SealRecords))
 	}
 	add("clock", c.Clock.Validate())
 	add("spool", c.Spool.Validate())

@@ -44,6 +44,8 @@ type Status struct {
 	// rules' state (weir alerts).
 	Counters Counters     `json:"counters"`
 	Alerts   rules.Status `json:"alerts"`
+	// Seal is the Merkle log's last seal; absent while seals are off.
+	Seal *SealStatus `json:"seal,omitempty"`
 }
 
 // Counters are the pipeline's figures since start, named as log shippers
@@ -105,6 +107,7 @@ func (g *Gateway) Status() Status {
 	}
 	st.Health = g.health.snapshot()
 	st.Alerts = g.rules.Status()
+	st.Seal = g.sealer.status()
 	st.Counters = g.counters(st.Spool, st.Uplink, st.Alerts.Stats)
 	return st
 }
