@@ -59,14 +59,14 @@ type Config struct {
 	SealInterval time.Duration `mapstructure:"seal_interval" yaml:"seal_interval"`
 	SealRecords  int           `mapstructure:"seal_records" yaml:"seal_records"`
 	// SealKeyDir holds the seal key (empty: <data_dir>/seal).
-	SealKeyDir string `mapstructure:"seal_key_dir" yaml:"seal_key_dir"`
-	Log               LogConfig     `mapstructure:"log" yaml:"log"`
-	Admin             AdminConfig   `mapstructure:"admin" yaml:"admin"`
-	Metrics           MetricsConfig `mapstructure:"metrics" yaml:"metrics"`
-	Clock             ptp.Config    `mapstructure:"clock" yaml:"clock"`
-	Spool             spool.Config  `mapstructure:"spool" yaml:"spool"`
-	Inputs            InputsConfig  `mapstructure:"inputs" yaml:"inputs"`
-	Uplink            uplink.Config `mapstructure:"uplink" yaml:"uplink"`
+	SealKeyDir string        `mapstructure:"seal_key_dir" yaml:"seal_key_dir"`
+	Log        LogConfig     `mapstructure:"log" yaml:"log"`
+	Admin      AdminConfig   `mapstructure:"admin" yaml:"admin"`
+	Metrics    MetricsConfig `mapstructure:"metrics" yaml:"metrics"`
+	Clock      ptp.Config    `mapstructure:"clock" yaml:"clock"`
+	Spool      spool.Config  `mapstructure:"spool" yaml:"spool"`
+	Inputs     InputsConfig  `mapstructure:"inputs" yaml:"inputs"`
+	Uplink     uplink.Config `mapstructure:"uplink" yaml:"uplink"`
 	// Console is `weir console`'s, the technician's serial shell.
 	Console console.Config `mapstructure:"console" yaml:"console"`
 	// Board is the appliance's hardware (LEDs, tamper switch, RS-485
