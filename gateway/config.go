@@ -53,20 +53,13 @@ type Config struct {
 	// TelemetryInterval is how often the gateway spools a record of its own
 	// figures (spool backlog, evictions, refusals).
 	TelemetryInterval time.Duration `mapstructure:"telemetry_interval" yaml:"telemetry_interval"`
-	// SealInterval and SealRecords say how often the gateway seals its
-	// Merkle log (a signed tree head, gateway/seal.go): every interval and
-	// every so many records, and at a clean shutdown. 0s turns seals off.
-	SealInterval time.Duration `mapstructure:"seal_interval" yaml:"seal_interval"`
-	SealRecords  int           `mapstructure:"seal_records" yaml:"seal_records"`
-	// SealKeyDir holds the seal key (empty: <data_dir>/seal).
-	SealKeyDir string        `mapstructure:"seal_key_dir" yaml:"seal_key_dir"`
-	Log        LogConfig     `mapstructure:"log" yaml:"log"`
-	Admin      AdminConfig   `mapstructure:"admin" yaml:"admin"`
-	Metrics    MetricsConfig `mapstructure:"metrics" yaml:"metrics"`
-	Clock      ptp.Config    `mapstructure:"clock" yaml:"clock"`
-	Spool      spool.Config  `mapstructure:"spool" yaml:"spool"`
-	Inputs     InputsConfig  `mapstructure:"inputs" yaml:"inputs"`
-	Uplink     uplink.Config `mapstructure:"uplink" yaml:"uplink"`
+	Log               LogConfig     `mapstructure:"log" yaml:"log"`
+	Admin             AdminConfig   `mapstructure:"admin" yaml:"admin"`
+	Metrics           MetricsConfig `mapstructure:"metrics" yaml:"metrics"`
+	Clock             ptp.Config    `mapstructure:"clock" yaml:"clock"`
+	Spool             spool.Config  `mapstructure:"spool" yaml:"spool"`
+	Inputs            InputsConfig  `mapstructure:"inputs" yaml:"inputs"`
+	Uplink            uplink.Config `mapstructure:"uplink" yaml:"uplink"`
 	// Console is `weir console`'s, the technician's serial shell.
 	Console console.Config `mapstructure:"console" yaml:"console"`
 	// Board is the appliance's hardware (LEDs, tamper switch, RS-485
@@ -78,6 +71,13 @@ type Config struct {
 	// Rules watch the records on their way to the spool and raise alerts
 	// (gateway/rules.go).
 	Rules rules.Config `mapstructure:"rules" yaml:"rules"`
+	// SealInterval and SealRecords say how often the gateway seals its
+	// Merkle log (a signed tree head, gateway/seal.go): every interval and
+	// every so many records, and at a clean shutdown. 0s turns seals off.
+	SealInterval time.Duration `mapstructure:"seal_interval" yaml:"seal_interval"`
+	SealRecords  int           `mapstructure:"seal_records" yaml:"seal_records"`
+	// SealKeyDir holds the seal key (empty: <data_dir>/seal).
+	SealKeyDir string `mapstructure:"seal_key_dir" yaml:"seal_key_dir"`
 }
 
 // GatewayConfig names the gateway.

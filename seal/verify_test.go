@@ -215,3 +215,41 @@ func TestVerifierLiveGap(t *testing.T) {
 	require.NotNil(t, f)
 	require.Equal(t, missing, f.Seq)
 }
+
+func TestProof(t *testing.T) {
+	s := build(t)
+	var leaves []merkle.Hash
+	for _, r := range s.recs {
+		leaves = append(leaves, merkle.RecordLeaf(r.seq, r.data))
+	}
+	target := 25 // under the seal of epoch 2
+	sealIdx := s.sealAt[2]
+	path, err := merkle.InclusionProof(leaves[:sealIdx], uint64(target))
+	require.NoError(t, err)
+	p := Proof{Version: ProofVersion, Gateway: "gw-1", Seq: s.recs[target].seq, Record: s.recs[target].data, Index: uint64(target),
+		Seal: s.recs[sealIdx].seal, SealSeq: s.recs[sealIdx].seq}
+	for _, h := range path {
+		p.Path = append(p.Path, fmt.Sprintf("%x", h))
+	}
+	for _, i := range s.sealAt[:2] {
+		p.Chain = append(p.Chain, s.recs[i].seal)
+	}
+	got, err := p.Verify(s.pub)
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), got.Head.Epoch)
+
+	bad := p
+	bad.Record = []byte("changed")
+	_, err = bad.Verify(s.pub)
+	require.ErrorIs(t, err, merkle.ErrProof)
+	bad = p
+	bad.Chain = bad.Chain[1:]
+	_, err = bad.Verify(s.pub)
+	require.Error(t, err, "a chain missing a link")
+	_, err = p.Verify(s.keys.Public())
+	require.Error(t, err, "another key")
+	bad = p
+	bad.Seq++
+	_, err = bad.Verify(s.pub)
+	require.Error(t, err)
+}
