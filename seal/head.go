@@ -46,7 +46,9 @@ const (
 	MaxSize = len(magic) + 2*(binary.MaxVarintLen64+maxString) + 4*8 + 32 + 8 + 2 + 8 + 32 + binary.MaxVarintLen64 + MaxDeclared*(8+32) + ed25519.SignatureSize
 )
 
-// statement is the signed bytes: everything but the signature.
+// Statement is the signed bytes: everything but the signature.
+func (h *Head) Statement() ([]byte, error) { return h.statement() }
+
 func (h *Head) statement() ([]byte, error) {
 	if len(h.Gateway) > maxString || len(h.Began) > maxString {
 		return nil, fmt.Errorf("seal: gateway id or reason longer than %d bytes", maxString)

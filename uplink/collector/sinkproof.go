@@ -34,6 +34,14 @@ func appendProof(line []byte, e *Entry) []byte {
 	return append(line, `"}`...)
 }
 
+// SinkLine is the line a JSONL sink writes for record seq of gateway,
+// whose bytes are rec, without the newline: what `weir-collector verify`
+// compares each line with.
+func SinkLine(gateway string, seq uint64, rec []byte) ([]byte, error) {
+	line, _, err := renderLine(gateway, seq, rec)
+	return line, err
+}
+
 // renderLine is the sink line of a decoded record of gateway with its
 // proof, as the JSONL sink writes it (without the newline).
 func renderLine(gateway string, seq uint64, rec []byte) ([]byte, *event.Event, error) {
