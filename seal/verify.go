@@ -32,7 +32,22 @@ type Verifier struct {
 	maxSeq   uint64 // highest sequence given
 	// Seals of a later epoch than the one due, waiting for it (by epoch).
 	parked map[uint64]parkedSeal
+	// maxPending bounds the leaves kept out of order (0: no bound); past
+	// it the verifier gives up on this log, saying why, without a
+	// failure: it no longer holds what checking it needs.
+	maxPending int
+	gaveUp     string
 }
+
+// Limit bounds the records a verifier keeps waiting for the records
+// before them (or, before the first seal, for a seal to say where the log
+// begins): a gateway that never seals, or a collector started in the
+// middle of a log, would otherwise grow it without end.
+func (v *Verifier) Limit(n int) { v.maxPending = n }
+
+// GaveUp says why the verifier stopped checking without a failure ("" while
+// it checks).
+func (v *Verifier) GaveUp() string { return v.gaveUp }
 
 type parkedSeal struct {
 	seq uint64
@@ -118,7 +133,16 @@ func (v *Verifier) fail(seq, upto uint64, epoch uint64, format string, a ...any)
 // record, the seal's bytes. It returns the failure if this record made
 // the log fail.
 func (v *Verifier) Add(seq uint64, h merkle.Hash, sealBytes []byte) *Failure {
-	if v.failure != nil {
+	if v.failure != nil || v.gaveUp != "" {
+		return nil
+	}
+	if v.maxPending > 0 && len(v.pending) >= v.maxPending {
+		if v.first == 0 {
+			v.gaveUp = fmt.Sprintf("%d records and no seal yet: the gateway does not seal, or this check began in the middle of its log", len(v.pending))
+		} else {
+			v.gaveUp = fmt.Sprintf("%d records wait for sequence %d, which never came", len(v.pending), v.first+v.tree.Size())
+		}
+		v.pending, v.passed, v.parked = map[uint64]*leaf{}, map[uint64]int{}, map[uint64]parkedSeal{}
 		return nil
 	}
 	v.stats.Records++
@@ -266,14 +290,13 @@ func (v *Verifier) Passed(seq uint64) {
 	if v.first == 0 || v.failure != nil {
 		return
 	}
-	for q := v.first + v.tree.Size(); q < seq; q++ {
+	// Bounded: a gap wider than this is looked at again from its start
+	// at each batch.
+	for q, n := v.first+v.tree.Size(), 0; q < seq && n < 4096 && len(v.passed) < 4096; q, n = q+1, n+1 {
 		if l := v.pending[q]; l == nil || (!l.have && !l.declared) {
 			if _, ok := v.passed[q]; !ok {
 				v.passed[q] = 0
 			}
-		}
-		if len(v.passed) > 4096 {
-			break
 		}
 	}
 	v.advance(false)

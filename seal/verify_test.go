@@ -253,3 +253,16 @@ func TestProof(t *testing.T) {
 	_, err = bad.Verify(s.pub)
 	require.Error(t, err)
 }
+
+// A gateway that never seals (or a check begun mid-log) is bounded: the
+// verifier gives up, with no failure.
+func TestVerifierLimit(t *testing.T) {
+	v := NewVerifier("gw-1", nil)
+	v.Limit(100)
+	for i := range 500 {
+		require.Nil(t, v.Add(uint64(1000+i), merkle.LeafHash([]byte{byte(i)}), nil))
+	}
+	require.Contains(t, v.GaveUp(), "no seal yet")
+	require.Nil(t, v.Finish())
+	require.Empty(t, v.pending)
+}

@@ -41,6 +41,11 @@ type SealCheck struct {
 	seals    *prometheus.GaugeVec
 }
 
+// MaxSealPending bounds the records the live check keeps per gateway
+// out of order (about 100 bytes each): a gateway sends records ahead of a
+// gap only while its backlog drains, and seals within seal_records.
+const MaxSealPending = 200_000
+
 // SealKeyFile is the registered key of gateway id in a key directory.
 func SealKeyFile(dir, id string) string { return filepath.Join(dir, id+".pub") }
 
@@ -104,6 +109,7 @@ func (c *SealCheck) verifier(gateway string) *seal.Verifier {
 			c.log.Warn("no seal key registered for the gateway; its first seal is taken on trust", "gateway", gateway)
 		}
 		v = seal.NewVerifier(gateway, pub)
+		v.Limit(MaxSealPending)
 		c.gws[gateway] = v
 	}
 	return v
@@ -165,6 +171,7 @@ type SealState struct {
 	Stats      seal.Stats    `json:"stats"`
 	Unsealed   uint64        `json:"unsealed"` // records after the last seal that verified
 	Failure    *seal.Failure `json:"failure,omitempty"`
+	GaveUp     string        `json:"gave_up,omitempty"` // why the check stopped without a failure
 }
 
 // Status lists every gateway's state, failed ones first.
@@ -174,7 +181,7 @@ func (c *SealCheck) Status() []SealState {
 	out := make([]SealState, 0, len(c.gws))
 	for id, v := range c.gws {
 		out = append(out, SealState{Gateway: id, Registered: v.Registered(), Epoch: v.Epoch(), Stats: v.Stats(),
-			Unsealed: v.Unsealed(), Failure: v.Failure()})
+			Unsealed: v.Unsealed(), Failure: v.Failure(), GaveUp: v.GaveUp()})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if (out[i].Failure != nil) != (out[j].Failure != nil) {
