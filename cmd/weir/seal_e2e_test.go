@@ -13,8 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weirgw/weir/event"
+	"github.com/weirgw/weir/gateway"
 	"github.com/weirgw/weir/seal"
 	"github.com/weirgw/weir/uplink/collector"
+	"github.com/weirgw/weir/uplink/sender"
 )
 
 // sinkLine is what the tamper cases need of a sink line.
@@ -253,4 +255,12 @@ func signAs(h *seal.Head, k *seal.Keys) ([]byte, error) {
 		return nil, err
 	}
 	return append(st, k.Sign(st)...), nil
+}
+
+func TestStatusShowsTheSeal(t *testing.T) {
+	var b bytes.Buffer
+	st := &gateway.Status{Gateway: "gw", Uplink: sender.Status{State: "disabled"},
+		Seal: &gateway.SealStatus{Epoch: 8, LastSeq: 1042, LogFirst: 1000, Size: 42, Root: "61551189a51085d0ffff", Made: 3}}
+	printStatus(&b, st, time.Now())
+	require.Contains(t, b.String(), "seal     epoch 8 next; last seal record 1042 over 42 records from 1000, root 61551189a51085d0; 3 made since start")
 }
