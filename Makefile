@@ -22,6 +22,7 @@ FUZZ_TARGETS := \
 	./event:FuzzDecode \
 	./merkle:FuzzFrontier \
 	./seal:FuzzParse \
+	./seal:FuzzProof \
 	./gateway:FuzzLoadConfig \
 	./gateway/console:FuzzParseHash \
 	./gateway/console:FuzzRecord \

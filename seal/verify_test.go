@@ -1,6 +1,7 @@
 package seal
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -265,4 +266,21 @@ func TestVerifierLimit(t *testing.T) {
 	require.Contains(t, v.GaveUp(), "no seal yet")
 	require.Nil(t, v.Finish())
 	require.Empty(t, v.pending)
+}
+
+// FuzzProof: whatever a proof file holds, checking it never panics and
+// never passes without the key's chain.
+func FuzzProof(f *testing.F) {
+	f.Add([]byte(`{"version":1,"gateway":"gw-1","seq":5,"record_base64":"AA==","leaf_index":0,"audit_path":["00"],"seal_base64":"V0VJUlNFQUwx","seal_seq":6,"key_chain_base64":["V0VJUlNFQUwx"]}`))
+	f.Add([]byte(`{}`))
+	pub := make([]byte, 32)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p Proof
+		if json.Unmarshal(b, &p) != nil {
+			return
+		}
+		if _, err := p.Verify(pub); err == nil {
+			t.Fatal("a proof passed with a key that signs nothing")
+		}
+	})
 }

@@ -119,7 +119,7 @@ func (c *SealCheck) verifier(gateway string) *seal.Verifier {
 func (c *SealCheck) LoadSink(r io.Reader) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return ScanSink(r, func(sr SinkRecord) error {
+	return scanSink(r, false, func(sr SinkRecord) error {
 		if sr.Gateway == "" || sr.Record == nil {
 			return nil
 		}
