@@ -25,7 +25,7 @@ import (
 const sealSource = "weir:seal"
 
 // sealer makes the seals: every seal_interval, every seal_records
-// records, and at a clean shutdown. Each is a critical record built from
+// records, and at a clean shutdown. Each is a record built from
 // the spool's tree head just before it (spool.Spool.AppendHead), signed
 // with the epoch's key, which is erased once the seal is spooled.
 type sealer struct {
@@ -41,13 +41,22 @@ type sealer struct {
 	base     uint64 // tree size when the last seal was made (or at start)
 	last     seal.Head
 	made     uint64 // seals spooled since start
+	newChain bool   // the key began a new chain at start; the next seal says so
 	failed   uint64
 }
 
-// sealKeyDir is where the seal key lives.
+// sealKeyDir is where the seal key lives: seal_key_dir; else the folder
+// `weir-collector pki issue-gateway` wrote beside the uplink's key
+// (<id>.seal), when it holds a key; else <data_dir>/seal.
 func sealKeyDir(cfg *Config, dataDir string) string {
 	if cfg.SealKeyDir != "" {
 		return cfg.SealKeyDir
+	}
+	if k := cfg.Uplink.TLS.Key; k != "" {
+		d := filepath.Join(filepath.Dir(k), cfg.Gateway.ID+".seal")
+		if _, err := os.Stat(filepath.Join(d, "key")); err == nil {
+			return d
+		}
 	}
 	return filepath.Join(dataDir, "seal")
 }
@@ -98,7 +107,17 @@ func openSealer(g *Gateway, dataDir string) (*sealer, error) {
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
 	}
-	if s.keys, err = seal.OpenKeys(dir, p.epoch, p.next, pos != nil); err != nil {
+	s.keys, err = seal.OpenKeys(dir, p.epoch, p.next, pos != nil)
+	if errors.Is(err, seal.ErrNewChain) {
+		// Provisioned again: the seals begin a new chain from this key,
+		// and say so. A collector still holding the old chain's key
+		// reports it, as it must for a key someone put back.
+		g.log.Warn("the seal key does not continue the spool's seals: a new chain begins with it", "seal_key_dir", dir, "err", err)
+		s.keys, err = seal.OpenKeys(dir, 0, nil, false)
+		p.logFirst = 0 // the next seal says why
+		s.newChain = true
+	}
+	if err != nil {
 		return nil, fmt.Errorf("seal_key_dir: %w", err)
 	}
 	s.evFrom, s.logFirst = p.evNext, p.logFirst
@@ -175,6 +194,9 @@ func (s *sealer) sealOnce(ctx context.Context) error {
 				head.Began = "first seal"
 			}
 		}
+		if s.newChain {
+			head.Began = "new seal key (provisioned again)"
+		}
 		for _, e := range evs {
 			if e.Seq >= th.First && e.Seq < th.First+th.Size {
 				head.Evicted = append(head.Evicted, seal.Declared{Seq: e.Seq, Leaf: e.Leaf})
@@ -198,7 +220,14 @@ func (s *sealer) sealOnce(ctx context.Context) error {
 	// if a new log began meanwhile (it cannot: the spool's log begins
 	// only at Open).
 	pos.logFirst = th.First
-	seq, err := sp.AppendHead(ctx, spool.ClassCritical, seal.MaxSize+1024,
+	// The record says it is critical, but it is spooled in the normal
+	// class, in order with the backlog: with seals (one every
+	// seal_records) spread through a backlog in the critical class, the
+	// uplink's sending ahead lost records (cmd/weir
+	// TestCorrelatedAlertJumpsTheQueue: about half a 100,000-record
+	// backlog left the spool unsent). In order, a seal also reaches the
+	// collector after the records it covers.
+	seq, err := sp.AppendHead(ctx, spool.ClassNormal, seal.MaxSize+1024,
 		build, []spool.Checkpoint{{Source: sealSource, Position: pos.encode()}})
 	if err != nil {
 		return fmt.Errorf("gateway: spool the seal of epoch %d: %w", epoch, err)
@@ -213,9 +242,14 @@ func (s *sealer) sealOnce(ctx context.Context) error {
 		}
 	}
 	s.evFrom, s.logFirst, s.lastSeq, s.last, s.base = evNext, head.First, seq, head, head.Size+1
+	s.newChain = false
 	s.made++
+	// A seal is a record spooled like any: counted with them, so that
+	// what is logged and what is shipped compare.
+	s.g.appended.Add(1)
 	if s.g.metrics != nil {
 		s.g.metrics.seals.Inc()
+		s.g.metrics.appended.WithLabelValues(seal.Source).Inc()
 	}
 	s.g.log.Debug("sealed", "epoch", epoch, "seq", seq, "size", head.Size, "evicted", len(head.Evicted))
 	return nil

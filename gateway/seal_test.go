@@ -213,3 +213,57 @@ func TestSealsSurviveKill9(t *testing.T) {
 	}
 	require.Greater(t, lastSeals, uint64(kills), "the children sealed too little to test the kills during seals")
 }
+
+// TestSealKeyProvisionedAgain: a gateway given a new seal key starts, and
+// its next seal begins a new chain and says so.
+func TestSealKeyProvisionedAgain(t *testing.T) {
+	dataDir := t.TempDir()
+	keyDir := filepath.Join(dataDir, "seal")
+	_, err := seal.Provision(keyDir)
+	require.NoError(t, err)
+	file := sealConfig(t, dataDir, "1h", 100)
+	runOnce := func(tag string) {
+		g := newTestGateway(t, file)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- g.Run(ctx) }()
+		select {
+		case <-g.running:
+		case err := <-done:
+			cancel()
+			t.Fatalf("%s: the gateway did not start: %v", tag, err)
+		}
+		emitN(t, g, 250, tag)
+		require.Eventually(t, func() bool { return g.sealer.status().Made >= 1 }, 10*time.Second, 10*time.Millisecond)
+		cancel()
+		require.NoError(t, <-done)
+	}
+	runOnce("first key")
+	require.NoError(t, os.RemoveAll(keyDir))
+	pub2, err := seal.Provision(keyDir)
+	require.NoError(t, err)
+	runOnce("second key")
+
+	s, err := spool.Open(spool.Options{Dir: filepath.Join(dataDir, "spool"), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	defer s.Close()
+	recs, err := s.Read(0, 10000, 0)
+	require.NoError(t, err)
+	var began []string
+	for _, r := range recs {
+		var ev event.Event
+		require.NoError(t, ev.UnmarshalBinary(r.Data))
+		if sb, ok := seal.FromEvent(&ev); ok {
+			h, _, _, err := seal.Parse(sb)
+			require.NoError(t, err)
+			if h.Began != "" {
+				began = append(began, fmt.Sprintf("epoch %d: %s", h.Epoch, h.Began))
+			}
+			if h.Began == "new seal key (provisioned again)" {
+				_, err := seal.Open(sb, pub2)
+				require.NoError(t, err, "the new chain's first seal is signed with the new key")
+			}
+		}
+	}
+	require.Equal(t, []string{"epoch 0: new spool", "epoch 0: new seal key (provisioned again)"}, began)
+}

@@ -102,7 +102,7 @@ func OpenKeys(dir string, sealedEpoch uint64, sealedNext ed25519.PublicKey, ok b
 		k.epoch, k.priv, k.next = epoch, priv, npriv
 		return k, k.Advance()
 	case ok && sealedEpoch > epoch:
-		return nil, fmt.Errorf("seal: the spool says epoch %d was sealed but the key in %s is of epoch %d (a key restored from a copy?)", sealedEpoch, dir, epoch)
+		return nil, fmt.Errorf("%w: the spool says epoch %d was sealed but the key in %s is of epoch %d (provisioned again, or restored from a copy)", ErrNewChain, sealedEpoch, dir, epoch)
 	}
 	if haveNext {
 		// Prepared for a seal that was never spooled: never used.
@@ -174,6 +174,12 @@ func (k *Keys) Advance() error {
 }
 
 var errErased = errors.New("seal: key erased")
+
+// ErrNewChain is a key that does not continue the chain the spool's seals
+// made: a gateway provisioned again, or a key put back. Opening it with
+// no seal (OpenKeys with ok false) begins a new chain, which the
+// collector sees as such.
+var ErrNewChain = errors.New("seal: a new key chain")
 
 func writeKey(dir, name string, epoch uint64, priv ed25519.PrivateKey) error {
 	b := append([]byte(keyMagic), make([]byte, 8)...)

@@ -99,3 +99,13 @@ func TestKeysRecoverFromKills(t *testing.T) {
 		require.ErrorContains(t, err, "checksum")
 	})
 }
+
+func TestKeysOfANewChain(t *testing.T) {
+	dir := t.TempDir()
+	Provision(dir)
+	_, err := OpenKeys(dir, 7, make([]byte, 32), true)
+	require.ErrorIs(t, err, ErrNewChain)
+	k, err := OpenKeys(dir, 0, nil, false)
+	require.NoError(t, err)
+	require.Equal(t, uint64(0), k.Epoch())
+}
