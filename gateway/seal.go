@@ -135,7 +135,7 @@ func (s *sealer) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			s.seal(ctx, "interval")
+			s.sealWithin(ctx, "interval")
 		case <-wake:
 			if s.records == 0 {
 				continue
@@ -145,21 +145,51 @@ func (s *sealer) run(ctx context.Context) error {
 			due := h.Size >= s.base+s.records
 			s.mu.Unlock()
 			if due {
-				s.seal(ctx, "records")
+				s.sealWithin(ctx, "records")
 				t.Reset(s.every)
 			}
 		}
 	}
 }
 
-// seal makes one seal, unless nothing happened since the last one.
+// sealWithin is seal with a bound: a spool with no room holds the seal,
+// and the sealer must not hold its lock (weir status) meanwhile.
+func (s *sealer) sealWithin(ctx context.Context, why string) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s.seal(ctx, why)
+}
+
+// seal makes one seal, unless nothing happened since the last one, and
+// more while evictions wait to be declared (at most seal.MaxDeclared a
+// seal).
 func (s *sealer) seal(ctx context.Context, why string) {
-	if err := s.sealOnce(ctx); err != nil && ctx.Err() == nil {
+	err := s.sealOnce(ctx)
+	// A full seal may have left evictions, and a seal on a full spool
+	// evicts a record or two itself (as critical): declared by the next
+	// seal, chased twice, not more (each seal there evicts again).
+	for i := 0; err == nil && i < 100 && (s.lastFull() || i < 2) && s.evictionsWaiting(); i++ {
+		err = s.sealOnce(ctx)
+	}
+	if err != nil && !errors.Is(ctx.Err(), context.Canceled) {
 		s.mu.Lock()
 		s.failed++
 		s.mu.Unlock()
 		s.g.log.Error("seal not made", "why", why, "err", err)
 	}
+}
+
+func (s *sealer) lastFull() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.last.Evicted) >= seal.MaxDeclared
+}
+
+func (s *sealer) evictionsWaiting() bool {
+	s.mu.Lock()
+	from := s.evFrom
+	s.mu.Unlock()
+	return s.g.spool.EvictionsNext() > from
 }
 
 func (s *sealer) sealOnce(ctx context.Context) error {
@@ -180,12 +210,21 @@ func (s *sealer) sealOnce(ctx context.Context) error {
 	}
 	now, q := s.g.clock.Now()
 	epoch := s.keys.Epoch()
-	evNext := s.evFrom
-	if len(evs) > 0 {
-		evNext = evs[len(evs)-1].N + 1
-	}
+	// The seal declares the eviction log as it stands just before its
+	// record (its own admission may evict on a full spool), as much of it
+	// as the reserve holds; the rest waits for the next seal.
+	const extra = 64 // evictions the seal's own admission may add
+	reserve := 2048 + 40*(len(evs)+extra)
+	maxEv := min(seal.MaxDeclared, len(evs)+extra)
 	var head seal.Head
+	evNext := s.evFrom
+	cps := []spool.Checkpoint{{Source: sealSource}}
 	build := func(th spool.TreeHead) ([]byte, error) {
+		evs := th.Evicted
+		evNext = s.evFrom
+		if len(evs) > 0 {
+			evNext = evs[len(evs)-1].N + 1
+		}
 		head = seal.Head{Gateway: s.g.cfg.Gateway.ID, Epoch: epoch, First: th.First, Size: th.Size, Root: th.Root,
 			Time: now.UnixNano(), Quality: q, NextKey: next}
 		if th.First != s.logFirst {
@@ -206,6 +245,9 @@ func (s *sealer) sealOnce(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
+		// The checkpoint is staged after this runs, in the same
+		// transaction.
+		cps[0].Position = sealPosition{epoch: epoch, next: next, evNext: evNext, logFirst: th.First}.encode()
 		ev := []event.Event{seal.Event(&head, b)}
 		stamp(ev, Stamp{Gateway: s.g.cfg.Gateway.ID, Host: s.g.host, Time: now, Quality: q})
 		recs, err := encode(ev)
@@ -214,21 +256,18 @@ func (s *sealer) sealOnce(ctx context.Context) error {
 		}
 		return recs[0].Data, nil
 	}
-	pos := sealPosition{epoch: epoch, next: next, evNext: evNext}
-	// The checkpoint names the log the seal covers; it is known only in
-	// build, so it is written as the tree stands now and corrected below
-	// if a new log began meanwhile (it cannot: the spool's log begins
-	// only at Open).
-	pos.logFirst = th.First
 	// The record says it is critical, but it is spooled in the normal
-	// class, in order with the backlog: with seals (one every
-	// seal_records) spread through a backlog in the critical class, the
-	// uplink's sending ahead lost records (cmd/weir
-	// TestCorrelatedAlertJumpsTheQueue: about half a 100,000-record
-	// backlog left the spool unsent). In order, a seal also reaches the
-	// collector after the records it covers.
-	seq, err := sp.AppendHead(ctx, spool.ClassNormal, seal.MaxSize+1024,
-		build, []spool.Checkpoint{{Source: sealSource, Position: pos.encode()}})
+	// class, in order with the backlog, unless the spool is evicting or
+	// nearly full (a normal append would wait for room there, and the
+	// evictions go undeclared): with seals (one every seal_records)
+	// spread through a backlog in the critical class, the uplink's sending
+	// ahead lost records (cmd/weir TestCorrelatedAlertJumpsTheQueue:
+	// about half a 100,000-record backlog left the spool unsent).
+	class := spool.ClassNormal
+	if st := sp.Stats(); len(evs) > 0 || st.Used >= int64(st.MaxBytes)/10*9 {
+		class = spool.ClassCritical
+	}
+	seq, err := sp.AppendHead(ctx, class, reserve, s.evFrom, maxEv, build, cps)
 	if err != nil {
 		return fmt.Errorf("gateway: spool the seal of epoch %d: %w", epoch, err)
 	}

@@ -97,7 +97,9 @@ func OpenKeys(dir string, sealedEpoch uint64, sealedNext ed25519.PublicKey, ok b
 	case ok && sealedEpoch == epoch:
 		// The seal of this epoch is spooled: its key must go.
 		if !haveNext || nepoch != epoch+1 || !bytes.Equal(npriv.Public().(ed25519.PublicKey), sealedNext) {
-			return nil, fmt.Errorf("seal: epoch %d is sealed but the next epoch's key in %s is missing or not the one the seal named: the chain cannot go on; provision a new key (a new log)", epoch, dir)
+			// Provisioned again (a fresh key of the same epoch), or the
+			// next key lost: either way the chain cannot go on from here.
+			return nil, fmt.Errorf("%w: epoch %d is sealed but the next epoch's key in %s is missing or not the one the seal named", ErrNewChain, epoch, dir)
 		}
 		k.epoch, k.priv, k.next = epoch, priv, npriv
 		return k, k.Advance()

@@ -87,7 +87,7 @@ func TestKeysRecoverFromKills(t *testing.T) {
 		next, _ := k.Prepare()
 		require.NoError(t, os.Remove(filepath.Join(dir, nextFile)))
 		_, err := OpenKeys(dir, 0, next, true)
-		require.ErrorContains(t, err, "cannot go on")
+		require.ErrorIs(t, err, ErrNewChain)
 	})
 	t.Run("damaged key", func(t *testing.T) {
 		dir := t.TempDir()

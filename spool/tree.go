@@ -29,6 +29,10 @@ type TreeHead struct {
 	// (written by firmware before the log), or the disagreement that
 	// made it start again.
 	Began string
+	// Evicted is, for AppendHead's builder only, the eviction log from
+	// the number it asked for: every eviction before the record, its own
+	// admission's included.
+	Evicted []Eviction
 }
 
 // Last is the sequence of the newest leaf (First-1 when the log is empty).
@@ -128,6 +132,11 @@ func (s *Spool) Evictions(from uint64, max int) ([]Eviction, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
+	return s.readEvictions(from, max)
+}
+
+// readEvictions is Evictions without the close lock (the writer's).
+func (s *Spool) readEvictions(from uint64, max int) ([]Eviction, error) {
 	var out []Eviction
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(evictionPrefix), PrefetchValues: true, PrefetchSize: 64})

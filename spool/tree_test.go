@@ -151,7 +151,7 @@ func TestAppendHeadCoversWhatPrecedesIt(t *testing.T) {
 	for i := range 20 {
 		var h TreeHead
 		var data []byte
-		seq, err := s.AppendHead(ctx, ClassCritical, 100, func(th TreeHead) ([]byte, error) {
+		seq, err := s.AppendHead(ctx, ClassCritical, 100, 0, 0, func(th TreeHead) ([]byte, error) {
 			h = th
 			data = fmt.Appendf(nil, "head %d size %d root %x", i, th.Size, th.Root[:4])
 			return data, nil
@@ -178,6 +178,6 @@ func TestAppendHeadCoversWhatPrecedesIt(t *testing.T) {
 	pos, err := s.Checkpoint("seal")
 	require.NoError(t, err)
 	require.Equal(t, []byte{19}, pos)
-	_, err = s.AppendHead(ctx, ClassCritical, 4, func(TreeHead) ([]byte, error) { return []byte("too long"), nil }, nil)
+	_, err = s.AppendHead(ctx, ClassCritical, 4, 0, 0, func(TreeHead) ([]byte, error) { return []byte("too long"), nil }, nil)
 	require.ErrorContains(t, err, "more than the 4 reserved")
 }

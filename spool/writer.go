@@ -261,7 +261,15 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 		buf := make([]byte, 0, size)
 		for j, e := range r.entries {
 			if j == 0 && r.head != nil {
-				d, err := r.head(TreeHead{First: s.treeFirst, Size: tree.Size(), Root: tree.Root(), Began: s.treeBegan})
+				th := TreeHead{First: s.treeFirst, Size: tree.Size(), Root: tree.Root(), Began: s.treeBegan}
+				if r.evMax > 0 {
+					ev, err := s.readEvictions(r.evFrom, r.evMax)
+					if err != nil {
+						return err
+					}
+					th.Evicted = ev
+				}
+				d, err := r.head(th)
 				if err != nil {
 					return fmt.Errorf("build the record at %d from the tree head: %w", seq, err)
 				}
