@@ -20,6 +20,9 @@ GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 FUZZTIME ?= 10s
 FUZZ_TARGETS := \
 	./event:FuzzDecode \
+	./merkle:FuzzFrontier \
+	./seal:FuzzParse \
+	./seal:FuzzProof \
 	./gateway:FuzzLoadConfig \
 	./gateway/console:FuzzParseHash \
 	./gateway/console:FuzzRecord \

@@ -81,6 +81,13 @@ type Config struct {
 	// Processors drop, sample, redact, parse and enrich records between
 	// the rules and the spool (gateway/processors.go).
 	Processors process.Config `mapstructure:"processors" yaml:"processors"`
+	// SealInterval and SealRecords say how often the gateway seals its
+	// Merkle log (a signed tree head, gateway/seal.go): every interval and
+	// every so many records, and at a clean shutdown. 0s turns seals off.
+	SealInterval time.Duration `mapstructure:"seal_interval" yaml:"seal_interval"`
+	SealRecords  int           `mapstructure:"seal_records" yaml:"seal_records"`
+	// SealKeyDir holds the seal key (empty: <data_dir>/seal).
+	SealKeyDir string `mapstructure:"seal_key_dir" yaml:"seal_key_dir"`
 }
 
 // GatewayConfig names the gateway.
@@ -387,6 +394,12 @@ func (c *Config) Validate() error {
 	}
 	if c.TelemetryInterval < time.Second {
 		errs = append(errs, fmt.Errorf("telemetry_interval: %s is below 1s", c.TelemetryInterval))
+	}
+	if c.SealInterval != 0 && c.SealInterval < time.Second {
+		errs = append(errs, fmt.Errorf("seal_interval: %s is below 1s (0s turns seals off)", c.SealInterval))
+	}
+	if c.SealRecords != 0 && (c.SealRecords < 100 || c.SealRecords > 10_000_000) {
+		errs = append(errs, fmt.Errorf("seal_records: %d is not between 100 and 10000000 (0: by time only)", c.SealRecords))
 	}
 	add("clock", c.Clock.Validate())
 	add("spool", c.Spool.Validate())

@@ -52,6 +52,7 @@ type Gateway struct {
 	senderSpool sender.Spool // what every sender reads: the spool, or the outputs' gate
 	tasks       *taskGroup
 	hooks       []*sectionHook // sections their parts take in place (Reloader)
+	sealer      *sealer        // nil while seals are off
 	reload      reloadState
 	running     chan struct{} // closed once every part runs
 	done        chan struct{} // closed when Run returns
@@ -283,6 +284,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.spool.RecoveryReported()
 	}
 	g.metrics.reg.MustRegister(outputsCollector{g}, reloadCollector{g})
+	if g.cfg.SealInterval > 0 {
+		if g.sealer, err = openSealer(g, dir); err != nil {
+			return err
+		}
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -312,6 +318,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.hooks = append(g.hooks, liveSection("rules", func(c *Config) rules.Config { return c.Rules }, &g.cfg, rulesReloader{g}))
 	run("rules", g.runRules)
 	g.hooks = append(g.hooks, liveSection("processors", func(c *Config) process.Config { return c.Processors }, &g.cfg, processorsReloader{g}))
+	if g.sealer != nil {
+		run("seal", g.sealer.run)
+	}
 	if !g.cfg.Uplink.Enabled() && len(g.cfg.Outputs) == 0 {
 		g.log.Warn("no uplink endpoint and no output configured: records stay in the spool")
 	}
@@ -333,6 +342,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.reload.stopped = true
 	g.reload.mu.Unlock()
 	g.tasks.wg.Wait()
+	if g.sealer != nil {
+		// Every input has stopped: this seal covers everything spooled.
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		g.sealer.seal(sctx, "shutdown")
+		scancel()
+	}
 	// Only now, with every part stopped: a shutdown that hung would have
 	// left the watchdog unkicked, and the board would reset.
 	if g.watchdog != nil {

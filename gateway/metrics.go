@@ -19,6 +19,7 @@ import (
 type metrics struct {
 	reg      *prometheus.Registry
 	appended *prometheus.CounterVec
+	seals    prometheus.Counter
 }
 
 func newMetrics(g *Gateway) *metrics {
@@ -26,6 +27,9 @@ func newMetrics(g *Gateway) *metrics {
 	m.appended = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "weir_records_appended_total", Help: "Records stamped and stored in the spool, by source.",
 	}, []string{"source"})
+	m.seals = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "weir_seals_total", Help: "Seals (signed tree heads of the Merkle log) spooled since start.",
+	})
 	uplinkGauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
@@ -33,6 +37,7 @@ func newMetrics(g *Gateway) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.appended,
+		m.seals,
 		spoolCollector{g},
 		linkCollector{g},
 		sensorsCollector{g},

@@ -46,6 +46,8 @@ type Status struct {
 	Alerts   rules.Status `json:"alerts"`
 	// Processors are the chains' figures since they were last loaded.
 	Processors []ProcessorChainStatus `json:"processors,omitempty"`
+	// Seal is the Merkle log's last seal; absent while seals are off.
+	Seal *SealStatus `json:"seal,omitempty"`
 }
 
 // Counters are the pipeline's figures since start, named as log shippers
@@ -108,6 +110,7 @@ func (g *Gateway) Status() Status {
 	st.Health = g.health.snapshot()
 	st.Alerts = g.rules.Status()
 	st.Processors = g.procs.Load().status()
+	st.Seal = g.sealer.status()
 	st.Counters = g.counters(st.Spool, st.Uplink, st.Alerts.Stats)
 	return st
 }

@@ -1,10 +1,13 @@
 package spool
 
 import (
+	"encoding/binary"
 	"fmt"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/weirgw/weir/merkle"
 )
 
 // Ack acknowledges every record with Seq <= upTo: they are never read
@@ -167,6 +170,8 @@ type doomed struct {
 	seq   uint64
 	class Class
 	size  int64
+	leaf  merkle.Hash // its leaf hash, for the eviction log
+	leafy bool        // it is a leaf of the log (declared when removed)
 }
 
 // deleteRecords deletes records and their index keys, in transactions of
@@ -175,11 +180,14 @@ type doomed struct {
 func (s *Spool) deleteRecords(recs []doomed, tally func(Class)) error {
 	s.mu.Lock()
 	c := s.counts
+	evn := s.evictNext
 	s.mu.Unlock()
 	for start := 0; start < len(recs); start += deletePairsPerTxn {
 		end := min(start+deletePairsPerTxn, len(recs))
 		stamp := s.now().UnixNano()
+		n := evn
 		err := s.db.Update(func(txn *badger.Txn) error {
+			n = evn
 			for _, r := range recs[start:end] {
 				// A checked record leaves a marker, so that Read can tell
 				// a sequence removed on purpose from one a damaged table
@@ -200,14 +208,28 @@ func (s *Spool) deleteRecords(recs []doomed, tally func(Class)) error {
 					}
 				}
 				c.add(r.class, -1, -r.size)
+				if r.leafy {
+					// Still a leaf of the log: declared in the next seal.
+					v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(r.leaf)), r.seq)
+					if err := txn.Set(evictionKey(n), append(v, r.leaf[:]...)); err != nil {
+						return err
+					}
+					n++
+				}
+			}
+			if n != evn {
+				if err := txn.Set([]byte(keyEvictNext), encodeUint64(n)); err != nil {
+					return err
+				}
 			}
 			return txn.Set([]byte(keyCounts), c.encode())
 		})
 		if err != nil {
 			return err
 		}
+		evn = n
 		s.mu.Lock()
-		s.counts = c
+		s.counts, s.evictNext = c, evn
 		s.commits++
 		s.mu.Unlock()
 		for _, r := range recs[start:end] {

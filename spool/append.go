@@ -2,6 +2,7 @@ package spool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 )
@@ -18,6 +19,12 @@ type appendReq struct {
 	// cancelled (the caller gave up while it waited for room), never both.
 	state   atomic.Int32
 	refused bool // counted once as refused
+
+	// head, when set, writes the first entry's data from the tree head
+	// just before it, in the transaction that stores it (AppendHead).
+	head   func(TreeHead) ([]byte, error)
+	evFrom uint64 // the eviction log from here goes to head
+	evMax  int
 
 	first uint64
 	err   error
@@ -61,6 +68,27 @@ func rank(c Class) int {
 // only when nothing else is left to evict. A batch that could never fit is
 // an error. If Append returns an error, nothing of the batch was stored.
 func (s *Spool) Append(ctx context.Context, entries []Entry, checkpoints []Checkpoint) (first uint64, err error) {
+	return s.append(ctx, entries, checkpoints, nil, 0, 0)
+}
+
+// AppendHead appends one record of class c whose data build writes from
+// the Merkle log's head as it stands just before that record, in the
+// transaction that stores it: a signed tree head (a seal) that covers
+// exactly the records before it. build may run more than once (a
+// transaction retried smaller) and must return the same bytes each time,
+// at most reserve of them. The head's Evicted holds up to maxEvictions
+// entries of the eviction log from number evictionsFrom, as it stands
+// then. The checkpoints commit with the record, staged after build runs
+// (build may set their positions).
+func (s *Spool) AppendHead(ctx context.Context, c Class, reserve int, evictionsFrom uint64, maxEvictions int,
+	build func(TreeHead) ([]byte, error), checkpoints []Checkpoint) (uint64, error) {
+	if build == nil {
+		return 0, errors.New("spool: append head: no builder")
+	}
+	return s.append(ctx, []Entry{{Class: c, Data: make([]byte, reserve)}}, checkpoints, build, evictionsFrom, maxEvictions)
+}
+
+func (s *Spool) append(ctx context.Context, entries []Entry, checkpoints []Checkpoint, head func(TreeHead) ([]byte, error), evFrom uint64, evMax int) (first uint64, err error) {
 	if len(entries) == 0 && len(checkpoints) == 0 {
 		return 0, nil
 	}
@@ -68,7 +96,7 @@ func (s *Spool) Append(ctx context.Context, entries []Entry, checkpoints []Check
 		return 0, fmt.Errorf("spool: append %d records and %d checkpoints: more than the %d one append may carry; split the batch",
 			len(entries), len(checkpoints), MaxAppendRecords)
 	}
-	r := &appendReq{entries: entries, cps: checkpoints, class: ClassBulk, done: make(chan struct{})}
+	r := &appendReq{entries: entries, cps: checkpoints, class: ClassBulk, head: head, evFrom: evFrom, evMax: evMax, done: make(chan struct{})}
 	for i, c := range checkpoints {
 		if c.Source == "" {
 			return 0, fmt.Errorf("spool: append: checkpoint %d has no source", i)

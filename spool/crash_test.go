@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/weirgw/weir/merkle"
 )
 
 // The crash test runs this test binary again as a child that appends with
@@ -113,6 +115,7 @@ func TestCrashKill9(t *testing.T) {
 		ackedMax uint64     // highest Ack that returned
 		seqMax   uint64     // highest sequence any child was given
 		drops    uint64     // segments the children dropped
+		tc       = treeCheck{leaves: map[uint64]merkle.Hash{}}
 	)
 	// On a loaded machine (the race detector, other packages' tests) a
 	// child may live too briefly to ack a whole segment: the rounds go on,
@@ -143,6 +146,7 @@ func TestCrashKill9(t *testing.T) {
 		}
 		kill := time.After(time.Duration(10+rand.IntN(150)) * time.Millisecond)
 		var roundFirst, roundDrops uint64
+		roundStart := len(all)
 	collect:
 		for {
 			select {
@@ -176,18 +180,63 @@ func TestCrashKill9(t *testing.T) {
 		for _, a := range all {
 			seqMax = max(seqMax, a.first+a.count-1)
 		}
-		verifyAfterCrash(t, dir, round, all, ackedMax)
+		for _, a := range all[roundStart:] {
+			for i := range a.count {
+				tc.leaves[a.first+i] = merkle.RecordLeaf(a.first+i, fmt.Appendf(nil, "src-%d:%d", a.src, a.end-a.count+i+1))
+			}
+		}
+		verifyAfterCrash(t, dir, round, all, ackedMax, &tc)
 		drops += roundDrops
 	}
 	require.NotZero(t, drops, "the children never dropped a segment: the test does not cover drops")
-	t.Logf("%d kills, %d appends returned, highest ack %d, %d segments dropped", rounds, len(all), ackedMax, drops)
+	require.GreaterOrEqual(t, tc.rootsChecked, rounds/2, "too few rounds had every leaf known to check the root")
+	t.Logf("%d kills, %d appends returned, highest ack %d, %d segments dropped; the Merkle root recomputed and matched after %d of them",
+		rounds, len(all), ackedMax, drops, tc.rootsChecked)
+}
+
+// treeCheck follows the spool's Merkle log across kills: every leaf the
+// test has seen (reported by the child or read from the spool), and where
+// the log began.
+type treeCheck struct {
+	leaves       map[uint64]merkle.Hash
+	first        uint64
+	rootsChecked int
+}
+
+// check holds the log to the records: it began once and only grows, it
+// ends just below the next sequence, and its root is the root of the
+// records' leaves, evicted or acknowledged ones included.
+func (tc *treeCheck) check(t *testing.T, round int, s *Spool, recs []Record) {
+	t.Helper()
+	for _, r := range recs {
+		tc.leaves[r.Seq] = merkle.RecordLeaf(r.Seq, r.Data)
+	}
+	h := s.Tree()
+	st := s.Stats()
+	if tc.first == 0 {
+		tc.first = h.First
+	}
+	require.Equal(t, tc.first, h.First, "round %d: the Merkle log began again (%s)", round, h.Began)
+	require.Empty(t, h.Began, "round %d: the Merkle log did not continue", round)
+	require.Equal(t, st.NextSeq, h.First+h.Size, "round %d: the tree and the records disagree", round)
+	leaves := make([]merkle.Hash, 0, h.Size)
+	for seq := h.First; seq < h.First+h.Size; seq++ {
+		l, ok := tc.leaves[seq]
+		if !ok {
+			t.Logf("round %d: leaf %d was acknowledged before the test saw it; root not checked", round, seq)
+			return
+		}
+		leaves = append(leaves, l)
+	}
+	require.Equal(t, merkle.Root(leaves), h.Root, "round %d: the root is not the records' root", round)
+	tc.rootsChecked++
 }
 
 // verifyAfterCrash opens the spool the child left and checks: every
 // sequence an Append returned is readable (unless acked), holding what was
 // appended; nothing repeats; each checkpoint matches exactly the newest
 // record committed with it.
-func verifyAfterCrash(t *testing.T, dir string, round int, all []appended, ackedMax uint64) {
+func verifyAfterCrash(t *testing.T, dir string, round int, all []appended, ackedMax uint64, tc *treeCheck) {
 	t.Helper()
 	s, err := Open(Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err, "round %d: reopen after SIGKILL", round)
@@ -226,6 +275,7 @@ func verifyAfterCrash(t *testing.T, dir string, round int, all []appended, acked
 			require.Equal(t, fmt.Sprintf("src-%d:%d", a.src, a.end-a.count+i+1), got)
 		}
 	}
+	tc.check(t, round, s, recs)
 	for src := range crashSources {
 		name := fmt.Sprintf("src-%d", src)
 		pos, err := s.Checkpoint(name)

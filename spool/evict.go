@@ -43,6 +43,7 @@ func (s *Spool) removeOldest(cl Class, take func(stamp, size int64) bool, counte
 	s.mu.Lock()
 	from := s.acked + 1
 	segs := append([]segment(nil), s.segs...)
+	treeFirst := s.treeFirst
 	s.mu.Unlock()
 	var recs []doomed
 	var freed int64
@@ -68,7 +69,14 @@ func (s *Spool) removeOldest(cl Class, take func(stamp, size int64) bool, counte
 					if !take(stamp, size) {
 						return false, nil
 					}
-					recs = append(recs, doomed{seg: seg, seq: seq, class: cl, size: size})
+					d := doomed{seg: seg, seq: seq, class: cl, size: size}
+					if seq >= treeFirst {
+						// Its leaf hash goes to the eviction log: read it
+						// now, while the record is still there.
+						d.leafy = true
+						d.leaf = s.leafOf(txn, seg, seq, cl)
+					}
+					recs = append(recs, d)
 					freed += size + recordOverhead
 				}
 				return true, nil

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/weirgw/weir/merkle"
 )
 
 // ErrClosed is returned by calls on a closed spool.
@@ -116,6 +118,7 @@ type Spool struct {
 
 	appendCh chan *appendReq
 	ackCh    chan *ackReq
+	forgetCh chan *forgetReq
 	quit     chan struct{}
 	done     chan struct{}
 
@@ -134,6 +137,14 @@ type Spool struct {
 	wake     chan struct{} // closed and replaced on each append of records
 	critWake chan struct{} // closed and replaced on each append of critical records
 	lastCrit uint64        // the newest critical record's sequence (an upper bound after Open)
+
+	// The Merkle log (tree.go): its frontier as of the last commit, the
+	// sequence of its leaf 0, why it began at Open, and the eviction log's
+	// next number.
+	tree      merkle.Frontier
+	treeFirst uint64
+	treeBegan string
+	evictNext uint64
 
 	// checkedFrom is the first sequence written with a checksum (s/checked);
 	// set at Open.
@@ -252,6 +263,7 @@ func OpenContext(ctx context.Context, opts Options) (*Spool, error) {
 		"disk_free", s.lastFree, "disk_reserve", s.guard.reserve)
 	s.appendCh = make(chan *appendReq)
 	s.ackCh = make(chan *ackReq)
+	s.forgetCh = make(chan *forgetReq)
 	s.quit = make(chan struct{})
 	s.done = make(chan struct{})
 	go s.writer() // from here on, the writer alone changes the fields above
@@ -317,6 +329,7 @@ func (s *Spool) salvageTables(bopts badger.Options, damaged []damagedTable) erro
 func (s *Spool) resetState() {
 	s.next, s.acked, s.counts, s.oldest, s.segs, s.lastSeg, s.checkedFrom, s.skip, s.fresh = 0, 0, counts{}, time.Time{}, nil, 0, 0, nil, false
 	s.lastCrit = 0
+	s.tree, s.treeFirst, s.treeBegan, s.evictNext = merkle.Frontier{}, 0, "", 0
 }
 
 // setValueLogAside renames damaged value-log files out of Badger's way.
@@ -563,7 +576,7 @@ func (s *Spool) load(now time.Time) error {
 		}
 		s.oldest = s.firstStamp(txn, recordSeekKey(s.segmentOf(s.acked+1), s.acked+1))
 		s.lastCrit = lastCritical(txn, s.segs)
-		return nil
+		return s.loadTree(txn)
 	})
 	if err != nil {
 		return err
@@ -572,6 +585,7 @@ func (s *Spool) load(now time.Time) error {
 	s.loadQuarantine()
 	s.fresh = !haveNext
 	if haveNext {
+		s.settleTree(false)
 		if haveFormat && f == format && haveChecked {
 			return nil
 		}
@@ -600,6 +614,7 @@ func (s *Spool) load(now time.Time) error {
 	}
 	s.next = max(s.next, uint64(max(now.UnixMicro(), 1)))
 	s.checkedFrom = s.next
+	s.settleTree(true)
 	return s.db.Update(func(txn *badger.Txn) error {
 		if err := txn.Set([]byte(keyFormat), encodeUint64(format)); err != nil {
 			return err

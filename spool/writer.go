@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/weirgw/weir/merkle"
 )
 
 // ackReq is one Ack waiting for the writer.
@@ -53,6 +55,8 @@ func (s *Spool) writer() {
 			return
 		case a := <-s.ackCh:
 			a.err <- s.ack(a.upTo)
+		case f := <-s.forgetCh:
+			f.err <- s.forget(f.below)
 		case <-expiry:
 			s.expire()
 		case <-disk.C:
@@ -223,6 +227,7 @@ func (s *Spool) commitSome(group []*appendReq) (int, error) {
 func (s *Spool) tryCommit(group []*appendReq) error {
 	s.mu.Lock()
 	next, c := s.next, s.counts
+	tree := s.tree.Clone()
 	s.mu.Unlock()
 	now := s.now()
 	stamp := now.UnixNano()
@@ -254,7 +259,25 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 			data += int64(len(e.Data))
 		}
 		buf := make([]byte, 0, size)
-		for _, e := range r.entries {
+		for j, e := range r.entries {
+			if j == 0 && r.head != nil {
+				th := TreeHead{First: s.treeFirst, Size: tree.Size(), Root: tree.Root(), Began: s.treeBegan}
+				if r.evMax > 0 {
+					ev, err := s.readEvictions(r.evFrom, r.evMax)
+					if err != nil {
+						return err
+					}
+					th.Evicted = ev
+				}
+				d, err := r.head(th)
+				if err != nil {
+					return fmt.Errorf("build the record at %d from the tree head: %w", seq, err)
+				}
+				if len(d) > len(e.Data) {
+					return fmt.Errorf("the record built at %d from the tree head is %d bytes, more than the %d reserved", seq, len(d), len(e.Data))
+				}
+				e.Data = d
+			}
 			k := len(buf)
 			buf = appendRecordKey(buf, seg, seq, e.Class)
 			v := len(buf)
@@ -271,6 +294,7 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 					return err
 				}
 			}
+			tree.Append(merkle.RecordLeaf(seq, e.Data))
 			c.add(e.Class, 1, int64(len(e.Data)))
 			if e.Class == ClassCritical {
 				lastCrit = seq
@@ -297,6 +321,9 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 		if err := txn.Set([]byte(keyCounts), c.encode()); err != nil {
 			return err
 		}
+		if err := txn.Set([]byte(keyTree), encodeTree(s.treeFirst, &tree)); err != nil {
+			return err
+		}
 	}
 	if err := txn.Commit(); err != nil {
 		return err
@@ -311,7 +338,7 @@ func (s *Spool) tryCommit(group []*appendReq) error {
 		if r, _ := s.counts.total(); r == 0 {
 			s.oldest = now
 		}
-		s.next, s.counts = seq, c
+		s.next, s.counts, s.tree = seq, c, tree
 		s.appended += records
 		close(s.wake)
 		s.wake = make(chan struct{})

@@ -4,12 +4,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
 
 	"github.com/spf13/cobra"
 )
+
+// errSilentExit ends with status 1, having printed what went wrong.
+var errSilentExit = errors.New("failed")
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -24,8 +28,11 @@ func main() {
 	}
 	// The same line as `weir --version` and `weir version`.
 	root.SetVersionTemplate("{{.Name}} {{.Version}} " + runtime.GOOS + "/" + runtime.GOARCH + " " + runtime.Version() + "\n")
-	root.AddCommand(newRunCmd(), newPKICmd(), newFleetCmd())
+	root.AddCommand(newRunCmd(), newPKICmd(), newFleetCmd(), newVerifyCmd(), newProveCmd())
 	if err := root.Execute(); err != nil {
+		if errors.Is(err, errSilentExit) {
+			os.Exit(1)
+		}
 		fmt.Fprintln(os.Stderr, "weir-collector:", err)
 		os.Exit(1)
 	}

@@ -3,13 +3,20 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/weirgw/weir/seal"
+	"github.com/weirgw/weir/uplink/collector"
 	"github.com/weirgw/weir/uplink/pki"
 )
+
+// sealKeysDir is where the pki directory keeps the gateways' registered
+// seal keys, <id>.pub each.
+const sealKeysDir = "seal-keys"
 
 func newPKICmd() *cobra.Command {
 	var (
@@ -49,6 +56,26 @@ func newPKICmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "gateway %s: certificate %s, key %s\n", args[0], cert, key)
+			// The first seal key: its private half goes to the gateway
+			// (seal_key_dir), its public half stays here, registered.
+			sealDir := filepath.Join(filepath.Dir(key), args[0]+".seal")
+			if opts.Force {
+				if err := os.RemoveAll(sealDir); err != nil {
+					return fmt.Errorf("seal key %s: %w", sealDir, err)
+				}
+			}
+			pub, err := seal.Provision(sealDir)
+			if err != nil {
+				return err
+			}
+			if err := collector.RegisterSealKey(filepath.Join(dir, sealKeysDir), args[0], pub); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "gateway %s: seal key %s (install as its seal_key_dir), registered in %s\n",
+				args[0], sealDir, collector.SealKeyFile(filepath.Join(dir, sealKeysDir), args[0]))
+			if opts.Force {
+				fmt.Fprintf(cmd.OutOrStdout(), "gateway %s: provisioned again: its seals begin a new chain from this key\n", args[0])
+			}
 			return nil
 		},
 	}

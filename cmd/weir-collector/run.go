@@ -42,6 +42,7 @@ func newRunCmd() *cobra.Command {
 		jsOpt          = collector.DefaultJetStreamOptions()
 		jsTLS          uplink.TLSConfig
 		outputsFile    string
+		sealKeys       string
 		forwardSpool   string
 		fleetDir       string
 		fleetCheck     time.Duration
@@ -141,6 +142,21 @@ func newRunCmd() *cobra.Command {
 				s = fwd.sink
 			}
 			srv := collector.NewServer(cfg, serverTLS, s, log)
+			if sealKeys == "" && tc.CA != "" {
+				sealKeys = filepath.Join(filepath.Dir(tc.CA), sealKeysDir)
+			}
+			seals := collector.NewSealCheck(sealKeys, log)
+			if sink != "" {
+				// The check is rebuilt from the sink: the logs' state is
+				// the records themselves. On JetStream it is not (yet):
+				// a check begun in the middle of the logs would raise
+				// false alarms, so there it is left to verify.
+				if err := loadSeals(seals, sink); err != nil {
+					return err
+				}
+				srv.CheckSeals(seals)
+			}
+
 			var lns []func(context.Context) error
 			if fleetDir != "" {
 				b, err := collector.OpenBundles(fleetDir, fleetCheck, log)
@@ -156,6 +172,11 @@ func newRunCmd() *cobra.Command {
 				reg := prometheus.NewRegistry()
 				if err := srv.Register(reg); err != nil {
 					return err
+				}
+				for _, c := range seals.Collectors() {
+					if err := reg.Register(c); err != nil {
+						return err
+					}
 				}
 				if fleetPage != nil {
 					if err := fleetPage.register(reg); err != nil {
@@ -225,6 +246,7 @@ func newRunCmd() *cobra.Command {
 	f.StringVar(&tc.Cert, "cert", "", "collector certificate (PEM)")
 	f.StringVar(&tc.Key, "key", "", "collector private key (PEM)")
 	f.StringVar(&sink, "sink", "", "JSONL file the records are appended to (fsynced before each ack)")
+	f.StringVar(&sealKeys, "seal-keys", "", "directory of the gateways' registered seal keys, <id>.pub (default: "+sealKeysDir+" beside --ca)")
 	f.StringVar(&denyList, "deny", "", "deny list of revoked gateway ids and certificate serials, re-read when it changes (default: "+pki.DenyFile+" beside --ca; a missing file denies nothing)")
 	f.StringVar(&quarantineDir, "quarantine", "", "directory keeping the frames sessions failed on, for analysis (default: quarantine beside --sink)")
 	f.BoolVar(&noQuarantine, "no-quarantine", false, "keep no frames")

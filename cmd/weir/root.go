@@ -31,7 +31,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", def,
 		"configuration file (YAML); env WEIR_CONFIG; a missing default file means built-in defaults")
 	root.AddCommand(newRunCmd(g), newTestCmd(g), newStatusCmd(g), newTopCmd(g), newPTPCmd(g), newLinkCmd(g), newSensorsCmd(g), newSpoolCmd(g), newAlertsCmd(g), newConfigCmd(g), newVersionCmd(),
-		newConsoleCmd(g), newPasswdCmd())
+		newConsoleCmd(g), newPasswdCmd(), newVerifyProofCmd())
 	root.SetHelpCommand(newHelpCmd())
 	strict(root)
 	return root

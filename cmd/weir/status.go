@@ -57,6 +57,17 @@ func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
 		printf(w, "         %s\n", lost)
 	}
 	printSpoolDisk(w, sp, now)
+	if sl := st.Seal; sl != nil {
+		printf(w, "seal     epoch %d next", sl.Epoch)
+		if sl.LastSeq != 0 {
+			printf(w, "; last seal record %d over %d records from %d, root %.16s", sl.LastSeq, sl.Size, sl.LogFirst, sl.Root)
+		}
+		printf(w, "; %d made since start", sl.Made)
+		if sl.Failed > 0 {
+			printf(w, ", %d FAILED (see the log)", sl.Failed)
+		}
+		printf(w, "\n")
+	}
 	printBoard(w, st, now)
 	if l := alertsLine(st.Alerts); l != "" {
 		printf(w, "alerts   %s\n", l)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/weirgw/weir/event"
+	"github.com/weirgw/weir/merkle"
 	"github.com/weirgw/weir/uplink"
 )
 
@@ -103,12 +104,13 @@ func (b *batcher) accept(ctx context.Context, d *uplink.Data) error {
 		e := &evs[i]
 		if err := e.UnmarshalBinary(rec); err != nil {
 			undecodable++
-			entries = append(entries, Entry{Seq: seq, Raw: append([]byte(nil), rec...), DecodeErr: err})
+			raw := append([]byte(nil), rec...)
+			entries = append(entries, Entry{Seq: seq, Raw: raw, DecodeErr: err, Record: raw, Leaf: merkle.RecordLeaf(seq, rec)})
 			return nil
 		}
 		e.Seq = seq
 		e.Gateway = b.id // the certificate, not the payload, says who sent it
-		entries = append(entries, Entry{Seq: seq, Event: e})
+		entries = append(entries, Entry{Seq: seq, Event: e, Record: rec, Leaf: merkle.RecordLeaf(seq, rec)})
 		return nil
 	})
 	if err != nil {
@@ -117,6 +119,14 @@ func (b *batcher) accept(ctx context.Context, d *uplink.Data) error {
 	res, err := s.sink.Write(b.id, entries)
 	if err != nil {
 		return err
+	}
+	if s.seals != nil {
+		for _, f := range s.seals.Observe(b.id, entries) {
+			s.log.Error("tamper-evident log fails", "gateway", f.Gateway, "epoch", f.Epoch, "seq", f.Seq, "upto", f.Upto, "reason", f.Reason)
+			if err := s.sink.Alert(failureEvent(f)); err != nil {
+				s.log.Error("critical record not stored", "gateway", b.id, "err", err)
+			}
+		}
 	}
 	m := s.metrics
 	m.records.WithLabelValues(b.id).Add(float64(res.Written))

@@ -3,12 +3,15 @@ package collector
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/weirgw/weir/event"
 	"github.com/weirgw/weir/spool"
+	"github.com/weirgw/weir/uplink/siem"
 )
 
 // ForwardSpool is what Forward needs of a spool.
@@ -83,6 +86,13 @@ func (f *Forward) Write(gateway string, entries []Entry) (WriteResult, error) {
 				Message: fmt.Sprintf("record %d of %s does not decode: %v", e.Seq, gateway, e.DecodeErr),
 				Quality: event.Quality{Source: event.TimeSystem, ErrorBound: -1},
 				Fields:  []event.Field{event.Bytes("raw", e.Raw)}}
+		}
+		if e.Record != nil {
+			// The leaf rides to the SIEM (siem.LeafField); the forward
+			// spool's own bytes are not the gateway's.
+			c := *ev
+			c.Fields = append(slices.Clone(ev.Fields), event.Str(siem.LeafField, hex.EncodeToString(e.Leaf[:])))
+			ev = &c
 		}
 		b, err := AppendForwarded(nil, ev)
 		if err != nil {

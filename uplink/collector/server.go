@@ -62,8 +62,13 @@ type Server struct {
 	metrics  *metrics
 	alerts   *alertLimit
 	decoders *decoders
-	bundles  *Bundles // nil: no configuration bundles served
+	bundles  *Bundles   // nil: no configuration bundles served
+	seals    *SealCheck // nil: logs not checked
 }
+
+// CheckSeals makes the server verify every gateway's Merkle log as its
+// records are written (SealCheck). Call it before serving.
+func (s *Server) CheckSeals(c *SealCheck) { s.seals = c }
 
 // NewServer builds a server writing to sink. tc is used by Serve (TLS over
 // TCP); it may be nil for a server that only uses ServeSecure. cfg is

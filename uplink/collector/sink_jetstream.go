@@ -349,6 +349,7 @@ func (s *JetStream) message(gateway string, e *Entry) (*nats.Msg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("collector: jetstream: encode %s:%d: %w", gateway, e.Seq, err)
 	}
+	body = appendProof(body, e)
 	m := nats.NewMsg(s.Subject(gateway, kind))
 	m.Data = body
 	m.Header.Set("Weir-Gateway", gateway)

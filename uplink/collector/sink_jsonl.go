@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/weirgw/weir/event"
+	"github.com/weirgw/weir/merkle"
 )
 
 // Entry is one record for a sink: a decoded event, or the raw bytes of a
@@ -23,6 +24,12 @@ type Entry struct {
 	Event     *event.Event
 	Raw       []byte
 	DecodeErr error
+	// Record is the record's bytes as the gateway spooled them and Leaf
+	// their leaf hash in its Merkle log; sinks store both beside the
+	// record (sinkproof.go). Record may alias the batch: valid until
+	// Write returns.
+	Record []byte
+	Leaf   merkle.Hash
 }
 
 // JSONL is a sink that appends one JSON object per line to a file and
@@ -282,6 +289,7 @@ func (s *JSONL) writeLocked(gateway string, entries []Entry) (WriteResult, error
 		if err != nil {
 			return WriteResult{}, s.fail(fmt.Errorf("encode record %d of %s: %w", e.Seq, gateway, err))
 		}
+		s.line = appendProof(s.line, e)
 		s.line = append(s.line, '\n')
 		if _, err := s.w.Write(s.line); err != nil {
 			return WriteResult{}, s.fail(err)

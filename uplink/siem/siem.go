@@ -23,6 +23,12 @@ const (
 // Formats lists every format, in the order the documentation gives them.
 var Formats = []Format{FormatRFC5424, FormatCEF, FormatLEEF, FormatECS}
 
+// LeafField is the field that carries a record's leaf hash in its
+// gateway's Merkle log (hex), added on the way to a SIEM: with the
+// record's id (gateway:sequence) and the forwarded seal records, a SIEM
+// export holds what recomputing the log and checking its seals needs.
+const LeafField = "weir_leaf"
+
 // Encoder turns one record into one message of its format, without
 // framing. The record's Seq and Gateway must be set: they make the
 // dedupe id. Append allocates only when b must grow.

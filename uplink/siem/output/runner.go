@@ -3,6 +3,7 @@ package output
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/weirgw/weir/event"
+	"github.com/weirgw/weir/merkle"
 	"github.com/weirgw/weir/spool"
+	"github.com/weirgw/weir/uplink/siem"
 )
 
 // Target is where an output delivers.
@@ -80,6 +83,11 @@ func NewRunner(name string, target Target, src Source, b Batching, log *slog.Log
 				return err
 			}
 			e.Seq = rec.Seq
+			// The record's leaf in the gateway's Merkle log rides with it
+			// to the SIEM, which can then recompute the log and check the
+			// seals (themselves records, forwarded like any).
+			leaf := merkle.RecordLeaf(rec.Seq, rec.Data)
+			e.Fields = append(e.Fields, event.Str(siem.LeafField, hex.EncodeToString(leaf[:])))
 			return nil
 		}}
 }
