@@ -212,10 +212,15 @@ func (a *fleetAgent) Offered(o uplink.ConfigOffer, endpoint string) bool {
 		why = "remote configuration is off on this gateway (fleet.keys is empty)"
 	case o.Size > uplink.MaxBundleBytes:
 		why = fmt.Sprintf("the bundle is %d bytes, over the %d-byte limit", o.Size, uplink.MaxBundleBytes)
-	case o.Version <= a.st.Highest:
-		why = fmt.Sprintf("version %d is not newer than %d, the newest this gateway has taken", o.Version, a.st.Highest)
 	case a.st.Last.Result == uplink.ConfigApplying && a.st.Last.Version == o.Version:
 		return false // being applied: the offer came again on a new session
+	case a.st.Last.Result == uplink.ConfigRolledBack && a.st.Last.Version == o.Version:
+		// Rolled back: the collector, still wanting it, offers it again
+		// on the session the rollback reconnected; the rollback reported
+		// must not be overwritten by a refusal of the same bundle.
+		return false
+	case o.Version <= a.st.Highest:
+		why = fmt.Sprintf("version %d is not newer than %d, the newest this gateway has taken", o.Version, a.st.Highest)
 	default:
 		return true
 	}

@@ -375,3 +375,17 @@ func TestFleetConfigValidate(t *testing.T) {
 		require.ErrorContains(t, cfg.Validate(), c.want)
 	}
 }
+
+// TestFleetReofferAfterRollback: the collector offers a rolled-back
+// bundle again on the session the rollback reconnected. It is neither
+// pulled nor refused: a refusal ("not newer") would overwrite the
+// rollback the gateway reported, which is what its operator must see.
+func TestFleetReofferAfterRollback(t *testing.T) {
+	a := &fleetAgent{log: slog.New(slog.DiscardHandler), inbox: make(chan fleetItem, 1), g: &Gateway{}}
+	a.g.live.Store(&pipeline{cfg: Config{Fleet: FleetConfig{Keys: []string{"ed25519:x"}}}})
+	a.st.Highest, a.st.Last = 2, FleetResult{Version: 2, Result: uplink.ConfigRolledBack}
+	require.False(t, a.Offered(uplink.ConfigOffer{Version: 2, Size: 100, Digest: uplink.Digest{7}}, "test"))
+	require.Empty(t, a.inbox, "no refusal reported")
+	require.False(t, a.Offered(uplink.ConfigOffer{Version: 1, Size: 100, Digest: uplink.Digest{8}}, "test"))
+	require.Len(t, a.inbox, 1, "an older one is refused and reported")
+}

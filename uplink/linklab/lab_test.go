@@ -142,6 +142,9 @@ func pingPong(t *testing.T, l *Lab, n int) (upLoss, downLoss float64) {
 // TestLossCalibration checks that the drop rules lose the share they are
 // set to, each direction on its own: with n = 5000 the standard deviation
 // of a 10 % loss is 0.4 points, so ±2 points fails only a broken rule.
+// The downlink sees only what came through the uplink, and at 30 % its
+// deviation is 0.7 points: it is allowed 4 deviations (2.7 points) and a
+// few replies a loaded machine's sockets drop.
 func TestLossCalibration(t *testing.T) {
 	t.Parallel()
 	l := newLab(t)
@@ -158,7 +161,7 @@ func TestLossCalibration(t *testing.T) {
 		t.Logf("set %d%% up, %d%% down: measured %.2f%% up, %.2f%% down; nft uplink counters: %d received, %d dropped",
 			c.up, c.down, 100*up, 100*down, after.Received-before.Received, after.Dropped-before.Dropped)
 		require.InDelta(t, float64(c.up)/100, up, 0.02, "uplink loss")
-		require.InDelta(t, float64(c.down)/100, down, 0.02, "downlink loss")
+		require.InDelta(t, float64(c.down)/100, down, 0.03, "downlink loss")
 		require.GreaterOrEqual(t, after.Received-before.Received, uint64(n), "every datagram sent reached the input hook")
 		require.InDelta(t, float64(c.up)/100, float64(after.Dropped-before.Dropped)/float64(after.Received-before.Received), 0.02)
 	}
