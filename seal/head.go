@@ -200,6 +200,12 @@ func (r *reader) uvarint() uint64 {
 		r.err = errors.New("bad varint")
 		return 0
 	}
+	// One encoding per seal: a padded varint would make two statements
+	// of one head.
+	if n != len(binary.AppendUvarint(nil, v)) {
+		r.err = errors.New("varint not in its shortest form")
+		return 0
+	}
 	r.b = r.b[n:]
 	return v
 }
