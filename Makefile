@@ -34,6 +34,7 @@ FUZZ_TARGETS := \
 	./uplink/collector/fleet:FuzzSites \
 	./uplink/collector/ui:FuzzPageQuery \
 	./uplink/pki:FuzzGatewayID \
+	./uplink/pki:FuzzOpenBundle \
 	./uplink/rudp:FuzzDecodeSegment \
 	./uplink/rudp:FuzzSegments \
 	./uplink/siem:FuzzCEF \
