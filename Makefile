@@ -185,7 +185,10 @@ fleet-load: deps
 	WEIR_FLEET_LOAD=1 go test -count=1 -timeout 15m -run '^TestFleetPageLoad$$' -v ./cmd/weir-collector
 
 # make bench: under 10 minutes on 2 cores. The record path's Go
-# benchmarks (-count 3: each line's spread is its noise), weir-bench's
+# benchmarks (-count 3: each line's spread is its noise; among them the
+# rules' and each processor's cost per record and the bytes a sample
+# workload's chain saves, the Merkle leaf's cost, each SIEM format's
+# encoding), weir-bench's
 # spool and tail runs, short, then the end-to-end run side by side with
 # rsyslog and syslog-ng (weir-bench e2e; bench/README.md says what is
 # measured and how each peer is configured), whose table is printed and
@@ -196,7 +199,7 @@ fleet-load: deps
 BENCH_BACKLOG ?= 200000
 BENCH_RUNS    ?= 3
 BENCH_SYSTEMS ?= weir,weir-nozstd,weir-dtls,rsyslog,syslog-ng
-BENCH_PKGS    ?= ./event ./spool ./sensors/hostlog ./rules ./match
+BENCH_PKGS    ?= ./event ./spool ./sensors/hostlog ./rules ./match ./process ./merkle ./uplink/siem
 bench: deps build
 	$(GOBUILD) -o bin/weir-bench ./cmd/weir-bench
 	@mkdir -p bench/results
