@@ -549,8 +549,15 @@ func TestHostileClients(t *testing.T) {
 				for {
 					select {
 					case e := <-ended:
-						if assert.NotNil(t, e, "the session ends with an Error saying why") {
+						// The collector writes an Error saying why, then
+						// closes; with this client's pings unread the close
+						// is a reset, which can overtake the Error still in
+						// the send buffer. The end itself, at NotAfter, is
+						// checked by its counter below.
+						if e != nil {
 							assert.Equal(t, uplink.ErrSessionEnd, e.Code)
+						} else {
+							t.Log("the session ended without its Error frame (a reset overtook it)")
 						}
 						// Reconnecting with the expired certificate fails the handshake.
 						loop(ctx, 100*time.Millisecond, func() { _, _ = r.session(ctx, "gw-short", hello("gw-short", 0)) })
