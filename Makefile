@@ -20,6 +20,7 @@ GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 FUZZTIME ?= 10s
 FUZZ_TARGETS := \
 	./event:FuzzDecode \
+	./event:FuzzAppendJSON \
 	./merkle:FuzzFrontier \
 	./seal:FuzzParse \
 	./seal:FuzzProof \

@@ -89,7 +89,7 @@ to --results.`,
 	f.IntVar(&o.backlog, "backlog", 200_000, "lines of the backlog drained after the receiver returns (1,000,000 take too long for a 10-minute bench on 2 cores)")
 	f.IntVar(&o.files, "files", 4, "files the generator writes (round robin)")
 	f.StringVar(&o.results, "results", "bench/results", "directory the table is written to (e2e.md, e2e.json)")
-	f.StringVar(&o.profile, "profile", "", "directory: weir run writes its CPU and block profiles there (<system>.cpu.pprof, <system>.block.pprof; read them with go tool pprof -top)")
+	f.StringVar(&o.profile, "profile", "", "directory: weir run writes its CPU and block profiles there (<system>.cpu.pprof, <system>.block.pprof), weir-collector run its CPU profile, one per start (<system>.collector.<start>.cpu.pprof); read them with go tool pprof -top")
 	f.BoolVar(&o.keepFiles, "keep", false, "keep the working directory (logs, configurations, sinks)")
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -38,6 +39,10 @@ type procs struct {
 	recvReady      func() error
 	recvStopSignal syscall.Signal
 	recvPort       int
+	// recvProfile, when set, is the path prefix of the receiver's CPU
+	// profiles, one per start: <prefix>.<start>.cpu.pprof.
+	recvProfile string
+	recvStarts  int
 }
 
 func (p *procs) name() string     { return p.sysName }
@@ -62,7 +67,12 @@ func (p *procs) startProc(argv []string, log string) (*exec.Cmd, error) {
 }
 
 func (p *procs) startReceiver(ctx context.Context) error {
-	cmd, err := p.startProc(p.recvArgv, "receiver.log")
+	argv := p.recvArgv
+	if p.recvProfile != "" {
+		p.recvStarts++
+		argv = append(slices.Clip(argv), "--cpuprofile", fmt.Sprintf("%s.%d.cpu.pprof", p.recvProfile, p.recvStarts))
+	}
+	cmd, err := p.startProc(argv, "receiver.log")
 	if err != nil {
 		return err
 	}
@@ -250,6 +260,7 @@ uplink:
 		recv = append(recv, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
 	}
 	send := []string{filepath.Join(bin, "weir"), "run", "--config", cf}
+	var recvProfile string
 	if profile != "" {
 		abs, err := filepath.Abs(profile)
 		if err != nil {
@@ -259,12 +270,14 @@ uplink:
 			return nil, err
 		}
 		send = append(send, "--cpuprofile", filepath.Join(abs, name+".cpu.pprof"), "--blockprofile", filepath.Join(abs, name+".block.pprof"))
+		recvProfile = filepath.Join(abs, name+".collector")
 	}
 	return &weirSystem{procs{
 		sysName:        name,
 		dir:            dir,
 		sendArgv:       send,
 		recvArgv:       recv,
+		recvProfile:    recvProfile,
 		recvReady:      ready,
 		recvStopSignal: syscall.SIGTERM,
 		recvPort:       port,

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/weirgw/weir/cmd/internal/runprof"
 	"github.com/weirgw/weir/uplink"
 	"github.com/weirgw/weir/uplink/collector"
 	"github.com/weirgw/weir/uplink/pki"
@@ -47,6 +48,8 @@ func newRunCmd() *cobra.Command {
 		fleetDir       string
 		fleetCheck     time.Duration
 		uiFlags        = newUIFlags()
+		cpuProfile     string
+		blockProfile   string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -108,6 +111,11 @@ func newRunCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			end, err := runprof.Start(cpuProfile, blockProfile)
+			if err != nil {
+				return err
+			}
+			defer end(log)
 			ctx, cancel := context.WithCancelCause(ctx)
 			defer cancel(nil)
 			var s collector.Sink
@@ -284,6 +292,8 @@ func newRunCmd() *cobra.Command {
 	f.DurationVar(&fleetCheck, "fleet-check", time.Second, "how often --fleet-dir is read again for new pushes")
 	uiFlags.register(f)
 	f.BoolVar(&debug, "debug", false, "debug logging")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to this file (for `make bench`'s profiles; off by default)")
+	f.StringVar(&blockProfile, "blockprofile", "", "write a pprof block profile (waits of 10 µs and longer) to this file at exit")
 	return cmd
 }
 

@@ -2,18 +2,14 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
-	"runtime/pprof"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/weirgw/weir/cmd/internal/runprof"
 	"github.com/weirgw/weir/gateway"
 )
 
@@ -50,7 +46,7 @@ func newRunCmd(g *globals) *cobra.Command {
 			gw.SetFleetBundle(l.Bundle)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			end, err := startProfiles(cpuProfile, blockProfile)
+			end, err := runprof.Start(cpuProfile, blockProfile)
 			if err != nil {
 				return err
 			}
@@ -62,45 +58,6 @@ func newRunCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to this file (for `make bench`'s profiles; off by default)")
 	cmd.Flags().StringVar(&blockProfile, "blockprofile", "", "write a pprof block profile (waits of 10 µs and longer) to this file at exit")
 	return cmd
-}
-
-// startProfiles starts the CPU profile and block profiling the flags ask
-// for; end writes them out.
-func startProfiles(cpu, block string) (end func(*slog.Logger), err error) {
-	var cpuFile *os.File
-	if cpu != "" {
-		if cpuFile, err = os.Create(cpu); err != nil {
-			return nil, fmt.Errorf("run: --cpuprofile: %w", err)
-		}
-		if err := pprof.StartCPUProfile(cpuFile); err != nil {
-			cpuFile.Close()
-			return nil, fmt.Errorf("run: --cpuprofile %s: %w", cpu, err)
-		}
-	}
-	if block != "" {
-		runtime.SetBlockProfileRate(int((10 * time.Microsecond).Nanoseconds()))
-	}
-	return func(log *slog.Logger) {
-		if cpuFile != nil {
-			pprof.StopCPUProfile()
-			if err := cpuFile.Close(); err != nil {
-				log.Error("run: writing the CPU profile failed", "file", cpu, "err", err)
-			}
-		}
-		if block == "" {
-			return
-		}
-		f, err := os.Create(block)
-		if err == nil {
-			err = pprof.Lookup("block").WriteTo(f, 0)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-		}
-		if err != nil {
-			log.Error("run: writing the block profile failed", "file", block, "err", err)
-		}
-	}, nil
 }
 
 // reloadOnHUP reads the configuration again at each SIGHUP, as `weir

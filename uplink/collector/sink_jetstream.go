@@ -342,7 +342,7 @@ func (s *JetStream) message(gateway string, e *Entry) (*nats.Msg, error) {
 	var err error
 	if e.Event != nil {
 		kind = e.Event.Kind.String()
-		body, err = json.Marshal(e.Event)
+		body = e.Event.AppendJSON(nil)
 	} else {
 		body, err = json.Marshal(undecodable{Seq: e.Seq, Gateway: gateway, Error: e.DecodeErr.Error(), Raw: e.Raw})
 	}

@@ -279,15 +279,14 @@ func (s *JSONL) writeLocked(gateway string, entries []Entry) (WriteResult, error
 		if set.holds(e.Seq) {
 			continue // written by another session meanwhile
 		}
-		var err error
-		s.line = s.line[:0]
 		if e.Event != nil {
-			s.line, err = json.Marshal(e.Event)
+			s.line = e.Event.AppendJSON(s.line[:0])
 		} else {
+			var err error
 			s.line, err = json.Marshal(undecodable{Seq: e.Seq, Gateway: gateway, Error: e.DecodeErr.Error(), Raw: e.Raw})
-		}
-		if err != nil {
-			return WriteResult{}, s.fail(fmt.Errorf("encode record %d of %s: %w", e.Seq, gateway, err))
+			if err != nil {
+				return WriteResult{}, s.fail(fmt.Errorf("encode record %d of %s: %w", e.Seq, gateway, err))
+			}
 		}
 		s.line = appendProof(s.line, e)
 		s.line = append(s.line, '\n')

@@ -50,10 +50,7 @@ func renderLine(gateway string, seq uint64, rec []byte) ([]byte, *event.Event, e
 		return nil, nil, err
 	}
 	ev.Seq, ev.Gateway = seq, gateway
-	line, err := json.Marshal(&ev)
-	if err != nil {
-		return nil, nil, err
-	}
+	line := ev.AppendJSON(nil)
 	e := Entry{Seq: seq, Event: &ev, Record: rec, Leaf: merkle.RecordLeaf(seq, rec)}
 	return appendProof(line, &e), &ev, nil
 }

@@ -1,4 +1,4 @@
-package main
+package runprof
 
 import (
 	"log/slog"
@@ -9,13 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// weir run --cpuprofile and --blockprofile leave both profiles behind,
+// --cpuprofile and --blockprofile leave both profiles behind,
 // each a gzipped pprof protobuf; a file that cannot be made is an error
 // before the run starts.
 func TestRunProfiles(t *testing.T) {
 	dir := t.TempDir()
 	cpu, block := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "block.pprof")
-	end, err := startProfiles(cpu, block)
+	end, err := Start(cpu, block)
 	require.NoError(t, err)
 	ch := make(chan int)
 	go func() { ch <- 1 }()
@@ -28,6 +28,6 @@ func TestRunProfiles(t *testing.T) {
 		require.Equal(t, []byte{0x1f, 0x8b}, b[:2], "%s is not gzipped", p)
 	}
 
-	_, err = startProfiles(filepath.Join(dir, "missing", "cpu.pprof"), "")
+	_, err = Start(filepath.Join(dir, "missing", "cpu.pprof"), "")
 	require.ErrorContains(t, err, "--cpuprofile")
 }
