@@ -103,7 +103,6 @@ func jsonValue(v Value) any {
 	return v.String()
 }
 
-
 // jsonCases are the shapes AppendJSON must render as the reference does:
 // every escape, every value type, the optional keys, and the map's
 // ordering and collisions.
