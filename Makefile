@@ -199,7 +199,7 @@ fleet-load: deps
 # BENCH_SYSTEMS the columns.
 BENCH_BACKLOG ?= 200000
 BENCH_RUNS    ?= 3
-BENCH_SYSTEMS ?= weir,weir-nozstd,weir-dtls,rsyslog,syslog-ng
+BENCH_SYSTEMS ?= weir,weir-nozstd,weir-dtls,rsyslog,rsyslog-sync,syslog-ng
 BENCH_PKGS    ?= ./event ./spool ./sensors/hostlog ./rules ./match ./process ./merkle ./uplink/siem
 bench: deps build
 	$(GOBUILD) -o bin/weir-bench ./cmd/weir-bench

@@ -199,12 +199,12 @@ func newSystem(name string, o e2eOptions) (system, error) {
 	switch name {
 	case "weir", "weir-nozstd", "weir-dtls", "weir-large":
 		return newWeir(name, bin, dir, pk, o.profile)
-	case "rsyslog":
-		return newRsyslog(dir, pk)
+	case "rsyslog", "rsyslog-sync":
+		return newRsyslog(name, dir, pk)
 	case "syslog-ng":
 		return newSyslogNG(dir, o.syslogNG, pk)
 	}
-	return nil, fmt.Errorf("e2e: unknown system %q (weir, weir-nozstd, weir-dtls, weir-large, rsyslog, syslog-ng)", name)
+	return nil, fmt.Errorf("e2e: unknown system %q (weir, weir-nozstd, weir-dtls, weir-large, rsyslog, rsyslog-sync, syslog-ng)", name)
 }
 
 func newWeir(name, bin, dir string, pk pkiFiles, profile string) (system, error) {
@@ -288,8 +288,19 @@ type weirSystem struct{ procs }
 
 func (w *weirSystem) sink() string { return filepath.Join(w.dir, "sink.jsonl") }
 
-// rsyslog: imfile → a disk-assisted action queue → omfwd over gtls with a
-// client certificate → a second rsyslogd → omfile, fsynced per batch.
+// rsyslog: imfile → an action queue → omfwd over gtls with a client
+// certificate → a second rsyslogd → omfile, fsynced per batch. The queue
+// is disk-assisted (rsyslog: in memory until 100,000 messages wait, then
+// on disk; syncs nothing while it fits in memory) or a disk queue
+// (rsyslog-sync: every message written to the queue file and the file
+// synced before it is forwarded, the durability Weir's spool gives).
+const (
+	rsyslogQueueDA = `queue.type="LinkedList" queue.filename="fwd" queue.size="100000" queue.dequeueBatchSize="1024"
+  queue.saveOnShutdown="on" queue.maxDiskSpace="4g" queue.syncqueuefiles="on" queue.checkpointInterval="1000"`
+	rsyslogQueueDisk = `queue.type="Disk" queue.filename="fwd" queue.dequeueBatchSize="1024"
+  queue.maxDiskSpace="4g" queue.syncqueuefiles="on" queue.checkpointInterval="1"`
+)
+
 const rsyslogSenderConf = `global(workDirectory="{{dir}}/send-work"
   defaultNetstreamDriver="gtls"
   defaultNetstreamDriverCAFile="{{ca}}"
@@ -299,8 +310,7 @@ module(load="imfile" mode="inotify")
 input(type="imfile" file="{{dir}}/logs/*.log" tag="app" persistStateAfterSubmission="on" freshStartTail="off")
 action(type="omfwd" target="127.0.0.1" port="{{port}}" protocol="tcp"
   StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name" StreamDriverPermittedPeers="localhost"
-  queue.type="LinkedList" queue.filename="fwd" queue.size="100000" queue.dequeueBatchSize="1024"
-  queue.saveOnShutdown="on" queue.maxDiskSpace="4g" queue.syncqueuefiles="on" queue.checkpointInterval="1000"
+  {{queue}}
   action.resumeRetryCount="-1" action.resumeInterval="1")
 `
 
@@ -315,7 +325,7 @@ template(name="msgonly" type="string" string="%msg%\n")
 action(type="omfile" file="{{dir}}/out.log" template="msgonly" sync="on" flushOnTXEnd="on" ioBufferSize="256k")
 `
 
-func newRsyslog(dir string, pk pkiFiles) (system, error) {
+func newRsyslog(name, dir string, pk pkiFiles) (system, error) {
 	rs, err := exec.LookPath("rsyslogd")
 	if err != nil {
 		return nil, fmt.Errorf("rsyslog: rsyslogd not installed (scripts/deps.sh installs rsyslog and rsyslog-gnutls)")
@@ -324,8 +334,12 @@ func newRsyslog(dir string, pk pkiFiles) (system, error) {
 	if err != nil {
 		return nil, err
 	}
+	queue := rsyslogQueueDA
+	if name == "rsyslog-sync" {
+		queue = rsyslogQueueDisk
+	}
 	r := strings.NewReplacer("{{dir}}", dir, "{{ca}}", pk.ca, "{{cert}}", pk.cliCert, "{{key}}", pk.cliKey,
-		"{{srvcert}}", pk.srvCert, "{{srvkey}}", pk.srvKey, "{{port}}", fmt.Sprint(port))
+		"{{srvcert}}", pk.srvCert, "{{srvkey}}", pk.srvKey, "{{port}}", fmt.Sprint(port), "{{queue}}", queue)
 	for _, d := range []string{"send-work", "recv-work"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, err
@@ -339,7 +353,7 @@ func newRsyslog(dir string, pk pkiFiles) (system, error) {
 		return nil, err
 	}
 	return &fileSystem{procs: procs{
-		sysName:        "rsyslog",
+		sysName:        name,
 		dir:            dir,
 		sendArgv:       []string{rs, "-n", "-f", sc, "-i", filepath.Join(dir, "sender.pid")},
 		recvArgv:       []string{rs, "-n", "-f", rc, "-i", filepath.Join(dir, "receiver.pid")},

@@ -65,9 +65,12 @@ func table(res []result, o e2eOptions, env string) string {
 	row("written / delivered / missing (30 s after the last arrival) / duplicated", func(r result) string {
 		return fmt.Sprintf("%d / %d / %d / %d", r.Written, r.Delivered, r.Missing, r.Duplicated)
 	})
-	if errs := slices.ContainsFunc(res, func(r result) bool { return r.Err != "" }); errs {
+	if notes := slices.ContainsFunc(res, func(r result) bool { return r.Err != "" || r.Scaled != "" }); notes {
 		b.WriteString("\n")
 		for _, r := range res {
+			if r.Scaled != "" {
+				fmt.Fprintf(&b, "- %s: %s\n", r.System, r.Scaled)
+			}
 			if r.Err != "" {
 				fmt.Fprintf(&b, "- %s: %s\n", r.System, r.Err)
 			}
