@@ -46,6 +46,7 @@ func printStatus(w io.Writer, st *gateway.Status, now time.Time) {
 		}
 	}
 	printInputs(w, st, now)
+	printProcessors(w, st.Processors)
 	sp := st.Spool
 	oldest := ""
 	if !sp.Oldest.IsZero() {
@@ -174,6 +175,26 @@ func printInputs(w io.Writer, st *gateway.Status, now time.Time) {
 			printf(w, ", %d errors (last: %s)", f.Errors, f.LastError)
 		}
 		printf(w, "\n")
+	}
+}
+
+// printProcessors shows each processor chain, a line each: every step's
+// type and what it took in, let out, dropped and changed since the chain
+// was last loaded.
+func printProcessors(w io.Writer, chains []gateway.ProcessorChainStatus) {
+	for _, c := range chains {
+		var steps []string
+		for _, s := range c.Steps {
+			x := fmt.Sprintf("%s %d in, %d out", s.Type, s.In, s.Out)
+			if s.Dropped > 0 {
+				x += fmt.Sprintf(", %d dropped", s.Dropped)
+			}
+			if s.Changed > 0 {
+				x += fmt.Sprintf(", %d changed", s.Changed)
+			}
+			steps = append(steps, x)
+		}
+		printf(w, "process  %s: %s\n", c.Chain, strings.Join(steps, "; "))
 	}
 }
 
