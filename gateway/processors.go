@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -21,13 +22,14 @@ import (
 type processorSet struct {
 	global *process.Chain
 	inputs map[string]*process.Chain
+	cfg    process.Config // what it was built from
 }
 
 // compileProcessors builds the set; errors name the key in the file
 // ("processors.inputs.syslog[1].redact.regex: ...").
 func compileProcessors(c process.Config) (*processorSet, error) {
 	var errs []error
-	s := &processorSet{inputs: map[string]*process.Chain{}}
+	s := &processorSet{inputs: map[string]*process.Chain{}, cfg: c}
 	add := func(key string, steps []process.Step) *process.Chain {
 		ch, err := process.Compile(steps)
 		for _, e := range flattenErrors(err) {
@@ -164,17 +166,30 @@ func (s *processorSet) status() []ProcessorChainStatus {
 	return out
 }
 
-// ReloadProcessors takes a new processors section. The chains are built
-// anew: their counts, sample counts and deadband state start again (a
-// reading is reported at once after a reload). An invalid section
-// changes nothing.
+// ReloadProcessors takes a new processors section. A chain whose steps
+// did not change is kept as it is, with its counts, sample counts and
+// deadband state; a changed or new chain starts afresh (its deadbands
+// report the next reading at once). An invalid section changes nothing.
 func (g *Gateway) ReloadProcessors(c process.Config) error {
 	s, err := compileProcessors(c)
 	if err != nil {
 		return err
 	}
+	kept := 0
+	if old := g.procs.Load(); old != nil {
+		if reflect.DeepEqual(old.cfg.Global, c.Global) {
+			s.global = old.global
+			kept++
+		}
+		for in, ch := range old.inputs {
+			if _, ok := s.inputs[in]; ok && reflect.DeepEqual(old.cfg.Inputs[in], c.Inputs[in]) {
+				s.inputs[in] = ch
+				kept++
+			}
+		}
+	}
 	g.procs.Store(s)
-	g.log.Info("processors loaded", "global", s.global.Len(), "inputs", len(s.inputs))
+	g.log.Info("processors loaded", "global", s.global.Len(), "inputs", len(s.inputs), "chains_kept", kept)
 	return nil
 }
 

@@ -175,6 +175,17 @@ processors:
 	require.True(t, drops("chatter"))
 	require.Same(t, tailer, tailerNamed(g, "app"), "the file input was not restarted")
 
+	// A reload that leaves a chain's steps alone keeps the chain, with
+	// its counts (and deadband state): only a changed chain starts again.
+	before := g.procs.Load().inputs["files.app"]
+	in0 := before.Stats()[0].In
+	require.NotZero(t, in0)
+	res = reloadFile(t, g, file, body("chatter")+"  global:\n    - truncate: {field: message, max_bytes: 100}\n")
+	require.Equal(t, ReloadOK, res.Result, res.Error)
+	require.Same(t, before, g.procs.Load().inputs["files.app"], "an unchanged chain is kept")
+	require.Equal(t, in0, g.procs.Load().inputs["files.app"].Stats()[0].In)
+	require.Equal(t, 1, g.procs.Load().global.Len())
+
 	res = reloadFile(t, g, file, body("(unclosed"))
 	require.Equal(t, ReloadRefused, res.Result)
 	require.Contains(t, res.Error, "processors.inputs.files.app[0].drop.match.message.regex")
