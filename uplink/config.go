@@ -42,14 +42,19 @@ type Config struct {
 	BatchMaxRecords  int           `mapstructure:"batch_max_records" yaml:"batch_max_records"`
 	BatchMaxBytes    int           `mapstructure:"batch_max_bytes" yaml:"batch_max_bytes"`
 	FlushInterval    time.Duration `mapstructure:"flush_interval" yaml:"flush_interval"` // a partial batch waits at most this long
-	Window           int           `mapstructure:"window" yaml:"window"`                 // batches in flight per session
-	ConnectTimeout   time.Duration `mapstructure:"connect_timeout" yaml:"connect_timeout"`
-	AckTimeout       time.Duration `mapstructure:"ack_timeout" yaml:"ack_timeout"`
-	Keepalive        time.Duration `mapstructure:"keepalive" yaml:"keepalive"`           // a Ping (RTT probe) this often
-	ProbeInterval    time.Duration `mapstructure:"probe_interval" yaml:"probe_interval"` // health probe of endpoints not in use
-	DTLSMTU          int           `mapstructure:"dtls_mtu" yaml:"dtls_mtu"`             // bytes of UDP payload per datagram, DTLS record included
-	ReconnectMin     time.Duration `mapstructure:"reconnect_min" yaml:"reconnect_min"`
-	ReconnectMax     time.Duration `mapstructure:"reconnect_max" yaml:"reconnect_max"`
+	// FlushWhenIdle: a partial batch goes at once when the session has
+	// nothing in flight; records that come meanwhile go together after
+	// its ack. Off: every partial batch waits flush_interval (fewer,
+	// larger batches, which compress better on a metered link).
+	FlushWhenIdle  bool          `mapstructure:"flush_when_idle" yaml:"flush_when_idle"`
+	Window         int           `mapstructure:"window" yaml:"window"` // batches in flight per session
+	ConnectTimeout time.Duration `mapstructure:"connect_timeout" yaml:"connect_timeout"`
+	AckTimeout     time.Duration `mapstructure:"ack_timeout" yaml:"ack_timeout"`
+	Keepalive      time.Duration `mapstructure:"keepalive" yaml:"keepalive"`           // a Ping (RTT probe) this often
+	ProbeInterval  time.Duration `mapstructure:"probe_interval" yaml:"probe_interval"` // health probe of endpoints not in use
+	DTLSMTU        int           `mapstructure:"dtls_mtu" yaml:"dtls_mtu"`             // bytes of UDP payload per datagram, DTLS record included
+	ReconnectMin   time.Duration `mapstructure:"reconnect_min" yaml:"reconnect_min"`
+	ReconnectMax   time.Duration `mapstructure:"reconnect_max" yaml:"reconnect_max"`
 	// TelemetryInterval is how often a link telemetry record is spooled.
 	TelemetryInterval time.Duration `mapstructure:"telemetry_interval" yaml:"telemetry_interval"`
 	// CertExpiryWarning: a certificate (own or CA) expiring within this
@@ -95,6 +100,7 @@ func DefaultConfig() Config {
 		BatchMaxRecords:   1000,
 		BatchMaxBytes:     1 << 20,
 		FlushInterval:     200 * time.Millisecond,
+		FlushWhenIdle:     true,
 		Window:            16,
 		ConnectTimeout:    10 * time.Second,
 		AckTimeout:        30 * time.Second,

@@ -47,6 +47,7 @@ type dispatcher struct {
 	maxRecs   int
 	maxBytes  int
 	flush     time.Duration
+	flushIdle bool // a partial batch goes at once on an idle link (takeFor)
 	now       func() time.Time
 	onAhead   func(collector, spoolLast uint64)
 	mu        sync.Mutex
@@ -184,6 +185,17 @@ func (d *dispatcher) take() (*batch, time.Time, error) {
 // have set below the configured ones (Welcome); a queued batch larger than
 // them is cut, the rest staying queued.
 func (d *dispatcher) takeWithin(maxRecs, maxBytes int) (*batch, time.Time, error) {
+	return d.takeFor(maxRecs, maxBytes, false)
+}
+
+// takeFor is takeWithin for a session whose link is idle or not: on an
+// idle link (nothing in flight) with flush_when_idle, a partial batch goes
+// at once rather than wait for flush_interval. Batches are then clocked
+// by the acknowledgements: records that come while one is in flight wait
+// for its ack (which wakes the session) and go together, so a batch holds
+// about a round trip's records, and a record waits about a round trip plus
+// the collector's fsync instead of up to flush_interval.
+func (d *dispatcher) takeFor(maxRecs, maxBytes int, idle bool) (*batch, time.Time, error) {
 	maxRecs, maxBytes = min(maxRecs, d.maxRecs), min(maxBytes, d.maxBytes)
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -202,7 +214,7 @@ func (d *dispatcher) takeWithin(maxRecs, maxBytes int) (*batch, time.Time, error
 			if err := d.ackSpool(); err != nil {
 				return nil, time.Time{}, err
 			}
-			return d.takeAgain(maxRecs, maxBytes)
+			return d.takeAgain(maxRecs, maxBytes, idle)
 		}
 		if b.last < o.last { // the batch limit or a gap cut it: the rest stays queued
 			rest := outstanding{span: span{b.last + 1, o.last}, queued: true}
@@ -237,7 +249,7 @@ func (d *dispatcher) takeWithin(maxRecs, maxBytes int) (*batch, time.Time, error
 			return nil, time.Time{}, nil
 		}
 		full := len(b.recs) == maxRecs || int(b.bytes)+int(b.bytes)/len(b.recs) > maxBytes || len(b.recs) < len(recs)
-		if due := b.recs[0].Appended.Add(d.flush); !full && d.now().Before(due) {
+		if due := b.recs[0].Appended.Add(d.flush); !full && !(idle && d.flushIdle) && d.now().Before(due) {
 			return nil, due, nil
 		}
 		d.advance(b.last + 1)
@@ -247,10 +259,10 @@ func (d *dispatcher) takeWithin(maxRecs, maxBytes int) (*batch, time.Time, error
 	}
 }
 
-func (d *dispatcher) takeAgain(maxRecs, maxBytes int) (*batch, time.Time, error) {
+func (d *dispatcher) takeAgain(maxRecs, maxBytes int, idle bool) (*batch, time.Time, error) {
 	d.mu.Unlock()
 	defer d.mu.Lock()
-	return d.takeWithin(maxRecs, maxBytes)
+	return d.takeFor(maxRecs, maxBytes, idle)
 }
 
 // cut returns the leading run of consecutive sequences at or below last.

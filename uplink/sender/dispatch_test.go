@@ -61,3 +61,37 @@ func TestDispatcher(t *testing.T) {
 	d.flush = 0
 	require.Len(t, take().recs, 3)
 }
+
+// TestDispatcherFlushWhenIdle: with flush_when_idle, a partial batch goes
+// at once when the session has nothing in flight, and waits for
+// flush_interval when it has; without it, it always waits.
+func TestDispatcherFlushWhenIdle(t *testing.T) {
+	cases := []struct {
+		name            string
+		flushIdle, idle bool
+		sentAtOnce      bool
+	}{
+		{"idle link", true, true, true},
+		{"batch in flight", true, false, false},
+		{"off, idle link", false, true, false},
+		{"off, batch in flight", false, false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sp := openSpool(t)
+			appendLines(t, sp, 0, 3)
+			d, err := newDispatcher(sp, 10, 1<<20, time.Hour)
+			require.NoError(t, err)
+			d.flushIdle = c.flushIdle
+			b, due, err := d.takeFor(10, 1<<20, c.idle)
+			require.NoError(t, err)
+			if c.sentAtOnce {
+				require.NotNil(t, b)
+				require.Len(t, b.recs, 3)
+				return
+			}
+			require.Nil(t, b)
+			require.WithinDuration(t, time.Now().Add(time.Hour), due, time.Minute, "a partial batch waits flush_interval")
+		})
+	}
+}

@@ -167,6 +167,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.flushIdle = s.cfg.FlushWhenIdle
 	s.update(func(*Status) { s.disp = d })
 	d.onAhead = func(collector, last uint64) {
 		// The collector holds sequences this spool never assigned: the spool

@@ -302,3 +302,27 @@ func TestDisabledWithoutEndpoints(t *testing.T) {
 	require.NoError(t, s.Run(ctx))
 	require.Equal(t, StateDisabled, s.Status().State)
 }
+
+// TestFlushWhenIdle: on an idle session a record goes at once, although
+// flush_interval is long; with flush_when_idle off it waits for it.
+func TestFlushWhenIdle(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprint("flush_when_idle=", on), func(t *testing.T) {
+			pkiDir := provision(t, "gw-1")
+			p := startCollector(t, pkiDir, filepath.Join(t.TempDir(), "sink.jsonl"), "")
+			sp := openSpool(t)
+			cfg := gatewayConfig(pkiDir, "gw-1", p.addr)
+			cfg.FlushInterval, cfg.FlushWhenIdle = time.Minute, on
+			s, _ := runSender(t, cfg, "gw-1", sp)
+			require.Eventually(t, func() bool { return s.Status().State == StateConnected }, 20*time.Second, 10*time.Millisecond)
+			appendLines(t, sp, 0, 1)
+			if on {
+				waitDrained(t, sp, s)
+				require.Equal(t, uint64(1), s.Status().RecordsAcked)
+				return
+			}
+			time.Sleep(500 * time.Millisecond)
+			require.Zero(t, s.Status().RecordsSent, "a partial batch waits flush_interval (1m)")
+		})
+	}
+}

@@ -117,7 +117,7 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 		appended, kicked, critical := s.sp.Appended(), d.kicked(), d.criticalAppended()
 		flushAt = time.Time{}
 		for len(flight) < s.cfg.Window {
-			b, due, err := d.takeWithin(maxRecs, maxBytes)
+			b, due, err := d.takeFor(maxRecs, maxBytes, len(flight) == 0)
 			if err != nil {
 				return true, err
 			}
