@@ -43,6 +43,7 @@ func newRunCmd() *cobra.Command {
 		jsTLS          uplink.TLSConfig
 		outputsFile    string
 		sealKeys       string
+		statusFile     string
 		forwardSpool   string
 		fleetDir       string
 		fleetCheck     time.Duration
@@ -158,6 +159,10 @@ func newRunCmd() *cobra.Command {
 			}
 
 			var lns []func(context.Context) error
+			if statusFile == "" {
+				statusFile = defaultStatusFile(sink)
+			}
+			lns = append(lns, func(ctx context.Context) error { return runStatus(ctx, statusFile, seals, log) })
 			if fleetDir != "" {
 				b, err := collector.OpenBundles(fleetDir, fleetCheck, log)
 				if err != nil {
@@ -247,6 +252,7 @@ func newRunCmd() *cobra.Command {
 	f.StringVar(&tc.Key, "key", "", "collector private key (PEM)")
 	f.StringVar(&sink, "sink", "", "JSONL file the records are appended to (fsynced before each ack)")
 	f.StringVar(&sealKeys, "seal-keys", "", "directory of the gateways' registered seal keys, <id>.pub (default: "+sealKeysDir+" beside --ca)")
+	f.StringVar(&statusFile, "status-file", "", "state file written every 2s for weir-collector status (default: "+statusFileName+" beside --sink, or in the working directory)")
 	f.StringVar(&denyList, "deny", "", "deny list of revoked gateway ids and certificate serials, re-read when it changes (default: "+pki.DenyFile+" beside --ca; a missing file denies nothing)")
 	f.StringVar(&quarantineDir, "quarantine", "", "directory keeping the frames sessions failed on, for analysis (default: quarantine beside --sink)")
 	f.BoolVar(&noQuarantine, "no-quarantine", false, "keep no frames")

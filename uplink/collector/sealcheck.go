@@ -165,13 +165,46 @@ func (c *SealCheck) Observe(gateway string, entries []Entry) []*seal.Failure {
 
 // SealState is one gateway's line in the check's status.
 type SealState struct {
-	Gateway    string        `json:"gateway"`
-	Registered bool          `json:"registered"` // the chain starts at a provisioned key
-	Epoch      uint64        `json:"epoch"`      // the next seal due
-	Stats      seal.Stats    `json:"stats"`
-	Unsealed   uint64        `json:"unsealed"` // records after the last seal that verified
-	Failure    *seal.Failure `json:"failure,omitempty"`
-	GaveUp     string        `json:"gave_up,omitempty"` // why the check stopped without a failure
+	Gateway    string     `json:"gateway"`
+	Registered bool       `json:"registered"` // the chain starts at a provisioned key
+	Epoch      uint64     `json:"epoch"`      // the next seal due
+	Stats      seal.Stats `json:"stats"`
+	Unsealed   uint64     `json:"unsealed"` // records after the last seal that verified
+	// The newest seal whose signature and root verified: its epoch, the
+	// tree size it states and its own sequence (0: none yet).
+	LastEpoch uint64        `json:"last_epoch"`
+	LastSize  uint64        `json:"last_tree_size"`
+	LastSeq   uint64        `json:"last_seal_seq,omitempty"`
+	Failure   *seal.Failure `json:"failure,omitempty"`
+	GaveUp    string        `json:"gave_up,omitempty"` // why the check stopped without a failure
+}
+
+// String is the gateway's line in `weir-collector status`.
+func (s SealState) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d seals checked", s.Stats.Seals)
+	if s.LastSeq != 0 {
+		fmt.Fprintf(&b, ", last verified epoch %d (tree size %d, seal at sequence %d)", s.LastEpoch, s.LastSize, s.LastSeq)
+	} else {
+		b.WriteString(", none verified yet")
+	}
+	fmt.Fprintf(&b, ", %d records not yet under a seal", s.Unsealed)
+	if !s.Registered {
+		b.WriteString(", no registered key (first seal taken on trust)")
+	}
+	switch {
+	case s.Failure != nil:
+		fmt.Fprintf(&b, "; FAILED from sequence %d: %s", s.Failure.Seq, s.Failure.Reason)
+		if s.Failure.Upto > s.Failure.Seq {
+			fmt.Fprintf(&b, " (somewhere in %d..%d)", s.Failure.Seq, s.Failure.Upto)
+		}
+		fmt.Fprintf(&b, " [epoch %d]", s.Failure.Epoch)
+	case s.GaveUp != "":
+		b.WriteString("; check stopped: " + s.GaveUp)
+	default:
+		b.WriteString("; ok")
+	}
+	return b.String()
 }
 
 // Status lists every gateway's state, failed ones first.
@@ -180,8 +213,13 @@ func (c *SealCheck) Status() []SealState {
 	defer c.mu.Unlock()
 	out := make([]SealState, 0, len(c.gws))
 	for id, v := range c.gws {
-		out = append(out, SealState{Gateway: id, Registered: v.Registered(), Epoch: v.Epoch(), Stats: v.Stats(),
-			Unsealed: v.Unsealed(), Failure: v.Failure(), GaveUp: v.GaveUp()})
+		h, seq := v.Head()
+		st := SealState{Gateway: id, Registered: v.Registered(), Epoch: v.Epoch(), Stats: v.Stats(),
+			Unsealed: v.Unsealed(), Failure: v.Failure(), GaveUp: v.GaveUp()}
+		if seq != 0 {
+			st.LastEpoch, st.LastSize, st.LastSeq = h.Epoch, h.Size, seq
+		}
+		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if (out[i].Failure != nil) != (out[j].Failure != nil) {
