@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,17 +21,38 @@ import (
 )
 
 // sealedEntries makes n records of gateway gw from sequence first with a
-// seal after every `every`, signed by a key provisioned in keyDir (a new
-// directory), as a gateway's spool would; it returns them and the key to
-// register. change, when not 0, is the index of a record changed after
-// it was sealed.
+// seal after every `every`, signed by the key in keyDir (provisioned
+// when the directory holds none), as a gateway's spool would; it returns
+// them and the key to register. change, when not 0, is the index of a
+// record changed after it was sealed.
 func sealedEntries(t *testing.T, keyDir, gw string, first uint64, n, every, change int) ([]collector.Entry, []byte) {
 	t.Helper()
-	pub, err := seal.Provision(keyDir)
+	l := &testLog{t: t, gw: gw, first: first}
+	return l.entries(keyDir, n, every, change)
+}
+
+// testLog is a gateway's Merkle log in miniature, which chains of seals
+// (keys provisioned again) continue.
+type testLog struct {
+	t     *testing.T
+	gw    string
+	first uint64
+	tree  merkle.Frontier
+	began string // the reason the next chain's first seal gives
+}
+
+func (l *testLog) entries(keyDir string, n, every, change int) ([]collector.Entry, []byte) {
+	t, gw, first := l.t, l.gw, l.first
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(keyDir, "key")); err != nil {
+		_, err := seal.Provision(keyDir)
+		require.NoError(t, err)
+	}
+	_, pub, err := seal.PublicKeyOf(keyDir)
 	require.NoError(t, err)
 	keys, err := seal.OpenKeys(keyDir, 0, nil, false)
 	require.NoError(t, err)
-	var tree merkle.Frontier
+	tree := &l.tree
 	var out []collector.Entry
 	add := func(ev event.Event) {
 		seq := first + tree.Size()
@@ -48,6 +70,9 @@ func sealedEntries(t *testing.T, keyDir, gw string, first uint64, n, every, chan
 			h := seal.Head{Gateway: gw, Epoch: keys.Epoch(), First: first, Size: tree.Size(), Root: tree.Root(), NextKey: next}
 			if h.Epoch == 0 {
 				h.Began = "first seal"
+				if l.began != "" {
+					h.Began = l.began
+				}
 			}
 			b, err := seal.Sign(&h, keys)
 			require.NoError(t, err)
@@ -127,4 +152,89 @@ func TestStatusShowsTheSealCheck(t *testing.T) {
 	require.Contains(t, string(fl), "SEALS")
 	require.Contains(t, string(fl), "FAILED at 1041 (epoch 2)")
 	require.Contains(t, string(fl), "3 ok, epoch 2 size 62")
+}
+
+// TestReprovisionedGateway: pki issue-gateway, then issue-gateway --force
+// (a gateway provisioned again), registers both seal keys in order. A sink
+// holding the first key's log and then the second's verifies, reporting
+// the new log and where it starts, live (status) and afterwards (verify);
+// a record of the new log is proven with the registry file as the key;
+// a third chain signed by a key never registered fails at its first seal.
+func TestReprovisionedGateway(t *testing.T) {
+	pkiDir := provisionPKI(t)
+	bin := collectorBinary(t)
+	const gw = "gw-re"
+	sink := filepath.Join(t.TempDir(), "records.jsonl")
+	registry := filepath.Join(pkiDir, sealKeysDir, gw+".pub")
+
+	out, err := exec.Command(bin, "pki", "issue-gateway", "--dir", pkiDir, gw).CombinedOutput()
+	require.NoError(t, err, string(out))
+	log := &testLog{t: t, gw: gw, first: 100}
+	first, _ := log.entries(filepath.Join(pkiDir, gw+".seal"), 60, 20, 0)
+	writeSink(t, sink, gw, first)
+	out, err = exec.Command(bin, "pki", "issue-gateway", "--dir", pkiDir, "--force", gw).CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "provisioned again")
+	reg, err := os.ReadFile(registry)
+	require.NoError(t, err)
+	require.Len(t, strings.Fields(string(reg)), 2, "both keys registered, in order")
+	// The spool's log goes on; its seals begin a new chain.
+	log.began = "new seal key (provisioned again)"
+	second, _ := log.entries(filepath.Join(pkiDir, gw+".seal"), 40, 20, 0)
+	writeSink(t, sink, gw, second)
+	newLog := "new log started at sequence 163 (re-provisioned: registered key 2 of 2, first seal at 183: new seal key (provisioned again))"
+
+	out, err = exec.Command(bin, "verify", "--sink", sink, "--seal-keys", filepath.Join(pkiDir, sealKeysDir)).CombinedOutput()
+	require.NoError(t, err, string(out))
+	t.Log(string(out))
+	require.Contains(t, string(out), "gw-re: 105 records, 104 proven, 0 gaps declared, 5 seals checked")
+	require.Contains(t, string(out), newLog)
+
+	// Live: the collector rebuilds its check from the sink.
+	r := startRigSink(t, pkiDir, sink)
+	statusFile := filepath.Join(filepath.Dir(sink), statusFileName)
+	require.Eventually(t, func() bool { _, err := os.Stat(statusFile); return err == nil }, 10*time.Second, 50*time.Millisecond)
+	out, err = exec.Command(r.bin, "status", "--sink", sink).CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "seal check gw-re: 5 seals checked, last verified epoch 1 (tree size 104, seal at sequence 204)")
+	require.Contains(t, string(out), newLog)
+	require.Contains(t, string(out), "; ok")
+
+	// A proof of a record of the new log, checked against the registry.
+	proof, err := exec.Command(bin, "prove", "--sink", sink, "--seal-keys", filepath.Join(pkiDir, sealKeysDir),
+		"--gateway", gw, "--seq", "170").Output()
+	require.NoError(t, err)
+	pf := filepath.Join(t.TempDir(), "proof.json")
+	require.NoError(t, os.WriteFile(pf, proof, 0o600))
+	out, err = exec.Command(weirBinary(t), "verify-proof", "--key-file", registry, pf).CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "registered key 2 of 2")
+
+	// A chain from a key nobody registered (a thief's): it fails.
+	third, _ := log.entries(filepath.Join(t.TempDir(), "thief"), 20, 10, 0)
+	writeSink(t, sink, gw, third)
+	out, err = exec.Command(bin, "verify", "--sink", sink, "--seal-keys", filepath.Join(pkiDir, sealKeysDir)).CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "TAMPERED: gateway gw-re, epoch 2: log fails at sequence 215")
+}
+
+var weirOnce struct {
+	sync.Once
+	bin string
+	err error
+}
+
+// weirBinary builds the gateway's weir once per test binary: verify-proof
+// is the gateway's command, run where nothing else is.
+func weirBinary(t *testing.T) string {
+	weirOnce.Do(func() {
+		weirOnce.bin = filepath.Join(binDir, "weir")
+		cmd := exec.Command("go", "build", "-o", weirOnce.bin, "../weir")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			weirOnce.err = fmt.Errorf("go build weir: %w\n%s", err, out)
+		}
+	})
+	require.NoError(t, weirOnce.err)
+	return weirOnce.bin
 }

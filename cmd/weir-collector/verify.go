@@ -49,6 +49,7 @@ type verifyReport struct {
 	Unsealed   uint64        `json:"unsealed"`
 	Epoch      uint64        `json:"epoch_due"`
 	Failure    *seal.Failure `json:"failure,omitempty"`
+	NewLogs    []seal.NewLog `json:"new_logs,omitempty"` // chains begun by a later registered key
 }
 
 func newVerifyCmd() *cobra.Command {
@@ -109,6 +110,9 @@ SIEM's newest seal). Exit status 1 when a log fails.`,
 					}
 					fmt.Fprintf(out, "%s: %d records, %d proven, %d gaps declared, %d seals checked, %d after the last seal (%s)\n",
 						r.Gateway, r.Records, r.Proven, r.Declared, r.Seals, r.Unsealed, key)
+					for _, n := range r.NewLogs {
+						fmt.Fprintf(out, "  %v\n", n)
+					}
 					if r.Failure != nil {
 						fmt.Fprintf(out, "  TAMPERED: %v\n", r.Failure)
 					}
@@ -141,11 +145,11 @@ func verifySink(r io.Reader, keys, only string, expect uint64) ([]verifyReport, 
 		}
 		v := vs[sr.Gateway]
 		if v == nil {
-			pub, err := collector.ReadSealKey(keys, sr.Gateway)
+			pubs, err := collector.ReadSealKeys(keys, sr.Gateway)
 			if err != nil {
 				return err
 			}
-			v = seal.NewVerifier(sr.Gateway, pub)
+			v = seal.NewVerifierKeys(sr.Gateway, pubs...)
 			vs[sr.Gateway] = v
 		}
 		if sr.Err != nil && errors.Is(sr.Err, collector.ErrLineEdited) {
@@ -176,7 +180,7 @@ func verifySink(r io.Reader, keys, only string, expect uint64) ([]verifyReport, 
 		}
 		st := v.Stats()
 		out = append(out, verifyReport{Gateway: id, Registered: v.Registered(), Records: st.Records, Proven: st.Proven,
-			Declared: st.Declared, Seals: st.Seals, Unsealed: v.Unsealed(), Epoch: v.Epoch(), Failure: f})
+			Declared: st.Declared, Seals: st.Seals, Unsealed: v.Unsealed(), Epoch: v.Epoch(), Failure: f, NewLogs: v.NewLogs()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Gateway < out[j].Gateway })
 	return out, nil

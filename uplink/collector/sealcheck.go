@@ -36,6 +36,9 @@ type SealCheck struct {
 	mu   sync.Mutex
 	gws  map[string]*seal.Verifier
 	told map[string]bool // failure reported
+	// The registry file's modification time when last read, per
+	// gateway: a provisioning while the collector runs adds a key.
+	keyTimes map[string]time.Time
 
 	failures *prometheus.CounterVec
 	seals    *prometheus.GaugeVec
@@ -46,11 +49,15 @@ type SealCheck struct {
 // gap only while its backlog drains, and seals within seal_records.
 const MaxSealPending = 200_000
 
-// SealKeyFile is the registered key of gateway id in a key directory.
+// SealKeyFile is the registry of gateway id's seal keys in a key
+// directory: one hex Ed25519 public key a line, the first seal key of
+// each provisioning, oldest first.
 func SealKeyFile(dir, id string) string { return filepath.Join(dir, id+".pub") }
 
-// RegisterSealKey records a gateway's first seal key in dir, replacing
-// any earlier one (a gateway provisioned again begins a new log).
+// RegisterSealKey adds a gateway's first seal key to its registry in
+// dir, after the keys of earlier provisionings: a gateway provisioned
+// again begins a new log, and its old one still verifies with the old
+// key. The same key again is not added twice.
 func RegisterSealKey(dir, id string, pub ed25519.PublicKey) error {
 	if err := pki.ValidateID(id); err != nil {
 		return err
@@ -58,11 +65,36 @@ func RegisterSealKey(dir, id string, pub ed25519.PublicKey) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("collector: seal keys %s: %w", dir, err)
 	}
-	return os.WriteFile(SealKeyFile(dir, id), []byte(hex.EncodeToString(pub)+"\n"), 0o644)
+	keys, err := ReadSealKeys(dir, id)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.Equal(pub) {
+			return nil
+		}
+	}
+	path := SealKeyFile(dir, id)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("collector: register the seal key of %s: %w", id, err)
+	}
+	_, err = f.WriteString(hex.EncodeToString(pub) + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("collector: register the seal key of %s in %s: %w", id, path, err)
+	}
+	return nil
 }
 
-// ReadSealKey reads a gateway's registered key; nil, nil when none is.
-func ReadSealKey(dir, id string) (ed25519.PublicKey, error) {
+// ReadSealKeys reads a gateway's registered keys, oldest first; nil, nil
+// when none is.
+func ReadSealKeys(dir, id string) ([]ed25519.PublicKey, error) {
 	if dir == "" || pki.ValidateID(id) != nil {
 		return nil, nil
 	}
@@ -73,11 +105,25 @@ func ReadSealKey(dir, id string) (ed25519.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("collector: seal key of %s: %w", id, err)
 	}
-	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(k) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("collector: seal key of %s in %s: not %d bytes of hex", id, SealKeyFile(dir, id), ed25519.PublicKeySize)
+	return ParseSealKeys(b, SealKeyFile(dir, id))
+}
+
+// ParseSealKeys reads a registry's lines (hex keys; blank lines and
+// lines beginning with # are skipped); name is said in errors.
+func ParseSealKeys(b []byte, name string) ([]ed25519.PublicKey, error) {
+	var keys []ed25519.PublicKey
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, err := hex.DecodeString(line)
+		if err != nil || len(k) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("collector: seal key registry %s line %d: not %d bytes of hex", name, i+1, ed25519.PublicKeySize)
+		}
+		keys = append(keys, k)
 	}
-	return k, nil
+	return keys, nil
 }
 
 // NewSealCheck checks logs against the keys registered in keysDir.
@@ -85,7 +131,7 @@ func NewSealCheck(keysDir string, log *slog.Logger) *SealCheck {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &SealCheck{keys: keysDir, log: log, gws: map[string]*seal.Verifier{}, told: map[string]bool{},
+	return &SealCheck{keys: keysDir, log: log, gws: map[string]*seal.Verifier{}, told: map[string]bool{}, keyTimes: map[string]time.Time{},
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_collector_seal_failures_total",
 			Help: "Gateways' Merkle logs found not to match their seals (a record changed, removed or inserted, a seal forged), by gateway."},
 			[]string{"gateway"}),
@@ -101,18 +147,42 @@ func (c *SealCheck) Collectors() []prometheus.Collector {
 func (c *SealCheck) verifier(gateway string) *seal.Verifier {
 	v := c.gws[gateway]
 	if v == nil {
-		pub, err := ReadSealKey(c.keys, gateway)
+		keys, err := ReadSealKeys(c.keys, gateway)
 		if err != nil {
 			c.log.Error("seal key unreadable; the gateway's first seal is taken on trust", "gateway", gateway, "err", err)
 		}
-		if pub == nil && c.keys != "" {
+		if keys == nil && c.keys != "" {
 			c.log.Warn("no seal key registered for the gateway; its first seal is taken on trust", "gateway", gateway)
 		}
-		v = seal.NewVerifier(gateway, pub)
+		c.keyTimes[gateway] = c.keyTime(gateway)
+		v = seal.NewVerifierKeys(gateway, keys...)
 		v.Limit(MaxSealPending)
 		c.gws[gateway] = v
+		return v
+	}
+	// A key registered since (the gateway provisioned again while the
+	// collector runs): one stat a batch.
+	if t := c.keyTime(gateway); !t.Equal(c.keyTimes[gateway]) {
+		c.keyTimes[gateway] = t
+		keys, err := ReadSealKeys(c.keys, gateway)
+		if err != nil {
+			c.log.Error("seal key registry unreadable; the keys read before stay", "gateway", gateway, "err", err)
+		} else {
+			v.AddKeys(keys)
+		}
 	}
 	return v
+}
+
+func (c *SealCheck) keyTime(gateway string) time.Time {
+	if c.keys == "" || pki.ValidateID(gateway) != nil {
+		return time.Time{}
+	}
+	fi, err := os.Stat(SealKeyFile(c.keys, gateway))
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
 }
 
 // LoadSink rebuilds the check from a JSONL sink, before any session.
@@ -177,6 +247,9 @@ type SealState struct {
 	LastSeq   uint64        `json:"last_seal_seq,omitempty"`
 	Failure   *seal.Failure `json:"failure,omitempty"`
 	GaveUp    string        `json:"gave_up,omitempty"` // why the check stopped without a failure
+	// NewLogs are chains begun by a later registered key: the gateway
+	// was provisioned again.
+	NewLogs []seal.NewLog `json:"new_logs,omitempty"`
 }
 
 // String is the gateway's line in `weir-collector status`.
@@ -191,6 +264,9 @@ func (s SealState) String() string {
 	fmt.Fprintf(&b, ", %d records not yet under a seal", s.Unsealed)
 	if !s.Registered {
 		b.WriteString(", no registered key (first seal taken on trust)")
+	}
+	for _, n := range s.NewLogs {
+		b.WriteString("; " + n.String())
 	}
 	switch {
 	case s.Failure != nil:
@@ -215,7 +291,7 @@ func (c *SealCheck) Status() []SealState {
 	for id, v := range c.gws {
 		h, seq := v.Head()
 		st := SealState{Gateway: id, Registered: v.Registered(), Epoch: v.Epoch(), Stats: v.Stats(),
-			Unsealed: v.Unsealed(), Failure: v.Failure(), GaveUp: v.GaveUp()}
+			Unsealed: v.Unsealed(), Failure: v.Failure(), GaveUp: v.GaveUp(), NewLogs: v.NewLogs()}
 		if seq != 0 {
 			st.LastEpoch, st.LastSize, st.LastSeq = h.Epoch, h.Size, seq
 		}
