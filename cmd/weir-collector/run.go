@@ -112,8 +112,9 @@ func newRunCmd() *cobra.Command {
 			ctx, cancel := context.WithCancelCause(ctx)
 			defer cancel(nil)
 			var s collector.Sink
+			var js *collector.JetStream
 			if jsOpt.URLs != "" {
-				js, err := openJetStream(ctx, jsOpt, jsTLS, cfg.MaxRanges, log)
+				js, err = openJetStream(ctx, jsOpt, jsTLS, cfg.MaxRanges, log)
 				if err != nil {
 					return err
 				}
@@ -149,14 +150,17 @@ func newRunCmd() *cobra.Command {
 			seals := collector.NewSealCheck(sealKeys, log)
 			if sink != "" {
 				// The check is rebuilt from the sink: the logs' state is
-				// the records themselves. On JetStream it is not (yet):
-				// a check begun in the middle of the logs would raise
-				// false alarms, so there it is left to verify.
+				// the records themselves.
 				if err := loadSeals(seals, sink); err != nil {
 					return err
 				}
-				srv.CheckSeals(seals)
+			} else {
+				// On JetStream each gateway's check is kept with its
+				// resume state and the stream after it: the collector
+				// that serves a gateway goes on from there.
+				seals.Share(js)
 			}
+			srv.CheckSeals(seals)
 
 			var lns []func(context.Context) error
 			if statusFile == "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/weirgw/weir/seal"
+	"github.com/weirgw/weir/uplink"
 	"github.com/weirgw/weir/uplink/collector"
 )
 
@@ -59,10 +60,13 @@ func newVerifyCmd() *cobra.Command {
 		gateway string
 		expect  uint64
 		jsonOut bool
+		jsURLs  string
+		jsOpt   = collector.DefaultJetStreamOptions()
+		jsTLS   uplink.TLSConfig
 	)
 	c := &cobra.Command{
-		Use:   "verify --sink FILE",
-		Short: "Recompute every gateway's Merkle log from a JSONL sink and check its seals",
+		Use:   "verify --sink FILE | --jetstream URLS [--jetstream-stream NAME]",
+		Short: "Recompute every gateway's Merkle log from a JSONL sink or a JetStream stream and check its seals",
 		Long: `Reads the sink (trusting nothing the collector wrote but the records' own
 bytes), recomputes each gateway's Merkle log and checks every seal: the
 signature chain from the gateway's registered key (--seal-keys), each
@@ -73,21 +77,37 @@ was edited away from its record's bytes fails at its own sequence; a
 record changed together with its bytes fails its seal's root, named as the
 span since the last good seal. A cut tail is visible only against an
 epoch known from elsewhere (--expect-epoch: the gateway's weir status, a
-SIEM's newest seal). Exit status 1 when a log fails.`,
+SIEM's newest seal). With --jetstream the records are read from the
+stream the collectors sharing a head-end write (every message, from the
+first), each checked the same way. Exit status 1 when a log fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if sink == "" {
-				return errors.New("verify: --sink is required")
+			if (sink == "") == (jsURLs == "") {
+				return errors.New("verify: one of --sink and --jetstream is required")
 			}
 			if expect != 0 && gateway == "" {
 				return errors.New("verify: --expect-epoch needs --gateway")
 			}
-			f, err := os.Open(sink)
-			if err != nil {
-				return fmt.Errorf("verify: %w", err)
+			var scan func(func(collector.SinkRecord) error) error
+			if sink != "" {
+				f, err := os.Open(sink)
+				if err != nil {
+					return fmt.Errorf("verify: %w", err)
+				}
+				defer f.Close()
+				scan = func(fn func(collector.SinkRecord) error) error { return collector.ScanSink(f, fn) }
+			} else {
+				jsOpt.URLs = jsURLs
+				nc, err := connectNATS(jsOpt, jsTLS, "verify")
+				if err != nil {
+					return err
+				}
+				defer nc.Close()
+				scan = func(fn func(collector.SinkRecord) error) error {
+					return collector.ScanJetStream(cmd.Context(), nc, jsOpt.Stream, fn)
+				}
 			}
-			defer f.Close()
-			reports, err := verifySink(f, keys, gateway, expect)
+			reports, err := verifyScan(scan, keys, gateway, expect)
 			if err != nil {
 				return err
 			}
@@ -125,6 +145,12 @@ SIEM's newest seal). Exit status 1 when a log fails.`,
 		},
 	}
 	c.Flags().StringVar(&sink, "sink", "", "JSONL sink to verify")
+	c.Flags().StringVar(&jsURLs, "jetstream", "", "NATS URLs of the JetStream cluster whose stream to verify instead of --sink")
+	c.Flags().StringVar(&jsOpt.Stream, "jetstream-stream", jsOpt.Stream, "the stream the collectors write")
+	c.Flags().StringVar(&jsOpt.CredsFile, "jetstream-creds", "", "NATS credentials file (JWT and NKey seed)")
+	c.Flags().StringVar(&jsTLS.CA, "jetstream-ca", "", "CA of the NATS servers (turns TLS on)")
+	c.Flags().StringVar(&jsTLS.Cert, "jetstream-cert", "", "client certificate for NATS (with --jetstream-key)")
+	c.Flags().StringVar(&jsTLS.Key, "jetstream-key", "", "client key for NATS")
 	c.Flags().StringVar(&keys, "seal-keys", "", "directory of the gateways' registered seal keys, <id>.pub (empty: first seals on trust)")
 	c.Flags().StringVar(&gateway, "gateway", "", "verify this gateway only")
 	c.Flags().Uint64Var(&expect, "expect-epoch", 0, "the gateway is known to have sealed epoch N-1: fail if the sink ends before it")
@@ -132,11 +158,16 @@ SIEM's newest seal). Exit status 1 when a log fails.`,
 	return c
 }
 
-// verifySink checks every gateway's log in a sink.
+// verifySink checks every gateway's log in a JSONL sink.
 func verifySink(r io.Reader, keys, only string, expect uint64) ([]verifyReport, error) {
+	return verifyScan(func(fn func(collector.SinkRecord) error) error { return collector.ScanSink(r, fn) }, keys, only, expect)
+}
+
+// verifyScan checks every gateway's log in what scan reads.
+func verifyScan(scan func(func(collector.SinkRecord) error) error, keys, only string, expect uint64) ([]verifyReport, error) {
 	vs := map[string]*seal.Verifier{}
 	lineFail := map[string]*seal.Failure{}
-	err := collector.ScanSink(r, func(sr collector.SinkRecord) error {
+	err := scan(func(sr collector.SinkRecord) error {
 		if sr.Gateway == "" {
 			return nil // a line that is not JSON: a torn tail the collector cuts at open
 		}

@@ -42,6 +42,75 @@ type SealCheck struct {
 
 	failures *prometheus.CounterVec
 	seals    *prometheus.GaugeVec
+
+	// share keeps the check's state with the gateways' resume state, for
+	// collectors sharing a head-end (nil: this collector alone).
+	share    SealShare
+	streamAt map[string]uint64 // highest stream position observed, per gateway
+}
+
+// SealShare is where collectors sharing a head-end keep each gateway's
+// live check beside its resume state (the JetStream sink's bucket): a
+// collector taking a gateway over goes on from the saved state and the
+// records stored after it, instead of raising a false alarm over the
+// records another collector received, or starting blind in the middle of
+// the log.
+type SealShare interface {
+	// SealStale says whether the shared state may have moved on since
+	// this check last loaded it (another collector wrote the gateway's
+	// state), or it was never loaded.
+	SealStale(gateway string) bool
+	// LoadSeal gives restore the saved state (nil: none), then feed every
+	// record of the gateway stored after it, in the stream's order, with
+	// its position.
+	LoadSeal(gateway string, restore func(state []byte, streamSeq uint64) error, feed func(sr SinkRecord, streamSeq uint64)) error
+	// SaveSeal keeps state, valid for every record up to streamSeq, to be
+	// stored with the gateway's next resume state.
+	SaveSeal(gateway string, state []byte, streamSeq uint64)
+}
+
+// Share keeps the check's state in s (call before any Observe).
+func (c *SealCheck) Share(s SealShare) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.share = s
+}
+
+// loadShared rebuilds gateway's verifier from the shared state and the
+// records stored after it.
+func (c *SealCheck) loadShared(gateway string) *seal.Verifier {
+	keys, err := ReadSealKeys(c.keys, gateway)
+	if err != nil {
+		c.log.Error("seal key unreadable", "gateway", gateway, "err", err)
+	}
+	c.keyTimes[gateway] = c.keyTime(gateway)
+	v := seal.NewVerifierKeys(gateway, keys...)
+	var at uint64
+	err = c.share.LoadSeal(gateway, func(state []byte, streamSeq uint64) error {
+		at = streamSeq
+		if state == nil {
+			return nil
+		}
+		r, err := seal.RestoreVerifier(state, keys)
+		if err != nil {
+			return err
+		}
+		v = r
+		return nil
+	}, func(sr SinkRecord, streamSeq uint64) {
+		at = max(at, streamSeq)
+		if sr.Gateway != gateway || sr.Record == nil || (v.Next() != 0 && sr.Seq < v.Next()) {
+			return // in the saved state already
+		}
+		v.Add(sr.Seq, sr.Leaf, sr.Seal)
+	})
+	if err != nil {
+		c.log.Error("the shared seal check state does not load; this check begins from what it gets", "gateway", gateway, "err", err)
+	}
+	v.Limit(MaxSealPending)
+	c.gws[gateway] = v
+	c.streamAt[gateway] = at
+	return v
 }
 
 // MaxSealPending bounds the records the live check keeps per gateway
@@ -131,7 +200,7 @@ func NewSealCheck(keysDir string, log *slog.Logger) *SealCheck {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &SealCheck{keys: keysDir, log: log, gws: map[string]*seal.Verifier{}, told: map[string]bool{}, keyTimes: map[string]time.Time{},
+	return &SealCheck{keys: keysDir, log: log, gws: map[string]*seal.Verifier{}, told: map[string]bool{}, keyTimes: map[string]time.Time{}, streamAt: map[string]uint64{},
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weir_collector_seal_failures_total",
 			Help: "Gateways' Merkle logs found not to match their seals (a record changed, removed or inserted, a seal forged), by gateway."},
 			[]string{"gateway"}),
@@ -146,6 +215,9 @@ func (c *SealCheck) Collectors() []prometheus.Collector {
 
 func (c *SealCheck) verifier(gateway string) *seal.Verifier {
 	v := c.gws[gateway]
+	if c.share != nil && (v == nil || c.share.SealStale(gateway)) {
+		return c.loadShared(gateway)
+	}
 	if v == nil {
 		keys, err := ReadSealKeys(c.keys, gateway)
 		if err != nil {
@@ -205,12 +277,47 @@ func (c *SealCheck) Observe(gateway string, entries []Entry) []*seal.Failure {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v := c.verifier(gateway)
+	c.feed(v, gateway, entries)
+	f := v.Failure()
+	if f != nil && !c.told[gateway] && c.share != nil {
+		// Before an alarm on a shared head-end: another collector may
+		// have taken the gateway meanwhile; the stream says.
+		v = c.loadShared(gateway)
+		f = v.Failure()
+	}
+	c.seals.WithLabelValues(gateway).Set(float64(v.Stats().Seals))
+	if c.share != nil {
+		if st, ok := v.State(); ok {
+			c.share.SaveSeal(gateway, st, c.streamAt[gateway])
+		}
+	}
+	if f == nil || c.told[gateway] {
+		return nil
+	}
+	c.told[gateway] = true
+	c.failures.WithLabelValues(gateway).Inc()
+	return []*seal.Failure{f}
+}
+
+func (c *SealCheck) feed(v *seal.Verifier, gateway string, entries []Entry) {
 	var passed uint64
+	at := c.streamAt[gateway]
 	for i := range entries {
 		e := &entries[i]
 		if e.Record == nil {
 			continue
 		}
+		if c.share != nil {
+			if e.StreamSeq != 0 && e.StreamSeq <= at {
+				continue // read back from the stream when the check loaded
+			}
+			if e.StreamSeq == 0 && v.Next() != 0 && e.Seq < v.Next() {
+				// Held already (the stream's duplicate): the stream's
+				// copy is the one in the log.
+				continue
+			}
+		}
+		c.streamAt[gateway] = max(c.streamAt[gateway], e.StreamSeq)
 		var sb []byte
 		if e.Event != nil {
 			sb, _ = seal.FromEvent(e.Event)
@@ -223,14 +330,6 @@ func (c *SealCheck) Observe(gateway string, entries []Entry) []*seal.Failure {
 	if passed != 0 {
 		v.Passed(passed)
 	}
-	c.seals.WithLabelValues(gateway).Set(float64(v.Stats().Seals))
-	f := v.Failure()
-	if f == nil || c.told[gateway] {
-		return nil
-	}
-	c.told[gateway] = true
-	c.failures.WithLabelValues(gateway).Inc()
-	return []*seal.Failure{f}
 }
 
 // SealState is one gateway's line in the check's status.
