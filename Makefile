@@ -41,6 +41,7 @@ FUZZ_TARGETS := \
 	./uplink/siem:FuzzLEEF \
 	./uplink/siem:FuzzRFC5424 \
 	./uplink/siem:FuzzECS \
+	./uplink/siem:FuzzECSExport \
 	./sensors/modbus:FuzzDecodeRTU \
 	./sensors/modbus:FuzzDecodeTCP \
 	./sensors/line:FuzzParse \
