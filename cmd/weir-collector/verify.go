@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"time"
@@ -186,11 +185,6 @@ func firstErr(s string) string {
 		return ""
 	}
 	return " (first: " + s + ")"
-}
-
-// verifySink checks every gateway's log in a JSONL sink.
-func verifySink(r io.Reader, keys, only string, expect uint64) ([]verifyReport, error) {
-	return verifyScan(func(fn func(collector.SinkRecord) error) error { return collector.ScanSink(r, fn) }, keys, only, expect)
 }
 
 // verifyScan checks every gateway's log in what scan reads.
