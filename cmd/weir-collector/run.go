@@ -161,6 +161,9 @@ func newRunCmd() *cobra.Command {
 				seals.Share(js)
 			}
 			srv.CheckSeals(seals)
+			if fleetPage != nil {
+				fleetPage.srv.ShowSeals(seals.Line)
+			}
 
 			var lns []func(context.Context) error
 			if statusFile == "" {

@@ -405,6 +405,17 @@ func (c *SealCheck) Status() []SealState {
 	return out
 }
 
+// Line is gateway's line in `weir-collector status` and whether its log
+// failed; ok false when the check has not seen the gateway.
+func (c *SealCheck) Line(gateway string) (line string, failed, ok bool) {
+	for _, st := range c.Status() {
+		if st.Gateway == gateway {
+			return st.String(), st.Failure != nil, true
+		}
+	}
+	return "", false, false
+}
+
 // failureEvent is the collector's critical record of a failed log.
 func failureEvent(f *seal.Failure) *event.Event {
 	return &event.Event{
