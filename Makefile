@@ -23,6 +23,7 @@ FUZZ_TARGETS := \
 	./merkle:FuzzFrontier \
 	./seal:FuzzParse \
 	./seal:FuzzProof \
+	./seal:FuzzVerifierState \
 	./gateway:FuzzLoadConfig \
 	./gateway/console:FuzzParseHash \
 	./gateway/console:FuzzRecord \

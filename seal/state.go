@@ -58,7 +58,10 @@ func (v *Verifier) State() ([]byte, bool) {
 		Reg: v.reg, First: v.first, Tree: v.tree.AppendBinary(nil), Stats: v.stats, LastSeal: v.lastSeal,
 		MaxSeq: v.maxSeq, LastSig: v.lastSig, NewLogs: v.newLogs, Failure: v.failure, GaveUp: v.gaveUp}
 	if v.lastSeal != 0 {
+		// Without its evictions (up to 1,000 of them): the state is
+		// stored with every batch, and they are checked already.
 		h := v.lastHead
+		h.Evicted = nil
 		st.LastHead = &h
 	}
 	b, err := json.Marshal(&st)

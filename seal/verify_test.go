@@ -365,3 +365,77 @@ func TestVerifierReprovisioned(t *testing.T) {
 	require.NotNil(t, f)
 	require.Equal(t, last+1, f.Seq, f.Error())
 }
+
+// A verifier's saved state goes on as the verifier would: the rest of the
+// log after it verifies (and fails where it should), and a state is only
+// given when nothing waits out of order.
+func TestVerifierState(t *testing.T) {
+	s := build(t)
+	cut := s.sealAt[2] + 1 // just after the third seal
+	v := NewVerifierKeys("gw-1", s.pub)
+	for _, r := range s.recs[:cut] {
+		v.Add(r.seq, merkle.RecordLeaf(r.seq, r.data), r.seal)
+	}
+	b, ok := v.State()
+	require.True(t, ok)
+	require.Less(t, len(b), 2048)
+	w, err := RestoreVerifier(b, []ed25519.PublicKey{s.pub})
+	require.NoError(t, err)
+	require.Equal(t, v.Stats(), w.Stats())
+	require.Equal(t, v.Next(), w.Next())
+	for _, r := range s.recs[cut:] {
+		w.Add(r.seq, merkle.RecordLeaf(r.seq, r.data), r.seal)
+	}
+	require.Nil(t, w.Finish())
+	require.Equal(t, uint64(5), w.Stats().Seals)
+
+	// The rest changed: the restored verifier fails at the span.
+	w, err = RestoreVerifier(b, []ed25519.PublicKey{s.pub})
+	require.NoError(t, err)
+	for i, r := range s.recs[cut:] {
+		data := r.data
+		if i == 3 {
+			data = []byte("changed")
+		}
+		w.Add(r.seq, merkle.RecordLeaf(r.seq, data), r.seal)
+	}
+	f := w.Finish()
+	require.NotNil(t, f)
+	require.Equal(t, s.recs[s.sealAt[2]].seq, f.Seq, f.Error())
+
+	// Out of order: no state.
+	v = NewVerifierKeys("gw-1", s.pub)
+	for _, r := range s.recs[:cut] {
+		if r.seq != s.recs[5].seq {
+			v.Add(r.seq, merkle.RecordLeaf(r.seq, r.data), r.seal)
+		}
+	}
+	_, ok = v.State()
+	require.False(t, ok)
+
+	_, err = RestoreVerifier([]byte(`{"version":9}`), nil)
+	require.Error(t, err)
+	_, err = RestoreVerifier([]byte(`{"version":1,"tree":"AQ=="}`), nil)
+	require.Error(t, err)
+}
+
+// A state read back from the head-end's bucket never panics the
+// verifier, whatever it holds, nor the records and seals given after it.
+func FuzzVerifierState(f *testing.F) {
+	f.Add([]byte(`{"version":1,"gateway":"gw-1","epoch":0,"first":5,"tree":"AQAAAAAAAAAA"}`), []byte("x"))
+	f.Add([]byte(`{"version":1,"gateway":"gw-1","epoch":3,"reg":0,"first":5,"tree":"AQAAAAAAAAAA","key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`), []byte("WEIRSEAL1"))
+	f.Add([]byte(`{"version":1,"gateway":"gw-1","first":0,"tree":"AQAAAAAAAAAB","reg":-1}`), []byte{})
+	f.Fuzz(func(t *testing.T, state, sealBytes []byte) {
+		v, err := RestoreVerifier(state, nil)
+		if err != nil {
+			return
+		}
+		next := v.Next()
+		v.Add(next, merkle.RecordLeaf(next, []byte("r")), nil)
+		v.Add(next+1, merkle.RecordLeaf(next+1, sealBytes), sealBytes)
+		v.Passed(next + 3)
+		_ = v.Finish()
+		_, _ = v.State()
+		_ = v.Unsealed()
+	})
+}
