@@ -24,6 +24,7 @@ FUZZ_TARGETS := \
 	./merkle:FuzzFrontier \
 	./seal:FuzzParse \
 	./seal:FuzzProof \
+	./seal:FuzzVerifierState \
 	./gateway:FuzzLoadConfig \
 	./gateway/console:FuzzParseHash \
 	./gateway/console:FuzzRecord \
@@ -42,6 +43,7 @@ FUZZ_TARGETS := \
 	./uplink/siem:FuzzLEEF \
 	./uplink/siem:FuzzRFC5424 \
 	./uplink/siem:FuzzECS \
+	./uplink/siem:FuzzECSExport \
 	./sensors/modbus:FuzzDecodeRTU \
 	./sensors/modbus:FuzzDecodeTCP \
 	./sensors/line:FuzzParse \

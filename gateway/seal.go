@@ -112,7 +112,8 @@ func openSealer(g *Gateway, dataDir string) (*sealer, error) {
 		// Provisioned again: the seals begin a new chain from this key,
 		// and say so. A collector still holding the old chain's key
 		// reports it, as it must for a key someone put back.
-		g.log.Warn("the seal key does not continue the spool's seals: a new chain begins with it", "seal_key_dir", dir, "err", err)
+		g.log.Warn("the seal key does not continue the spool's seals: a new log of seals begins with it; its first seal says so, and the collector accepts it once the key is registered after the old one (pki issue-gateway --force)",
+			"seal_key_dir", dir, "err", err)
 		s.keys, err = seal.OpenKeys(dir, 0, nil, false)
 		p.logFirst = 0 // the next seal says why
 		s.newChain = true

@@ -44,12 +44,12 @@ inputs:
 
 // verifySpool checks the whole Merkle log the spool in dataDir holds
 // against the key the gateway was provisioned with.
-func verifySpool(t *testing.T, dataDir string, pub ed25519.PublicKey) (*seal.Verifier, int) {
+func verifySpool(t *testing.T, dataDir string, pubs ...ed25519.PublicKey) (*seal.Verifier, int) {
 	t.Helper()
 	s, err := spool.Open(spool.Options{Dir: filepath.Join(dataDir, "spool"), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	defer s.Close()
-	v := seal.NewVerifier("gw-seal", pub)
+	v := seal.NewVerifierKeys("gw-seal", pubs...)
 	n := 0
 	for from := uint64(0); ; {
 		recs, err := s.Read(from, 1000, 0)
@@ -218,11 +218,13 @@ func TestSealsSurviveKill9(t *testing.T) {
 }
 
 // TestSealKeyProvisionedAgain: a gateway given a new seal key starts, and
-// its next seal begins a new chain and says so.
+// its next seal begins a new chain and says so (in the seal and in its
+// record's message); with both keys registered, in order, the whole log
+// verifies, the new chain reported as a new log.
 func TestSealKeyProvisionedAgain(t *testing.T) {
 	dataDir := t.TempDir()
 	keyDir := filepath.Join(dataDir, "seal")
-	_, err := seal.Provision(keyDir)
+	pub1, err := seal.Provision(keyDir)
 	require.NoError(t, err)
 	file := sealConfig(t, dataDir, "1h", 100)
 	runOnce := func(tag string) {
@@ -249,7 +251,6 @@ func TestSealKeyProvisionedAgain(t *testing.T) {
 
 	s, err := spool.Open(spool.Options{Dir: filepath.Join(dataDir, "spool"), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
-	defer s.Close()
 	recs, err := s.Read(0, 10000, 0)
 	require.NoError(t, err)
 	var began []string
@@ -265,10 +266,15 @@ func TestSealKeyProvisionedAgain(t *testing.T) {
 			if h.Began == "new seal key (provisioned again)" {
 				_, err := seal.Open(sb, pub2)
 				require.NoError(t, err, "the new chain's first seal is signed with the new key")
+				require.Contains(t, ev.Message, "a new log begins: new seal key (provisioned again)")
 			}
 		}
 	}
 	require.Equal(t, []string{"epoch 0: new spool", "epoch 0: new seal key (provisioned again)"}, began)
+	require.NoError(t, s.Close())
+	v, _ := verifySpool(t, dataDir, pub1, pub2)
+	require.Len(t, v.NewLogs(), 1, "the second key's chain is a new log")
+	require.Equal(t, 2, v.NewLogs()[0].Key)
 }
 
 // TestSealsDeclareEvictions: critical records on a full spool evict bulk

@@ -23,8 +23,7 @@ func Event(h *Head, sealBytes []byte) event.Event {
 		Kind:     event.KindTelemetry,
 		Severity: event.SevNotice,
 		Priority: event.PriorityCritical,
-		Message: fmt.Sprintf("seal of epoch %d: %d records from %d, root %s, %d evictions declared",
-			h.Epoch, h.Size, h.First, hex.EncodeToString(h.Root[:8]), len(h.Evicted)),
+		Message:  message(h),
 		Fields: []event.Field{
 			event.Bytes(Field, sealBytes),
 			event.Uint("epoch", h.Epoch),
@@ -48,4 +47,16 @@ func FromEvent(e *event.Event) ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// message says what the seal states, and on a log's or a chain's first
+// seal why it begins (a new spool, a key provisioned again), so that
+// whoever reads the records sees a new log begin where it does.
+func message(h *Head) string {
+	m := fmt.Sprintf("seal of epoch %d: %d records from %d, root %s, %d evictions declared",
+		h.Epoch, h.Size, h.First, hex.EncodeToString(h.Root[:8]), len(h.Evicted))
+	if h.Began != "" {
+		m += "; a new log begins: " + h.Began
+	}
+	return m
 }

@@ -20,6 +20,13 @@ type Verifier struct {
 	key        ed25519.PublicKey // the key of epoch `epoch`
 	epoch      uint64            // the epoch the next seal must close
 	registered bool              // key came from provisioning, not from the first seal
+	// The keys registered for the gateway, one per provisioning, oldest
+	// first, and the one whose chain is in force: a seal of epoch 0 that
+	// verifies with a later one begins a new chain (re-provisioned).
+	regs    []ed25519.PublicKey
+	reg     int
+	lastSig uint64 // sequence of the newest seal whose signature verified
+	newLogs []NewLog
 
 	first    uint64 // sequence of the log's leaf 0; 0 until a seal said
 	tree     merkle.Frontier
@@ -83,6 +90,23 @@ func (f *Failure) Error() string {
 	return fmt.Sprintf("gateway %s, epoch %d: log fails at %s: %s", f.Gateway, f.Epoch, where, f.Reason)
 }
 
+// NewLog is a chain of seals begun by a later registered key: the gateway
+// was provisioned again.
+type NewLog struct {
+	// Seq is the first record no seal of the earlier chain covers: from
+	// here the new chain alone proves the log.
+	Seq     uint64 `json:"seq"`
+	SealSeq uint64 `json:"seal_seq"` // the new chain's first seal
+	Key     int    `json:"key"`      // which registered key, 1 for the first
+	Keys    int    `json:"keys"`     // of how many
+	Reason  string `json:"reason"`   // as the seal gives it
+}
+
+func (n NewLog) String() string {
+	return fmt.Sprintf("new log started at sequence %d (re-provisioned: registered key %d of %d, first seal at %d: %s)",
+		n.Seq, n.Key, n.Keys, n.SealSeq, n.Reason)
+}
+
 // Stats count what a Verifier proved.
 type Stats struct {
 	Records  uint64 `json:"records"`  // records given
@@ -103,8 +127,48 @@ const GapSeals = 2
 // provisioned with (epoch 0); nil trusts the first seal's chain as it
 // comes (reported as unregistered).
 func NewVerifier(gateway string, pub ed25519.PublicKey) *Verifier {
-	return &Verifier{gateway: gateway, key: pub, registered: pub != nil,
-		pending: map[uint64]*leaf{}, passed: map[uint64]int{}, parked: map[uint64]parkedSeal{}}
+	if pub == nil {
+		return NewVerifierKeys(gateway)
+	}
+	return NewVerifierKeys(gateway, pub)
+}
+
+// NewVerifierKeys starts the check of gateway's log with every key it
+// was registered with, in the order it was provisioned: each begins a
+// chain of its own, in that order (a gateway provisioned again begins a
+// new log). None trusts the first seal's chain as it comes.
+func NewVerifierKeys(gateway string, keys ...ed25519.PublicKey) *Verifier {
+	v := &Verifier{gateway: gateway, pending: map[uint64]*leaf{}, passed: map[uint64]int{}, parked: map[uint64]parkedSeal{}}
+	v.AddKeys(keys)
+	return v
+}
+
+// AddKeys gives the verifier the gateway's registered keys as the
+// registry holds them now (oldest first): a key registered since it
+// began, by a provisioning while the collector ran, is taken. A shorter
+// list changes nothing.
+func (v *Verifier) AddKeys(keys []ed25519.PublicKey) {
+	if len(keys) <= len(v.regs) {
+		return
+	}
+	v.regs = append(v.regs[:0:0], keys...)
+	if !v.registered && v.epoch == 0 && v.first == 0 && v.failure == nil {
+		v.key, v.registered, v.reg = v.regs[0], true, 0
+	}
+}
+
+// NewLogs lists the chains begun by a later registered key.
+func (v *Verifier) NewLogs() []NewLog { return v.newLogs }
+
+// laterKey returns the index of a registered key after the one in force
+// that signed st, or -1.
+func (v *Verifier) laterKey(st, sig []byte) int {
+	for i := v.reg + 1; i < len(v.regs); i++ {
+		if ed25519.Verify(v.regs[i], st, sig) {
+			return i
+		}
+	}
+	return -1
 }
 
 // Registered says whether the chain starts at a provisioned key.
@@ -198,11 +262,34 @@ func (v *Verifier) seal(seq uint64, l *leaf, b []byte) {
 		v.fail(seq, 0, v.epoch, "seal names gateway %q", h.Gateway)
 		return
 	}
-	if v.key == nil && v.epoch == 0 {
+	switch {
+	case v.key == nil && v.epoch == 0:
 		// Nothing registered: the first seal is taken on trust (its
 		// signature cannot be checked); its successors' can.
 		v.epoch = h.Epoch
-	} else {
+	case h.Epoch == 0 && h.Began != "" && (v.epoch != 0 || !ed25519.Verify(v.key, st, sig)):
+		// The first seal of a chain, not the one in force: a later
+		// registered key (the gateway provisioned again) may begin a new
+		// chain, never an earlier one, nor a key not registered.
+		i := v.laterKey(st, sig)
+		if i < 0 {
+			if v.epoch != 0 {
+				v.fail(seq, 0, v.epoch, "seal of epoch 0 where epoch %d is due, signed by no key registered after the one in force (replayed or forged)", v.epoch)
+			} else {
+				v.fail(seq, 0, v.epoch, "seal's signature does not verify with the key of epoch %d", v.epoch)
+			}
+			return
+		}
+		from := h.First
+		if v.lastSig != 0 {
+			from = v.lastSig + 1
+		}
+		v.newLogs = append(v.newLogs, NewLog{Seq: from, SealSeq: seq, Key: i + 1, Keys: len(v.regs), Reason: h.Began})
+		// The old chain's seals still waiting for an earlier epoch can no
+		// longer come in order.
+		v.parked = map[uint64]parkedSeal{}
+		v.reg, v.key, v.epoch = i, v.regs[i], 0
+	default:
 		if h.Epoch > v.epoch && len(v.parked) < maxParked {
 			// Seals travel in order, but a resend after a restart may
 			// bring a later one first: it waits for its predecessors.
@@ -223,6 +310,7 @@ func (v *Verifier) seal(seq uint64, l *leaf, b []byte) {
 		return
 	}
 	v.key, v.epoch = h.NextKey, h.Epoch+1
+	v.lastSig = seq
 	switch {
 	case v.first == 0:
 		v.begin(h.First)

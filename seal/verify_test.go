@@ -1,6 +1,7 @@
 package seal
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -21,6 +22,7 @@ type sim struct {
 	recs    []rec
 	evicted []Declared
 	sealAt  []int // indexes of seal records in recs
+	began   string
 }
 
 type rec struct {
@@ -49,6 +51,9 @@ func (s *sim) seal() {
 		NextKey: next, Evicted: s.evicted}
 	if len(s.sealAt) == 0 {
 		h.Began = "new spool"
+	}
+	if s.began != "" {
+		h.Began, s.began = s.began, ""
 	}
 	b, err := Sign(&h, s.keys)
 	require.NoError(s.t, err)
@@ -282,5 +287,155 @@ func FuzzProof(f *testing.F) {
 		if _, err := p.Verify(pub); err == nil {
 			t.Fatal("a proof passed with a key that signs nothing")
 		}
+	})
+}
+
+// reprovision gives the sim a new key, as pki issue-gateway --force does:
+// its next seal begins a new chain over the same log.
+func (s *sim) reprovision() []byte {
+	k, pub := testKeys(s.t)
+	s.keys, s.began = k, "new seal key (provisioned again)"
+	return pub
+}
+
+// A gateway provisioned again: the registry holds both keys in order; the
+// new chain continues the log and is reported as a new log, not a
+// failure. Without the second key, with a key not registered, or with
+// the keys in the wrong order, it fails at the new chain's first seal.
+func TestVerifierReprovisioned(t *testing.T) {
+	s := build(t)
+	oldLast := s.recs[s.sealAt[4]].seq
+	for i := range 7 {
+		s.record(fmt.Sprintf("unsealed before the new key %d", i))
+	}
+	pub2 := s.reprovision()
+	for e := range 3 {
+		for i := range 10 {
+			s.record(fmt.Sprintf("new key epoch %d record %d", e, i))
+		}
+		s.seal()
+	}
+	newFirst := s.recs[s.sealAt[5]].seq
+	feed := func(v *Verifier, recs []rec) *Failure {
+		for _, r := range recs {
+			v.Add(r.seq, merkle.RecordLeaf(r.seq, r.data), r.seal)
+		}
+		return v.Finish()
+	}
+
+	v := NewVerifierKeys("gw-1", s.pub, pub2)
+	require.Nil(t, feed(v, s.recs))
+	require.Equal(t, []NewLog{{Seq: oldLast + 1, SealSeq: newFirst, Key: 2, Keys: 2, Reason: "new seal key (provisioned again)"}}, v.NewLogs())
+	require.Equal(t, "new log started at sequence "+fmt.Sprint(oldLast+1)+" (re-provisioned: registered key 2 of 2, first seal at "+
+		fmt.Sprint(newFirst)+": new seal key (provisioned again))", v.NewLogs()[0].String())
+	require.Equal(t, uint64(8), v.Stats().Seals)
+	require.Equal(t, uint64(3), v.Epoch())
+
+	// Live, the second key registered while the check runs.
+	v = NewVerifierKeys("gw-1", s.pub)
+	for i, r := range s.recs {
+		if i == s.sealAt[5] {
+			v.AddKeys([]ed25519.PublicKey{s.pub, pub2})
+		}
+		v.Add(r.seq, merkle.RecordLeaf(r.seq, r.data), r.seal)
+	}
+	require.Nil(t, v.Finish())
+	require.Len(t, v.NewLogs(), 1)
+
+	_, stranger := testKeys(t)
+	for name, keys := range map[string][]ed25519.PublicKey{
+		"old key only":      {s.pub},
+		"a stranger's key":  {s.pub, stranger},
+		"keys out of order": {pub2, s.pub},
+	} {
+		v := NewVerifierKeys("gw-1", keys...)
+		f := feed(v, s.recs)
+		require.NotNil(t, f, name)
+		require.Equal(t, newFirst, f.Seq, "%s: %v", name, f)
+	}
+
+	// After the new chain, the old chain's first seal replayed: it is
+	// signed by a key registered before the one in force.
+	recs := clone(s.recs)
+	replay := recs[s.sealAt[0]].seal
+	last := recs[len(recs)-1].seq
+	recs = append(recs, rec{seq: last + 1, data: replay, seal: replay})
+	v = NewVerifierKeys("gw-1", s.pub, pub2)
+	f := feed(v, recs)
+	require.NotNil(t, f)
+	require.Equal(t, last+1, f.Seq, f.Error())
+}
+
+// A verifier's saved state goes on as the verifier would: the rest of the
+// log after it verifies (and fails where it should), and a state is only
+// given when nothing waits out of order.
+func TestVerifierState(t *testing.T) {
+	s := build(t)
+	cut := s.sealAt[2] + 1 // just after the third seal
+	v := NewVerifierKeys("gw-1", s.pub)
+	for _, r := range s.recs[:cut] {
+		v.Add(r.seq, merkle.RecordLeaf(r.seq, r.data), r.seal)
+	}
+	b, ok := v.State()
+	require.True(t, ok)
+	require.Less(t, len(b), 2048)
+	w, err := RestoreVerifier(b, []ed25519.PublicKey{s.pub})
+	require.NoError(t, err)
+	require.Equal(t, v.Stats(), w.Stats())
+	require.Equal(t, v.Next(), w.Next())
+	for _, r := range s.recs[cut:] {
+		w.Add(r.seq, merkle.RecordLeaf(r.seq, r.data), r.seal)
+	}
+	require.Nil(t, w.Finish())
+	require.Equal(t, uint64(5), w.Stats().Seals)
+
+	// The rest changed: the restored verifier fails at the span.
+	w, err = RestoreVerifier(b, []ed25519.PublicKey{s.pub})
+	require.NoError(t, err)
+	for i, r := range s.recs[cut:] {
+		data := r.data
+		if i == 3 {
+			data = []byte("changed")
+		}
+		w.Add(r.seq, merkle.RecordLeaf(r.seq, data), r.seal)
+	}
+	f := w.Finish()
+	require.NotNil(t, f)
+	require.Equal(t, s.recs[s.sealAt[2]].seq, f.Seq, f.Error())
+
+	// Out of order: no state.
+	v = NewVerifierKeys("gw-1", s.pub)
+	for _, r := range s.recs[:cut] {
+		if r.seq != s.recs[5].seq {
+			v.Add(r.seq, merkle.RecordLeaf(r.seq, r.data), r.seal)
+		}
+	}
+	_, ok = v.State()
+	require.False(t, ok)
+
+	_, err = RestoreVerifier([]byte(`{"version":9}`), nil)
+	require.Error(t, err)
+	_, err = RestoreVerifier([]byte(`{"version":1,"tree":"AQ=="}`), nil)
+	require.Error(t, err)
+}
+
+// A state read back from the head-end's bucket never panics the
+// verifier, whatever it holds, nor the records and seals given after it.
+func FuzzVerifierState(f *testing.F) {
+	f.Add([]byte(`{"version":1,"gateway":"gw-1","epoch":0,"first":5,"tree":"AQAAAAAAAAAA"}`), []byte("x"))
+	f.Add([]byte(`{"version":1,"gateway":"gw-1","epoch":3,"reg":0,"first":5,"tree":"AQAAAAAAAAAA","key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`), []byte("WEIRSEAL1"))
+	f.Add([]byte(`{"version":1,"gateway":"gw-1","first":0,"tree":"AQAAAAAAAAAB","reg":-1}`), []byte{})
+	f.Fuzz(func(t *testing.T, state, sealBytes []byte) {
+		v, err := RestoreVerifier(state, nil)
+		if err != nil {
+			return
+		}
+		next := v.Next()
+		v.Add(next, merkle.RecordLeaf(next, []byte("r")), nil)
+		v.Add(next+1, merkle.RecordLeaf(next+1, sealBytes), sealBytes)
+		v.Passed(next + 3)
+		_ = v.Finish()
+		_, _ = v.State()
+		_ = v.Unsealed()
 	})
 }

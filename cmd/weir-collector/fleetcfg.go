@@ -137,12 +137,16 @@ type fleetRow struct {
 	Desired uint64            `json:"desired"` // 0: no push selects it
 	Target  string            `json:"target,omitempty"`
 	Report  *collector.Report `json:"report,omitempty"`
+	// Seal is the live check of the gateway's Merkle log, from the
+	// collector's state file (--status-file).
+	Seal *collector.SealState `json:"seal,omitempty"`
 }
 
 func newFleetStatusCmd() *cobra.Command {
 	var (
-		dir    string
-		asJSON bool
+		dir        string
+		asJSON     bool
+		statusFile string
 	)
 	c := &cobra.Command{
 		Use:   "status",
@@ -153,16 +157,25 @@ func newFleetStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			withSeals := statusFile != ""
+			if withSeals {
+				st, err := readStatus(statusFile)
+				if err != nil {
+					return err
+				}
+				rows = addSealRows(rows, st.Seals)
+			}
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(rows)
 			}
-			printFleetRows(cmd.OutOrStdout(), rows, time.Now())
+			printFleetRows(cmd.OutOrStdout(), rows, time.Now(), withSeals)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", defaultFleetDir, "the directory the collector serves (run --fleet-dir)")
+	c.Flags().StringVar(&statusFile, "status-file", "", "the collector's state file (run --status-file): adds each gateway's seal check")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
@@ -204,16 +217,59 @@ func fleetRows(dir string) ([]fleetRow, error) {
 	return rows, nil
 }
 
-func printFleetRows(w io.Writer, rows []fleetRow, now time.Time) {
+// addSealRows joins the live check's state to the rows by gateway; a
+// gateway only the check knows gets a row of its own.
+func addSealRows(rows []fleetRow, seals []collector.SealState) []fleetRow {
+	at := map[string]int{}
+	for i, r := range rows {
+		at[r.Gateway] = i
+	}
+	for _, s := range seals {
+		s := s
+		if i, ok := at[s.Gateway]; ok {
+			rows[i].Seal = &s
+			continue
+		}
+		rows = append(rows, fleetRow{Gateway: s.Gateway, Seal: &s})
+	}
+	slices.SortFunc(rows, func(a, b fleetRow) int { return strings.Compare(a.Gateway, b.Gateway) })
+	return rows
+}
+
+// sealCell is the SEALS column: the seals checked and the last verified
+// epoch, or where the log failed.
+func sealCell(s *collector.SealState) string {
+	switch {
+	case s == nil:
+		return "-"
+	case s.Failure != nil:
+		return fmt.Sprintf("FAILED at %d (epoch %d)", s.Failure.Seq, s.Failure.Epoch)
+	case s.GaveUp != "":
+		return fmt.Sprintf("%d, check stopped", s.Stats.Seals)
+	case s.LastSeq == 0:
+		return "0"
+	}
+	return fmt.Sprintf("%d ok, epoch %d size %d", s.Stats.Seals, s.LastEpoch, s.LastSize)
+}
+
+func printFleetRows(w io.Writer, rows []fleetRow, now time.Time, withSeals bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GATEWAY\tDESIRED\tAPPLIED\tLAST\tRESULT\tREPORTED\tREASON")
+	head := "GATEWAY\tDESIRED\tAPPLIED\tLAST\tRESULT\tREPORTED\tREASON"
+	if withSeals {
+		head += "\tSEALS"
+	}
+	fmt.Fprintln(tw, head)
 	for _, r := range rows {
 		desired := "-"
 		if r.Desired > 0 {
 			desired = strconv.FormatUint(r.Desired, 10)
 		}
+		seals := ""
+		if withSeals {
+			seals = "\t" + sealCell(r.Seal)
+		}
 		if r.Report == nil {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tnever\t\n", safe(r.Gateway), desired)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\tnever\t%s\n", safe(r.Gateway), desired, seals)
 			continue
 		}
 		rep := r.Report
@@ -224,8 +280,8 @@ func printFleetRows(w io.Writer, rows []fleetRow, now time.Time) {
 		if r.Desired > rep.Highest && result != uplink.ConfigApplying {
 			result += " (v" + strconv.FormatUint(r.Desired, 10) + " pending)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s ago\t%s\n", safe(r.Gateway), desired, rep.Applied, last, result,
-			now.Sub(rep.Reported).Round(time.Second), safe(rep.Error))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s ago\t%s%s\n", safe(r.Gateway), desired, rep.Applied, last, result,
+			now.Sub(rep.Reported).Round(time.Second), safe(rep.Error), seals)
 	}
 	tw.Flush()
 }

@@ -28,7 +28,7 @@ func main() {
 	}
 	// The same line as `weir --version` and `weir version`.
 	root.SetVersionTemplate("{{.Name}} {{.Version}} " + runtime.GOOS + "/" + runtime.GOARCH + " " + runtime.Version() + "\n")
-	root.AddCommand(newRunCmd(), newPKICmd(), newFleetCmd(), newVerifyCmd(), newProveCmd())
+	root.AddCommand(newRunCmd(), newPKICmd(), newFleetCmd(), newVerifyCmd(), newProveCmd(), newStatusCmd())
 	if err := root.Execute(); err != nil {
 		if errors.Is(err, errSilentExit) {
 			os.Exit(1)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/weirgw/weir/event"
@@ -29,28 +30,59 @@ func openJetStream(ctx context.Context, opt collector.JetStreamOptions, tc uplin
 		opt.Name, _ = os.Hostname()
 	}
 	opt.MaxRanges = maxRanges
-	if tc.CA != "" {
-		pem, err := os.ReadFile(tc.CA)
-		if err != nil {
-			return nil, fmt.Errorf("jetstream-ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("jetstream-ca: %s holds no certificate", tc.CA)
-		}
-		opt.TLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
-		if tc.Cert != "" {
-			pair, err := tls.LoadX509KeyPair(tc.Cert, tc.Key)
-			if err != nil {
-				return nil, fmt.Errorf("jetstream-cert, jetstream-key: %w", err)
-			}
-			opt.TLS.Certificates = []tls.Certificate{pair}
-		}
+	var err error
+	if opt.TLS, err = natsTLS(tc); err != nil {
+		return nil, err
 	}
 	octx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	log.Info("collector sink", "jetstream", opt.URLs, "stream", opt.Stream, "bucket", opt.Bucket, "replicas", opt.Replicas)
 	return collector.OpenJetStream(octx, opt, log)
+}
+
+// natsTLS is the TLS to NATS the --jetstream-ca, -cert and -key flags
+// give (nil: plain).
+func natsTLS(tc uplink.TLSConfig) (*tls.Config, error) {
+	if tc.CA == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(tc.CA)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("jetstream-ca: %s holds no certificate", tc.CA)
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	if tc.Cert != "" {
+		pair, err := tls.LoadX509KeyPair(tc.Cert, tc.Key)
+		if err != nil {
+			return nil, fmt.Errorf("jetstream-cert, jetstream-key: %w", err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return c, nil
+}
+
+// connectNATS connects a reader of the stream (verify), not a sink.
+func connectNATS(opt collector.JetStreamOptions, tc uplink.TLSConfig, what string) (*nats.Conn, error) {
+	nopts := []nats.Option{nats.Name("weir-collector " + what)}
+	if opt.CredsFile != "" {
+		nopts = append(nopts, nats.UserCredentials(opt.CredsFile))
+	}
+	t, err := natsTLS(tc)
+	if err != nil {
+		return nil, err
+	}
+	if t != nil {
+		nopts = append(nopts, nats.Secure(t))
+	}
+	nc, err := nats.Connect(opt.URLs, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: connect %s: %w", what, opt.URLs, err)
+	}
+	return nc, nil
 }
 
 // forwarding is the collector's SIEM outputs: a spool every record the

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -55,17 +57,18 @@ func buildProof(sink, keys, gateway string, seq uint64) (*seal.Proof, error) {
 		return nil, fmt.Errorf("prove: %w", err)
 	}
 	defer f.Close()
-	pub, err := collector.ReadSealKey(keys, gateway)
+	pubs, err := collector.ReadSealKeys(keys, gateway)
 	if err != nil {
 		return nil, err
 	}
-	v := seal.NewVerifier(gateway, pub)
+	v := seal.NewVerifierKeys(gateway, pubs...)
 	leaves := map[uint64]merkle.Hash{}
 	var record []byte
 	type sealRec struct {
-		seq  uint64
-		b    []byte
-		head seal.Head
+		seq   uint64
+		b     []byte
+		head  seal.Head
+		chain int // which chain of seals: a provisioning again begins one
 	}
 	var seals []sealRec
 	err = collector.ScanSink(f, func(sr collector.SinkRecord) error {
@@ -83,7 +86,7 @@ func buildProof(sink, keys, gateway string, seq uint64) (*seal.Proof, error) {
 		if sr.Seal != nil {
 			h, _, _, err := seal.Parse(sr.Seal)
 			if err == nil {
-				seals = append(seals, sealRec{sr.Seq, sr.Seal, h})
+				seals = append(seals, sealRec{seq: sr.Seq, b: sr.Seal, head: h})
 			}
 		}
 		return nil
@@ -97,19 +100,34 @@ func buildProof(sink, keys, gateway string, seq uint64) (*seal.Proof, error) {
 	if fail := v.Finish(); fail != nil && fail.Seq <= seq {
 		return nil, fmt.Errorf("prove: the log fails before the record: %v", fail)
 	}
-	// The first seal covering the record, and the chain before it (in
-	// epoch order, whatever order the sink holds them in).
-	byEpoch := map[uint64]sealRec{}
+	// Chains in sequence order: each first seal of epoch 0 after the
+	// first begins the next one (the gateway provisioned again).
+	slices.SortFunc(seals, func(a, b sealRec) int { return cmp.Compare(a.seq, b.seq) })
+	chain := 0
+	for i := range seals {
+		if i > 0 && seals[i].head.Epoch == 0 && seals[i].head.Began != "" {
+			chain++
+		}
+		seals[i].chain = chain
+	}
+	// The first seal covering the record, and the seals of its chain
+	// before it (in epoch order).
 	var target *sealRec
 	for i := range seals {
 		s := &seals[i]
-		byEpoch[s.head.Epoch] = *s
-		if s.head.First <= seq && seq < s.head.First+s.head.Size && (target == nil || s.head.Epoch < target.head.Epoch) {
+		if s.head.First <= seq && seq < s.head.First+s.head.Size {
 			target = s
+			break
 		}
 	}
 	if target == nil {
 		return nil, fmt.Errorf("prove: no seal in the sink covers record %d of %s yet", seq, gateway)
+	}
+	byEpoch := map[uint64]sealRec{}
+	for _, s := range seals {
+		if s.chain == target.chain {
+			byEpoch[s.head.Epoch] = s
+		}
 	}
 	p := &seal.Proof{Version: seal.ProofVersion, Gateway: gateway, Seq: seq, Record: record, Index: seq - target.head.First,
 		Seal: target.b, SealSeq: target.seq}

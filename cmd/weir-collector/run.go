@@ -44,6 +44,7 @@ func newRunCmd() *cobra.Command {
 		jsTLS          uplink.TLSConfig
 		outputsFile    string
 		sealKeys       string
+		statusFile     string
 		forwardSpool   string
 		fleetDir       string
 		fleetCheck     time.Duration
@@ -119,8 +120,9 @@ func newRunCmd() *cobra.Command {
 			ctx, cancel := context.WithCancelCause(ctx)
 			defer cancel(nil)
 			var s collector.Sink
+			var js *collector.JetStream
 			if jsOpt.URLs != "" {
-				js, err := openJetStream(ctx, jsOpt, jsTLS, cfg.MaxRanges, log)
+				js, err = openJetStream(ctx, jsOpt, jsTLS, cfg.MaxRanges, log)
 				if err != nil {
 					return err
 				}
@@ -156,16 +158,26 @@ func newRunCmd() *cobra.Command {
 			seals := collector.NewSealCheck(sealKeys, log)
 			if sink != "" {
 				// The check is rebuilt from the sink: the logs' state is
-				// the records themselves. On JetStream it is not (yet):
-				// a check begun in the middle of the logs would raise
-				// false alarms, so there it is left to verify.
+				// the records themselves.
 				if err := loadSeals(seals, sink); err != nil {
 					return err
 				}
-				srv.CheckSeals(seals)
+			} else {
+				// On JetStream each gateway's check is kept with its
+				// resume state and the stream after it: the collector
+				// that serves a gateway goes on from there.
+				seals.Share(js)
+			}
+			srv.CheckSeals(seals)
+			if fleetPage != nil {
+				fleetPage.srv.ShowSeals(seals.Line)
 			}
 
 			var lns []func(context.Context) error
+			if statusFile == "" {
+				statusFile = defaultStatusFile(sink)
+			}
+			lns = append(lns, func(ctx context.Context) error { return runStatus(ctx, statusFile, seals, log) })
 			if fleetDir != "" {
 				b, err := collector.OpenBundles(fleetDir, fleetCheck, log)
 				if err != nil {
@@ -255,6 +267,7 @@ func newRunCmd() *cobra.Command {
 	f.StringVar(&tc.Key, "key", "", "collector private key (PEM)")
 	f.StringVar(&sink, "sink", "", "JSONL file the records are appended to (fsynced before each ack)")
 	f.StringVar(&sealKeys, "seal-keys", "", "directory of the gateways' registered seal keys, <id>.pub (default: "+sealKeysDir+" beside --ca)")
+	f.StringVar(&statusFile, "status-file", "", "state file written every 2s for weir-collector status (default: "+statusFileName+" beside --sink, or in the working directory)")
 	f.StringVar(&denyList, "deny", "", "deny list of revoked gateway ids and certificate serials, re-read when it changes (default: "+pki.DenyFile+" beside --ca; a missing file denies nothing)")
 	f.StringVar(&quarantineDir, "quarantine", "", "directory keeping the frames sessions failed on, for analysis (default: quarantine beside --sink)")
 	f.BoolVar(&noQuarantine, "no-quarantine", false, "keep no frames")

@@ -42,9 +42,22 @@ Exit status 1 when the proof does not hold.`,
 				}
 				key = string(b)
 			}
-			pub, err := hex.DecodeString(strings.TrimSpace(key))
-			if err != nil || len(pub) != ed25519.PublicKeySize {
-				return fmt.Errorf("verify-proof: the key is not %d bytes of hex", ed25519.PublicKeySize)
+			// The registry holds a key a line, one per provisioning of
+			// the gateway: the proof's chain starts at one of them.
+			var pubs []ed25519.PublicKey
+			for _, line := range strings.Split(key, "\n") {
+				line = strings.TrimSpace(line)
+				if line == "" || strings.HasPrefix(line, "#") {
+					continue
+				}
+				pub, err := hex.DecodeString(line)
+				if err != nil || len(pub) != ed25519.PublicKeySize {
+					return fmt.Errorf("verify-proof: the key is not %d bytes of hex", ed25519.PublicKeySize)
+				}
+				pubs = append(pubs, pub)
+			}
+			if len(pubs) == 0 {
+				return errors.New("verify-proof: no key given")
 			}
 			fi, err := os.Stat(args[0])
 			if err != nil {
@@ -61,8 +74,17 @@ Exit status 1 when the proof does not hold.`,
 			if err := json.Unmarshal(b, &p); err != nil {
 				return fmt.Errorf("verify-proof: %s: %w", args[0], err)
 			}
-			got, err := p.Verify(pub)
+			var got seal.Proven
+			which := 0
+			for i, pub := range pubs {
+				if got, err = p.Verify(pub); err == nil {
+					which = i + 1
+					break
+				}
+			}
 			if err != nil {
+				// The error of the newest key: a proof of the newest log
+				// is the usual case.
 				return fmt.Errorf("verify-proof: NOT PROVEN: %w", err)
 			}
 			out := cmd.OutOrStdout()
@@ -77,11 +99,14 @@ Exit status 1 when the proof does not hold.`,
 			h := got.Head
 			printf(out, "proven: record %d of gateway %s is leaf %d of the log sealed at epoch %d (%d records from %d, root %x, sealed %s)\n",
 				p.Seq, termSafe(p.Gateway, false), p.Index, h.Epoch, h.Size, h.First, h.Root, time.Unix(0, h.Time).UTC().Format(time.RFC3339Nano))
+			if len(pubs) > 1 {
+				printf(out, "key: registered key %d of %d (the gateway was provisioned %d times)\n", which, len(pubs), len(pubs))
+			}
 			printf(out, "record: %s\n", termSafe(rec, false))
 			return nil
 		},
 	}
 	c.Flags().StringVar(&key, "key", "", "the gateway's registered seal key, hex")
-	c.Flags().StringVar(&keyFile, "key-file", "", "file holding the gateway's registered seal key (<id>.pub)")
+	c.Flags().StringVar(&keyFile, "key-file", "", "file holding the gateway's registered seal keys (<id>.pub: one a line, one per provisioning)")
 	return c
 }

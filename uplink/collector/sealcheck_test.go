@@ -115,3 +115,86 @@ func TestSealCheckLive(t *testing.T) {
 	}))
 	require.Equal(t, len(entries), n)
 }
+
+// chainedLog makes one log of gateway gw sealed by len(counts) chains of
+// keys, each provisioned anew (a gateway provisioned again): chain i adds
+// counts[i] records with a seal after every `every`. It returns each
+// chain's entries and its registered key.
+func chainedLog(t *testing.T, gw string, every int, counts ...int) ([][]Entry, [][]byte) {
+	t.Helper()
+	first := uint64(7_000)
+	var tree merkle.Frontier
+	var outs [][]Entry
+	var pubs [][]byte
+	for c, n := range counts {
+		dir := filepath.Join(t.TempDir(), "seal")
+		pub, err := seal.Provision(dir)
+		require.NoError(t, err)
+		keys, err := seal.OpenKeys(dir, 0, nil, false)
+		require.NoError(t, err)
+		var out []Entry
+		add := func(ev event.Event) {
+			seq := first + tree.Size()
+			rec, err := ev.MarshalBinary()
+			require.NoError(t, err)
+			ev.Seq, ev.Gateway = seq, gw
+			out = append(out, Entry{Seq: seq, Event: &ev, Record: rec, Leaf: merkle.RecordLeaf(seq, rec)})
+			tree.Append(merkle.RecordLeaf(seq, rec))
+		}
+		for i := range n {
+			add(event.Event{Gateway: gw, Time: int64(i + 1), Source: "app", Message: fmt.Sprintf("chain %d line %d", c, i)})
+			if (i+1)%every == 0 {
+				next, err := keys.Prepare()
+				require.NoError(t, err)
+				h := seal.Head{Gateway: gw, Epoch: keys.Epoch(), First: first, Size: tree.Size(), Root: tree.Root(), NextKey: next}
+				if h.Epoch == 0 {
+					h.Began = "new spool"
+					if c > 0 {
+						h.Began = "new seal key (provisioned again)"
+					}
+				}
+				b, err := seal.Sign(&h, keys)
+				require.NoError(t, err)
+				require.NoError(t, keys.Advance())
+				ev := seal.Event(&h, b)
+				ev.Gateway = gw
+				add(ev)
+			}
+		}
+		outs, pubs = append(outs, out), append(pubs, pub)
+	}
+	return outs, pubs
+}
+
+// TestSealCheckKeyRegisteredWhileRunning: the gateway is provisioned again
+// while the collector runs; the check reads the registry's new key and
+// takes the new chain as a new log. Without the registration it fails.
+func TestSealCheckKeyRegisteredWhileRunning(t *testing.T) {
+	chains, pubs := chainedLog(t, "gw-2", 10, 30, 25)
+	for _, register := range []bool{true, false} {
+		keys := t.TempDir()
+		require.NoError(t, RegisterSealKey(keys, "gw-2", pubs[0]))
+		c := NewSealCheck(keys, slog.New(slog.DiscardHandler))
+		require.Empty(t, c.Observe("gw-2", chains[0]))
+		if register {
+			require.NoError(t, RegisterSealKey(keys, "gw-2", pubs[1]))
+			require.NoError(t, RegisterSealKey(keys, "gw-2", pubs[1]), "the same key again is not added twice")
+			got, err := ReadSealKeys(keys, "gw-2")
+			require.NoError(t, err)
+			require.Len(t, got, 2)
+		}
+		fails := c.Observe("gw-2", chains[1])
+		st := c.Status()[0]
+		if !register {
+			require.Len(t, fails, 1)
+			require.Equal(t, chains[1][10].Seq, fails[0].Seq, fails[0].Error())
+			continue
+		}
+		require.Empty(t, fails)
+		require.Nil(t, st.Failure)
+		require.Equal(t, uint64(5), st.Stats.Seals)
+		require.Len(t, st.NewLogs, 1)
+		require.Equal(t, chains[0][len(chains[0])-1].Seq+1, st.NewLogs[0].Seq)
+		require.Contains(t, st.String(), "new log started at sequence 7033 (re-provisioned: registered key 2 of 2")
+	}
+}

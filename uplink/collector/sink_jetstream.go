@@ -70,6 +70,29 @@ type jsGateway struct {
 	set    seqSet
 	rev    uint64
 	loaded bool
+	// The live seal check's state kept with the resume state: as loaded
+	// or last stored, and the newer one to store next.
+	seal, sealNext *sealCheckpoint
+	// checkRev is the revision this collector's check is consistent with
+	// (it loaded it, or only it wrote since): another collector's write
+	// makes the check stale.
+	checkRev uint64
+	checked  bool // the check loaded the state at least once
+}
+
+// jsValue is a gateway's key in the bucket: its resume state (the
+// seqSet's fields) and the live check's.
+type jsValue struct {
+	seqSet
+	Seal *sealCheckpoint `json:"seal,omitempty"`
+}
+
+// sealCheckpoint is the live check's state (seal.Verifier's) and the
+// stream position after which every record of the gateway it has not
+// seen is stored.
+type sealCheckpoint struct {
+	State  json.RawMessage `json:"state"`
+	Stream uint64          `json:"stream_seq"`
 }
 
 // OpenJetStream connects, creates (or updates) the stream and the bucket,
@@ -183,26 +206,33 @@ func (s *JetStream) gw(gateway string) *jsGateway {
 func (s *JetStream) load(ctx context.Context, gateway string, g *jsGateway) error {
 	e, err := s.kv.Get(ctx, stateKey(gateway))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		g.set, g.rev, g.loaded = seqSet{}, 0, true
+		g.set, g.rev, g.loaded, g.seal = seqSet{}, 0, true, nil
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("collector: jetstream: read state of %s: %w", gateway, err)
 	}
-	var set seqSet
-	if err := json.Unmarshal(e.Value(), &set); err != nil || set.check() != nil {
-		return fmt.Errorf("collector: jetstream: state of %s in %s does not read (%v); fix or delete the key", gateway, s.opt.Bucket, errors.Join(err, set.check()))
+	var val jsValue
+	if err := json.Unmarshal(e.Value(), &val); err != nil || val.check() != nil {
+		return fmt.Errorf("collector: jetstream: state of %s in %s does not read (%v); fix or delete the key", gateway, s.opt.Bucket, errors.Join(err, val.check()))
 	}
-	g.set, g.rev, g.loaded = set, e.Revision(), true
+	g.set, g.rev, g.loaded, g.seal = val.seqSet, e.Revision(), true, val.Seal
 	return nil
 }
 
 // store writes the gateway's state, merging with another collector's
 // update: on a revision conflict it reloads and applies change again.
 func (s *JetStream) store(ctx context.Context, gateway string, g *jsGateway, change func(*seqSet)) error {
+	consistent := g.checkRev == g.rev
 	for attempt := 0; ; attempt++ {
 		change(&g.set)
-		b, err := json.Marshal(&g.set)
+		val := jsValue{seqSet: g.set, Seal: g.seal}
+		if g.sealNext != nil {
+			// Either check's state is a valid one of the same log: ours
+			// goes, whoever wrote last.
+			val.Seal = g.sealNext
+		}
+		b, err := json.Marshal(&val)
 		if err != nil {
 			return err
 		}
@@ -213,9 +243,13 @@ func (s *JetStream) store(ctx context.Context, gateway string, g *jsGateway, cha
 			rev, err = s.kv.Update(ctx, stateKey(gateway), b, g.rev)
 		}
 		if err == nil {
-			g.rev = rev
+			if consistent {
+				g.checkRev = rev
+			}
+			g.rev, g.seal, g.sealNext = rev, val.Seal, nil
 			return nil
 		}
+		consistent = false
 		var apiErr *jetstream.APIError
 		conflict := errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)
 		if !conflict || attempt > 50 {
@@ -286,6 +320,7 @@ func (s *JetStream) Write(gateway string, entries []Entry) (WriteResult, error) 
 	}
 	type sent struct {
 		seq uint64
+		i   int
 		ack jetstream.PubAckFuture
 	}
 	var pending []sent
@@ -302,7 +337,7 @@ func (s *JetStream) Write(gateway string, entries []Entry) (WriteResult, error) 
 		if err != nil {
 			return WriteResult{}, fmt.Errorf("collector: jetstream: publish %s:%d: %w", gateway, e.Seq, err)
 		}
-		pending = append(pending, sent{e.Seq, f})
+		pending = append(pending, sent{e.Seq, i, f})
 	}
 	var res WriteResult
 	var held []uint64
@@ -312,6 +347,7 @@ func (s *JetStream) Write(gateway string, entries []Entry) (WriteResult, error) 
 			held = append(held, p.seq)
 			if !ack.Duplicate {
 				res.Written++
+				entries[p.i].StreamSeq = ack.Sequence
 			}
 		case err := <-p.ack.Err():
 			return WriteResult{}, fmt.Errorf("collector: jetstream: publish %s:%d not acknowledged: %w", gateway, p.seq, err)
@@ -377,4 +413,128 @@ func (s *JetStream) Alert(ev *event.Event) error {
 		return fmt.Errorf("collector: jetstream: publish alert: %w", err)
 	}
 	return nil
+}
+
+// SealStale says whether another collector wrote the gateway's state
+// since this collector's check loaded it (Resume reads it afresh at every
+// session), or the check never loaded it.
+func (s *JetStream) SealStale(gateway string) bool {
+	g := s.gw(gateway)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !g.checked || (g.loaded && g.rev != g.checkRev)
+}
+
+// SaveSeal keeps the check's state for the gateway's next state update.
+func (s *JetStream) SaveSeal(gateway string, state []byte, streamSeq uint64) {
+	g := s.gw(gateway)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sealNext = &sealCheckpoint{State: state, Stream: streamSeq}
+}
+
+// LoadSeal reads the gateway's state afresh, gives restore the check's
+// part and feeds it the gateway's records stored after it (all of them
+// when none was saved), up to the stream's end as it is now.
+func (s *JetStream) LoadSeal(gateway string, restore func([]byte, uint64) error, feed func(SinkRecord, uint64)) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	g := s.gw(gateway)
+	g.mu.Lock()
+	err := s.load(ctx, gateway, g)
+	cp := g.seal
+	if g.sealNext != nil {
+		cp = g.sealNext // this collector's own, not yet stored
+	}
+	g.checkRev, g.checked = g.rev, true
+	g.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	var from uint64
+	var state []byte
+	if cp != nil {
+		state, from = cp.State, cp.Stream
+	}
+	if err := restore(state, from); err != nil {
+		return err
+	}
+	return s.replay(gateway, from, feed)
+}
+
+// replay feeds every record of gateway stored after stream position from.
+func (s *JetStream) replay(gateway string, from uint64, feed func(SinkRecord, uint64)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*s.opt.Timeout)
+	defer cancel()
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{s.opt.SubjectPrefix + "." + strings.ReplaceAll(gateway, ".", "~") + ".>"}}
+	if from > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from+1
+	}
+	return readStream(ctx, s.js, s.opt.Stream, cfg, func(body []byte, n int, streamSeq uint64) {
+		if sr, ok := parseSinkLine(n, body, false); ok {
+			feed(sr, streamSeq)
+		}
+	})
+}
+
+// readStream reads a stream with an ordered consumer from cfg's start to
+// its end as it is when the read begins.
+func readStream(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.OrderedConsumerConfig, fn func(body []byte, n int, streamSeq uint64)) error {
+	cons, err := js.OrderedConsumer(ctx, stream, cfg)
+	if err != nil {
+		return fmt.Errorf("collector: jetstream: read stream %s: %w", stream, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("collector: jetstream: read stream %s: %w", stream, err)
+	}
+	left := info.NumPending
+	for n := 1; left > 0; {
+		batch, err := cons.Fetch(int(min(left, 1000)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return fmt.Errorf("collector: jetstream: read stream %s: %w", stream, err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("collector: jetstream: read stream %s: %w", stream, err)
+			}
+			fn(m.Data(), n, md.Sequence.Stream)
+			n++
+			left = md.NumPending
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("collector: jetstream: read stream %s: %w", stream, err)
+		}
+		if got == 0 {
+			if ctx.Err() != nil {
+				return fmt.Errorf("collector: jetstream: read stream %s: %w", stream, ctx.Err())
+			}
+		}
+	}
+	return nil
+}
+
+// ScanJetStream reads every record of a stream the JetStream sink wrote,
+// from its first message to its end as it is when the read begins, and
+// calls fn for each gateway record as ScanSink does for a JSONL sink (each
+// message's JSON rendered again from its record's bytes and compared).
+// Line is the message's position in the stream.
+func ScanJetStream(ctx context.Context, nc *nats.Conn, stream string, fn func(SinkRecord) error) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("collector: jetstream: %w", err)
+	}
+	var ferr error
+	err = readStream(ctx, js, stream, jetstream.OrderedConsumerConfig{}, func(body []byte, _ int, streamSeq uint64) {
+		if ferr != nil {
+			return
+		}
+		if sr, ok := parseSinkLine(int(streamSeq), body, true); ok {
+			ferr = fn(sr)
+		}
+	})
+	return errors.Join(err, ferr)
 }

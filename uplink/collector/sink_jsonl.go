@@ -30,6 +30,10 @@ type Entry struct {
 	// Write returns.
 	Record []byte
 	Leaf   merkle.Hash
+	// StreamSeq is where a JetStream sink stored the record (0 elsewhere,
+	// and for a record it held already): the live check's state is saved
+	// with the position in the stream after which the rest of the log is.
+	StreamSeq uint64
 }
 
 // JSONL is a sink that appends one JSON object per line to a file and

@@ -93,55 +93,61 @@ func scanSink(r io.Reader, check bool, fn func(SinkRecord) error) error {
 	n := 0
 	for sc.Scan() {
 		n++
-		line := sc.Bytes()
-		var head struct {
-			Seq     uint64 `json:"seq"`
-			Gateway string `json:"gateway"`
-			Source  string `json:"source"`
-			Leaf    string `json:"leaf"`
-			Record  []byte `json:"record_base64"`
-			Raw     []byte `json:"raw_base64"`
-		}
-		if err := json.Unmarshal(line, &head); err != nil {
-			if err := fn(SinkRecord{Line: n, Err: fmt.Errorf("line %d: %w", n, err)}); err != nil {
-				return err
-			}
+		sr, ok := parseSinkLine(n, sc.Bytes(), check)
+		if !ok {
 			continue
-		}
-		if head.Gateway == CollectorStream {
-			continue
-		}
-		sr := SinkRecord{Line: n, Gateway: head.Gateway, Seq: head.Seq}
-		rec := head.Record
-		if rec == nil {
-			rec = head.Raw
-		}
-		switch {
-		case rec == nil:
-			sr.Err = fmt.Errorf("line %d: no record bytes on it (written before the log)", n)
-		default:
-			sr.Record = rec
-			sr.Leaf = merkle.RecordLeaf(head.Seq, rec)
-			if head.Raw != nil {
-				sr.Err = fmt.Errorf("line %d: the record did not decode at the collector", n)
-				break
-			}
-			if !check && head.Source != seal.Source {
-				break
-			}
-			want, ev, err := renderLine(head.Gateway, head.Seq, rec)
-			switch {
-			case err != nil:
-				sr.Err = fmt.Errorf("line %d: record does not decode: %w", n, err)
-			case !bytes.Equal(want, line):
-				sr.Err = fmt.Errorf("line %d: %w", n, ErrLineEdited)
-			default:
-				sr.Seal, _ = seal.FromEvent(ev)
-			}
 		}
 		if err := fn(sr); err != nil {
 			return err
 		}
 	}
 	return sc.Err()
+}
+
+// parseSinkLine reads line n of a sink (a JSONL line, or a JetStream
+// message's body, which is the same JSON); false for the collector's own
+// records.
+func parseSinkLine(n int, line []byte, check bool) (SinkRecord, bool) {
+	var head struct {
+		Seq     uint64 `json:"seq"`
+		Gateway string `json:"gateway"`
+		Source  string `json:"source"`
+		Record  []byte `json:"record_base64"`
+		Raw     []byte `json:"raw_base64"`
+	}
+	if err := json.Unmarshal(line, &head); err != nil {
+		return SinkRecord{Line: n, Err: fmt.Errorf("line %d: %w", n, err)}, true
+	}
+	if head.Gateway == CollectorStream {
+		return SinkRecord{}, false
+	}
+	sr := SinkRecord{Line: n, Gateway: head.Gateway, Seq: head.Seq}
+	rec := head.Record
+	if rec == nil {
+		rec = head.Raw
+	}
+	switch {
+	case rec == nil:
+		sr.Err = fmt.Errorf("line %d: no record bytes on it (written before the log)", n)
+	default:
+		sr.Record = rec
+		sr.Leaf = merkle.RecordLeaf(head.Seq, rec)
+		if head.Raw != nil {
+			sr.Err = fmt.Errorf("line %d: the record did not decode at the collector", n)
+			break
+		}
+		if !check && head.Source != seal.Source {
+			break
+		}
+		want, ev, err := renderLine(head.Gateway, head.Seq, rec)
+		switch {
+		case err != nil:
+			sr.Err = fmt.Errorf("line %d: record does not decode: %w", n, err)
+		case !bytes.Equal(want, line):
+			sr.Err = fmt.Errorf("line %d: %w", n, ErrLineEdited)
+		default:
+			sr.Seal, _ = seal.FromEvent(ev)
+		}
+	}
+	return sr, true
 }

@@ -84,6 +84,14 @@ func (s *Server) gatewayPage(w http.ResponseWriter, r *http.Request) {
 		v.Ranges = append(v.Ranges, rangeLink{Name: name, Link: gatewayLink(id) + "&range=" + name, Active: name == rg.String()})
 	}
 	v.Summary = summary(&d, now)
+	if s.seals != nil {
+		if line, failed, ok := s.seals(id); ok {
+			v.Summary = append(v.Summary, [2]string{"Seals", clean(line)})
+			if failed {
+				v.Reasons = append(v.Reasons, "tamper-evident log fails (see Seals)")
+			}
+		}
+	}
 	start, end := now.Add(-rg.Duration()), now
 	for _, pd := range plotDefs {
 		var ps []fleet.Points

@@ -44,7 +44,17 @@ type Server struct {
 	now     func() time.Time
 	metrics *metrics
 	lim     *limitListener // the connection bounds, once serving
+	seals   SealLine       // nil: no live seal check to show
 }
+
+// SealLine gives a gateway's line of the collector's live seal check
+// (weir-collector status) and whether its log failed; ok false when the
+// check has not seen the gateway.
+type SealLine func(gateway string) (line string, failed, ok bool)
+
+// ShowSeals puts each gateway's seal check on its page (call before
+// Serve).
+func (s *Server) ShowSeals(f SealLine) { s.seals = f }
 
 type metrics struct {
 	requests *prometheus.CounterVec // code

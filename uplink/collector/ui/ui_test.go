@@ -303,3 +303,25 @@ func TestConfigRefusesAnOpenPort(t *testing.T) {
 		})
 	}
 }
+
+// A gateway's page shows the collector's live seal check, and a failed
+// log among its reasons.
+func TestGatewayPageShowsSeals(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	s := testStore(t, now)
+	feedHealthy(s, "gw-1", now, 0)
+	feedHealthy(s, "gw-2", now, 0)
+	srv := newTestServer(t, DefaultConfig(), s, now)
+	srv.ShowSeals(func(gw string) (string, bool, bool) {
+		if gw == "gw-1" {
+			return "3 seals checked, last verified epoch 2 (tree size 62, seal at sequence 1062); FAILED from sequence 1041: <b>root</b>", true, true
+		}
+		return "", false, false
+	})
+	h := srv.Handler()
+	_, body := get(t, h, "/gateway?id=gw-1")
+	require.Contains(t, body, "<th>Seals</th><td>3 seals checked, last verified epoch 2 (tree size 62, seal at sequence 1062); FAILED from sequence 1041: &lt;b&gt;root&lt;/b&gt;</td>")
+	require.Contains(t, body, "<li>tamper-evident log fails (see Seals)</li>")
+	_, body = get(t, h, "/gateway?id=gw-2")
+	require.NotContains(t, body, "<th>Seals</th>")
+}
