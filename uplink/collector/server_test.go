@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -474,4 +475,50 @@ func TestRefusalLogsRateLimited(t *testing.T) {
 	r.warn("k", "fourth")
 	require.NotContains(t, tb.logs.String(), "second")
 	require.Contains(t, tb.logs.String(), "fourth suppressed=2")
+}
+
+// TestSessionEndIsRead: a session the collector ends while the gateway
+// keeps sending (pings) gives a gateway that reads the Error saying why,
+// then a clean end (TLS close_notify: io.EOF), not a reset: tls.Conn's
+// Close sends close_notify after the Error, and a reading gateway has
+// both before any reset the unread pings cause.
+func TestSessionEndIsRead(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxSessionAge = 300 * time.Millisecond
+	tb := newTestbed(t, cfg)
+	c := tb.dial("gw-1")
+	c.send(hello("gw-1", 0))
+	_, err := c.recv()
+	require.NoError(t, err)
+
+	stop := make(chan struct{})
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		for n := uint64(1); ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			frame := uplink.AppendFrame(nil, &uplink.Ping{Nonce: n})
+			_ = c.c.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := c.c.Write(frame); err != nil {
+				return
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	var got *uplink.Error
+	for got == nil {
+		m, err := c.recv()
+		require.NoError(t, err, "the Error must come before the end")
+		got, _ = m.(*uplink.Error)
+	}
+	close(stop)
+	<-wrote
+	require.Equal(t, uplink.ErrSessionEnd, got.Code, got.Message)
+	require.Contains(t, got.Message, "maximum age")
+	m, err := c.recv()
+	require.ErrorIs(t, err, io.EOF, "a clean end after the Error, not %v (%T)", err, m)
 }
