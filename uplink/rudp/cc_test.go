@@ -289,3 +289,49 @@ func TestSimLateWakeups(t *testing.T) {
 		})
 	}
 }
+
+// TestSimFirstBatchAfterHello is a session's start as the uplink makes it:
+// a short Hello, its answer, then a batch of 64 KB. The Hello's lone
+// segment gives the controller its first bandwidth sample, a few hundred
+// bytes over a round trip; the batch must still go out at the startup
+// rate of the initial window, not at the pace of that sample, or the first
+// acknowledgement after a collector returns waits several round trips
+// more for the pacer to double its way back up.
+func TestSimFirstBatchAfterHello(t *testing.T) {
+	const rtt = 40 * time.Millisecond
+	s := newSim()
+	fwd := newSimPath(10e6, 0, rtt/2, 0, 1)
+	rev := newSimPath(0, 0, rtt/2, 0, 2)
+	snd := newSimConn(s, Options{}, fwd, false)
+	rcv := newSimConn(s, Options{}, rev, false)
+	snd.peer, rcv.peer = rcv, snd
+	for _, e := range []*simConn{snd, rcv} {
+		// As Dial seeds it: half a handshake of three round trips.
+		e.c.rtt.sample(3*rtt/2, s.now)
+	}
+	s.add(snd)
+	s.add(rcv)
+	write := func(n int) func() {
+		return func() {
+			_, err := snd.c.Write(make([]byte, n))
+			require.NoError(t, err)
+			s.wakes[0] = s.now
+		}
+	}
+	start := s.now
+	const hello, batch = 200, 64 << 10
+	batchAt := start.Add(rtt + time.Millisecond) // once the Hello's answer is in
+	hooks := []simHook{{at: start, fn: write(hello)}, {at: batchAt, fn: write(batch)}}
+	end := start
+	for rcv.read < hello+batch && end.Before(start.Add(5*time.Second)) {
+		end = end.Add(time.Millisecond)
+		s.runUntil(end, hooks...)
+	}
+	require.EqualValues(t, hello+batch, rcv.read)
+	took := end.Sub(batchAt)
+	t.Logf("batch of %d bytes delivered %s after it was written (%.1f RTT)", batch, took, took.Seconds()/rtt.Seconds())
+	// Startup from a window of 16 segments: 16, then about 46 (at 2.885x),
+	// so the 60 segments of the batch are in within 2 round trips and a
+	// half-trip of delivery; 3 round trips leave a margin.
+	require.LessOrEqual(t, took, 3*rtt, "the batch waited on the pacer: it left at the rate of the Hello's sample")
+}
