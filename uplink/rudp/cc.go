@@ -412,8 +412,9 @@ func (b *bbr) cwnd(minRTT time.Duration) int {
 	if b.bw() == 0 || minRTT == 0 {
 		return b.initCwnd
 	}
-	// Three extra segments cover delayed acknowledgements.
-	w := int(b.cwndGain*float64(b.bdp(minRTT))) + int(b.extraAcked) + 3*b.mss
+	// The segments a receiver waits for before it acks (ackEvery), and
+	// one more, cover delayed acknowledgements.
+	w := int(b.cwndGain*float64(b.bdp(minRTT))) + int(b.extraAcked) + (ackEvery+1)*b.mss
 	if b.mode == modeStartup {
 		w = max(w, b.initCwnd)
 	}

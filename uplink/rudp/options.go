@@ -14,7 +14,7 @@ type Options struct {
 	IdleTimeout      time.Duration // no datagram from the peer for this long: the Conn fails; default 60s
 	KeepAlive        time.Duration // send a keepalive after sending nothing for this long; default 10s
 	FlightInterval   time.Duration // DTLS handshake retransmission interval if the dtls.Config sets none; default 200ms
-	AckDelay         time.Duration // longest an acknowledgement waits for a second segment; default 5ms
+	AckDelay         time.Duration // longest an acknowledgement waits for the segments it would cover; default 5ms
 	MinRTO           time.Duration // default 200ms
 	MaxRTO           time.Duration // cap on the backed-off timeout, so a restored link is noticed soon; default 4s
 	SendBuffer       int           // bytes written but not yet acknowledged before Write blocks; default 2 MiB
