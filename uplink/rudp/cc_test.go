@@ -358,3 +358,28 @@ func TestSimAcksUnderLoss(t *testing.T) {
 	require.Less(t, perSegment[0], 0.2, "clean: acks are decimated")
 	require.Less(t, perSegment[0.10], 0.35, "at 10 % loss: only new holes are acked at once")
 }
+
+// TestSimManyHolesNoSpuriousResends: a fast path (40 MB/s, 20 ms each
+// way) at 10 % random loss each way keeps far more runs above the
+// cumulative point than one ack can list. Each run must still reach the
+// sender although one in ten acks is lost, or the sender resends what
+// arrived: with the lowest runs and the latest arrival's alone reported,
+// 32 % of the resends here were spurious (4792 of 15101), now none.
+func TestSimManyHolesNoSpuriousResends(t *testing.T) {
+	const rate, delay = 40e6, 20 * time.Millisecond
+	s := newSim()
+	fwd := newSimPath(rate, int(rate*2*delay.Seconds()), delay, 0.10, 1)
+	rev := newSimPath(0, 0, delay, 0.10, 2)
+	snd, rcv := simConnPair(s, Options{RecvWindow: 8192}, fwd, rev)
+	var most int
+	var hooks []simHook
+	for at := time.Second; at < 5*time.Second; at += 10 * time.Millisecond {
+		hooks = append(hooks, simHook{at: s.now.Add(at), fn: func() { most = max(most, len(rcv.c.ranges)) }})
+	}
+	s.runUntil(s.now.Add(5*time.Second), hooks...)
+	st := snd.c.Stats()
+	t.Logf("%d retransmissions, %d spurious; up to %d runs above the cumulative point; %.1f MB/s delivered",
+		st.SegmentsRetransmitted, st.SpuriousRetransmits, most, float64(rcv.read)/5e6)
+	require.Greater(t, most, maxBlocks, "the runs fit in one ack: the case is not exercised")
+	require.Less(t, float64(st.SpuriousRetransmits), 0.02*float64(st.SegmentsRetransmitted), "runs reported to the sender too rarely")
+}

@@ -44,8 +44,9 @@
 // eighth, or after Options.AckDelay; and at once when a segment opens a
 // hole, lands in one, fills one or is a duplicate (a segment extending the
 // highest run above the holes waits like in-order data); acks list the
-// runs received above the cumulative point (the lowest ones and the one
-// holding the latest arrival when not all fit).
+// runs received above the cumulative point (when not all fit, a quarter
+// of the room for the lowest, the one holding the latest arrival, and the
+// highest, so each run is repeated while it is recent).
 // The sender takes RTT samples from echoed timestamps (RFC 7323 style, so
 // retransmissions are measured too; the handshake seeds the first), keeps
 // SRTT, RTTVAR and the timeout per RFC 6298, declares a segment lost when
