@@ -40,10 +40,13 @@
 //
 // # Reliability and congestion control
 //
-// The receiver acks every second segment or after Options.AckDelay, and at
-// once when a segment arrives out of order, fills a hole or is a
-// duplicate; acks list the runs received above the cumulative point (the
-// lowest ones and the one holding the latest arrival when not all fit).
+// The receiver acks every second segment for the first 100, then every
+// eighth, or after Options.AckDelay; and at once when a segment opens a
+// hole, lands in one, fills one or is a duplicate (a segment extending the
+// highest run above the holes waits like in-order data); acks list the
+// runs received above the cumulative point (when not all fit, a quarter
+// of the room for the lowest, the one holding the latest arrival, and the
+// highest, so each run is repeated while it is recent).
 // The sender takes RTT samples from echoed timestamps (RFC 7323 style, so
 // retransmissions are measured too; the handshake seeds the first), keeps
 // SRTT, RTTVAR and the timeout per RFC 6298, declares a segment lost when

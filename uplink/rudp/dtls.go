@@ -116,10 +116,17 @@ func ClientConfig(c uplink.TLSConfig, serverName string) (*dtls.Config, error) {
 	return &dtls.Config{
 		CipherSuites:         aeadSuites(),
 		ExtendedMasterSecret: dtls.RequireExtendedMasterSecret,
-		// Flights are resent every Options.FlightInterval without doubling:
-		// on these links loss is random, a flight is a few datagrams, and
-		// RFC 6347's backoff would fit only five tries in the handshake
-		// timeout.
+		// Flights are resent every Options.FlightInterval (200 ms) without
+		// doubling: on these links loss is random, a flight is a few
+		// datagrams, and RFC 6347's backoff would fit only five tries in
+		// the handshake timeout. The interval is also the cap on how long
+		// a gateway dialling a collector that is down (and whose host sends
+		// no ICMP) goes without a ClientHello, so the handshake starts
+		// within 200 ms of the collector's return. The cost: five
+		// ClientHellos a second from each gateway dialling a host that
+		// does not answer, and on a path with a longer RTT each flight
+		// sent about RTT/200 ms times (the collector answers a repeated
+		// flight at most once a second, pion's peer-retransmit limit).
 		DisableRetransmitBackoff: true,
 		GetClientCertificate: func(*dtls.CertificateRequestInfo) (*tls.Certificate, error) {
 			pair, _, err := identity(c)

@@ -535,3 +535,40 @@ func TestDTLSConnectRefused(t *testing.T) {
 	require.True(t, bytes.Equal(msg, got))
 	<-srv
 }
+
+// TestDTLSFlightRetransmitBounded counts the ClientHellos a dial sends to
+// a collector that does not answer (down, its host sending no ICMP): with
+// the default options the first flight is resent every 200 ms without
+// doubling, so the handshake begins within that of the collector's
+// return. With the former 500 ms, five at most arrive in the 2 s.
+func TestDTLSFlightRetransmitBounded(t *testing.T) {
+	p := newTestPKI(t, pki.Options{})
+	hole, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer hole.Close()
+	var arrivals []time.Time
+	got := make(chan struct{})
+	go func() {
+		defer close(got)
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := hole.ReadFrom(buf); err != nil {
+				return
+			}
+			arrivals = append(arrivals, time.Now())
+		}
+	}()
+	cfg, err := ClientConfig(p.gateway, "127.0.0.1")
+	require.NoError(t, err)
+	_, err = Dial(context.Background(), hole.LocalAddr().String(), cfg, Options{HandshakeTimeout: 2 * time.Second})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	hole.Close()
+	<-got
+	var gap time.Duration
+	for i := 1; i < len(arrivals); i++ {
+		gap = max(gap, arrivals[i].Sub(arrivals[i-1]))
+	}
+	t.Logf("%d ClientHellos in 2 s, longest gap %s", len(arrivals), gap)
+	require.GreaterOrEqual(t, len(arrivals), 7, "the first flight is not resent often enough")
+	require.Less(t, gap, time.Second, "the first flight's retransmission backed off")
+}

@@ -13,8 +13,8 @@ type Options struct {
 	HandshakeTimeout time.Duration // whole DTLS handshake; default 15s
 	IdleTimeout      time.Duration // no datagram from the peer for this long: the Conn fails; default 60s
 	KeepAlive        time.Duration // send a keepalive after sending nothing for this long; default 10s
-	FlightInterval   time.Duration // DTLS handshake retransmission interval if the dtls.Config sets none; default 500ms
-	AckDelay         time.Duration // longest an acknowledgement waits for a second segment; default 5ms
+	FlightInterval   time.Duration // DTLS handshake retransmission interval if the dtls.Config sets none; default 200ms
+	AckDelay         time.Duration // longest an acknowledgement waits for the segments it would cover; default 5ms
 	MinRTO           time.Duration // default 200ms
 	MaxRTO           time.Duration // cap on the backed-off timeout, so a restored link is noticed soon; default 4s
 	SendBuffer       int           // bytes written but not yet acknowledged before Write blocks; default 2 MiB
@@ -53,7 +53,9 @@ func (o Options) withDefaults() Options {
 	def(&o.HandshakeTimeout, 15*time.Second)
 	def(&o.IdleTimeout, 60*time.Second)
 	def(&o.KeepAlive, 10*time.Second)
-	def(&o.FlightInterval, 500*time.Millisecond)
+	// Short and not doubled (see ClientConfig): each flight lost costs this
+	// much, and a handshake at 20 % loss each way loses about four.
+	def(&o.FlightInterval, 200*time.Millisecond)
 	def(&o.AckDelay, 5*time.Millisecond)
 	def(&o.MinRTO, 200*time.Millisecond)
 	def(&o.MaxRTO, 4*time.Second)

@@ -115,27 +115,67 @@ func (c *Conn) receiveLocked(now time.Time, seg *segment) {
 		for len(c.ranges) > 0 && c.ranges[0].end <= c.rcvNxt {
 			c.ranges = c.ranges[1:]
 		}
-		c.ackPending++
-		// Filling a hole, ending the stream or a second segment: ack now
-		// (RFC 5681 4.2); otherwise wait a little for a second segment.
-		if filled || c.eof || c.ackPending >= 2 {
+		// Filling a hole or ending the stream: ack now (RFC 5681 4.2).
+		if filled || c.eof {
 			c.ackNow = true
-		} else if c.ackDue.IsZero() {
-			c.ackDue = now.Add(c.opt.AckDelay)
+		} else {
+			c.delayAckLocked(now)
 		}
 	default:
 		if _, ok := c.ooo[seg.seq]; ok || (c.oooFin != 0 && c.oooFin-1 == seg.seq) || c.inRangesLocked(seg.seq) {
 			c.stats.DuplicatesReceived++
-		} else {
-			if seg.kind == kindFin {
-				c.oooFin = seg.seq + 1
-			} else {
-				c.ooo[seg.seq] = append(c.bufLocked(), seg.payload...)
-			}
-			c.addRangeLocked(seg.seq)
-			c.lastOOO = seg.seq
+			c.ackNow = true
+			return
 		}
-		c.ackNow = true // out of order: the sender learns of the hole at once
+		// A segment that opens a new hole (or lands inside one, a
+		// retransmission) is acked at once, so the sender learns of the
+		// hole; one that extends the highest run above the holes tells it
+		// nothing new and is acked as in-order data is. Acking each of
+		// those too made a lossy session, with a hole almost always open,
+		// ack every segment, each ack a DTLS record to seal, send, receive
+		// and open at the two ends (TestSimAcksUnderLoss: at 10 % loss 1.0
+		// ack per segment before, 0.24 now; 0.51 and 0.13 clean).
+		extends := len(c.ranges) > 0 && c.ranges[len(c.ranges)-1].end == seg.seq
+		if seg.kind == kindFin {
+			c.oooFin = seg.seq + 1
+		} else {
+			c.ooo[seg.seq] = append(c.bufLocked(), seg.payload...)
+		}
+		c.addRangeLocked(seg.seq)
+		c.lastOOO = seg.seq
+		if extends {
+			c.delayAckLocked(now)
+		} else {
+			c.ackNow = true
+		}
+	}
+}
+
+// Acknowledgement decimation: the first ackStartup data segments of a
+// session are acked every second one (RFC 5681 4.2), so the sender's
+// startup sees its window delivered promptly; after that every
+// ackEvery-th, or after Options.AckDelay (as Chromium's QUIC does, every
+// tenth). Each acknowledgement is a DTLS record, and at these rates the
+// ends are bound by the records they seal and open: acking every second
+// segment spent a third of the datagrams on acks. Holes are still
+// reported at once (receiveLocked), and the sender's window allows for
+// the segments an ack waits for (bbr.cwnd).
+const (
+	ackStartup = 100
+	ackEvery   = 8
+)
+
+// delayAckLocked counts a segment towards the next acknowledgement.
+func (c *Conn) delayAckLocked(now time.Time) {
+	c.ackPending++
+	every := ackEvery
+	if c.stats.SegmentsReceived <= ackStartup {
+		every = 2
+	}
+	if c.ackPending >= every {
+		c.ackNow = true
+	} else if c.ackDue.IsZero() {
+		c.ackDue = now.Add(c.opt.AckDelay)
 	}
 }
 

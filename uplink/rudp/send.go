@@ -289,22 +289,32 @@ func (c *Conn) ackLocked(now time.Time, buf []byte) []byte {
 }
 
 // reportBlocksLocked picks the SACK blocks an ack carries: all of them if
-// they fit, else the lowest (the holes to repair first) plus the one
-// holding the latest arrival, so every arrival is reported at least once
-// (RFC 2018 4) and the sender's scoreboard stays complete even with more
-// holes than fit in a datagram.
+// they fit, else a few of the lowest (the holes to repair first), the one
+// holding the latest arrival, and the highest. Each run is reported in
+// every ack while it is among the highest, so one lost ack does not hide
+// it (RFC 2018 4: repeat the most recent blocks). Before, past the lowest
+// the latest arrival's run alone was reported, each run about once: with
+// more runs than fit (a window of a few BDPs at 10 % loss), a run whose
+// ack was lost stayed unknown to the sender, which then resent it: a
+// quarter of the resends of a bulk transfer over the lab's 20 ms link at
+// 10 % loss were spurious, none now, and goodput rose from 8.6 to 11.6-13
+// MB/s (TestSimManyHolesNoSpuriousResends).
 func (c *Conn) reportBlocksLocked() []sackBlock {
 	room := min((c.opt.MTU-recordOverhead-headerLen)/blockLen, maxBlocks)
-	if len(c.ranges) <= room {
+	n := len(c.ranges)
+	if n <= room {
 		return c.ranges
 	}
-	b := append(c.blocksBuf[:0], c.ranges[:room-1]...)
-	i := sort.Search(len(c.ranges), func(i int) bool { return c.ranges[i].end > c.lastOOO })
-	if i < len(c.ranges) && i >= room-1 && c.ranges[i].start <= c.lastOOO {
+	low := room / 4
+	high := room - low - 1
+	b := append(c.blocksBuf[:0], c.ranges[:low]...)
+	i := sort.Search(n, func(i int) bool { return c.ranges[i].end > c.lastOOO })
+	if i >= low && i < n-high && c.ranges[i].start <= c.lastOOO {
 		b = append(b, c.ranges[i])
 	} else {
-		b = append(b, c.ranges[room-1])
+		high++
 	}
+	b = append(b, c.ranges[n-high:]...)
 	c.blocksBuf = b
 	return b
 }

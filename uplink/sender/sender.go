@@ -66,6 +66,8 @@ type Sender struct {
 	transports Transports
 	eps        []*endpointStats
 	fleet      Fleet // remote configuration; nil: none
+	// pause waits between attempts (sleep; tests record the waits).
+	pause func(ctx context.Context, d time.Duration) bool
 
 	mu     sync.Mutex
 	status Status
@@ -81,7 +83,7 @@ func New(cfg uplink.Config, gateway, bootID string, sp Spool, log *slog.Logger) 
 		log = slog.Default()
 	}
 	s := &Sender{cfg: cfg, gateway: gateway, bootID: bootID, sp: sp, log: log, id: uplink.NewIdentity(cfg.TLS),
-		transports: DefaultTransports(cfg, log)}
+		transports: DefaultTransports(cfg, log), pause: sleep}
 	s.status.State, s.status.Mode = StateDisabled, cfg.Mode
 	for _, ep := range cfg.Endpoints {
 		s.eps = append(s.eps, newEndpointStats(ep, time.Now))
@@ -194,18 +196,23 @@ func (s *Sender) runEndpoint(ctx context.Context, d *dispatcher, i int) {
 	backoff := s.cfg.ReconnectMin
 	for {
 		before, start := s.acked(i), time.Now()
-		_, err := s.session(ctx, d, i)
+		connected, err := s.session(ctx, d, i)
 		if ctx.Err() != nil {
 			return
 		}
 		if s.acked(i) > before || time.Since(start) > s.cfg.ReconnectMax {
 			backoff = s.cfg.ReconnectMin // the link worked; start over gently
 		}
-		s.log.Warn("uplink session ended", "endpoint", s.cfg.Endpoints[i].Name(), "err", err, "retry_in", backoff)
-		if !sleep(ctx, backoff) {
+		wait := backoff
+		if refusedDial(connected, err) {
+			wait = s.cfg.ReconnectMin
+		} else {
+			backoff = min(2*backoff, s.cfg.ReconnectMax)
+		}
+		s.log.Warn("uplink session ended", "endpoint", s.cfg.Endpoints[i].Name(), "err", err, "retry_in", wait)
+		if !s.pause(ctx, wait) {
 			return
 		}
-		backoff = min(2*backoff, s.cfg.ReconnectMax)
 	}
 }
 
@@ -216,7 +223,7 @@ var errFailBack = errors.New("uplink: an earlier endpoint is healthy again: fail
 func (s *Sender) runFailover(ctx context.Context, d *dispatcher) {
 	backoff := s.cfg.ReconnectMin
 	for {
-		anyUp := false
+		anyUp, refused := false, true
 		for i := range s.cfg.Endpoints {
 			sctx, cancel := context.WithCancelCause(ctx)
 			var wg sync.WaitGroup
@@ -237,6 +244,7 @@ func (s *Sender) runFailover(ctx context.Context, d *dispatcher) {
 				break
 			}
 			s.log.Warn("uplink session ended", "endpoint", s.cfg.Endpoints[i].Name(), "err", err)
+			refused = refused && refusedDial(connected, err)
 			if connected {
 				// Start over from the first endpoint: at once if the session
 				// carried records or lasted, else after a backoff, so a
@@ -252,11 +260,32 @@ func (s *Sender) runFailover(ctx context.Context, d *dispatcher) {
 		if anyUp {
 			continue
 		}
-		if !sleep(ctx, backoff) {
+		if refused {
+			// Every endpoint refused: retry at the shortest interval.
+			if !s.pause(ctx, s.cfg.ReconnectMin) {
+				return
+			}
+			continue
+		}
+		if !s.pause(ctx, backoff) {
 			return
 		}
 		backoff = min(2*backoff, s.cfg.ReconnectMax)
 	}
+}
+
+// refusedDial reports whether a session failed at its dial because the
+// collector's host said nothing listens there (TCP reset, ICMP port
+// unreachable) or the gateway has no route to it. Such a failure is
+// retried every reconnect_min rather than backed off: it cost the
+// collector nothing (its kernel answered, or nothing reached it), and a
+// collector being restarted is the commonest outage, so a gateway backed
+// off to reconnect_max would sleep through its return for up to a minute.
+// Failures that cost the collector work (handshakes refused or timed out,
+// sessions dropped) back off as before, so a busy or refusing collector is
+// not hammered.
+func refusedDial(connected bool, err error) bool {
+	return !connected && uplink.Classify(err) == uplink.ReasonRefused
 }
 
 // probeEarlier checks endpoints before i every probe interval and cancels
