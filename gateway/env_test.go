@@ -37,11 +37,11 @@ uplink:
 				require.Empty(t, l.Admin.Group)
 				require.Empty(t, l.Metrics.Listen, "metrics off")
 			}},
-		{"numbers and durations as in the file", []string{"WEIR_UPLINK_WINDOW=4", "WEIR_UPLINK_ACK_TIMEOUT=5s", "WEIR_SPOOL_MAX_BYTES=2GiB"},
+		{"numbers and durations as in the file", []string{"WEIR_UPLINK_WINDOW=4", "WEIR_UPLINK_ACK_TIMEOUT=5s", "WEIR_SPOOL_MAX_BYTES=512MiB"},
 			func(t *testing.T, l *Loaded) {
 				require.Equal(t, 4, l.Uplink.Window)
 				require.Equal(t, "5s", l.Uplink.AckTimeout.String())
-				require.Equal(t, "2GiB", l.Spool.MaxBytes.String())
+				require.Equal(t, "512MiB", l.Spool.MaxBytes.String())
 			}},
 		{"a list", []string{"WEIR_INPUTS_INTEGRITY_PATHS=[/etc, /opt/site]"},
 			func(t *testing.T, l *Loaded) {

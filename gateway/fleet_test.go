@@ -158,7 +158,7 @@ func TestFleetRefusals(t *testing.T) {
 		{"a value the schema refuses", fb.sign(bundleDoc(14, "{gateways: [gw-fleet]}", "  inputs:\n    files:\n      - {name: app, paths: [/x], poll_interval: fast}\n")), 14,
 			"fleet bundle v14:6:"},
 		{"an unknown key", fb.sign(bundleDoc(15, "{gateways: [gw-fleet]}", "  uplnk: {}\n")), 15, "unknown key `uplnk`"},
-		{"a key only a restart applies", fb.sign(bundleDoc(16, "{gateways: [gw-fleet]}", "  spool: {max_bytes: 1GiB}\n")), 16,
+		{"a key only a restart applies", fb.sign(bundleDoc(16, "{gateways: [gw-fleet]}", "  spool: {max_bytes: 768MiB}\n")), 16,
 			"needs a restart: spool.max_bytes"},
 		{"no uplink left", fb.sign(bundleDoc(17, "{gateways: [gw-fleet]}", "  uplink: {endpoints: []}\n")), 17, "leaves the uplink without an endpoint"},
 	}
