@@ -347,13 +347,16 @@ func (fr *FrameReader) Next() (MsgType, []byte, error) {
 	if _, err := io.ReadFull(fr.r, hdr[:]); err != nil {
 		return 0, nil, err
 	}
-	n := int(binary.BigEndian.Uint32(hdr[:]))
-	if n == 0 {
+	// Compared as uint64 before it becomes an int: on a 32-bit board a
+	// length from 2 GiB up would turn negative and pass the limit.
+	size := uint64(binary.BigEndian.Uint32(hdr[:]))
+	if size == 0 {
 		return 0, nil, errors.New("uplink: empty frame")
 	}
-	if n > fr.Max {
-		return 0, nil, fmt.Errorf("uplink: frame of %d bytes exceeds the %d-byte limit: %w", n, fr.Max, ErrFrameTooLarge)
+	if fr.Max < 0 || size > uint64(fr.Max) {
+		return 0, nil, fmt.Errorf("uplink: frame of %d bytes exceeds the %d-byte limit: %w", size, fr.Max, ErrFrameTooLarge)
 	}
+	n := int(size)
 	if fr.Limit != nil {
 		t, err := fr.r.Peek(1)
 		if err != nil {
