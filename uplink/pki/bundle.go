@@ -92,7 +92,7 @@ func ParseSigned(raw []byte) (*Signed, error) {
 		return nil, errNotSigned
 	}
 	f := strings.Fields(rest)
-	if len(f) != 3 || f[0] != "ed25519" || len(f[1]) != 16 {
+	if len(f) != 3 || f[0] != "ed25519" || !isKeyID(f[1]) {
 		return nil, fmt.Errorf("signature line %q: want ed25519, a 16-digit key id and the signature", clip(line))
 	}
 	sig, err := base64.StdEncoding.DecodeString(f[2])
@@ -100,6 +100,20 @@ func ParseSigned(raw []byte) (*Signed, error) {
 		return nil, fmt.Errorf("signature line: the signature is not %d bytes of base64", ed25519.SignatureSize)
 	}
 	return &Signed{Body: raw[:start], KeyID: f[1], Sig: sig}, nil
+}
+
+// isKeyID: a key id names a file in the key directory, so only the
+// 16 lowercase hex digits FleetKeyID makes pass (never a path).
+func isKeyID(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Verify checks the signature against keys; it returns the id of the
