@@ -43,7 +43,7 @@ func TestLoadFile(t *testing.T) {
 	require.Equal(t, "gw-test", l.Gateway.ID)
 	require.Equal(t, 500, l.Uplink.BatchMaxRecords)
 	require.Equal(t, 45*time.Second, l.Uplink.AckTimeout)
-	require.Equal(t, 16, l.Uplink.Window, "keys the file omits keep their defaults")
+	require.Equal(t, 64, l.Uplink.Window, "keys the file omits keep their defaults")
 	require.Len(t, l.Inputs.Files, 1)
 	f := l.Inputs.Files[0]
 	require.Equal(t, "app", f.Name)

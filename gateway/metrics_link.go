@@ -30,13 +30,14 @@ var (
 	descLinkReconnects  = prometheus.NewDesc("weir_uplink_reconnects_total", "Sessions after the first.", linkLabels, nil)
 	descLinkOutage      = prometheus.NewDesc("weir_uplink_outage_seconds_total", "Time without a session since start.", linkLabels, nil)
 	descLinkInFlight    = prometheus.NewDesc("weir_uplink_batches_in_flight", "Batches sent and not yet acknowledged.", linkLabels, nil)
+	descLinkWindow      = prometheus.NewDesc("weir_uplink_window_batches", "Batches the session may have in flight, sized to the path (0: no session).", linkLabels, nil)
 	descLinkCertExpiry  = prometheus.NewDesc("weir_uplink_cert_expiry_seconds", "Time left before a certificate expires (own: the gateway's; ca: earliest in the bundle).", []string{"cert"}, nil)
 )
 
 func (linkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLinkUp, descLinkActive, descLinkSRTT, descLinkRTTVar, descLinkAckLatency, descLinkLoss,
 		descLinkSegSent, descLinkSegRetrans, descLinkGoodput, descLinkRecordsRate, descLinkRecords, descLinkBytes,
-		descLinkHandshakes, descLinkHSFailures, descLinkReconnects, descLinkOutage, descLinkInFlight, descLinkCertExpiry} {
+		descLinkHandshakes, descLinkHSFailures, descLinkReconnects, descLinkOutage, descLinkInFlight, descLinkWindow, descLinkCertExpiry} {
 		ch <- d
 	}
 }
@@ -79,6 +80,7 @@ func (c linkCollector) Collect(ch chan<- prometheus.Metric) {
 		n(descLinkReconnects, float64(e.Reconnects))
 		n(descLinkOutage, e.OutageSeconds)
 		g(descLinkInFlight, float64(e.BatchesInFlight))
+		g(descLinkWindow, float64(e.Window))
 	}
 	now := time.Now()
 	if !st.CertExpiry.IsZero() {

@@ -46,8 +46,10 @@ type Config struct {
 	// nothing in flight; records that come meanwhile go together after
 	// its ack. Off: every partial batch waits flush_interval (fewer,
 	// larger batches, which compress better on a metered link).
-	FlushWhenIdle  bool          `mapstructure:"flush_when_idle" yaml:"flush_when_idle"`
-	Window         int           `mapstructure:"window" yaml:"window"` // batches in flight per session
+	FlushWhenIdle bool `mapstructure:"flush_when_idle" yaml:"flush_when_idle"`
+	// Window is the most batches in flight per session; each session
+	// keeps fewer, sized to its path (sender.windowSizer).
+	Window         int           `mapstructure:"window" yaml:"window"`
 	ConnectTimeout time.Duration `mapstructure:"connect_timeout" yaml:"connect_timeout"`
 	AckTimeout     time.Duration `mapstructure:"ack_timeout" yaml:"ack_timeout"`
 	Keepalive      time.Duration `mapstructure:"keepalive" yaml:"keepalive"`           // a Ping (RTT probe) this often
@@ -101,7 +103,7 @@ func DefaultConfig() Config {
 		BatchMaxBytes:     1 << 20,
 		FlushInterval:     200 * time.Millisecond,
 		FlushWhenIdle:     true,
-		Window:            16,
+		Window:            64,
 		ConnectTimeout:    10 * time.Second,
 		AckTimeout:        30 * time.Second,
 		Keepalive:         15 * time.Second,

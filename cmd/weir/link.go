@@ -57,6 +57,9 @@ func printLink(w io.Writer, l *gateway.Link) {
 		if e.AckLatencyMillis > 0 {
 			notes = append(notes, "ack latency "+msStr(e.AckLatencyMillis))
 		}
+		if e.Active && e.Window > 0 {
+			notes = append(notes, fmt.Sprintf("window %d, %d in flight", e.Window, e.BatchesInFlight))
+		}
 		if len(e.FailureReasons) > 0 {
 			var rs []string
 			for r, n := range e.FailureReasons {

@@ -15,6 +15,8 @@ type inflight struct {
 	span
 	records, bytes, wire uint64
 	sent                 time.Time
+	delivered            uint64    // batches the session had acked when this one was sent
+	deliveredAt          time.Time // when the last of them was
 }
 
 // reply is what the reading goroutine passes on.
@@ -62,7 +64,7 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 		}
 		d.fail(spans)
 		if ctx.Err() != nil {
-			es.update(func(st *EndpointStatus) { st.State, st.Active, st.BatchesInFlight = StateStandby, false, 0 })
+			es.update(func(st *EndpointStatus) { st.State, st.Active, st.BatchesInFlight, st.Window = StateStandby, false, 0, 0 })
 			return
 		}
 		es.failed(err, false)
@@ -97,7 +99,10 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 		plain    = make([]byte, 0, s.cfg.BatchMaxBytes+64)
 		packed   []byte
 		flushAt  time.Time
+		sizer    = newWindowSizer(s.cfg.Window, time.Now())
+		window   = sizer.size(time.Now())
 	)
+	es.update(func(st *EndpointStatus) { st.Window = window })
 	ping := func() error {
 		nonce++
 		pingSent[nonce] = time.Now()
@@ -116,7 +121,7 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 		// queued batch between the read and the wait is never missed.
 		appended, kicked, critical := s.sp.Appended(), d.kicked(), d.criticalAppended()
 		flushAt = time.Time{}
-		for len(flight) < s.cfg.Window {
+		for len(flight) < window {
 			b, due, err := d.takeFor(maxRecs, maxBytes, len(flight) == 0)
 			if err != nil {
 				return true, err
@@ -131,7 +136,9 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 			}
 			packed = comp.Compress(packed[:0], plain)
 			msg := uplink.Data{First: b.first, Count: b.last - b.first + 1, Codec: comp.Codec(), Payload: packed}
-			flight = append(flight, inflight{span: b.span, records: msg.Count, bytes: b.bytes, wire: uint64(len(packed)), sent: time.Now()})
+			f := inflight{span: b.span, records: msg.Count, bytes: b.bytes, wire: uint64(len(packed)), sent: time.Now()}
+			f.delivered, f.deliveredAt = sizer.sent()
+			flight = append(flight, f)
 			if err := w.write(&msg); err != nil {
 				return true, fmt.Errorf("uplink: send data %d..%d to %s: %w", b.first, b.last, ep.Name(), err)
 			}
@@ -140,7 +147,7 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 			es.update(func(st *EndpointStatus) { st.BatchesInFlight = n })
 		}
 		var wake, kick, crit <-chan struct{}
-		if len(flight) < s.cfg.Window {
+		if len(flight) < window {
 			kick, crit = kicked, critical // a critical record does not wait for a batch to fill
 			if flushAt.IsZero() {
 				wake = appended
@@ -218,10 +225,12 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 			if k < 0 {
 				return true, fmt.Errorf("uplink: %s acked %d, which ends no batch in flight", ep.Name(), r.ack)
 			}
+			now := time.Now()
 			for _, f := range flight[:k+1] {
 				if err := d.ack(f.span); err != nil {
 					return true, err
 				}
+				sizer.acked(now, f.sent, f.delivered, f.deliveredAt)
 				es.acked(f.records, f.bytes, f.wire, time.Since(f.sent))
 				s.update(func(st *Status) {
 					st.RecordsAcked += f.records
@@ -230,7 +239,8 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 			}
 			flight = flight[k+1:]
 			n := len(flight)
-			es.update(func(st *EndpointStatus) { st.BatchesInFlight = n })
+			window = sizer.size(now)
+			es.update(func(st *EndpointStatus) { st.BatchesInFlight, st.Window = n, window })
 		}
 		if !timer.Stop() {
 			select {

@@ -38,6 +38,7 @@ type EndpointStatus struct {
 	BytesPerSecond   float64 `json:"bytes_per_second"`
 	GoodputBitsPS    float64 `json:"goodput_bps"` // wire payload bits acked per second
 	BatchesInFlight  int     `json:"batches_in_flight"`
+	Window           int     `json:"window"` // batches the session may have in flight now (windowSizer)
 
 	Handshakes        uint64                   `json:"handshakes"`
 	HandshakeFailures uint64                   `json:"handshake_failures"`
@@ -115,7 +116,7 @@ func (s *endpointStats) failed(err error, handshake bool) {
 		s.st.HandshakeFailures++
 		s.st.FailureReasons[r]++
 	}
-	s.st.State, s.st.Active, s.st.BatchesInFlight = StateBackoff, false, 0
+	s.st.State, s.st.Active, s.st.BatchesInFlight, s.st.Window = StateBackoff, false, 0, 0
 	s.st.LastError, s.st.LastReason, s.st.LastErrorAt = err.Error(), r, now
 	if s.st.OutageSince.IsZero() {
 		s.st.OutageSince = now

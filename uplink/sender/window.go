@@ -1,0 +1,155 @@
+package sender
+
+import (
+	"math"
+	"time"
+)
+
+// windowGain is how many bandwidth-delay products of batches a session
+// keeps in flight. One covers a clean path; under random loss every batch
+// behind a lost segment waits about one and a half round trips more for
+// its resend (two when the resend is lost too), so the batches sent
+// meanwhile need room: three keeps the pipe full through that, and on a
+// path whose queue builds, it keeps at most two products queued.
+const windowGain = 3
+
+// windowFilter is how long the delivery rate and the ack latency
+// estimates remember their max and min: long enough to span a loss
+// stall and a burst after it, short enough to follow a path that changed.
+const windowFilter = 10 * time.Second
+
+// initialWindow is the window until the first acks give an estimate:
+// the fixed default of earlier versions.
+const initialWindow = 16
+
+// minWindow is the least the session keeps in flight (never more than
+// the configured window): on a fast local link one batch is in the
+// collector's fsync, one on the way, one being cut.
+const minWindow = 4
+
+// windowSizer sizes a session's window of batches in flight to the path,
+// the way BBR sizes its congestion window: gain × the highest delivery
+// rate seen × the lowest ack latency seen (Data sent to Ack received,
+// the collector's fsync included). The min latency is the path without a
+// queue, so a session whose batches queue somewhere does not grow its
+// window by the queue it builds; the max rate is what the path delivered
+// at best, so the window does not shrink through a loss stall. A small
+// window matters to critical records, which are sent ahead of the
+// backlog but queue behind the batches already written to the session.
+//
+// A window that covers more than the path keeps a queue at the collector,
+// so no batch sees the bare path again once the first ones have: when the
+// min latency is windowFilter old, the window drops to one batch until a
+// batch sent alone is acked, and its latency is the new min (BBR's
+// ProbeRTT). That costs about one round trip of throughput every 10 s.
+type windowSizer struct {
+	floor, ceil int
+
+	delivered   uint64    // batches acked this session
+	deliveredAt time.Time // when the last of them was
+
+	rate     maxFilter     // batches per second
+	minLat   time.Duration // 0: none yet
+	minLatAt time.Time     // when it was measured
+	probeAt  time.Time     // not zero: probing since then
+}
+
+func newWindowSizer(ceil int, now time.Time) *windowSizer {
+	return &windowSizer{floor: min(minWindow, ceil), ceil: ceil, deliveredAt: now}
+}
+
+// sent returns what a batch sent now carries, to be passed back to acked.
+func (w *windowSizer) sent() (delivered uint64, at time.Time) { return w.delivered, w.deliveredAt }
+
+// acked takes the ack of one batch, sent at sent when delivered batches
+// were acked, the last at deliveredAt.
+func (w *windowSizer) acked(now, sent time.Time, delivered uint64, deliveredAt time.Time) {
+	w.delivered++
+	w.deliveredAt = now
+	if lat := now.Sub(sent); lat > 0 {
+		switch {
+		case !w.probeAt.IsZero() && !sent.Before(w.probeAt):
+			w.minLat, w.minLatAt, w.probeAt = lat, now, time.Time{}
+		case w.minLat == 0 || lat <= w.minLat:
+			w.minLat, w.minLatAt = lat, now
+		}
+	}
+	// BBR's delivery rate sample: the batches acked between this batch's
+	// send and its ack, over the time since the ack before its send (so a
+	// batch sent into an idle session measures the path, not the idle).
+	if iv := now.Sub(deliveredAt); iv > 0 {
+		w.rate.add(now, float64(w.delivered-delivered)/iv.Seconds())
+	}
+}
+
+// size is the window now.
+func (w *windowSizer) size(now time.Time) int {
+	if w.probeAt.IsZero() && w.minLat > 0 && now.Sub(w.minLatAt) >= windowFilter {
+		w.probeAt = now
+	}
+	if !w.probeAt.IsZero() {
+		return 1
+	}
+	r, ok := w.rate.get(now)
+	if !ok || w.minLat == 0 {
+		return min(initialWindow, w.ceil)
+	}
+	need := windowGain*r*w.minLat.Seconds() + 1
+	if need >= float64(w.ceil) || math.IsNaN(need) {
+		return w.ceil
+	}
+	return max(w.floor, int(math.Ceil(need)))
+}
+
+// maxFilter keeps the max of the samples of the last windowFilter, in two
+// halves: the max of the current half and of the one before it.
+type maxFilter struct{ f extremeFilter }
+
+func (m *maxFilter) add(now time.Time, v float64) {
+	m.f.add(now, v, func(a, b float64) bool { return a > b })
+}
+func (m *maxFilter) get(now time.Time) (float64, bool) {
+	return m.f.get(now, func(a, b float64) bool { return a > b })
+}
+
+type extremeFilter struct {
+	start           time.Time // of the current half
+	cur, prev       float64
+	hasCur, hasPrev bool
+}
+
+func (f *extremeFilter) roll(now time.Time) {
+	const half = windowFilter / 2
+	switch {
+	case !f.hasCur && !f.hasPrev:
+		f.start = now
+	case now.Sub(f.start) >= 2*half:
+		f.hasCur, f.hasPrev, f.start = false, false, now
+	case now.Sub(f.start) >= half:
+		f.prev, f.hasPrev = f.cur, f.hasCur
+		f.hasCur, f.start = false, f.start.Add(half)
+	}
+}
+
+func (f *extremeFilter) add(now time.Time, v float64, better func(a, b float64) bool) {
+	f.roll(now)
+	if !f.hasCur || better(v, f.cur) {
+		f.cur, f.hasCur = v, true
+	}
+}
+
+func (f *extremeFilter) get(now time.Time, better func(a, b float64) bool) (float64, bool) {
+	f.roll(now)
+	switch {
+	case f.hasCur && f.hasPrev:
+		if better(f.prev, f.cur) {
+			return f.prev, true
+		}
+		return f.cur, true
+	case f.hasCur:
+		return f.cur, true
+	case f.hasPrev:
+		return f.prev, true
+	}
+	return 0, false
+}
