@@ -71,6 +71,7 @@ what was acked by then, marked *. Needs root; without it, says so and exits 0.`,
 	f.DurationSliceVar(&o.delays, "delay", []time.Duration{0, 10 * time.Millisecond},
 		"one-way latencies of the link, a table each (0: a bare veth pair; else TUN devices joined by a delaying wire)")
 	f.StringVar(&o.dir, "dir", "", "work directory (default: a temporary one, removed after)")
+	f.IntVar(&o.window, "window", 0, "the gateway's uplink.window, the most batches in flight (0: its default)")
 	return cmd
 }
 
@@ -84,6 +85,7 @@ type linkOptions struct {
 	delays          []time.Duration
 	tcpCCs          []string
 	dir             string
+	window          int
 }
 
 // linkColumn is one column of the table: a transport, and for tls the
@@ -179,8 +181,12 @@ func benchLink(ctx context.Context, o linkOptions) error {
 		if d > 0 {
 			link = fmt.Sprintf("TUN devices joined by a wire holding each packet %s (RTT %s)", d, 2*d)
 		}
-		fmt.Printf("uplink goodput across %s between two namespaces, nftables random drop each way;\n%d lines of ~%d bytes a run, median of %d runs, every run checked for each line arriving exactly once\n\n",
-			link, o.records, payload/o.records, o.runs)
+		window := "the gateway's default window"
+		if o.window > 0 {
+			window = fmt.Sprintf("window %d", o.window)
+		}
+		fmt.Printf("uplink goodput across %s between two namespaces, nftables random drop each way;\n%d lines of ~%d bytes a run, %s, median of %d runs, every run checked for each line arriving exactly once\n\n",
+			link, o.records, payload/o.records, window, o.runs)
 		if err := linkTable(ctx, o, slices.Clone(cols), d, dir, p, lines, payload); err != nil {
 			return err
 		}
@@ -256,7 +262,7 @@ func linkTable(ctx context.Context, o linkOptions, cols []linkColumn, d time.Dur
 				}
 				for i := range o.runs {
 					r := linkRun{lab: lab, transport: col.transport, dir: filepath.Join(dir, fmt.Sprintf("%s-%s-%d-%d", col.label(), d, l, i)),
-						pki: p, weir: o.weir, collector: o.collector, lines: lines, records: o.records, timeout: o.timeout}
+						pki: p, weir: o.weir, collector: o.collector, lines: lines, records: o.records, timeout: o.timeout, window: o.window}
 					before, err := lab.Counters(ctx, linklab.Uplink)
 					if err != nil {
 						return err
@@ -434,6 +440,7 @@ type linkRun struct {
 	lines           []byte
 	records         int
 	timeout         time.Duration
+	window          int
 }
 
 const benchPort = 7443
@@ -462,6 +469,10 @@ func (r linkRun) run(ctx context.Context) (linkResult, error) {
 	if r.transport != "tls" {
 		transport = "\n      transport: " + r.transport
 	}
+	window := ""
+	if r.window > 0 {
+		window = fmt.Sprintf("\n  window: %d", r.window)
+	}
 	cert, key := pki.GatewayFiles(r.pki, "gw-bench")
 	cfg := fmt.Sprintf(`gateway:
   id: gw-bench
@@ -485,8 +496,8 @@ uplink:
     key: %s
   connect_timeout: 2s
   reconnect_min: 20ms
-  reconnect_max: 100ms
-`, r.dir, r.dir, addr, transport, filepath.Join(r.pki, pki.CACertFile), cert, key)
+  reconnect_max: 100ms%s
+`, r.dir, r.dir, addr, transport, filepath.Join(r.pki, pki.CACertFile), cert, key, window)
 	config := filepath.Join(r.dir, "weir.yaml")
 	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
 		return linkResult{}, err

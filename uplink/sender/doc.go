@@ -3,7 +3,9 @@
 // once its oldest record is flush_interval old), compresses them, and sends
 // them with a window in flight over each endpoint's transport (tls, or dtls
 // through uplink/rudp), acking the spool only below the oldest batch no
-// collector has acknowledged yet.
+// collector has acknowledged yet. Each session sizes its window to its
+// path (windowSizer) and, after its endpoint's first Welcome, sends its
+// first batch behind Hello without waiting for the next.
 //
 // In failover mode one session runs, on the first endpoint that works;
 // endpoints before it are probed every probe_interval and the sender fails

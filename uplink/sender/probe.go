@@ -38,7 +38,7 @@ func Probe(ctx context.Context, cfg uplink.Config, gateway string, ep uplink.End
 	}
 	defer link.Close()
 	res.Negotiated, res.Chain = link.Describe(), link.PeerCertificates()
-	welcome, br, err := s.greet(link, 0)
+	welcome, br, err := s.greet(link, 0, nil)
 	if err != nil {
 		return fail(fmt.Errorf("uplink: %s: %w", ep.Name(), err))
 	}

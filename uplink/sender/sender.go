@@ -310,7 +310,7 @@ func (s *Sender) probeEarlier(ctx context.Context, cancel context.CancelCauseFun
 
 // hello dials endpoint i and completes Hello/Welcome (a health probe).
 func (s *Sender) hello(ctx context.Context, d *dispatcher, i int) (uint64, error) {
-	link, br, welcome, err := s.open(ctx, d, i)
+	link, br, welcome, err := s.open(ctx, d, i, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -326,8 +326,9 @@ func (s *Sender) hello(ctx context.Context, d *dispatcher, i int) (uint64, error
 }
 
 // open dials endpoint i and completes the handshake and Hello/Welcome;
-// failures are counted as handshake failures with their reason.
-func (s *Sender) open(ctx context.Context, d *dispatcher, i int) (Link, *bufio.Reader, *uplink.Welcome, error) {
+// failures are counted as handshake failures with their reason. first,
+// if not nil, is called between sending Hello and awaiting Welcome.
+func (s *Sender) open(ctx context.Context, d *dispatcher, i int, first func(*frameWriter) error) (Link, *bufio.Reader, *uplink.Welcome, error) {
 	ep, es := s.cfg.Endpoints[i], s.eps[i]
 	link, err := s.transports.dial(ctx, ep, s.id, s.cfg.ConnectTimeout)
 	if err != nil && ctx.Err() != nil {
@@ -338,7 +339,7 @@ func (s *Sender) open(ctx context.Context, d *dispatcher, i int) (Link, *bufio.R
 		es.failed(err, true)
 		return nil, nil, nil, err
 	}
-	welcome, br, err := s.greet(link, d.floor())
+	welcome, br, err := s.greet(link, d.floor(), first)
 	if err != nil {
 		link.Close()
 		err = s.explain(fmt.Errorf("uplink: %s: %w", ep.Name(), err))
@@ -348,13 +349,18 @@ func (s *Sender) open(ctx context.Context, d *dispatcher, i int) (Link, *bufio.R
 	return link, br, welcome, nil
 }
 
-func (s *Sender) greet(link Link, floor uint64) (*uplink.Welcome, *bufio.Reader, error) {
+func (s *Sender) greet(link Link, floor uint64, first func(*frameWriter) error) (*uplink.Welcome, *bufio.Reader, error) {
 	br := bufio.NewReaderSize(link, 64<<10)
 	w := frameWriter{conn: link, timeout: s.cfg.ConnectTimeout}
 	hello := uplink.Hello{Version: uplink.ProtocolVersion, Gateway: s.gateway, BootID: s.bootID, Floor: floor,
 		MaxRecords: uint64(s.cfg.BatchMaxRecords), MaxBytes: uint64(s.cfg.BatchMaxBytes)}
 	if err := w.write(&hello); err != nil {
 		return nil, nil, fmt.Errorf("send hello: %w", err)
+	}
+	if first != nil {
+		if err := first(&w); err != nil {
+			return nil, nil, err
+		}
 	}
 	_ = link.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout))
 	m, err := readMessage(br, nil)

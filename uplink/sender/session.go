@@ -32,8 +32,47 @@ type reply struct {
 func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected bool, err error) {
 	ep, es := s.cfg.Endpoints[i], s.eps[i]
 	es.update(func(st *EndpointStatus) { st.State = StateConnecting })
-	link, br, welcome, err := s.open(ctx, d, i)
+	comp, err := uplink.NewCompressor(s.cfg.Codec(), s.cfg.CompressionLevel)
 	if err != nil {
+		return false, err
+	}
+	defer comp.Close()
+	var (
+		plain  = make([]byte, 0, s.cfg.BatchMaxBytes+64)
+		packed []byte
+		early  *inflight // the batch sent with Hello
+		first  func(*frameWriter) error
+	)
+	// The first batch goes right behind Hello, not after Welcome, so the
+	// first ack comes one round trip (and the collector's fsync) after the
+	// handshake rather than two. Its limits are those the collector set in
+	// its last Welcome, known only after one session; a session that
+	// reaches Hello takes them, so one that fails before its Welcome makes
+	// the next wait for Welcome again. It holds earlyBatchBytes at most, to
+	// fit in the transport's first flight.
+	first = func(w *frameWriter) error {
+		recs, bytes := es.takeWelcomeLimits()
+		if recs == 0 {
+			return nil
+		}
+		b, _, err := d.takeFor(recs, min(bytes, earlyBatchBytes), true)
+		if err != nil || b == nil {
+			return err
+		}
+		var msg uplink.Data
+		msg, plain, packed = packBatch(comp, b, plain, packed)
+		early = &inflight{span: b.span, records: msg.Count, bytes: b.bytes, wire: uint64(len(packed)), sent: time.Now(), deliveredAt: time.Now()}
+		if err := w.write(&msg); err != nil {
+			return fmt.Errorf("send data %d..%d with hello: %w", b.first, b.last, err)
+		}
+		s.update(func(st *Status) { st.RecordsSent += msg.Count })
+		return nil
+	}
+	link, br, welcome, err := s.open(ctx, d, i, first)
+	if err != nil {
+		if early != nil {
+			d.fail([]span{early.span})
+		}
 		if ctx.Err() == nil {
 			s.update(func(st *Status) { st.LastError, st.LastReason = err.Error(), uplink.Classify(err) })
 		}
@@ -57,6 +96,12 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 		"protocol", welcome.Version)
 
 	var flight []inflight
+	if early != nil {
+		flight = append(flight, *early)
+	}
+	if recs, bytes := s.limits(welcome); welcome.Version >= 3 {
+		es.setWelcomeLimits(recs, bytes)
+	}
 	defer func() {
 		spans := make([]span, len(flight))
 		for j, f := range flight {
@@ -64,7 +109,9 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 		}
 		d.fail(spans)
 		if ctx.Err() != nil {
-			es.update(func(st *EndpointStatus) { st.State, st.Active, st.BatchesInFlight, st.Window = StateStandby, false, 0, 0 })
+			es.update(func(st *EndpointStatus) {
+				st.State, st.Active, st.BatchesInFlight, st.Window = StateStandby, false, 0, 0
+			})
 			return
 		}
 		es.failed(err, false)
@@ -74,12 +121,6 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 	if err := d.resume(welcome.Highest); err != nil {
 		return true, err
 	}
-	comp, err := uplink.NewCompressor(s.cfg.Codec(), s.cfg.CompressionLevel)
-	if err != nil {
-		return true, err
-	}
-	defer comp.Close()
-
 	maxRecs, maxBytes := s.limits(welcome)
 	replies := make(chan reply, s.cfg.Window+8)
 	rerr := make(chan error, 1)
@@ -96,8 +137,6 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 		rtt      rttEstimator
 		nonce    uint64
 		pingSent = map[uint64]time.Time{}
-		plain    = make([]byte, 0, s.cfg.BatchMaxBytes+64)
-		packed   []byte
 		flushAt  time.Time
 		sizer    = newWindowSizer(s.cfg.Window, time.Now())
 		window   = sizer.size(time.Now())
@@ -130,12 +169,8 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 				flushAt = due
 				break
 			}
-			plain = plain[:0]
-			for _, r := range b.recs {
-				plain = uplink.AppendRecord(plain, r.Data)
-			}
-			packed = comp.Compress(packed[:0], plain)
-			msg := uplink.Data{First: b.first, Count: b.last - b.first + 1, Codec: comp.Codec(), Payload: packed}
+			var msg uplink.Data
+			msg, plain, packed = packBatch(comp, b, plain, packed)
 			f := inflight{span: b.span, records: msg.Count, bytes: b.bytes, wire: uint64(len(packed)), sent: time.Now()}
 			f.delivered, f.deliveredAt = sizer.sent()
 			flight = append(flight, f)
@@ -249,6 +284,22 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 			}
 		}
 	}
+}
+
+// earlyBatchBytes bounds the records of the batch sent with Hello: with
+// Hello it fits in the first flight of either transport (TCP's initial
+// window of 10 segments, rudp's of 16) even when it does not compress.
+const earlyBatchBytes = 12 << 10
+
+// packBatch packs and compresses b's records into a Data message, in the
+// buffers plain and packed, which it returns for reuse.
+func packBatch(comp *uplink.Compressor, b *batch, plain, packed []byte) (uplink.Data, []byte, []byte) {
+	plain = plain[:0]
+	for _, r := range b.recs {
+		plain = uplink.AppendRecord(plain, r.Data)
+	}
+	packed = comp.Compress(packed[:0], plain)
+	return uplink.Data{First: b.first, Count: b.last - b.first + 1, Codec: comp.Codec(), Payload: packed}, plain, packed
 }
 
 // readReplies passes on Acks, Pongs and the configuration messages; an

@@ -71,6 +71,25 @@ type endpointStats struct {
 	ring    []sample     // one every sampleEvery, 15 minutes' worth
 	outAcc  time.Duration
 	started time.Time
+
+	// The batch limits of the endpoint's last Welcome (zero: none since
+	// the last attempt), for the batch sent with the next Hello.
+	welcomeRecs, welcomeBytes int
+}
+
+func (s *endpointStats) setWelcomeLimits(recs, bytes int) {
+	s.mu.Lock()
+	s.welcomeRecs, s.welcomeBytes = recs, bytes
+	s.mu.Unlock()
+}
+
+// takeWelcomeLimits returns the last Welcome's limits and forgets them.
+func (s *endpointStats) takeWelcomeLimits() (recs, bytes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	recs, bytes = s.welcomeRecs, s.welcomeBytes
+	s.welcomeRecs, s.welcomeBytes = 0, 0
+	return recs, bytes
 }
 
 const sampleEvery = 5 * time.Second
