@@ -84,6 +84,7 @@ func linkTelemetry(l Link, st spool.Stats) []event.Event {
 				event.Bool("active", e.Active), event.Str("mode", string(u.Mode)),
 				event.Float("srtt_ms", e.SRTTMillis), event.Float("rttvar_ms", e.RTTVarMillis), event.Str("rtt_source", e.RTTSource),
 				event.Float("ack_latency_ms", e.AckLatencyMillis), event.Int("window", int64(e.Window)),
+				event.Float("handshake_ms", e.HandshakeMillis), event.Float("first_ack_ms", e.FirstAckMillis),
 				event.Float("loss_1m", e.Loss1m), event.Float("loss_15m", e.Loss15m), event.Str("loss_source", e.LossSource),
 				event.Uint("segments_sent", e.SegmentsSent), event.Uint("segments_retransmitted", e.SegmentsRetransmitted),
 				event.Float("goodput_bps", e.GoodputBitsPS), event.Float("records_acked_per_second", e.RecordsPerSecond),

@@ -110,6 +110,7 @@ type linkCell struct {
 	bytes    []float64
 	dropped  []float64 // measured share of packets dropped, uplink
 	firstAck []float64 // seconds from the collector's start to the first ack
+	afterHS  []float64 // seconds from the end of that session's transport handshake to its first ack
 	partial  int       // runs that timed out; their rate is of what was acked by then
 }
 
@@ -280,6 +281,9 @@ func linkTable(ctx context.Context, o linkOptions, cols []linkColumn, d time.Dur
 					if res.firstAck > 0 {
 						c.firstAck = append(c.firstAck, res.firstAck.Seconds())
 					}
+					if res.afterHS > 0 {
+						c.afterHS = append(c.afterHS, res.afterHS.Seconds())
+					}
 					if rcv := after.Received - before.Received; rcv > 0 {
 						c.dropped = append(c.dropped, float64(after.Dropped-before.Dropped)/float64(rcv))
 					}
@@ -288,8 +292,8 @@ func linkTable(ctx context.Context, o linkOptions, cols []linkColumn, d time.Dur
 						c.partial++
 						note = fmt.Sprintf(" (timed out with %d of %d acked; rate of those)", res.acked, o.records)
 					}
-					fmt.Fprintf(os.Stderr, "link: %s, delay %s, %d%% loss, run %d: %.0f records/s, first ack %.2f s after the collector started%s\n",
-						col.label(), d, l, i+1, res.rate, res.firstAck.Seconds(), note)
+					fmt.Fprintf(os.Stderr, "link: %s, delay %s, %d%% loss, run %d: %.0f records/s, first ack %.2f s after the collector started, %.3f s after the handshake (%.3f s)%s\n",
+						col.label(), d, l, i+1, res.rate, res.firstAck.Seconds(), res.afterHS.Seconds(), res.handshake.Seconds(), note)
 				}
 			}
 			return nil
@@ -322,7 +326,7 @@ func namespaceCC(ns linklab.Namespace) (string, error) {
 func printLinkTable(o linkOptions, cols []linkColumn, cells map[string]map[int]*linkCell) {
 	fmt.Printf("%-6s", "loss")
 	for _, col := range cols {
-		fmt.Printf(" %16s %6s %6s %8s", col.label()+" rec/s", "MB/s", "drops", "1st ack")
+		fmt.Printf(" %16s %6s %6s %8s %8s", col.label()+" rec/s", "MB/s", "drops", "1st ack", "after hs")
 	}
 	fmt.Println()
 	partial := false
@@ -331,7 +335,7 @@ func printLinkTable(o linkOptions, cols []linkColumn, cells map[string]map[int]*
 		for _, col := range cols {
 			c := cells[col.label()][l]
 			if c == nil {
-				fmt.Printf(" %16s %6s %6s %8s", "n/a", "n/a", "", "")
+				fmt.Printf(" %16s %6s %6s %8s %8s", "n/a", "n/a", "", "", "")
 				continue
 			}
 			recs, mbs := c.median()
@@ -343,11 +347,16 @@ func printLinkTable(o linkOptions, cols []linkColumn, cells map[string]map[int]*
 			if len(c.firstAck) > 0 {
 				first = fmt.Sprintf("%.2fs", median(c.firstAck))
 			}
-			fmt.Printf(" %16s %6.2f %5.1f%% %8s", fmt.Sprintf("%s%.0f", mark, recs), mbs, 100*median(c.dropped), first)
+			afterHS := "-"
+			if len(c.afterHS) > 0 {
+				afterHS = fmt.Sprintf("%.3fs", median(c.afterHS))
+			}
+			fmt.Printf(" %16s %6.2f %5.1f%% %8s %8s", fmt.Sprintf("%s%.0f", mark, recs), mbs, 100*median(c.dropped), first, afterHS)
 		}
 		fmt.Println()
 	}
-	fmt.Println("(drops: share of uplink packets the lab dropped, measured; downlink alike. 1st ack: from the collector's start)")
+	fmt.Println("(drops: share of uplink packets the lab dropped, measured; downlink alike. 1st ack: from the collector's start;")
+	fmt.Println(" after hs: from the end of that session's transport handshake to its first ack, as the gateway measured it)")
 	if partial {
 		fmt.Printf("(*: a run hit --timeout %s; its rate is of the records acked by then)\n", o.timeout)
 	}
@@ -450,18 +459,24 @@ type linkResult struct {
 	rate     float64       // records/s acked, from the first ack to the last
 	acked    int           // records acked; fewer than asked for if the run timed out
 	firstAck time.Duration // from the collector's start to the first ack
+	// The transport handshake of the session that carried the first ack,
+	// and from its end to that ack.
+	handshake, afterHS time.Duration
 }
 
-// run spools the lines with the collector down, starts the collector and
-// measures the acks. A run that hits its timeout after acks began returns
-// the rate of what was acked by then.
+// run connects a fresh gateway to the collector once, stops the
+// collector, spools the lines while it is down, starts it again and
+// measures the acks: the collector returns to a gateway that knew it, as
+// after an outage in the field. A run that hits its timeout after acks
+// began returns the rate of what was acked by then.
 func (r linkRun) run(ctx context.Context) (linkResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	if err := os.MkdirAll(filepath.Join(r.dir, "logs"), 0o755); err != nil {
 		return linkResult{}, err
 	}
-	if err := os.WriteFile(filepath.Join(r.dir, "logs", "app.log"), r.lines, 0o644); err != nil {
+	logFile := filepath.Join(r.dir, "logs", "app.log")
+	if err := os.WriteFile(logFile, nil, 0o644); err != nil {
 		return linkResult{}, err
 	}
 	addr := r.lab.Collector.AddrPort(benchPort)
@@ -510,16 +525,18 @@ uplink:
 	defer gw.stop()
 	socket := filepath.Join(r.dir, "data", "weir.sock")
 	client := adminClient(socket)
-	var st benchStatus
-	for st.Appended < uint64(r.records) {
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
-			return linkResult{}, fmt.Errorf("gateway spooled %d of %d lines: %w (log %s)", st.Appended, r.records, err, gw.log)
-		}
-		if err := gw.exited(); err != nil {
-			return linkResult{}, err
-		}
-		if s, err := fetchBenchStatus(ctx, client); err == nil {
-			st = s
+	// waitFor polls the gateway's status until ok holds.
+	waitFor := func(what string, ok func(benchStatus) bool) (benchStatus, error) {
+		for {
+			if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+				return benchStatus{}, fmt.Errorf("gateway %s: %w (log %s)", what, err, gw.log)
+			}
+			if err := gw.exited(); err != nil {
+				return benchStatus{}, err
+			}
+			if s, err := fetchBenchStatus(ctx, client); err == nil && ok(s) {
+				return s, nil
+			}
 		}
 	}
 
@@ -531,7 +548,37 @@ uplink:
 	} else {
 		args = append(args, "--listen", addr.String())
 	}
-	coll, err := startIn(r.lab.Collector, filepath.Join(r.dir, "collector.log"), r.collector, args...)
+	coll, err := startIn(r.lab.Collector, filepath.Join(r.dir, "collector-first.log"), r.collector, args...)
+	if err != nil {
+		return linkResult{}, err
+	}
+	_, err = waitFor("connecting to the collector", func(s benchStatus) bool {
+		return len(s.Uplink.Endpoints) > 0 && s.Uplink.Endpoints[0].Handshakes > 0
+	})
+	coll.stop()
+	if err != nil {
+		return linkResult{}, err
+	}
+	if coll.err != nil {
+		return linkResult{}, coll.err
+	}
+	st, err := waitFor("losing the collector", func(s benchStatus) bool {
+		return len(s.Uplink.Endpoints) > 0 && s.Uplink.Endpoints[0].State != "connected"
+	})
+	if err != nil {
+		return linkResult{}, err
+	}
+	base := st.Uplink.RecordsAcked // the gateway's own records, before the lines
+	if err := os.WriteFile(logFile, r.lines, 0o644); err != nil {
+		return linkResult{}, err
+	}
+	if _, err := waitFor(fmt.Sprintf("spooling %d lines", r.records), func(s benchStatus) bool {
+		return s.Appended >= st.Appended+uint64(r.records)
+	}); err != nil {
+		return linkResult{}, err
+	}
+
+	coll, err = startIn(r.lab.Collector, filepath.Join(r.dir, "collector.log"), r.collector, args...)
 	if err != nil {
 		return linkResult{}, err
 	}
@@ -539,11 +586,12 @@ uplink:
 	started := time.Now()
 
 	var (
-		t0, last    time.Time
-		acked0, got uint64 // got: the last count fetched; a failed fetch keeps it
+		t0, last           time.Time
+		acked0, got        = base, base // got: the last count fetched; a failed fetch keeps it
+		handshake, afterHS time.Duration
 	)
 	finish := func(partial bool) (linkResult, error) {
-		res := linkResult{acked: int(got)}
+		res := linkResult{acked: int(got - base), handshake: handshake, afterHS: afterHS}
 		if !t0.IsZero() {
 			res.firstAck = t0.Sub(started)
 			if d := last.Sub(t0); d > 0 && got > acked0 {
@@ -559,7 +607,7 @@ uplink:
 		if !partial {
 			lines = r.records
 		}
-		if err := checkSink(filepath.Join(r.dir, "sink.jsonl"), res.acked, lines); err != nil {
+		if err := checkSink(filepath.Join(r.dir, "sink.jsonl"), int(got), lines); err != nil {
 			return res, err
 		}
 		return res, nil
@@ -571,11 +619,11 @@ uplink:
 				// still says how far it got.
 				return finish(true)
 			}
-			return linkResult{acked: int(got)}, fmt.Errorf("%d of %d records acked: %w (logs %s, %s)", got, r.records, err, gw.log, coll.log)
+			return linkResult{acked: int(got - base)}, fmt.Errorf("%d of %d records acked: %w (logs %s, %s)", got-base, r.records, err, gw.log, coll.log)
 		}
 		for _, p := range []*proc{gw, coll} {
 			if err := p.exited(); err != nil {
-				return linkResult{acked: int(got)}, err
+				return linkResult{acked: int(got - base)}, err
 			}
 		}
 		s, err := fetchBenchStatus(ctx, client)
@@ -586,12 +634,19 @@ uplink:
 		if s.Uplink.RecordsAcked > got {
 			got, last = s.Uplink.RecordsAcked, now
 		}
-		if t0.IsZero() && got > 0 {
+		if t0.IsZero() && got > base {
 			t0, acked0 = now, got
+			if len(s.Uplink.Endpoints) > 0 {
+				e := s.Uplink.Endpoints[0]
+				handshake, afterHS = msDuration(e.HandshakeMillis), msDuration(e.FirstAckMillis)
+			}
 		}
-		if got >= uint64(r.records) {
+		// Done when the lines are acked and everything else the gateway
+		// appended meanwhile (seals, its own records) too: the count alone
+		// could be reached by those while a last line is still in flight.
+		if got-base >= uint64(r.records) && got >= s.Appended {
 			if got == acked0 {
-				return linkResult{acked: int(got)}, fmt.Errorf("all %d records acked at once; use more --records", r.records)
+				return linkResult{acked: int(got - base)}, fmt.Errorf("all %d records acked at once; use more --records", r.records)
 			}
 			return finish(false)
 		}
@@ -652,8 +707,16 @@ type benchStatus struct {
 	Appended uint64 `json:"records_appended"`
 	Uplink   struct {
 		RecordsAcked uint64 `json:"records_acked"`
+		Endpoints    []struct {
+			State           string  `json:"state"`
+			Handshakes      uint64  `json:"handshakes"`
+			HandshakeMillis float64 `json:"handshake_ms"`
+			FirstAckMillis  float64 `json:"first_ack_ms"`
+		} `json:"endpoints"`
 	} `json:"uplink"`
 }
+
+func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
 
 // adminClient talks HTTP to the gateway's admin socket.
 func adminClient(socket string) *http.Client {

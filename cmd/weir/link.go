@@ -57,6 +57,13 @@ func printLink(w io.Writer, l *gateway.Link) {
 		if e.AckLatencyMillis > 0 {
 			notes = append(notes, "ack latency "+msStr(e.AckLatencyMillis))
 		}
+		if e.HandshakeMillis > 0 {
+			n := "handshake " + msStr(e.HandshakeMillis)
+			if e.FirstAckMillis > 0 {
+				n += ", first ack " + msStr(e.FirstAckMillis) + " after it"
+			}
+			notes = append(notes, n)
+		}
 		if e.Active && e.Window > 0 {
 			notes = append(notes, fmt.Sprintf("window %d, %d in flight", e.Window, e.BatchesInFlight))
 		}

@@ -25,7 +25,8 @@ func TestPrintLink(t *testing.T) {
 					LastReason: uplink.ReasonUnknownCA, LastErrorAt: now.Add(-3 * time.Second)},
 				{Endpoint: "dtls://b:7444", State: sender.StateConnected, Active: true, Negotiated: "DTLS 1.2, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, connection id",
 					SRTTMillis: 21.4, RTTVarMillis: 3.2, RTTSource: "rudp", Loss1m: 0.098, Loss15m: 0.101, GoodputBitsPS: 2.5e6,
-					RecordsPerSecond: 1800, RecordsAcked: 123456, Handshakes: 2, Reconnects: 1},
+					RecordsPerSecond: 1800, RecordsAcked: 123456, Handshakes: 2, Reconnects: 1,
+					HandshakeMillis: 142.5, FirstAckMillis: 44.1},
 			}}}
 	var b bytes.Buffer
 	printLink(&b, l)
@@ -35,6 +36,7 @@ func TestPrintLink(t *testing.T) {
 		"mode failover", "backlog 1200 records", "oldest unacked 42s", "WARNING: own certificate expires in 20 days",
 		"tls://a:7443", "unknown", "failures: unknown_ca 4", "last error (unknown_ca, 3s ago)",
 		"dtls://b:7444", "connected*", "21.4ms", "9.8%/10.1%", "2.5 Mb/s", "rtt from rudp",
+		"handshake 142.5ms, first ack 44.1ms after it",
 	} {
 		require.Contains(t, out, want)
 	}

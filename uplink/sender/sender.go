@@ -330,6 +330,7 @@ func (s *Sender) hello(ctx context.Context, d *dispatcher, i int) (uint64, error
 // if not nil, is called between sending Hello and awaiting Welcome.
 func (s *Sender) open(ctx context.Context, d *dispatcher, i int, first func(*frameWriter) error) (Link, *bufio.Reader, *uplink.Welcome, error) {
 	ep, es := s.cfg.Endpoints[i], s.eps[i]
+	start := es.now()
 	link, err := s.transports.dial(ctx, ep, s.id, s.cfg.ConnectTimeout)
 	if err != nil && ctx.Err() != nil {
 		return nil, nil, nil, err // stopped, not failed: the last real failure stays the one shown
@@ -339,6 +340,8 @@ func (s *Sender) open(ctx context.Context, d *dispatcher, i int, first func(*fra
 		es.failed(err, true)
 		return nil, nil, nil, err
 	}
+	end := es.now()
+	es.handshook(end.Sub(start), end)
 	welcome, br, err := s.greet(link, d.floor(), first)
 	if err != nil {
 		link.Close()

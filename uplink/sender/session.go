@@ -21,6 +21,7 @@ type inflight struct {
 
 // reply is what the reading goroutine passes on.
 type reply struct {
+	at     time.Time // when it was read
 	ack    uint64
 	pong   *uplink.Pong
 	offer  *uplink.ConfigOffer
@@ -150,6 +151,53 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 	if err := ping(); err != nil {
 		return true, fmt.Errorf("uplink: %s: send ping: %w", ep.Name(), err)
 	}
+	// handle takes a reply. Acks are matched and timed when they arrived,
+	// not when the loop got to them.
+	handle := func(r reply) error {
+		if r.offer != nil || r.bundle != nil {
+			return fl.reply(&w, r)
+		}
+		if r.pong != nil {
+			if at, ok := pingSent[r.pong.Nonce]; ok {
+				rtt.add(r.at.Sub(at))
+				delete(pingSent, r.pong.Nonce)
+				seg, ok := link.Segments()
+				es.segments(seg, ok, rtt.srtt, rtt.rttvar)
+			}
+			return nil
+		}
+		// The collector acks each batch in the order it came, naming
+		// the batch's last sequence. In balance mode a resent batch may
+		// be numbered below the ones sent before it on this session, so
+		// acks are matched in send order, not by comparing sequences.
+		k := -1
+		for j, f := range flight {
+			if f.last == r.ack {
+				k = j
+				break
+			}
+		}
+		if k < 0 {
+			return fmt.Errorf("uplink: %s acked %d, which ends no batch in flight", ep.Name(), r.ack)
+		}
+		now := r.at
+		for _, f := range flight[:k+1] {
+			if err := d.ack(f.span); err != nil {
+				return err
+			}
+			sizer.acked(now, f.sent, f.delivered, f.deliveredAt)
+			es.acked(f.records, f.bytes, f.wire, now.Sub(f.sent), now)
+			s.update(func(st *Status) {
+				st.RecordsAcked += f.records
+				st.LastAckSeq, st.LastAckAt = max(st.LastAckSeq, f.last), time.Now()
+			})
+		}
+		flight = flight[k+1:]
+		n := len(flight)
+		window = sizer.size(now)
+		es.update(func(st *EndpointStatus) { st.BatchesInFlight, st.Window = n, window })
+		return nil
+	}
 	lastPing := time.Now()
 	tick := time.NewTicker(min(sampleEvery, s.cfg.Keepalive))
 	defer tick.Stop()
@@ -161,6 +209,18 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 		appended, kicked, critical := s.sp.Appended(), d.kicked(), d.criticalAppended()
 		flushAt = time.Time{}
 		for len(flight) < window {
+			// Take the acks that came while the window was being filled
+			// first: while a deep window fills, or its writes wait for the
+			// transport, an ack held back would delay the spool's mark,
+			// the window's measure of the path and the next batch.
+			select {
+			case r := <-replies:
+				if err := handle(r); err != nil {
+					return true, err
+				}
+				continue
+			default:
+			}
 			b, due, err := d.takeFor(maxRecs, maxBytes, len(flight) == 0)
 			if err != nil {
 				return true, err
@@ -231,51 +291,9 @@ func (s *Sender) session(ctx context.Context, d *dispatcher, i int) (connected b
 				lastPing = time.Now()
 			}
 		case r := <-replies:
-			if r.offer != nil || r.bundle != nil {
-				if err := fl.reply(&w, r); err != nil {
-					return true, err
-				}
-				break
+			if err := handle(r); err != nil {
+				return true, err
 			}
-			if r.pong != nil {
-				if at, ok := pingSent[r.pong.Nonce]; ok {
-					rtt.add(time.Since(at))
-					delete(pingSent, r.pong.Nonce)
-					seg, ok := link.Segments()
-					es.segments(seg, ok, rtt.srtt, rtt.rttvar)
-				}
-				break
-			}
-			// The collector acks each batch in the order it came, naming
-			// the batch's last sequence. In balance mode a resent batch may
-			// be numbered below the ones sent before it on this session, so
-			// acks are matched in send order, not by comparing sequences.
-			k := -1
-			for j, f := range flight {
-				if f.last == r.ack {
-					k = j
-					break
-				}
-			}
-			if k < 0 {
-				return true, fmt.Errorf("uplink: %s acked %d, which ends no batch in flight", ep.Name(), r.ack)
-			}
-			now := time.Now()
-			for _, f := range flight[:k+1] {
-				if err := d.ack(f.span); err != nil {
-					return true, err
-				}
-				sizer.acked(now, f.sent, f.delivered, f.deliveredAt)
-				es.acked(f.records, f.bytes, f.wire, time.Since(f.sent))
-				s.update(func(st *Status) {
-					st.RecordsAcked += f.records
-					st.LastAckSeq, st.LastAckAt = max(st.LastAckSeq, f.last), time.Now()
-				})
-			}
-			flight = flight[k+1:]
-			n := len(flight)
-			window = sizer.size(now)
-			es.update(func(st *EndpointStatus) { st.BatchesInFlight, st.Window = n, window })
 		}
 		if !timer.Stop() {
 			select {
@@ -334,6 +352,7 @@ func readReplies(br *bufio.Reader, out chan<- reply, done <-chan struct{}) error
 		default:
 			return fmt.Errorf("unexpected %s message", msgName(m))
 		}
+		r.at = time.Now()
 		select {
 		case out <- r:
 		case <-done:

@@ -24,6 +24,11 @@ type EndpointStatus struct {
 	RTTVarMillis     float64 `json:"rttvar_ms"`
 	RTTSource        string  `json:"rtt_source,omitempty"` // tcp_info, rudp, ping
 	AckLatencyMillis float64 `json:"ack_latency_ms"`       // Data→Ack, smoothed; includes the collector's fsync
+	// The session's transport handshake (TCP and TLS, or DTLS), and from
+	// its end to the session's first ack (Hello and Welcome, the first
+	// batch and the collector's fsync): what a reconnect costs.
+	HandshakeMillis float64 `json:"handshake_ms,omitempty"`
+	FirstAckMillis  float64 `json:"first_ack_ms,omitempty"`
 
 	SegmentsSent          uint64  `json:"segments_sent"`
 	SegmentsRetransmitted uint64  `json:"segments_retransmitted"`
@@ -75,6 +80,17 @@ type endpointStats struct {
 	// The batch limits of the endpoint's last Welcome (zero: none since
 	// the last attempt), for the batch sent with the next Hello.
 	welcomeRecs, welcomeBytes int
+
+	// When the last transport handshake ended; zero once its session's
+	// first ack was timed.
+	handshakeEnd time.Time
+}
+
+// handshook records a transport handshake that took d and ended at end.
+func (s *endpointStats) handshook(d time.Duration, end time.Time) {
+	s.mu.Lock()
+	s.st.HandshakeMillis, s.st.FirstAckMillis, s.handshakeEnd = ms(d), 0, end
+	s.mu.Unlock()
 }
 
 func (s *endpointStats) setWelcomeLimits(recs, bytes int) {
@@ -163,10 +179,13 @@ func (s *endpointStats) segments(seg SegmentStats, ok bool, pingRTT, pingVar tim
 	s.sampleLocked(false)
 }
 
-// acked counts records the collector holds.
-func (s *endpointStats) acked(records, bytes, wire uint64, latency time.Duration) {
+// acked counts records the collector holds, acked at at.
+func (s *endpointStats) acked(records, bytes, wire uint64, latency time.Duration, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.handshakeEnd.IsZero() {
+		s.st.FirstAckMillis, s.handshakeEnd = ms(at.Sub(s.handshakeEnd)), time.Time{}
+	}
 	s.st.RecordsAcked += records
 	s.st.BytesAcked += bytes
 	s.st.WireBytesAcked += wire

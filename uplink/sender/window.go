@@ -10,7 +10,8 @@ import (
 // behind a lost segment waits about one and a half round trips more for
 // its resend (two when the resend is lost too), so the batches sent
 // meanwhile need room: three keeps the pipe full through that, and on a
-// path whose queue builds, it keeps at most two products queued.
+// path whose queue builds, it keeps at most two products queued. Longer
+// stalls (a TCP retransmission timeout) are measured and added (acked).
 const windowGain = 3
 
 // windowFilter is how long the delivery rate and the ack latency
@@ -30,7 +31,8 @@ const minWindow = 4
 // windowSizer sizes a session's window of batches in flight to the path,
 // the way BBR sizes its congestion window: gain × the highest delivery
 // rate seen × the lowest ack latency seen (Data sent to Ack received,
-// the collector's fsync included). The min latency is the path without a
+// the collector's fsync included), plus the batches the path could have
+// delivered during the longest stall seen. The min latency is the path without a
 // queue, so a session whose batches queue somewhere does not grow its
 // window by the queue it builds; the max rate is what the path delivered
 // at best, so the window does not shrink through a loss stall. A small
@@ -49,6 +51,7 @@ type windowSizer struct {
 	deliveredAt time.Time // when the last of them was
 
 	rate     maxFilter     // batches per second
+	stall    maxFilter     // batches the path could have delivered in the longest wait for an ack
 	minLat   time.Duration // 0: none yet
 	minLatAt time.Time     // when it was measured
 	probeAt  time.Time     // not zero: probing since then
@@ -64,6 +67,18 @@ func (w *windowSizer) sent() (delivered uint64, at time.Time) { return w.deliver
 // acked takes the ack of one batch, sent at sent when delivered batches
 // were acked, the last at deliveredAt.
 func (w *windowSizer) acked(now, sent time.Time, delivered uint64, deliveredAt time.Time) {
+	// A stall: no ack for a while although this batch was in flight all
+	// along (sent before the last ack), as when a lost segment holds every
+	// batch behind it in the ordered stream until its resend arrives. The
+	// batches the path could have delivered meanwhile are what the window
+	// needs beyond the product to keep sending through the next stall (BBR
+	// adds its measure of ack aggregation to its window alike). Acks that
+	// keep to the rate, a queue however deep among them, add nothing.
+	if prev := w.deliveredAt; w.delivered > 0 && sent.Before(prev) {
+		if r, ok := w.rate.get(now); ok {
+			w.stall.add(now, r*now.Sub(prev).Seconds()-1)
+		}
+	}
 	w.delivered++
 	w.deliveredAt = now
 	if lat := now.Sub(sent); lat > 0 {
@@ -94,7 +109,8 @@ func (w *windowSizer) size(now time.Time) int {
 	if !ok || w.minLat == 0 {
 		return min(initialWindow, w.ceil)
 	}
-	need := windowGain*r*w.minLat.Seconds() + 1
+	stall, _ := w.stall.get(now)
+	need := windowGain*r*w.minLat.Seconds() + 1 + max(stall, 0)
 	if need >= float64(w.ceil) || math.IsNaN(need) {
 		return w.ceil
 	}

@@ -88,6 +88,10 @@ func TestWindowSizer(t *testing.T) {
 		// Every second batch waits a resend (60 ms): the window the
 		// clean path gets keeps the collector busy through the stalls.
 		{"far lossy", pathSim{rtt: 40 * time.Millisecond, proc: 8 * time.Millisecond, stall: 60 * time.Millisecond, lossP: 0.5}, 15, 30, 0.9},
+		// A resend that waits out TCP's retransmission timeout (200 ms
+		// at least) stalls the stream for five round trips: the batches
+		// acked in a burst after it size the window up by the stall.
+		{"far, long stalls", pathSim{rtt: 40 * time.Millisecond, proc: 8 * time.Millisecond, stall: 250 * time.Millisecond, lossP: 0.2}, 30, ceil, 0.85},
 		// 100 ms round trip: the product exceeds the ceiling.
 		{"very far", pathSim{rtt: 100 * time.Millisecond, proc: 2 * time.Millisecond}, ceil, ceil, 0.95},
 		// A slow link (a batch takes 0.5 s to cross): the window falls to
