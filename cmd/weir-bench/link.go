@@ -65,7 +65,7 @@ what was acked by then, marked *. Needs root; without it, says so and exits 0.`,
 	f.StringSliceVar(&o.transports, "transports", []string{"tls", "dtls"}, "transports to measure")
 	f.StringVar(&o.weir, "weir", "", "weir binary (default: built from this module)")
 	f.StringVar(&o.collector, "collector", "", "weir-collector binary (default: built from this module)")
-	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "longest a run may take")
+	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "longest a run may take from the collector's return (connecting once before and spooling the lines have 3 minutes of their own)")
 	f.StringSliceVar(&o.tcpCCs, "tcp-congestion", []string{"bbr", "cubic"},
 		"TCP congestion controls to measure tls with, a column each (cubic: Linux's default and the board image's; bbr: many head-ends'; \"\": the host's); one the host does not allow namespaces falls back to reno, and the table says so")
 	f.DurationSliceVar(&o.delays, "delay", []time.Duration{0, 10 * time.Millisecond},
@@ -454,6 +454,10 @@ type linkRun struct {
 
 const benchPort = 7443
 
+// prepTimeout bounds a run's first connection and the spooling of its
+// lines.
+const prepTimeout = 3 * time.Minute
+
 // linkResult is what one run measured.
 type linkResult struct {
 	rate     float64       // records/s acked, from the first ack to the last
@@ -469,8 +473,11 @@ type linkResult struct {
 // measures the acks: the collector returns to a gateway that knew it, as
 // after an outage in the field. A run that hits its timeout after acks
 // began returns the rate of what was acked by then.
-func (r linkRun) run(ctx context.Context) (linkResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+func (r linkRun) run(parent context.Context) (linkResult, error) {
+	// Connecting once and spooling the lines are bounded apart from the
+	// measured part, which --timeout bounds: at 20 % loss a first
+	// connection alone can take seconds.
+	ctx, cancel := context.WithTimeout(parent, prepTimeout)
 	defer cancel()
 	if err := os.MkdirAll(filepath.Join(r.dir, "logs"), 0o755); err != nil {
 		return linkResult{}, err
@@ -584,6 +591,8 @@ uplink:
 	}
 	defer coll.stop()
 	started := time.Now()
+	ctx, cancelRun := context.WithTimeout(parent, r.timeout)
+	defer cancelRun()
 
 	var (
 		t0, last           time.Time
