@@ -38,9 +38,11 @@ func newLinkCmd() *cobra.Command {
 
 Two network namespaces joined by a veth pair; nftables drops the given share
 of packets in each direction. For each transport and loss rate, each run
-starts a gateway with an empty spool, lets it spool --records lines from a
-file while the collector is down, then starts the collector and times the
-acks from the first to the last: records/s, and MB/s of line payload (the
+starts a gateway with an empty spool and lets it connect to the collector
+once, stops the collector, lets the gateway spool --records lines from a
+file while the collector is down, then starts the collector again (a
+return, as after an outage) and times the acks from the first to the
+last: records/s, and MB/s of line payload (the
 bytes of the lines, without newlines). The table shows the median of --runs
 runs, one table per --delay: 0 is a bare veth pair (microseconds of RTT,
 where TCP recovers from loss almost at once); a delay puts a wire that holds
