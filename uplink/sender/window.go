@@ -14,12 +14,27 @@ import (
 // stalls (a TCP retransmission timeout) are measured and added (acked).
 const windowGain = 3
 
+// stallGain is how many times the batches the path could deliver during
+// the longest stall the window holds beyond the product: once for the
+// batches sent during a stall, held behind it, and once for those queued
+// at the collector before it, which keep the collector busy through it.
+// With the stall counted once the collector idles for most of each stall
+// and then has the burst after it to drain.
+const stallGain = 2
+
+// fullRateGrowth and fullRateRounds end startup: three round trips
+// without the rate growing by a quarter (BBR's full-bandwidth test).
+const (
+	fullRateGrowth = 1.25
+	fullRateRounds = 3
+)
+
 // windowFilter is how long the delivery rate and the ack latency
 // estimates remember their max and min: long enough to span a loss
 // stall and a burst after it, short enough to follow a path that changed.
 const windowFilter = 10 * time.Second
 
-// initialWindow is the window until the first acks give an estimate:
+// initialWindow is the window a session starts with, before the first acks:
 // the fixed default of earlier versions.
 const initialWindow = 16
 
@@ -50,6 +65,16 @@ type windowSizer struct {
 	delivered   uint64    // batches acked this session
 	deliveredAt time.Time // when the last of them was
 
+	// Startup, as BBR's: the first estimates come from the few batches
+	// of a session's first round trips and say nothing of the path yet,
+	// so until the rate stops growing the window grows by one batch per
+	// batch acked (doubling each round trip) from initialWindow.
+	startup    bool
+	startWin   int
+	roundEnd   uint64  // delivered count that ends the current round trip
+	fullRate   float64 // the rate when it last grew by fullRateGrowth
+	fullRounds int     // round trips since
+
 	rate     maxFilter     // batches per second
 	stall    maxFilter     // batches the path could have delivered in the longest wait for an ack
 	minLat   time.Duration // 0: none yet
@@ -58,7 +83,7 @@ type windowSizer struct {
 }
 
 func newWindowSizer(ceil int, now time.Time) *windowSizer {
-	return &windowSizer{floor: min(minWindow, ceil), ceil: ceil, deliveredAt: now}
+	return &windowSizer{floor: min(minWindow, ceil), ceil: ceil, deliveredAt: now, startup: true, startWin: min(initialWindow, ceil)}
 }
 
 // sent returns what a batch sent now carries, to be passed back to acked.
@@ -95,6 +120,24 @@ func (w *windowSizer) acked(now, sent time.Time, delivered uint64, deliveredAt t
 	if iv := now.Sub(deliveredAt); iv > 0 {
 		w.rate.add(now, float64(w.delivered-delivered)/iv.Seconds())
 	}
+	if !w.startup {
+		return
+	}
+	w.startWin = min(w.startWin+1, w.ceil)
+	// A round trip ends with the ack of the first batch sent after it
+	// began; three without the rate growing by a quarter end startup.
+	if delivered < w.roundEnd {
+		return
+	}
+	w.roundEnd = w.delivered
+	r, _ := w.rate.get(now)
+	if r >= w.fullRate*fullRateGrowth {
+		w.fullRate, w.fullRounds = r, 0
+		return
+	}
+	if w.fullRounds++; w.fullRounds >= fullRateRounds {
+		w.startup = false
+	}
 }
 
 // size is the window now.
@@ -107,14 +150,18 @@ func (w *windowSizer) size(now time.Time) int {
 	}
 	r, ok := w.rate.get(now)
 	if !ok || w.minLat == 0 {
-		return min(initialWindow, w.ceil)
+		return w.startWin
 	}
 	stall, _ := w.stall.get(now)
-	need := windowGain*r*w.minLat.Seconds() + 1 + max(stall, 0)
+	need := windowGain*r*w.minLat.Seconds() + 1 + stallGain*max(stall, 0)
 	if need >= float64(w.ceil) || math.IsNaN(need) {
 		return w.ceil
 	}
-	return max(w.floor, int(math.Ceil(need)))
+	n := max(w.floor, int(math.Ceil(need)))
+	if w.startup {
+		n = max(n, w.startWin)
+	}
+	return n
 }
 
 // maxFilter keeps the max of the samples of the last windowFilter, in two

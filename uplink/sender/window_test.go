@@ -149,3 +149,30 @@ func TestExtremeFilterExpires(t *testing.T) {
 		t.Fatal("a filter with nothing in 10 s still has a value")
 	}
 }
+
+// TestWindowSizerStartup: a session that starts with a backlog (the
+// collector returned) reaches the path's rate within its first second.
+// The first acks come from the few batches of the first round trips and
+// understate the rate; sized from them alone, the window fell to its
+// floor and took seconds to climb back.
+func TestWindowSizerStartup(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		path     pathSim
+		minShare float64
+	}{
+		{"far", pathSim{rtt: 40 * time.Millisecond, proc: 8 * time.Millisecond}, 0.85},
+		{"far lossy", pathSim{rtt: 40 * time.Millisecond, proc: 8 * time.Millisecond, stall: 60 * time.Millisecond, lossP: 0.5}, 0.8},
+		{"far, long stalls", pathSim{rtt: 40 * time.Millisecond, proc: 8 * time.Millisecond, stall: 250 * time.Millisecond, lossP: 0.2}, 0.7},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.path.ceil, c.path.seed = 64, 7
+			rate, w := c.path.run(time.Second)
+			share := rate * c.path.proc.Seconds()
+			t.Logf("first second: %.2f of the collector's capacity, window %d", share, w)
+			if share < c.minShare {
+				t.Errorf("first second delivered %.2f of the collector's capacity, want at least %.2f (window %d)", share, c.minShare, w)
+			}
+		})
+	}
+}
