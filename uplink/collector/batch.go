@@ -46,75 +46,128 @@ func (b *batcher) close() {}
 // (a resent batch, or one overlapping the mark), and writes the rest
 // durably.
 func (b *batcher) accept(ctx context.Context, d *uplink.Data) error {
+	p, err := b.prepare(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer p.release()
+	return b.commit(p)
+}
+
+// prepared is a batch checked, decompressed and decoded, not yet written:
+// what the session decodes while the batch before it is written and
+// fsynced. It holds budget until release.
+type prepared struct {
+	first, count uint64
+	payload      []byte // the records, decompressed; owned
+	entries      []Entry
+	release      func()
+}
+
+// prepare does everything to a batch that does not depend on what the
+// sink holds: the bounds, decompression and decoding. The payload it
+// keeps is its own (d's may be a frame buffer the next read reuses), and
+// its size stays taken from the budget until release.
+func (b *batcher) prepare(ctx context.Context, d *uplink.Data) (*prepared, error) {
 	s := b.srv
 	if d.Count > uint64(b.maxRecs) {
-		return refused(uplink.ErrLimit, "count", "%d records, more than the %d agreed", d.Count, b.maxRecs)
+		return nil, refused(uplink.ErrLimit, "count", "%d records, more than the %d agreed", d.Count, b.maxRecs)
 	}
-	payload := d.Payload
+	var payload []byte
+	var held int
 	switch d.Codec {
 	case uplink.CodecNone:
-		if len(payload) > b.bound {
-			return refused(uplink.ErrLimit, "size", "%d-byte payload, more than the %d agreed", len(payload), b.bound)
+		if len(d.Payload) > b.bound {
+			return nil, refused(uplink.ErrLimit, "size", "%d-byte payload, more than the %d agreed", len(d.Payload), b.bound)
 		}
+		if err := s.budget.acquire(ctx, len(d.Payload), s.cfg.BudgetWait); err != nil {
+			return nil, err
+		}
+		payload, held = append([]byte(nil), d.Payload...), len(d.Payload)
 	case uplink.CodecZstd:
 		// The decoder may use up to its bound whatever the payload says,
-		// so that much is taken from the budget for the decode.
+		// so that much is taken from the budget for the decode, and kept
+		// while the batch waits to be written.
 		dec, err := s.decoders.get()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer s.decoders.put(dec)
 		if err := s.budget.acquire(ctx, s.decoders.bound, s.cfg.BudgetWait); err != nil {
-			return err
+			return nil, err
 		}
-		defer s.budget.release(s.decoders.bound)
-		out, err := dec.Decompress(d.Codec, payload, nil)
+		held = s.decoders.bound
+		out, err := dec.Decompress(d.Codec, d.Payload, nil)
 		switch {
 		case errors.Is(err, uplink.ErrTooLarge) || (err == nil && len(out) > b.bound):
-			return refused(uplink.ErrLimit, "size", "zstd payload of %d bytes decodes to more than the %d agreed", len(payload), b.bound)
+			s.budget.release(held)
+			return nil, refused(uplink.ErrLimit, "size", "zstd payload of %d bytes decodes to more than the %d agreed", len(d.Payload), b.bound)
 		case err != nil:
-			return refused(uplink.ErrPayload, "decompress", "%w", err)
+			s.budget.release(held)
+			return nil, refused(uplink.ErrPayload, "decompress", "%w", err)
 		}
 		payload = out
 	default:
-		return refused(uplink.ErrPayload, "codec", "unknown codec %d", d.Codec)
+		return nil, refused(uplink.ErrPayload, "codec", "unknown codec %d", d.Codec)
 	}
+	p := &prepared{first: d.First, count: d.Count, payload: payload, release: func() { s.budget.release(held) }}
+	if err := b.decode(p); err != nil {
+		p.release()
+		return nil, err
+	}
+	return p, nil
+}
+
+// decode splits and decodes p's records into entries, every one of them:
+// commit drops those the sink holds when it writes.
+func (b *batcher) decode(p *prepared) error {
 	// Each record takes at least its length byte and MinRecord bytes: a
 	// count beyond what the payload can hold is a lie, refused before
 	// anything is sized by it.
-	if d.Count > uint64(len(payload)/(1+uplink.MinRecord)) {
+	if p.count > uint64(len(p.payload)/(1+uplink.MinRecord)) {
 		return refused(uplink.ErrPayload, "count", "%d records announced in %d bytes (each takes at least %d)",
-			d.Count, len(payload), 1+uplink.MinRecord)
+			p.count, len(p.payload), 1+uplink.MinRecord)
 	}
 	// Split once to check the whole payload, so nothing is written from a
 	// batch that breaks a bound further on.
-	if err := uplink.SplitRecords(payload, d.Count, func(uint64, []byte) error { return nil }); err != nil {
+	if err := uplink.SplitRecords(p.payload, p.count, func(uint64, []byte) error { return nil }); err != nil {
 		return refused(uplink.ErrPayload, "split", "%w", err)
 	}
-	var (
-		entries     = make([]Entry, 0, d.Count)
-		evs         = make([]event.Event, d.Count)
-		undecodable int
-	)
-	err := uplink.SplitRecords(payload, d.Count, func(i uint64, rec []byte) error {
-		seq := d.First + i
-		if s.sink.Holds(b.id, seq) {
-			return nil // a resent record the sink holds already: ack, don't write
-		}
+	p.entries = make([]Entry, 0, p.count)
+	evs := make([]event.Event, p.count)
+	err := uplink.SplitRecords(p.payload, p.count, func(i uint64, rec []byte) error {
+		seq := p.first + i
 		e := &evs[i]
 		if err := e.UnmarshalBinary(rec); err != nil {
-			undecodable++
 			raw := append([]byte(nil), rec...)
-			entries = append(entries, Entry{Seq: seq, Raw: raw, DecodeErr: err, Record: raw, Leaf: merkle.RecordLeaf(seq, rec)})
+			p.entries = append(p.entries, Entry{Seq: seq, Raw: raw, DecodeErr: err, Record: raw, Leaf: merkle.RecordLeaf(seq, rec)})
 			return nil
 		}
 		e.Seq = seq
 		e.Gateway = b.id // the certificate, not the payload, says who sent it
-		entries = append(entries, Entry{Seq: seq, Event: e, Record: rec, Leaf: merkle.RecordLeaf(seq, rec)})
+		p.entries = append(p.entries, Entry{Seq: seq, Event: e, Record: rec, Leaf: merkle.RecordLeaf(seq, rec)})
 		return nil
 	})
 	if err != nil {
 		return refused(uplink.ErrPayload, "split", "%w", err)
+	}
+	return nil
+}
+
+// commit writes what of p the sink does not hold yet, durably, and feeds
+// the seal check. Batches of a session are committed one at a time, in
+// order, so each sees what the one before it wrote.
+func (b *batcher) commit(p *prepared) error {
+	s := b.srv
+	entries, undecodable := p.entries[:0], 0
+	for _, e := range p.entries {
+		if s.sink.Holds(b.id, e.Seq) {
+			continue // a resent record the sink holds already: ack, don't write
+		}
+		if e.DecodeErr != nil {
+			undecodable++
+		}
+		entries = append(entries, e)
 	}
 	res, err := s.sink.Write(b.id, entries)
 	if err != nil {
@@ -130,7 +183,7 @@ func (b *batcher) accept(ctx context.Context, d *uplink.Data) error {
 	}
 	m := s.metrics
 	m.records.WithLabelValues(b.id).Add(float64(res.Written))
-	m.duplicates.WithLabelValues(b.id).Add(float64(d.Count - uint64(res.Written)))
+	m.duplicates.WithLabelValues(b.id).Add(float64(p.count - uint64(res.Written)))
 	if undecodable > 0 {
 		m.undecodable.WithLabelValues(b.id).Add(float64(undecodable))
 	}

@@ -24,6 +24,10 @@ type memSink struct {
 	written map[uint64]int
 	alerts  []event.Event
 	panicAt uint64 // Write panics on a batch holding this sequence (0: never)
+	failAt  uint64 // Write fails on a batch holding this sequence (0: never)
+	// block, if set, is called with a batch's first sequence before Write
+	// takes it: a Write that takes long (an fsync).
+	block func(first uint64)
 }
 
 func newMemSink() *memSink { return &memSink{set: map[string]*seqSet{}, written: map[uint64]int{}} }
@@ -36,12 +40,18 @@ func (m *memSink) s(gw string) *seqSet {
 }
 
 func (m *memSink) Write(gw string, entries []Entry) (WriteResult, error) {
+	if m.block != nil && len(entries) > 0 {
+		m.block(entries[0].Seq)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var res WriteResult
 	for _, e := range entries {
 		if m.panicAt != 0 && e.Seq == m.panicAt {
 			panic(fmt.Sprintf("memSink: told to fail on %d", e.Seq))
+		}
+		if m.failAt != 0 && e.Seq == m.failAt {
+			return res, fmt.Errorf("memSink: told to fail on %d", e.Seq)
 		}
 		if m.s(gw).holds(e.Seq) {
 			continue

@@ -226,6 +226,67 @@ func TestTwoBlockFrameSession(t *testing.T) {
 	require.Equal(t, 3.0, testutil.ToFloat64(tb.srv.metrics.batchesRefused.WithLabelValues("gw-1", "decompress")))
 }
 
+// TestSessionReadsAheadOfWrite: while one batch is written (a slow
+// fsync here), the session reads and decodes the next, whose payload it
+// then holds from the budget, so a session goes at the pace of the slower
+// of the two. The acks still come one per batch, in order.
+func TestSessionReadsAheadOfWrite(t *testing.T) {
+	tb := newTestbed(t, DefaultConfig())
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	defer once.Do(func() { close(release) })
+	tb.sink.block = func(first uint64) {
+		if first == 1 {
+			entered <- struct{}{}
+			<-release
+		}
+	}
+	cn := tb.dial("gw-1")
+	cn.send(hello("gw-1", 0), &uplink.Data{First: 1, Count: 3, Payload: payload(t, 1, 3)})
+	select {
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first batch never reached the sink")
+	}
+	before := tb.srv.budget.inUse()
+	second := payload(t, 4, 3)
+	cn.send(&uplink.Data{First: 4, Count: 3, Payload: second})
+	want := before + int64(len(second))
+	for deadline := time.Now().Add(5 * time.Second); tb.srv.budget.inUse() < want && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	got := tb.srv.budget.inUse()
+	once.Do(func() { close(release) })
+	require.GreaterOrEqual(t, got, want, "the second batch was not read while the first was written")
+
+	_, err := cn.recv() // Welcome
+	require.NoError(t, err)
+	for _, last := range []uint64{3, 6} {
+		ack, err := cn.recv()
+		require.NoError(t, err)
+		require.Equal(t, &uplink.Ack{Cumulative: last}, ack)
+	}
+	require.Len(t, tb.sink.written, 6)
+}
+
+// TestSinkFailureAnswered: a batch the sink cannot write is answered
+// with an Error at once, although the session reads ahead (the gateway
+// sends nothing more until it hears), and nothing after it is acked.
+func TestSinkFailureAnswered(t *testing.T) {
+	tb := newTestbed(t, DefaultConfig())
+	tb.sink.failAt = 5
+	cn := tb.dial("gw-1")
+	cn.send(hello("gw-1", 0), &uplink.Data{First: 1, Count: 3, Payload: payload(t, 1, 3)},
+		&uplink.Data{First: 4, Count: 3, Payload: payload(t, 4, 3)})
+	_, err := cn.recv() // Welcome
+	require.NoError(t, err)
+	ack, err := cn.recv()
+	require.NoError(t, err)
+	require.Equal(t, &uplink.Ack{Cumulative: 3}, ack)
+	cn.expectError(uplink.ErrSink)
+	require.Contains(t, tb.logs.String(), "records not stored; gateway will resend")
+}
+
 // TestPanicRecovered: a panic in a session (here the sink's) closes that
 // session only; it is counted, logged, and its frame kept in the
 // quarantine directory, which holds no more than its cap.

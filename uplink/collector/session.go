@@ -11,6 +11,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weirgw/weir/event"
@@ -35,7 +36,8 @@ type session struct {
 
 	endOnce sync.Once
 	mu      sync.Mutex
-	ended   string // why the collector ended the session, if it did
+	ended   string      // why the collector ended the session, if it did
+	failed  atomic.Bool // a batch's write failed, and was answered
 
 	cfg sessionConfig // remote configuration (version 4)
 }
@@ -120,13 +122,18 @@ func (s *Server) recoverSession(sess *session) {
 	if r == nil {
 		return
 	}
-	s.metrics.panics.Inc()
-	stack := debug.Stack()
 	frame := binary.BigEndian.AppendUint32(nil, uint32(len(sess.frame)+1))
 	frame = append(append(frame, byte(sess.frameType)), sess.frame...)
+	s.sessionPanicked(sess, r, debug.Stack(), sess.frameType, frame)
+}
+
+// sessionPanicked closes a session after a panic on frame, which it
+// keeps in the quarantine.
+func (s *Server) sessionPanicked(sess *session, r any, stack []byte, frameType uplink.MsgType, frame []byte) {
+	s.metrics.panics.Inc()
 	kept, qerr := s.quar.keep(sess.id, sess.peer, frame, fmt.Sprintf("panic: %v\n\n%s", r, stack))
 	args := []any{"peer", sess.peer, "transport", sess.transport, "gateway", sess.id, "panic", fmt.Sprint(r),
-		"frame_type", sess.frameType, "frame_bytes", len(frame)}
+		"frame_type", frameType, "frame_bytes", len(frame)}
 	if kept != "" {
 		args = append(args, "frame_kept", kept)
 	}
@@ -219,6 +226,30 @@ func (sess *session) run(ctx context.Context) {
 	}
 	b := newBatcher(s, sess.id, maxRecs, maxBytes)
 	defer b.close()
+	// A batch is written, fsynced and acked by a goroutine of its own
+	// while this loop reads and decodes the next, so a session goes at the
+	// pace of the slower of the two, not of their sum. Batches are written
+	// one at a time and in order: each sees what the one before it wrote.
+	var pending chan written
+	finish := func() bool {
+		if pending == nil {
+			return true
+		}
+		w := <-pending
+		pending = nil
+		return sess.written(w)
+	}
+	defer func() {
+		if pending == nil {
+			return
+		}
+		// The session is ending: the batch under way is still written,
+		// and acked if the connection takes it (the gateway resends it
+		// otherwise, so an ack that did not go is no news).
+		if w := <-pending; w.ackErr == nil {
+			sess.written(w)
+		}
+	}()
 	for {
 		sess.frame = nil
 		_ = sess.conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
@@ -239,7 +270,7 @@ func (sess *session) run(ctx context.Context) {
 					"gateway", sess.id, "err", err)
 				return
 			}
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !sess.failed.Load() {
 				sess.note(slog.LevelInfo, "gateway session ended", "err", err)
 			}
 			return
@@ -257,10 +288,20 @@ func (sess *session) run(ctx context.Context) {
 				return
 			}
 		case *uplink.Data:
-			if !sess.data(ctx, b, m) {
+			p, err := b.prepare(ctx, m)
+			s.budget.release(fr.Shrink(64 << 10))
+			if !finish() {
+				if p != nil {
+					p.release()
+				}
 				return
 			}
-			s.budget.release(fr.Shrink(64 << 10))
+			if err != nil {
+				sess.batchFailed(m.First, m.Count, err)
+				return
+			}
+			pending = make(chan written, 1)
+			go sess.write(b, p, pending)
 		case *uplink.ConfigStatus, *uplink.ConfigPull:
 			if !config {
 				sess.refuse(uplink.ErrProtocol, fmt.Sprintf("unexpected %s before protocol version 4", t), "bad_message",
@@ -277,31 +318,84 @@ func (sess *session) run(ctx context.Context) {
 	}
 }
 
-// data takes one batch: written and acked, or refused with an Error frame
-// and the session closed. It reports whether the session goes on.
-func (sess *session) data(ctx context.Context, b *batcher, m *uplink.Data) bool {
+// written is what became of a batch handed to write.
+type written struct {
+	p        *prepared
+	err      error // not written
+	ackErr   error // written, not acked
+	panicked any
+	stack    []byte
+	handled  bool // answered by write itself
+}
+
+// write writes p durably and acks it, on a goroutine of its own.
+func (sess *session) write(b *batcher, p *prepared, out chan<- written) {
+	w := written{p: p}
+	defer func() {
+		if r := recover(); r != nil {
+			w.panicked, w.stack = r, debug.Stack()
+		}
+		sess.writeFailed(&w)
+		p.release()
+		out <- w
+	}()
+	if w.err = b.commit(p); w.err == nil {
+		w.ackErr = sess.w.write(&uplink.Ack{Cumulative: p.first + p.count - 1})
+	}
+}
+
+// write's failures are answered at once, not when the loop next looks:
+// it may be waiting for a frame the gateway will not send before the
+// answer. The connection is closed to end that wait.
+func (sess *session) writeFailed(w *written) {
+	if w.panicked == nil && w.err == nil {
+		return
+	}
+	sess.written(*w)
+	w.handled = true
+	sess.failed.Store(true)
+	sess.conn.Close()
+}
+
+// written takes what became of a batch; it reports whether the session
+// goes on.
+func (sess *session) written(w written) bool {
+	switch {
+	case w.handled:
+		return false
+	case w.panicked != nil:
+		// The frame kept is the batch as it was decoded: the one read
+		// from the wire is gone with the reads after it.
+		frame := uplink.AppendFrame(nil, &uplink.Data{First: w.p.first, Count: w.p.count, Codec: uplink.CodecNone, Payload: w.p.payload})
+		sess.srv.sessionPanicked(sess, w.panicked, w.stack, uplink.MsgData, frame)
+		return false
+	case w.err != nil:
+		sess.batchFailed(w.p.first, w.p.count, w.err)
+		return false
+	case w.ackErr != nil:
+		sess.note(slog.LevelWarn, "send ack", "err", w.ackErr)
+		return false
+	}
+	return true
+}
+
+// batchFailed answers a batch that was not written: refused with an Error
+// frame, or the session ended as busy; the session ends either way.
+func (sess *session) batchFailed(first, count uint64, err error) {
 	s := sess.srv
-	err := b.accept(ctx, m)
 	var be *batchError
 	switch {
-	case err == nil:
-		if err := sess.w.write(&uplink.Ack{Cumulative: m.First + m.Count - 1}); err != nil {
-			sess.note(slog.LevelWarn, "send ack", "err", err)
-			return false
-		}
-		return true
 	case errors.Is(err, errOverBudget):
 		sess.endBusy(err)
 	case errors.As(err, &be):
 		sess.w.refuse(be.code, be.Error())
 		s.metrics.batchesRefused.WithLabelValues(sess.id, be.reason).Inc()
 		s.rlog.warn("batch-"+be.reason, "batch refused, nothing of it written; session closed", "peer", sess.peer,
-			"gateway", sess.id, "first", m.First, "count", m.Count, "reason", be.reason, "err", be.err)
+			"gateway", sess.id, "first", first, "count", count, "reason", be.reason, "err", be.err)
 	default:
 		sess.w.refuse(uplink.ErrSink, "collector cannot store records now")
-		sess.log.Error("records not stored; gateway will resend", "first", m.First, "count", m.Count, "err", err)
+		sess.log.Error("records not stored; gateway will resend", "first", first, "count", count, "err", err)
 	}
-	return false
 }
 
 // note logs a line about the session within its gateway's log budget: a
