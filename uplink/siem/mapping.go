@@ -120,17 +120,20 @@ func facility(e *event.Event, def int) int {
 	return def
 }
 
-// peerIP is the address a syslog record came from, if it has one.
+// peerIP is the address a syslog record came from, if it has one,
+// without an IPv6 zone: the formats' address fields (CEF src, LEEF src,
+// ECS source.ip) take none, and a zone is any bytes at all
+// (netip.ParseAddr takes "::1%" followed by anything, invalid UTF-8 too).
 func peerIP(e *event.Event) (netip.Addr, bool) {
 	p := stringField(e, "peer")
 	if p == "" {
 		return netip.Addr{}, false
 	}
 	if ap, err := netip.ParseAddrPort(p); err == nil {
-		return ap.Addr().Unmap(), true
+		return ap.Addr().Unmap().WithZone(""), true
 	}
 	if a, err := netip.ParseAddr(p); err == nil {
-		return a.Unmap(), true
+		return a.Unmap().WithZone(""), true
 	}
 	return netip.Addr{}, false
 }
