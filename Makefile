@@ -102,11 +102,13 @@ vuln: deps
 	@db=$$(scripts/vulndb.sh) && echo "govulncheck: database golang.org/x/vulndb@$${db##*/}" && \
 		bin/tools/govulncheck -db "file://$$db" ./...
 
-# Every test under the race detector, then the spool's tests that skip
-# under it, at full speed: churn, and the full disk on a real tmpfs.
+# Every test under the race detector, then the tests that skip under it:
+# the spool's at full speed (churn, and the full disk on a real tmpfs), and
+# the allocation counts, which the detector's sync.Pool makes random.
 unit:
 	go test -race -count=1 -timeout 25m ./...
 	go test -count=1 -timeout 10m -run '^(TestChurn|TestFullDiskTmpfs)$$' -v ./spool
+	go test -count=1 -run 'AllocatesNothing$$' -v ./match ./rules
 
 # README.md's tour, run as written in a temporary directory (the blocks
 # fenced ```sh tour; scripts/readme-tour.sh says what it substitutes).
