@@ -226,6 +226,9 @@ func TestOpenOnFullDisk(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Contains(t, s.Stats().Disk.Held, "disk full")
+	// The appender gave up; the disk is as full as it was.
+	time.Sleep(3 * diskCheckInterval)
+	require.Contains(t, s.Stats().Disk.Held, "disk full", "the hold outlasts its waiter")
 	require.NoError(t, s.Close())
 
 	// No ballast left and the disk still full.

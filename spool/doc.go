@@ -73,7 +73,8 @@
 // slice of 2 memtables (4 MiB, 128 MiB), bulk ones below reserve + 2
 // slices. While intake waits, Stats.Disk.Held says why; it resumes by
 // itself, one slice above the line, when acknowledgements or anyone else
-// free space. Stats.Disk.Budget is the backlog the disk can hold, which may
+// free space, and not before, even when every appender that waited has
+// given up. Stats.Disk.Budget is the backlog the disk can hold, which may
 // be less than max_bytes.
 //
 // A ballast file (weir-ballast, the reserve plus a full set of write-ahead

@@ -163,6 +163,7 @@ type Spool struct {
 	ballastHeld  int64     // bytes the ballast file holds
 	diskHeld     string    // why intake waits for disk space, "" while it does not
 	heldSince    time.Time // when it started
+	heldClass    Class     // the most important class that waited
 	acksInMemory bool      // the ack mark moved without being written
 
 	fresh      bool       // Open created the spool (no s/next)

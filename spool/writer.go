@@ -91,6 +91,12 @@ func (r *appendReq) finish(first uint64, err error) {
 // next group, not for room.
 func (s *Spool) admitAndCommit(queue []*appendReq) (wait []*appendReq, ready bool) {
 	if len(queue) == 0 {
+		s.mu.Lock()
+		held := s.diskHeld != ""
+		s.mu.Unlock()
+		if held {
+			s.holdForDisk(nil, s.freeSpace())
+		}
 		return nil, false
 	}
 	slices.SortStableFunc(queue, func(a, b *appendReq) int { return rank(a.class) - rank(b.class) })
@@ -155,12 +161,18 @@ func (s *Spool) countRefused(r *appendReq) {
 }
 
 // holdForDisk records whether intake waits for disk space: classes are
-// those of the requests that wait for it, free what statfs said.
+// those of the requests that wait for it, free what statfs said. A hold
+// ends when there is room for the class it held, not when its last waiter
+// gives up: an appender whose context ended does not make the disk less
+// full, and the status and the log must not say intake resumed.
 func (s *Spool) holdForDisk(classes []Class, free int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(classes) == 0 {
 		if s.diskHeld != "" {
+			if free != math.MaxInt64 && free < s.guard.need(s.heldClass, true) {
+				return
+			}
 			s.log.Info("spool: disk space is back; intake resumed", "dir", s.dir, "free", free, "held_for", s.now().Sub(s.heldSince).Round(time.Millisecond))
 		}
 		s.diskHeld, s.heldSince = "", time.Time{}
@@ -179,7 +191,7 @@ func (s *Spool) holdForDisk(classes []Class, free int64) {
 		s.heldSince = s.now()
 		s.log.Error("spool: intake held: the disk is nearly full", "dir", s.dir, "free", free, "class", top.String(), "reserve", s.guard.reserve)
 	}
-	s.diskHeld = why
+	s.diskHeld, s.heldClass = why, top
 }
 
 func sizeOf(rs []*appendReq) (n int64) {
