@@ -95,7 +95,19 @@ func (e *Event) MarshalBinary() ([]byte, error) {
 // It reuses e.Fields' backing array. Strings are copied, so b may be reused.
 // A version 2 record whose CRC does not match is refused with ErrChecksum
 // before any of it is decoded.
-func (e *Event) UnmarshalBinary(b []byte) error {
+func (e *Event) UnmarshalBinary(b []byte) error { return e.UnmarshalBinaryAfter(b, nil) }
+
+// UnmarshalBinaryAfter is UnmarshalBinary for a run of records, prev being
+// the one decoded before b (nil: none). A string equal to the same string
+// of prev (gateway, source, host, message, a field's key or value at the
+// same place) is shared with prev rather than copied: the records of one
+// batch mostly share all but their message, and the copies were most of
+// the collector's allocations. prev is only read.
+func (e *Event) UnmarshalBinaryAfter(b []byte, prev *Event) error {
+	var like Event
+	if prev != nil {
+		like = *prev
+	}
 	if len(b) == 0 {
 		return errors.New("event: decode: empty record")
 	}
@@ -127,10 +139,10 @@ func (e *Event) UnmarshalBinary(b []byte) error {
 	e.Time = d.varint()
 	e.Quality.ErrorBound = d.varint()
 	e.Observed = d.varint()
-	e.Gateway = d.str()
-	e.Source = d.str()
-	e.Host = d.str()
-	e.Message = d.str()
+	e.Gateway = d.str(like.Gateway)
+	e.Source = d.str(like.Source)
+	e.Host = d.str(like.Host)
+	e.Message = d.str(like.Message)
 	n := d.uvarint()
 	if d.err != nil {
 		return fmt.Errorf("event: decode: %w", d.err)
@@ -142,12 +154,15 @@ func (e *Event) UnmarshalBinary(b []byte) error {
 	}
 	e.Fields = e.Fields[:0]
 	for i := uint64(0); i < n && d.err == nil; i++ {
-		var f Field
-		f.Key = d.str()
+		var f, lf Field
+		if i < uint64(len(like.Fields)) {
+			lf = like.Fields[i]
+		}
+		f.Key = d.str(lf.Key)
 		f.Value.Type = ValueType(d.byte())
 		switch f.Value.Type {
 		case TypeString, TypeBytes:
-			f.Value.Str = d.str()
+			f.Value.Str = d.str(lf.Value.Str)
 		case TypeInt:
 			f.Value.Num = uint64(d.varint())
 		case TypeUint:
@@ -244,7 +259,8 @@ func (d *decoder) u64() uint64 {
 	return v
 }
 
-func (d *decoder) str() string {
+// str reads a string; one equal to like is like itself, not a copy.
+func (d *decoder) str(like string) string {
 	n := d.uvarint()
 	if d.err != nil {
 		return ""
@@ -252,6 +268,10 @@ func (d *decoder) str() string {
 	if n > MaxStringSize || n > uint64(len(d.b)-d.off) {
 		d.fail(fmt.Errorf("string of %d bytes: %w", n, errShort))
 		return ""
+	}
+	if b := d.b[d.off : d.off+int(n)]; len(like) == len(b) && string(b) == like {
+		d.off += int(n)
+		return like
 	}
 	s := string(d.b[d.off : d.off+int(n)])
 	d.off += int(n)

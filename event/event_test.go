@@ -3,8 +3,10 @@ package event
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -176,6 +178,63 @@ func TestParsePriority(t *testing.T) {
 	require.ErrorContains(t, err, `"urgent"`)
 }
 
+// TestUnmarshalBinaryAfter: a record decoded after another takes the
+// strings equal to the other's at the same place from it, and is decoded
+// exactly as alone whatever the other holds.
+func TestUnmarshalBinaryAfter(t *testing.T) {
+	base := sample()
+	other := sample()
+	other.Source, other.Fields[0].Key = "modbus:/dev/ttyS2:1", "pressure_bar"
+	fewer := sample()
+	fewer.Fields = fewer.Fields[:1]
+	retyped := sample()
+	for i, f := range retyped.Fields {
+		retyped.Fields[i] = Str(f.Key, "x")
+	}
+	for _, c := range []struct {
+		name   string
+		prev   *Event
+		shared []string // the strings taken from prev
+	}{
+		{"none", nil, nil},
+		{"the same record", &base, []string{"gateway", "source", "host", "message", "keys"}},
+		{"another source and key", &other, []string{"gateway", "host", "message"}},
+		{"fewer fields", &fewer, []string{"gateway", "source", "host", "message"}},
+		{"values of another type", &retyped, []string{"gateway", "source", "host", "message", "keys"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			enc, err := base.MarshalBinary()
+			require.NoError(t, err)
+			var alone, got Event
+			require.NoError(t, alone.UnmarshalBinary(enc))
+			require.NoError(t, got.UnmarshalBinaryAfter(enc, c.prev))
+			require.Equal(t, alone, got)
+			same := func(a, b string) bool { return len(a) > 0 && unsafe.StringData(a) == unsafe.StringData(b) }
+			var shared []string
+			if c.prev != nil {
+				for _, f := range []struct {
+					name string
+					a, b string
+				}{{"gateway", got.Gateway, c.prev.Gateway}, {"source", got.Source, c.prev.Source}, {"host", got.Host, c.prev.Host}, {"message", got.Message, c.prev.Message}} {
+					if same(f.a, f.b) {
+						shared = append(shared, f.name)
+					}
+				}
+				if len(c.prev.Fields) == len(got.Fields) {
+					keys := true
+					for i := range got.Fields {
+						keys = keys && same(got.Fields[i].Key, c.prev.Fields[i].Key)
+					}
+					if keys {
+						shared = append(shared, "keys")
+					}
+				}
+			}
+			require.Equal(t, c.shared, shared)
+		})
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	e := sample()
 	b, _ := e.MarshalBinary()
@@ -195,6 +254,17 @@ func FuzzDecode(f *testing.F) {
 		var e2 Event
 		if err := e2.UnmarshalBinary(out); err != nil {
 			t.Fatalf("decode of re-encoded record: %v", err)
+		}
+		// Decoded after another record, or after itself, it is the same.
+		s := sample()
+		for _, prev := range []*Event{&s, &e2} {
+			var e3 Event
+			if err := e3.UnmarshalBinaryAfter(in, prev); err != nil {
+				t.Fatalf("decode after %q: %v", prev.Message, err)
+			}
+			if !reflect.DeepEqual(e, e3) {
+				t.Fatalf("decode after %q:\n got %+v\nwant %+v", prev.Message, e3, e)
+			}
 		}
 		if _, err := json.Marshal(&e2); err != nil {
 			t.Fatalf("json: %v", err)
