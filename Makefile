@@ -193,7 +193,7 @@ fleet-load: deps
 # benchmarks (-count 3: each line's spread is its noise; among them the
 # rules' and each processor's cost per record and the bytes a sample
 # workload's chain saves, the Merkle leaf's cost, each SIEM format's
-# encoding), weir-bench's
+# encoding, the collector's cost per record of a batch), weir-bench's
 # spool and tail runs, short, then the end-to-end run side by side with
 # rsyslog and syslog-ng (weir-bench e2e; bench/README.md says what is
 # measured and how each peer is configured), whose table is printed and
@@ -210,6 +210,7 @@ bench: deps build
 	@mkdir -p bench/results
 	go test -run '^$$' -bench . -benchmem -count 3 -benchtime 200ms $(BENCH_PKGS) | tee bench/results/micro.txt
 	go test -run '^$$' -bench Loopback -count 3 -benchtime 50000x ./uplink/sender | tee -a bench/results/micro.txt
+	go test -run '^$$' -bench Accept -benchmem -count 3 ./uplink/collector | tee -a bench/results/micro.txt
 	bin/weir-bench spool --seconds 1 --skip-rss
 	bin/weir-bench tail --seconds 2 --runs 3
 	bin/weir-bench e2e --backlog $(BENCH_BACKLOG) --runs $(BENCH_RUNS) --systems $(BENCH_SYSTEMS) --results bench/results

@@ -284,3 +284,45 @@ func TestDamagedRecordIsNotData(t *testing.T) {
 	require.Equal(t, "after", sink.entries[2].Event.Message)
 	require.Equal(t, "from an old spool", sink.entries[3].Event.Message)
 }
+
+// TestPreparedBatchesKeepTheirBuffers: batches prepared at once decode
+// into buffers of their own, and a batch's entries stay as decoded while
+// another is decoded into the buffers its neighbour gave back.
+func TestPreparedBatchesKeepTheirBuffers(t *testing.T) {
+	sink := newMemSink()
+	b := newBatcher(testServer(t, DefaultConfig(), sink), "gw", 1000, 1<<20)
+	prep := func(first uint64, n int, codec uplink.Codec) *prepared {
+		p := payload(t, first, n)
+		if codec == uplink.CodecZstd {
+			p = zst(t, p)
+		}
+		pr, err := b.prepare(context.Background(), &uplink.Data{First: first, Count: uint64(n), Codec: codec, Payload: p})
+		require.NoError(t, err)
+		return pr
+	}
+	check := func(p *prepared, first uint64, n int) {
+		t.Helper()
+		require.Len(t, p.entries, n)
+		for i, e := range p.entries {
+			seq := first + uint64(i)
+			require.Equal(t, seq, e.Seq)
+			require.Equal(t, fmt.Sprintf("r%d", seq), e.Event.Message)
+			var again event.Event
+			require.NoError(t, again.UnmarshalBinary(e.Record))
+			require.Equal(t, e.Event.Message, again.Message, "the record's bytes")
+		}
+	}
+	p1 := prep(1, 100, uplink.CodecZstd)
+	p2 := prep(101, 50, uplink.CodecNone)
+	check(p1, 1, 100)
+	check(p2, 101, 50)
+	p1.release()
+	p3 := prep(151, 200, uplink.CodecZstd)
+	check(p2, 101, 50)
+	check(p3, 151, 200)
+	require.NoError(t, b.commit(p2))
+	p2.release()
+	require.NoError(t, b.commit(p3))
+	p3.release()
+	require.Equal(t, 250, sink.count())
+}

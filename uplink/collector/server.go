@@ -62,6 +62,7 @@ type Server struct {
 	metrics  *metrics
 	alerts   *alertLimit
 	decoders *decoders
+	bufs     sync.Pool  // *batchBufs
 	bundles  *Bundles   // nil: no configuration bundles served
 	seals    *SealCheck // nil: logs not checked
 }
