@@ -137,6 +137,11 @@ func runE2E(ctx context.Context, o e2eOptions) error {
 	load0 := loadAvg()
 	start := time.Now()
 	fmt.Printf("end to end, %d-byte lines in %d files, load average %s (%s)\n", tailLineSize, o.files, load0, o.dir)
+	mach, err := measureMachine(o.dir)
+	if err != nil {
+		return err
+	}
+	fmt.Println(mach)
 	var res []result
 	for _, name := range o.systems {
 		sys, err := newSystem(name, o)
@@ -157,17 +162,18 @@ func runE2E(ctx context.Context, o e2eOptions) error {
 		r.System = name
 		res = append(res, r)
 	}
-	env := fmt.Sprintf("load average %s at the start, %s at the end; %d cores; %s",
-		load0, loadAvg(), numCPU(), time.Since(start).Round(time.Second))
-	md := table(res, o, env)
+	env := fmt.Sprintf("load average %s at the start, %s at the end; %d cores; %s; %s",
+		load0, loadAvg(), numCPU(), time.Since(start).Round(time.Second), mach)
+	md := table(res, o, env) + ceilingLine(res, mach)
 	fmt.Print("\n" + md)
 	if err := os.WriteFile(filepath.Join(o.results, "e2e.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
 	js, err := json.MarshalIndent(struct {
 		Environment string   `json:"environment"`
+		Machine     machine  `json:"machine"`
 		Results     []result `json:"results"`
-	}{env, res}, "", "  ")
+	}{env, mach, res}, "", "  ")
 	if err != nil {
 		return err
 	}
