@@ -398,19 +398,20 @@ func (l *servoLoop) measured(m *measurement) {
 	l.setInterval(l.s.syncInterval())
 	l.lastMeas = m.local
 	l.offset, l.delay = m.offset, m.delay
-	spikes := l.s.counts["spike"]
+	spikes := l.s.counts[msgSpike]
 	if l.b.onSample != nil {
 		// Taken before this sample's steering: the correction that was
 		// in force when the Sync arrived.
 		defer func(corr time.Duration) {
 			l.b.onSample(builtinSample{at: m.local, offset: m.offset, delay: m.delay, correction: corr,
-				locked: l.state == servo.StateLocked && l.s.counts["spike"] == spikes})
+				locked: l.state == servo.StateLocked && l.s.counts[msgSpike] == spikes})
 		}(l.b.clock.Correction(m.local))
 	}
 	offset := int64(m.offset)
 	if l.pi.IsSpike(offset) {
-		l.s.counts["spike"]++
+		l.s.counts[msgSpike]++
 		if l.pi.GetState() == servo.StateInit {
+			l.s.counts[msgServoReset]++
 			l.softwareGains() // the filter gave up and reset the servo
 		}
 		l.publish(false)

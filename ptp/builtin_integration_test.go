@@ -127,6 +127,8 @@ type comparison struct {
 	skewed           offsetStats // the +250 ms slave's correction + 250 ms
 	lockIn           [2]time.Duration
 	sp, spd, sb, sbd time.Duration
+	// What each built-in slave counted (spikes skipped, servo resets).
+	messages [2]map[string]uint64
 }
 
 func signedMedian(d []time.Duration) time.Duration {
@@ -179,7 +181,8 @@ func runComparison(ctx context.Context, t testing.TB, measure time.Duration) com
 		skewed: absStats(window(skewed.samples(), from, to, skew, func(s builtinSample) time.Duration {
 			return s.correction + skew
 		})),
-		lockIn: [2]time.Duration{exact.locked.Sub(start), skewed.locked.Sub(start)},
+		lockIn:   [2]time.Duration{exact.locked.Sub(start), skewed.locked.Sub(start)},
+		messages: [2]map[string]uint64{exact.clock.Status().Messages, skewed.clock.Status().Messages},
 	}
 }
 
@@ -211,6 +214,7 @@ func TestBuiltinAgainstPTP4L(t *testing.T) {
 	t.Logf("builtin, |true error|:            %v", c.trueErr)
 	t.Logf("builtin +250ms, |correction+250ms|: %v", c.skewed)
 	t.Logf("signed medians: ptp4l offset %v delay %v; builtin shared %v delay %v", c.sp, c.spd, c.sb, c.sbd)
+	t.Logf("builtin: %v; builtin +250ms: %v", c.messages[0], c.messages[1])
 	require.Greater(t, c.ptp4l.n, 60, "ptp4l slave samples over 60 s at 4 Sync/s")
 	bound := 2 * c.ptp4l.median
 	for _, s := range []struct {

@@ -30,3 +30,38 @@ func TestServoKeepsSoftwareGains(t *testing.T) {
 	require.Equal(t, softwareKp, l.pcfg.PiKpScale)
 	require.Equal(t, softwareKi, l.pcfg.PiKiScale)
 }
+
+// TestServoResetCounted: offsets far outside the recent spread are
+// skipped as spikes; after 15 in a row the spike filter gives up and the
+// servo starts over. Both are counted, and the software gains are back.
+func TestServoResetCounted(t *testing.T) {
+	c := DefaultConfig()
+	c.Mode = ModeBuiltin
+	b := newBuiltin(c, &stepClock{t: t0})
+	s := newSlave(testSelf, 0, netip.Addr{}, 10, 7)
+	l := newServoLoop(b, s, stampSoftware)
+	qualified(t, s, t0)
+	at := time.Duration(0)
+	sample := func(offset time.Duration) {
+		l.measured(&measurement{offset: offset, delay: time.Microsecond, local: t0.Add(at)})
+		at += 250 * time.Millisecond
+	}
+	sample(100)
+	at = freqEstimate
+	// Locked, then enough quiet samples to fill the filter's window.
+	for i := range 40 {
+		sample(time.Duration(100 + i%7*10))
+	}
+	require.Equal(t, "LOCKED", l.state.String())
+	require.Zero(t, s.counts[msgSpike])
+	for range 15 {
+		sample(200 * time.Microsecond)
+	}
+	require.Equal(t, uint64(15), s.counts[msgSpike], "skipped, not steered on")
+	require.Zero(t, s.counts[msgServoReset])
+	sample(200 * time.Microsecond)
+	require.Equal(t, uint64(1), s.counts[msgServoReset], "the filter gave up")
+	require.Equal(t, softwareKp, l.pcfg.PiKpScale)
+	require.Equal(t, softwareKi, l.pcfg.PiKiScale)
+	require.Equal(t, uint64(1), b.Status().Messages[msgServoReset])
+}

@@ -22,6 +22,11 @@ const (
 	msgFollowUp   = "follow_up"
 	msgDelayResp  = "delay_resp"
 	msgGrant      = "unicast_grant"
+	// The servo's verdicts on the measured offsets: one far outside the
+	// recent spread is skipped; after 15 of them in a row the spike filter
+	// gives up, and the servo starts over from two samples.
+	msgSpike      = "spike"
+	msgServoReset = "servo_reset"
 )
 
 // headerLen is the PTPv2 common header; the message bodies a slave reads.

@@ -32,7 +32,10 @@ type Status struct {
 	Timestamping string  `json:"timestamping,omitempty"` // hardware, software or user
 	Servo        string  `json:"servo,omitempty"`        // the PI servo's state
 	// Messages counts what the slave received, by verdict: malformed and
-	// ignored messages are counted here and otherwise dropped.
+	// ignored messages are counted here and otherwise dropped. The
+	// built-in slave adds its servo's verdicts on the offsets: "spike"
+	// (one skipped) and "servo_reset" (its spike filter gave up after 15
+	// in a row and the servo started over).
 	Messages map[string]uint64 `json:"messages,omitempty"`
 
 	// linuxptp only: the grandmaster's time properties, from the local
