@@ -44,3 +44,38 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRead measures Read of a batch of 200-byte records as the
+// uplink asks for them: a full batch from a backlog, and the few records
+// appended since the last read at the head of the spool.
+func BenchmarkRead(b *testing.B) {
+	s := openTemp(b)
+	recs := make([][]byte, 1024)
+	for i := range recs {
+		recs[i] = make([]byte, 200)
+	}
+	var first uint64
+	for i := range 10 {
+		seq, err := s.appendBytes(recs, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i == 0 {
+			first = seq
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		cursor uint64
+	}{{"backlog", first}, {"head-50", first + 10*1024 - 50}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				got, err := s.Read(c.cursor, 1024, 1<<20)
+				if err != nil || len(got) == 0 {
+					b.Fatal(len(got), err)
+				}
+			}
+		})
+	}
+}

@@ -117,6 +117,7 @@ func (v *readView) read(txn *badger.Txn, cursor uint64, max, maxBytes int) ([]Re
 		return 0, 0, false
 	}
 	e := cursor // the next sequence expected
+	spans = make([]span, 0, min(uint64(max), v.next-e))
 	seek(e)
 	for len(spans) < max && e < v.next {
 		seq, class, ok := at(e)
@@ -156,6 +157,9 @@ func (v *readView) read(txn *badger.Txn, cursor uint64, max, maxBytes int) ([]Re
 			sp.stamp, data, kind = parseRecordValue(item.Key(), val, seq >= v.checkedFrom)
 			switch kind {
 			case valueRecord:
+				if buf == nil {
+					buf = make([]byte, 0, readBufferSize(len(data), min(uint64(max), v.next-e), maxBytes))
+				}
 				buf = append(buf, data...)
 			case valueCorrupt:
 				bad = append(bad, Quarantined{First: seq, Last: seq, Records: 1, Reason: reasonChecksum,
@@ -181,6 +185,23 @@ func (v *readView) read(txn *badger.Txn, cursor uint64, max, maxBytes int) ([]Re
 	}
 	return recs, bad
 }
+
+// readBufferSize is the room a Read first takes for the data of n
+// records that may follow one of size bytes, at most maxBytes (and one
+// record more, which is read and then left out) and at most
+// maxReadBuffer: enough for a run of records of one size, so the buffer is
+// not grown (copied and thrown away) record by record, and no more.
+func readBufferSize(size int, n uint64, maxBytes int) int {
+	want := uint64(max(size, 1)) * max(n, 1)
+	if maxBytes > 0 {
+		want = min(want, uint64(maxBytes)+uint64(size))
+	}
+	return int(min(want, maxReadBuffer))
+}
+
+// maxReadBuffer bounds the room a Read takes ahead; a Read of more grows
+// it as it goes.
+const maxReadBuffer = 1 << 20
 
 // probe looks for the sequences lo..hi one by one and returns the first it
 // finds (0 if none), with the iterator on it, and the runs it could not

@@ -304,3 +304,26 @@ func TestOpenErrors(t *testing.T) {
 	require.Contains(t, err.Error(), "spool: open "+dir)
 	require.NoError(t, s.Close())
 }
+
+// TestReadBufferSize: a Read takes room ahead for the records it may
+// return, as many as are there and max allows, within maxBytes (plus the
+// record read past it) and maxReadBuffer.
+func TestReadBufferSize(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		size           int
+		n              uint64
+		maxBytes, want int
+	}{
+		{"a batch of 1,024 records of 200 bytes", 200, 1024, 0, 204800},
+		{"50 records at the head", 200, 50, 1 << 20, 10000},
+		{"within max bytes, and the record past it", 200, 1024, 1000, 1200},
+		{"a large record and no byte limit", 256 << 10, 1024, 0, maxReadBuffer},
+		{"an empty record", 0, 10, 0, 10},
+		{"one record", 300, 1, 0, 300},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			require.Equal(t, c.want, readBufferSize(c.size, c.n, c.maxBytes))
+		})
+	}
+}
