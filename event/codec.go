@@ -88,7 +88,19 @@ func (e *Event) AppendBinary(b []byte) ([]byte, error) {
 
 // MarshalBinary returns the encoding of e.
 func (e *Event) MarshalBinary() ([]byte, error) {
-	return e.AppendBinary(make([]byte, 0, 64+len(e.Message)+32*len(e.Fields)))
+	return e.AppendBinary(make([]byte, 0, e.MaxEncodedLen()))
+}
+
+// MaxEncodedLen is the most bytes AppendBinary appends for e: room taken
+// ahead for it is never outgrown (and copied) half-way.
+func (e *Event) MaxEncodedLen() int {
+	const varint = binary.MaxVarintLen64
+	n := 7 + 3*varint + 4*varint + len(e.Gateway) + len(e.Source) + len(e.Host) + len(e.Message) + varint + 4
+	for i := range e.Fields {
+		f := &e.Fields[i]
+		n += varint + len(f.Key) + 1 + varint + len(f.Value.Str)
+	}
+	return n
 }
 
 // UnmarshalBinary decodes b into e, replacing its contents except Seq.

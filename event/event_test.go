@@ -47,6 +47,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			b, err := in.MarshalBinary()
 			require.NoError(t, err)
+			require.LessOrEqual(t, len(b), in.MaxEncodedLen())
 			var out Event
 			out.Seq = 99
 			require.NoError(t, out.UnmarshalBinary(b))
@@ -250,6 +251,9 @@ func FuzzDecode(f *testing.F) {
 		out, err := e.MarshalBinary()
 		if err != nil {
 			t.Fatalf("re-encode: %v", err)
+		}
+		if len(out) > e.MaxEncodedLen() {
+			t.Fatalf("encoded %d bytes, more than MaxEncodedLen %d", len(out), e.MaxEncodedLen())
 		}
 		var e2 Event
 		if err := e2.UnmarshalBinary(out); err != nil {

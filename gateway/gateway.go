@@ -530,7 +530,7 @@ func stamp(evs []event.Event, st Stamp) {
 func encode(evs []event.Event) ([]spool.Entry, error) {
 	size := 0
 	for i := range evs {
-		size += 64 + len(evs[i].Message) + 24*len(evs[i].Fields)
+		size += evs[i].MaxEncodedLen()
 	}
 	arena := make([]byte, 0, size)
 	recs := make([]spool.Entry, len(evs))
