@@ -8,16 +8,23 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestServoKeepsSoftwareGains: losing the master unlocks the servo, and
-// facebook/time's Unlock puts its hardware gains (kp 0.7, ki 0.3) back;
-// the loop must restore the software-stamp gains.
-func TestServoKeepsSoftwareGains(t *testing.T) {
+// softwareServo is a built-in slave's servo loop on a stepped clock, with
+// software stamps and a qualified master.
+func softwareServo(t *testing.T) (*Builtin, *slave, *servoLoop) {
 	c := DefaultConfig()
 	c.Mode = ModeBuiltin
 	b := newBuiltin(c, &stepClock{t: t0})
 	s := newSlave(testSelf, 0, netip.Addr{}, 10, 7)
 	l := newServoLoop(b, s, stampSoftware)
 	qualified(t, s, t0)
+	return b, s, l
+}
+
+// TestServoKeepsSoftwareGains: losing the master unlocks the servo, and
+// facebook/time's Unlock puts its hardware gains (kp 0.7, ki 0.3) back;
+// the loop must restore the software-stamp gains.
+func TestServoKeepsSoftwareGains(t *testing.T) {
+	b, _, l := softwareServo(t)
 	// Lock: two samples a frequency window apart, then a third.
 	for i, at := range []time.Duration{0, freqEstimate, freqEstimate + time.Second} {
 		l.measured(&measurement{offset: time.Duration(100 + i), delay: time.Microsecond, local: t0.Add(at)})
@@ -35,12 +42,7 @@ func TestServoKeepsSoftwareGains(t *testing.T) {
 // skipped as spikes; after 15 in a row the spike filter gives up and the
 // servo starts over. Both are counted, and the software gains are back.
 func TestServoResetCounted(t *testing.T) {
-	c := DefaultConfig()
-	c.Mode = ModeBuiltin
-	b := newBuiltin(c, &stepClock{t: t0})
-	s := newSlave(testSelf, 0, netip.Addr{}, 10, 7)
-	l := newServoLoop(b, s, stampSoftware)
-	qualified(t, s, t0)
+	b, s, l := softwareServo(t)
 	at := time.Duration(0)
 	sample := func(offset time.Duration) {
 		l.measured(&measurement{offset: offset, delay: time.Microsecond, local: t0.Add(at)})
