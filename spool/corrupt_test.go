@@ -260,6 +260,47 @@ func TestVersion2SpoolUpgrade(t *testing.T) {
 	require.Equal(t, start+4, s.checkedFrom, "the upgrade is written once")
 }
 
+// TestLostLayoutKeys: a damaged table can hide s/format or s/checked,
+// which are written once and so sit in old tables. A version 3 spool that
+// lost either is still read as version 3: taken for version 2, every
+// record would go out with its checksum as the first bytes of its data.
+func TestLostLayoutKeys(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		lost []string
+	}{
+		{"s/checked", []string{keyCheckedFrom}},
+		{"s/format", []string{keyFormat}},
+		{"both", []string{keyCheckedFrom, keyFormat}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openAt(t, dir)
+			_, err := s.appendBytes(payloads("rec", 3), nil)
+			require.NoError(t, err)
+			require.NoError(t, s.db.Update(func(txn *badger.Txn) error {
+				for _, k := range c.lost {
+					if err := txn.Delete([]byte(k)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+			require.NoError(t, s.Close())
+			for _, when := range []string{"after the loss", "reopened"} {
+				s = openAt(t, dir)
+				var data []string
+				for _, r := range readAll(t, s) {
+					data = append(data, string(r.Data))
+				}
+				require.Equal(t, []string{"rec-0", "rec-1", "rec-2"}, data, when)
+				require.Zero(t, s.Stats().Quarantined, when)
+				require.NoError(t, s.Close())
+			}
+		})
+	}
+}
+
 // TestNextSurvivesAStaleMark: if a damaged table hides the newest s/next
 // and an older one shows, numbering still continues after the newest
 // record: a number given twice would make the collector drop a record as

@@ -104,7 +104,12 @@
 // QuarantinedSince for the gateway's critical record, and written with its
 // key and value to the quarantine file beside the spool (QuarantinePath).
 // A version 2 spool is upgraded in place; its older records, written
-// before the checksum, are read as they are.
+// before the checksum, are read as they are. The layout keys (s/format,
+// s/checked) are written once, so they sit in old tables; a version 3
+// spool that lost either to a damaged table is still read as version 3,
+// never taken for version 2 (which would hand out every record with its
+// checksum in front of its data): with s/checked lost, every record is
+// checked.
 //
 // Before Badger opens the spool, every table the manifest lists is read
 // block by block. A table Badger could not open (cut short, zeroed, a

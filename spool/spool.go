@@ -528,8 +528,8 @@ func movable(err error) bool {
 // load reads the marks and counts; a brand-new spool gets its first
 // sequence from now.
 func (s *Spool) load(now time.Time) error {
-	var haveNext, haveFormat, haveChecked bool
-	var f uint64
+	var haveNext, haveFormat, haveChecked, lastChecked bool
+	var f, last uint64
 	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
 		haveFormat, f, err = getUint64(txn, keyFormat)
@@ -548,7 +548,7 @@ func (s *Spool) load(now time.Time) error {
 		// s/next is rewritten by every commit, so a damaged table can hide
 		// its newest version and show an older one; the newest record says
 		// where numbering really stands.
-		last, err := lastRecordSeq(txn)
+		last, lastChecked, err = lastRecordSeq(txn)
 		if err != nil {
 			return err
 		}
@@ -590,12 +590,31 @@ func (s *Spool) load(now time.Time) error {
 		if haveFormat && f == format && haveChecked {
 			return nil
 		}
-		// A version 2 spool: its records so far have no checksum, and
-		// evictions left gaps among them; the records from now on have
-		// both. Upgrading is one transaction: a crash before it leaves a
-		// version 2 spool, after it a version 3 one.
-		s.checkedFrom = s.next
-		s.log.Info("spool: layout upgraded; records from here on carry a checksum", "dir", s.dir, "from", 2, "to", format, "checked_from", s.checkedFrom)
+		switch {
+		case haveChecked:
+			// Only version 3 writes s/checked, together with s/format:
+			// a damaged table hid the version.
+			s.log.Warn("spool: layout version unreadable; s/checked says version 3, and the version is written again", "dir", s.dir, "checked_from", s.checkedFrom)
+		case (haveFormat && f == format) || (!haveFormat && last > 0 && lastChecked):
+			// A version 3 spool whose s/checked a damaged table hid. Taking
+			// it for version 2 would hand out every record with its
+			// checksum as the first bytes of its data. Every record it
+			// holds is checked instead (from its oldest segment on: below
+			// it no key is expected): one left from before an upgrade
+			// fails and is quarantined, reported, not sent damaged.
+			s.checkedFrom = s.next
+			if len(s.segs) > 0 {
+				s.checkedFrom = s.segs[0].first
+			}
+			s.log.Error("spool: s/checked unreadable (a damaged table); every record is checked, and any written before checksums (layout version 2) is quarantined", "dir", s.dir)
+		default:
+			// A version 2 spool: its records so far have no checksum,
+			// and evictions left gaps among them; the records from now
+			// on have both. Upgrading is one transaction: a crash before
+			// it leaves a version 2 spool, after it a version 3 one.
+			s.checkedFrom = s.next
+			s.log.Info("spool: layout upgraded; records from here on carry a checksum", "dir", s.dir, "from", 2, "to", format, "checked_from", s.checkedFrom)
+		}
 		return s.db.Update(func(txn *badger.Txn) error {
 			if err := txn.Set([]byte(keyFormat), encodeUint64(format)); err != nil {
 				return err
@@ -627,16 +646,24 @@ func (s *Spool) load(now time.Time) error {
 	})
 }
 
-// lastRecordSeq is the sequence of the newest record key, 0 if none.
-func lastRecordSeq(txn *badger.Txn) (uint64, error) {
+// lastRecordSeq is the sequence of the newest record key, 0 if none, and
+// whether its value is a record with a checksum that matches (a record of
+// version 3; one of version 2 matches by chance once in 2^32).
+func lastRecordSeq(txn *badger.Txn) (seq uint64, checked bool, err error) {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix), Reverse: true})
 	defer it.Close()
 	for it.Seek([]byte(recordPrefix + strings.Repeat("\xff", recordKeyLen))); it.Valid(); it.Next() {
-		if _, seq, _, err := parseRecordKey(it.Item().Key()); err == nil {
-			return seq, nil
+		item := it.Item()
+		if _, seq, _, err := parseRecordKey(item.Key()); err == nil {
+			_ = item.Value(func(v []byte) error {
+				_, _, kind := parseRecordValue(item.Key(), v, true)
+				checked = kind == valueRecord
+				return nil
+			})
+			return seq, checked, nil
 		}
 	}
-	return 0, nil
+	return 0, false, nil
 }
 
 // getUint64 reads a meta key; found is false if it is absent.
