@@ -105,11 +105,13 @@ vuln: deps
 		bin/tools/govulncheck -db "file://$$db" ./...
 
 # Every test under the race detector, then the tests that skip under it:
-# the spool's at full speed (churn, and the full disk on a real tmpfs), and
-# the allocation counts, which the detector's sync.Pool makes random.
+# the spool's at full speed (churn, and the full disk on a real tmpfs), the
+# built-in PTP slave against ptp4l (the detector slows only the Go side),
+# and the allocation counts, which the detector's sync.Pool makes random.
 unit:
 	go test -race -count=1 -timeout 25m ./...
 	go test -count=1 -timeout 10m -run '^(TestChurn|TestFullDiskTmpfs)$$' -v ./spool
+	go test -count=1 -timeout 5m -run '^TestBuiltinAgainstPTP4L$$' -v ./ptp
 	go test -count=1 -run 'AllocatesNothing$$' -v ./match ./rules
 
 # README.md's tour, run as written in a temporary directory (the blocks

@@ -206,6 +206,13 @@ func TestBuiltinAgainstPTP4L(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 90 s namespace test")
 	}
+	if raceEnabled {
+		// The detector slows the built-in slave several times and ptp4l
+		// not at all, and make test's parallel packages load both cores:
+		// in two of the last four runs of make test the built-in came out at
+		// 2.2× and 8× ptp4l.
+		t.Skip("the lab comparison: skipped under -race, which slows only the Go side; make test runs it without, alone")
+	}
 	c := runComparison(context.Background(), t, 60*time.Second)
 	t.Logf("lock after %v (true clock), %v (+250 ms)", c.lockIn[0], c.lockIn[1])
 	t.Logf("ptp4l slave, |offset|:            %v", c.ptp4l)

@@ -1,0 +1,5 @@
+//go:build !race
+
+package ptp
+
+const raceEnabled = false
