@@ -117,7 +117,6 @@ func (v *readView) read(txn *badger.Txn, cursor uint64, max, maxBytes int) ([]Re
 		return 0, 0, false
 	}
 	e := cursor // the next sequence expected
-	spans = make([]span, 0, min(uint64(max), v.next-e))
 	seek(e)
 	for len(spans) < max && e < v.next {
 		seq, class, ok := at(e)
@@ -158,7 +157,13 @@ func (v *readView) read(txn *badger.Txn, cursor uint64, max, maxBytes int) ([]Re
 			switch kind {
 			case valueRecord:
 				if buf == nil {
-					buf = make([]byte, 0, readBufferSize(len(data), min(uint64(max), v.next-e), maxBytes))
+					// Every sequence from here to next has a key, so
+					// at most next-seq records follow (the cursor may
+					// lie far below the first record: a fresh spool's
+					// mark is 0 and its numbers start at the clock).
+					n := min(uint64(max), v.next-seq, maxReadSpans)
+					buf = make([]byte, 0, readBufferSize(len(data), n, maxBytes))
+					spans = make([]span, 0, n)
 				}
 				buf = append(buf, data...)
 			case valueCorrupt:
@@ -199,9 +204,12 @@ func readBufferSize(size int, n uint64, maxBytes int) int {
 	return int(min(want, maxReadBuffer))
 }
 
-// maxReadBuffer bounds the room a Read takes ahead; a Read of more grows
-// it as it goes.
-const maxReadBuffer = 1 << 20
+// maxReadBuffer and maxReadSpans bound the room a Read takes ahead, for
+// data and for records; a Read of more grows it as it goes.
+const (
+	maxReadBuffer = 1 << 20
+	maxReadSpans  = 4096
+)
 
 // probe looks for the sequences lo..hi one by one and returns the first it
 // finds (0 if none), with the iterator on it, and the runs it could not

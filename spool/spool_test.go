@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"testing"
 	"time"
 
@@ -326,4 +327,21 @@ func TestReadBufferSize(t *testing.T) {
 			require.Equal(t, c.want, readBufferSize(c.size, c.n, c.maxBytes))
 		})
 	}
+}
+
+// TestReadTakesRoomForWhatIsThere: a fresh spool's mark is 0 and its
+// numbers start at the clock, so a Read from 0 with a large max must take
+// room for the records there are, not for every sequence below next (a
+// crash test reading with max 2^30 ran out of memory that way).
+func TestReadTakesRoomForWhatIsThere(t *testing.T) {
+	s := openAt(t, t.TempDir())
+	_, err := s.appendBytes(payloads("rec", 3), nil)
+	require.NoError(t, err)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	recs, err := s.Read(0, 1<<24, 0)
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	require.Len(t, recs, 3)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(2<<20), "bytes allocated by one Read of 3 records")
 }
