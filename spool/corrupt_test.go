@@ -266,23 +266,29 @@ func TestVersion2SpoolUpgrade(t *testing.T) {
 // record would go out with its checksum as the first bytes of its data.
 func TestLostLayoutKeys(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		lost []string
+		name   string
+		lost   []string
+		marked bool // the newest record evicted: a marker, no evidence either way
+		want   []string
 	}{
-		{"s/checked", []string{keyCheckedFrom}},
-		{"s/format", []string{keyFormat}},
-		{"both", []string{keyCheckedFrom, keyFormat}},
+		{"s/checked", []string{keyCheckedFrom}, false, []string{"rec-0", "rec-1", "rec-2"}},
+		{"s/format", []string{keyFormat}, false, []string{"rec-0", "rec-1", "rec-2"}},
+		{"both", []string{keyCheckedFrom, keyFormat}, false, []string{"rec-0", "rec-1", "rec-2"}},
+		{"both, the newest record a marker", []string{keyCheckedFrom, keyFormat}, true, []string{"rec-0", "rec-1"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			s := openAt(t, dir)
-			_, err := s.appendBytes(payloads("rec", 3), nil)
+			first, err := s.appendBytes(payloads("rec", 3), nil)
 			require.NoError(t, err)
 			require.NoError(t, s.db.Update(func(txn *badger.Txn) error {
 				for _, k := range c.lost {
 					if err := txn.Delete([]byte(k)); err != nil {
 						return err
 					}
+				}
+				if c.marked {
+					return txn.Set(appendRecordKey(nil, s.lastSeg, first+2, ClassNormal), markerValue(1))
 				}
 				return nil
 			}))
@@ -293,7 +299,7 @@ func TestLostLayoutKeys(t *testing.T) {
 				for _, r := range readAll(t, s) {
 					data = append(data, string(r.Data))
 				}
-				require.Equal(t, []string{"rec-0", "rec-1", "rec-2"}, data, when)
+				require.Equal(t, c.want, data, when)
 				require.Zero(t, s.Stats().Quarantined, when)
 				require.NoError(t, s.Close())
 			}

@@ -647,23 +647,33 @@ func (s *Spool) load(now time.Time) error {
 }
 
 // lastRecordSeq is the sequence of the newest record key, 0 if none, and
-// whether its value is a record with a checksum that matches (a record of
-// version 3; one of version 2 matches by chance once in 2^32).
+// whether the newest of the last few values that is not a marker is a
+// record with a checksum that matches (a record of version 3; one of
+// version 2 matches by chance once in 2^32).
 func lastRecordSeq(txn *badger.Txn) (seq uint64, checked bool, err error) {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(recordPrefix), Reverse: true})
 	defer it.Close()
-	for it.Seek([]byte(recordPrefix + strings.Repeat("\xff", recordKeyLen))); it.Valid(); it.Next() {
+	looked := 0
+	for it.Seek([]byte(recordPrefix + strings.Repeat("\xff", recordKeyLen))); it.Valid() && looked < 64; it.Next() {
 		item := it.Item()
-		if _, seq, _, err := parseRecordKey(item.Key()); err == nil {
-			_ = item.Value(func(v []byte) error {
-				_, _, kind := parseRecordValue(item.Key(), v, true)
-				checked = kind == valueRecord
-				return nil
-			})
-			return seq, checked, nil
+		_, s, _, err := parseRecordKey(item.Key())
+		if err != nil {
+			continue
+		}
+		if seq == 0 {
+			seq = s
+		}
+		looked++
+		kind := valueCorrupt
+		_ = item.Value(func(v []byte) error {
+			_, _, kind = parseRecordValue(item.Key(), v, true)
+			return nil
+		})
+		if kind != valueMarker {
+			return seq, kind == valueRecord, nil
 		}
 	}
-	return 0, false, nil
+	return seq, false, nil
 }
 
 // getUint64 reads a meta key; found is false if it is absent.
