@@ -642,6 +642,12 @@ func (s *Spool) load(now time.Time) error {
 		if err := txn.Set([]byte(keyCheckedFrom), encodeUint64(s.checkedFrom)); err != nil {
 			return err
 		}
+		// The empty Merkle log is written with the spool, so that one
+		// killed before its first commit reopens with its log continuing,
+		// not begun again as "spool without a tree".
+		if err := txn.Set([]byte(keyTree), encodeTree(s.treeFirst, &s.tree)); err != nil {
+			return err
+		}
 		return txn.Set([]byte(keyNext), encodeUint64(s.next))
 	})
 }

@@ -56,6 +56,27 @@ func TestTreeFollowsTheRecords(t *testing.T) {
 	require.Equal(t, h.First+uint64(len(leaves)), s.Stats().NextSeq)
 }
 
+// TestTreeContinuesBeforeFirstAppend: a spool that stops (or is killed)
+// between its creation and its first commit reopens with its Merkle log
+// continuing where it began, not begun again.
+func TestTreeContinuesBeforeFirstAppend(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	h := s.Tree()
+	require.Equal(t, "new spool", h.Began)
+	require.NoError(t, s.Close())
+
+	s, err = Open(Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	defer s.Close()
+	h2 := s.Tree()
+	require.Empty(t, h2.Began, "the log of a spool with no record yet must continue")
+	require.Equal(t, h.First, h2.First)
+	require.Zero(t, h2.Size)
+	require.Equal(t, merkle.EmptyRoot, h2.Root)
+}
+
 func TestEvictionsAreLogged(t *testing.T) {
 	dir := t.TempDir()
 	s := openWith(t, dir, tinyConfig(), nil)
