@@ -115,6 +115,7 @@ func checkFooter(name string) error {
 const (
 	smallMemtable  = 2 << 20
 	smallMemtables = 2
+	largeMemtable  = 64 << 20 // Badger's default
 )
 
 // valueThreshold keeps every record, up to MaxAppendBytes, in the LSM tree.

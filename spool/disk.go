@@ -61,7 +61,7 @@ type diskGuard struct {
 }
 
 func newDiskGuard(c Config) diskGuard {
-	m, n := int64(64<<20), int64(5) // Badger's defaults: the large profile
+	m, n := int64(largeMemtable), int64(5) // Badger's defaults: the large profile
 	if c.Profile != ProfileLarge {
 		m, n = smallMemtable, smallMemtables
 	}

@@ -150,13 +150,17 @@
 // Badger used as a queue keeps the space of deleted records until
 // compaction happens to reach their tombstones (dgraph-io/badger#1995):
 // deleting each acknowledged record kept the disk at about 3.4 times the
-// backlog in a churn run. So records are grouped in segments of about an
-// eighth of max_bytes (256 KiB to 256 MiB of data) that share a key prefix;
-// Ack only moves the mark, and once the mark passes a segment's last record
-// the writer removes the segment with DropPrefix, which deletes its tables
-// outright. The open segment is closed early and dropped once it is fully
-// acknowledged and a quarter full, so a spool that keeps up gives its space
-// back too. Records live in the LSM tree, never in the value log (one Append
+// backlog in a churn run. So records are grouped in segments that share a
+// key prefix; Ack only moves the mark, and once the mark passes a
+// segment's last record the writer removes the segment with DropPrefix,
+// which deletes its tables outright. The open segment is closed early and
+// dropped once it is fully acknowledged and a quarter full, so a spool
+// that keeps up gives its space back too. A segment holds an eighth of
+// the backlog when it opens, at least a memtable's worth and at most an
+// eighth of max_bytes: DropPrefix flushes the memtables without the
+// dropped records, so a spool that keeps up never writes its acknowledged
+// records to a table (half the gateway's CPU end to end), and a backlog
+// is held in under 60 segments. Records live in the LSM tree, never in the value log (one Append
 // holds at most MaxAppendBytes, under the value threshold), so there is no
 // value-log garbage to collect. TestChurn measures the result (about 1.6
 // times the largest backlog).

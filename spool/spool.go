@@ -27,7 +27,7 @@ type Options struct {
 	Logger *slog.Logger // nil = slog.Default(); Badger's own messages are passed on at warning and error level only
 	// Now is the clock for stamps and expiry; nil = time.Now (tests).
 	Now func() time.Time
-	// segmentBytes overrides the segment size (tests).
+	// segmentBytes fixes the segment size (tests).
 	segmentBytes int64
 	// disk reports the free space; nil = statfs (tests give a fake disk).
 	disk diskSpace
@@ -175,7 +175,9 @@ type Spool struct {
 	segOpen  bool   // the last segment takes more records
 	segBytes int64  // record data in the open segment
 
-	segBytesMax int64 // a segment closes when it holds this much data
+	segTarget   int64 // the open segment closes when it holds this much data
+	segBytesMin int64 // the bounds of segTarget (segmentBounds)
+	segBytesMax int64
 }
 
 // clockFloorUnix (2025-01-01T00:00:00Z) is a time before which the wall
@@ -222,12 +224,14 @@ func OpenContext(ctx context.Context, opts Options) (*Spool, error) {
 	if err := removeEmptyLogs(opts.Dir, log); err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
-	s := &Spool{dir: opts.Dir, cfg: opts.Config, log: log, now: now, wake: make(chan struct{}), critWake: make(chan struct{}), segBytesMax: opts.segmentBytes,
+	s := &Spool{dir: opts.Dir, cfg: opts.Config, log: log, now: now, wake: make(chan struct{}), critWake: make(chan struct{}),
 		disk: disk, guard: newDiskGuard(opts.Config), pos: newPositions(PositionsPath(opts.Dir)), lastFree: math.MaxInt64,
 		closeWait: opts.closeWait}
-	if s.segBytesMax <= 0 {
-		s.segBytesMax = segmentSize(opts.Config)
+	s.segBytesMin, s.segBytesMax = opts.segmentBytes, opts.segmentBytes
+	if opts.segmentBytes <= 0 {
+		s.segBytesMin, s.segBytesMax = segmentBounds(opts.Config)
 	}
+	s.segTarget = s.segBytesMin
 	if err := s.makeRoomToOpen(ctx); err != nil {
 		return nil, fmt.Errorf("spool: open %s: %w", opts.Dir, err)
 	}
